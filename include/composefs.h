@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/*
+ * libcomposefs: build, write and inspect composefs images.
+ *
+ * Conventions of the whole API:
+ *  - every public symbol starts with cfs_ / CFS_;
+ *  - functions returning int return 0 (or a non-negative count) on success
+ *    and -errno on failure; out-parameters named ret_* are only written on
+ *    success;
+ *  - where a user needs to know more than an errno (which line of a dump,
+ *    which file of a tree), the function takes a struct cfs_error * (which may
+ *    be NULL) and fills in a message;
+ *  - the library never prints and never exits.
+ */
+#ifndef COMPOSEFS_H
+#define COMPOSEFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CFS_DIGEST_SIZE 32
+/* hex digest plus NUL */
+#define CFS_DIGEST_HEX_SIZE (CFS_DIGEST_SIZE * 2 + 1)
+/* "ab/cdef..." plus NUL */
+#define CFS_OBJECT_PATH_SIZE (CFS_DIGEST_SIZE * 2 + 2)
+
+/* Format versions this library writes. */
+#define CFS_VERSION_MAX 1
+#define CFS_DEFAULT_VERSION_MIN 0
+#define CFS_DEFAULT_VERSION_MAX 1
+
+/* Regular files up to this size are stored inside the image when a tree is
+ * built from a directory (a digest would not be smaller). */
+#define CFS_INLINE_RECOMMENDED_MAX 64
+/* Largest inline content a dump may carry. */
+#define CFS_INLINE_CONTENT_MAX 5000
+/* Longest name of a directory entry. */
+#define CFS_NAME_MAX 255
+/* Longest symlink target / object path (excluding the NUL). */
+#define CFS_PAYLOAD_MAX 4095
+/* Budget of key + value bytes of the xattrs of one node taken from outside
+ * input; half of what EROFS can hold, the rest is kept for the overlay
+ * xattrs the writer adds. */
+#define CFS_XATTR_EXTERNAL_MAX (UINT16_MAX / 2)
+
+/* ------------------------------------------------------------------ */
+/* Errors with detail */
+
+struct cfs_error {
+	char message[1024];
+};
+
+/* Format a message into err (a NULL err is allowed and ignored) and return
+ * -errnum, so that a caller can write `return cfs_error_set(err, -EINVAL, ...)`. */
+int cfs_error_set(struct cfs_error *err, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------ */
+/* The node tree */
+
+/* A refcounted node: one inode of the tree (or a hard link to one). */
+struct cfs_node;
+
+/* A new node: mode 0, nlink 1, everything else zero. NULL on ENOMEM. */
+struct cfs_node *cfs_node_new(void);
+/* Take a reference; returns node. NULL-safe. */
+struct cfs_node *cfs_node_ref(struct cfs_node *node);
+/* Drop a reference (a whole subtree when the last one goes); returns NULL.
+ * NULL-safe. */
+struct cfs_node *cfs_node_unref(struct cfs_node *node);
+
+/* Add child under name, keeping children sorted by name (strcmp). On
+ * success the parent owns the caller's reference to child. Errors:
+ * -ENOTDIR (parent not a directory), -EINVAL (empty name, "/" in it),
+ * -ENAMETOOLONG, -EEXIST (name taken), -EMLINK (child already has a parent). */
+int cfs_node_add_child(struct cfs_node *parent, struct cfs_node *child,
+		       const char *name);
+/* Child by name, or NULL; borrowed. */
+struct cfs_node *cfs_node_lookup_child(const struct cfs_node *node,
+				       const char *name);
+size_t cfs_node_get_n_children(const struct cfs_node *node);
+/* i-th child in name order; borrowed; NULL past the end. */
+struct cfs_node *cfs_node_get_child(const struct cfs_node *node, size_t i);
+/* Name in the parent, NULL for a root. Borrowed. */
+const char *cfs_node_get_name(const struct cfs_node *node);
+struct cfs_node *cfs_node_get_parent(const struct cfs_node *node);
+
+uint32_t cfs_node_get_mode(const struct cfs_node *node);
+/* -EINVAL unless the file type bits name one of the seven file types. */
+int cfs_node_set_mode(struct cfs_node *node, uint32_t mode);
+uint32_t cfs_node_get_uid(const struct cfs_node *node);
+void cfs_node_set_uid(struct cfs_node *node, uint32_t uid);
+uint32_t cfs_node_get_gid(const struct cfs_node *node);
+void cfs_node_set_gid(struct cfs_node *node, uint32_t gid);
+uint32_t cfs_node_get_nlink(const struct cfs_node *node);
+void cfs_node_set_nlink(struct cfs_node *node, uint32_t nlink);
+uint64_t cfs_node_get_rdev(const struct cfs_node *node);
+void cfs_node_set_rdev(struct cfs_node *node, uint64_t rdev);
+uint64_t cfs_node_get_size(const struct cfs_node *node);
+/* Sets the size; drops inline content whose length no longer matches. */
+void cfs_node_set_size(struct cfs_node *node, uint64_t size);
+void cfs_node_get_mtime(const struct cfs_node *node, int64_t *sec,
+			uint32_t *nsec);
+void cfs_node_set_mtime(struct cfs_node *node, int64_t sec, uint32_t nsec);
+
+/* Payload: for a regular file the object path in the store ("ab/cdef..."),
+ * for a symlink its target. NULL clears. -ENAMETOOLONG past CFS_PAYLOAD_MAX. */
+int cfs_node_set_payload(struct cfs_node *node, const char *payload);
+const char *cfs_node_get_payload(const struct cfs_node *node);
+/* Symlink target: non-empty, sets size to its length. */
+int cfs_node_set_symlink_target(struct cfs_node *node, const char *target);
+
+/* Inline content (copied); sets size to len. len 0 or data NULL clears.
+ * -EFBIG past CFS_INLINE_CONTENT_MAX. */
+int cfs_node_set_content(struct cfs_node *node, const uint8_t *data,
+			 size_t len);
+/* Inline content (size bytes) or NULL. */
+const uint8_t *cfs_node_get_content(const struct cfs_node *node);
+
+/* fs-verity SHA-256 digest of the file content. */
+void cfs_node_set_digest(struct cfs_node *node,
+			 const uint8_t digest[CFS_DIGEST_SIZE]);
+void cfs_node_clear_digest(struct cfs_node *node);
+/* The digest, or NULL when none is set. */
+const uint8_t *cfs_node_get_digest(const struct cfs_node *node);
+
+/* Set (or replace) an xattr. -ERANGE for an empty name, a name over 255
+ * bytes, or when the node's xattrs would pass CFS_XATTR_EXTERNAL_MAX;
+ * -EINVAL for a value over 65535 bytes. */
+int cfs_node_set_xattr(struct cfs_node *node, const char *name,
+		       const void *value, size_t len);
+/* -ENODATA when absent. */
+int cfs_node_unset_xattr(struct cfs_node *node, const char *name);
+/* Value (not NUL-terminated) or NULL; *ret_len set when found. */
+const void *cfs_node_get_xattr(const struct cfs_node *node, const char *name,
+			       size_t *ret_len);
+size_t cfs_node_get_n_xattrs(const struct cfs_node *node);
+/* i-th xattr (in insertion order until the tree is written, then sorted). */
+const char *cfs_node_get_xattr_name(const struct cfs_node *node, size_t i);
+const void *cfs_node_get_xattr_value(const struct cfs_node *node, size_t i,
+				     size_t *ret_len);
+
+/* Make node a hard link to target (which gains a reference and one nlink).
+ * -EINVAL if target is node, is a directory, or is itself a link to node
+ * (a cycle). */
+int cfs_node_make_hardlink(struct cfs_node *node, struct cfs_node *target);
+/* The node this one links to, or NULL. Borrowed. */
+struct cfs_node *cfs_node_get_hardlink_target(const struct cfs_node *node);
+
+/* ------------------------------------------------------------------ */
+/* fs-verity digests (SHA-256, 4096-byte blocks, no salt) */
+
+struct cfs_fsverity;
+
+/* A streaming digest context; NULL on ENOMEM. */
+struct cfs_fsverity *cfs_fsverity_new(void);
+/* Feed the next bytes of the file. */
+void cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data,
+			 size_t len);
+/* The digest of everything fed so far. The context may not be updated
+ * afterwards. */
+void cfs_fsverity_final(struct cfs_fsverity *ctx,
+			uint8_t ret_digest[CFS_DIGEST_SIZE]);
+/* NULL-safe; returns NULL. */
+struct cfs_fsverity *cfs_fsverity_free(struct cfs_fsverity *ctx);
+
+/* Digest of a buffer. */
+void cfs_fsverity_digest_buffer(const void *data, size_t len,
+				uint8_t ret_digest[CFS_DIGEST_SIZE]);
+/* Digest of the whole file behind fd (read with pread from offset 0; the
+ * file position is not used). */
+int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]);
+/* Ask the kernel for the digest of an fs-verity file. -ENODATA when verity
+ * is not enabled on it, -EOPNOTSUPP when the filesystem or kernel lacks it,
+ * -EBADMSG when it uses another algorithm. */
+int cfs_fsverity_measure_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]);
+/* Enable fs-verity (SHA-256, 4 KiB blocks) on fd, which must be open
+ * read-only with no writer left. -EEXIST if already enabled. */
+int cfs_fsverity_enable_fd(int fd);
+
+/* Lowercase hex, NUL-terminated. */
+void cfs_digest_to_hex(const uint8_t digest[CFS_DIGEST_SIZE],
+		       char ret_hex[CFS_DIGEST_HEX_SIZE]);
+/* Parse exactly 64 hex digits; -EINVAL otherwise. */
+int cfs_digest_from_hex(const char *hex, uint8_t ret_digest[CFS_DIGEST_SIZE]);
+/* "ab/cdef...": the object path of a digest in a store. */
+void cfs_digest_to_object_path(const uint8_t digest[CFS_DIGEST_SIZE],
+			       char ret_path[CFS_OBJECT_PATH_SIZE]);
+
+/* ------------------------------------------------------------------ */
+/* The object store (a directory of objects named by digest) */
+
+struct cfs_store;
+
+enum {
+	/* Create the store directory if it is missing. */
+	CFS_STORE_CREATE = 1 << 0,
+};
+
+/* Open (or with CFS_STORE_CREATE, create) the store at path. */
+int cfs_store_open(const char *path, unsigned flags,
+		   struct cfs_store **ret_store, struct cfs_error *err);
+/* NULL-safe; returns NULL. */
+struct cfs_store *cfs_store_free(struct cfs_store *store);
+/* Add the content of src_fd (whole file, read from offset 0) as the object
+ * named by digest, which the caller computed. An object already present is
+ * left alone. The object appears atomically (never half-written), fsync'd,
+ * mode 0644, reflinked or copied in kernel where possible, with fs-verity
+ * enabled where the filesystem supports it. Safe to call from several
+ * threads at once. */
+int cfs_store_add_fd(struct cfs_store *store, int src_fd,
+		     const uint8_t digest[CFS_DIGEST_SIZE],
+		     struct cfs_error *err);
+/* Open the object (O_RDONLY|O_CLOEXEC); returns the fd or -errno. */
+int cfs_store_open_object(struct cfs_store *store,
+			  const uint8_t digest[CFS_DIGEST_SIZE]);
+
+/* ------------------------------------------------------------------ */
+/* Building a tree from a directory */
+
+enum {
+	CFS_BUILD_SKIP_XATTRS = 1 << 0, /* store no xattrs */
+	CFS_BUILD_USER_XATTRS = 1 << 1, /* store only user.* xattrs */
+	CFS_BUILD_USE_EPOCH = 1 << 2, /* all mtimes 0 */
+	CFS_BUILD_SKIP_DEVICES = 1 << 3, /* leave out block/char devices */
+	CFS_BUILD_HARDLINKS = 1 << 4, /* keep hard links as hard links */
+	CFS_BUILD_NO_INLINE = 1 << 5, /* never store small files inline */
+	CFS_BUILD_NO_DIGEST = 1 << 6, /* compute no digests */
+};
+
+/* Progress callback: done of total regular files processed. */
+typedef void (*cfs_progress_fn)(void *userdata, uint64_t done, uint64_t total);
+
+struct cfs_build_options {
+	unsigned flags; /* CFS_BUILD_* */
+	unsigned threads; /* digest workers; 0 = number of processors */
+	struct cfs_store *store; /* when set, objects are added to it */
+	cfs_progress_fn progress; /* may be NULL */
+	void *progress_userdata;
+};
+
+/* Scan the directory at path into a new tree: every file type, all xattrs,
+ * nanosecond mtimes; regular files get their fs-verity digest and object
+ * path, small ones their content inline. On failure err names the file. */
+int cfs_build_from_directory(const char *path,
+			     const struct cfs_build_options *opts,
+			     struct cfs_node **ret_root, struct cfs_error *err);
+
+/* ------------------------------------------------------------------ */
+/* composefs-dump(5) text */
+
+enum {
+	/* The checks the reference applies with CFS_PARSE_STRICT=1: trailing
+	 * newline required, no rdev on non-devices, symlink size must match. */
+	CFS_DUMP_STRICT = 1 << 0,
+};
+
+/* Parse a dump into a tree. name is used in messages ("NAME:LINE: ..."). */
+int cfs_dump_parse(FILE *in, const char *name, unsigned flags,
+		   struct cfs_node **ret_root, struct cfs_error *err);
+/* Parse a dump held in memory. */
+int cfs_dump_parse_buffer(const char *data, size_t len, const char *name,
+			  unsigned flags, struct cfs_node **ret_root,
+			  struct cfs_error *err);
+/* Print the tree as a dump. -EIO on a write error. */
+int cfs_dump_print(const struct cfs_node *root, FILE *out);
+
+/* ------------------------------------------------------------------ */
+/* Writing an image */
+
+struct cfs_write_options {
+	uint32_t min_version; /* format version to write... */
+	uint32_t max_version; /* ...raised up to this one when the tree needs it */
+};
+
+/* Write the EROFS composefs image of root. The bytes go to fd when fd >= 0
+ * (written sequentially with write(2)); the image's fs-verity digest goes to
+ * ret_digest when it is not NULL. The tree itself is not changed except
+ * that each node's xattrs end up sorted by name. */
+int cfs_write_image(struct cfs_node *root, const struct cfs_write_options *opts,
+		    int fd, uint8_t ret_digest[CFS_DIGEST_SIZE],
+		    struct cfs_error *err);
+
+/* Library version string. */
+const char *cfs_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* The node tree's representation, shared inside the library only. */
+#ifndef CFS_NODE_I_H
+#define CFS_NODE_I_H
+
+#include "composefs.h"
+
+struct cfs_xattr {
+	char *name;
+	uint8_t *value;
+	uint16_t len;
+};
+
+struct cfs_node {
+	int refcount;
+
+	struct cfs_node *parent; /* not owned */
+	char *name; /* NULL for a root */
+
+	struct cfs_node **children; /* sorted by name, owned */
+	size_t n_children;
+	size_t children_cap;
+
+	struct cfs_node *link_to; /* hard link target, owned */
+
+	uint32_t mode;
+	uint32_t nlink;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t rdev;
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+
+	char *payload; /* object path or symlink target */
+	uint8_t *content; /* inline content, size bytes */
+
+	struct cfs_xattr *xattrs;
+	size_t n_xattrs;
+	size_t xattr_budget; /* bytes counted against CFS_XATTR_EXTERNAL_MAX */
+
+	bool has_digest;
+	uint8_t digest[CFS_DIGEST_SIZE];
+};
+
+static inline bool cfs_node_is_dir(const struct cfs_node *n)
+{
+	return (n->mode & 0170000) == 0040000;
+}
+
+/* Follow hard links to the inode they name (links are never cyclic: the
+ * constructor refuses cycles). */
+static inline struct cfs_node *cfs_node_resolve(struct cfs_node *n)
+{
+	while (n->link_to != NULL)
+		n = n->link_to;
+	return n;
+}
+
+#endif
