@@ -41,6 +41,10 @@ struct cfs_node {
 
 	bool has_digest;
 	uint8_t digest[CFS_DIGEST_SIZE];
+
+	/* Scratch space of the image writer while it runs. */
+	const void *wr_owner;
+	uint32_t wr_index;
 };
 
 static inline bool cfs_node_is_dir(const struct cfs_node *n)

@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/*
+ * Directory scan: a source tree to a node tree. Metadata is read in one
+ * depth-first pass (entries in name order, so the result does not depend on
+ * readdir order); file contents are then digested, inlined and stored by a
+ * pool of worker threads.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "node_i.h"
+#include "util.h"
+
+struct work_item {
+	struct cfs_node *node;
+	char *path;
+};
+
+struct inode_key {
+	dev_t dev;
+	ino_t ino;
+	struct cfs_node *node;
+};
+
+struct scan {
+	const struct cfs_build_options *opts;
+	unsigned flags;
+	struct cfs_error *err;
+
+	struct work_item *work;
+	size_t n_work, cap_work;
+
+	/* (dev, ino) -> first node seen, for --hardlinks */
+	struct inode_key *links;
+	size_t links_size, links_used;
+
+	/* worker pool state */
+	atomic_size_t next;
+	atomic_size_t done;
+	atomic_int failed;
+	pthread_mutex_t lock;
+	int first_error;
+};
+
+static int scan_fail(struct scan *s, int r, const char *path, const char *what)
+{
+	return cfs_error_set(s->err, r, "%s: %s: %s", path, what, strerror(-r));
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+	size_t ld = strlen(dir), ln = strlen(name);
+	char *p = malloc(ld + ln + 2);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, dir, ld);
+	if (ld > 0 && dir[ld - 1] != '/')
+		p[ld++] = '/';
+	memcpy(p + ld, name, ln + 1);
+	return p;
+}
+
+static int read_xattrs(struct scan *s, struct cfs_node *node, const char *path)
+{
+	_cleanup_free_ char *list = NULL;
+	ssize_t size;
+
+	for (;;) {
+		size = llistxattr(path, NULL, 0);
+		if (size < 0) {
+			if (errno == ENOTSUP)
+				return 0;
+			return scan_fail(s, -errno, path, "listing xattrs");
+		}
+		if (size == 0)
+			return 0;
+		free(list);
+		list = malloc(size);
+		if (list == NULL)
+			return -ENOMEM;
+		size = llistxattr(path, list, size);
+		if (size >= 0)
+			break;
+		if (errno != ERANGE) /* else it grew meanwhile: again */
+			return scan_fail(s, -errno, path, "listing xattrs");
+	}
+
+	for (char *name = list; name < list + size; name += strlen(name) + 1) {
+		char stack_buf[256];
+		_cleanup_free_ char *heap_buf = NULL;
+		char *value = stack_buf;
+		ssize_t len;
+		int r;
+
+		if ((s->flags & CFS_BUILD_USER_XATTRS) &&
+		    !str_has_prefix(name, "user."))
+			continue;
+		len = lgetxattr(path, name, value, sizeof(stack_buf));
+		if (len < 0 && errno == ERANGE) {
+			len = lgetxattr(path, name, NULL, 0);
+			if (len >= 0) {
+				heap_buf = malloc(len + 1);
+				if (heap_buf == NULL)
+					return -ENOMEM;
+				value = heap_buf;
+				len = lgetxattr(path, name, value, len);
+			}
+		}
+		if (len < 0) {
+			if (errno == ENODATA)
+				continue; /* removed meanwhile */
+			return scan_fail(s, -errno, path, "reading xattr");
+		}
+		r = cfs_node_set_xattr(node, name, value, len);
+		if (r < 0)
+			return cfs_error_set(s->err, r, "%s: xattr '%s': %s",
+					     path, name, strerror(-r));
+	}
+	return 0;
+}
+
+static int add_work(struct scan *s, struct cfs_node *node, const char *path)
+{
+	if (s->n_work == s->cap_work) {
+		size_t cap = s->cap_work ? s->cap_work * 2 : 256;
+		struct work_item *w = reallocarray(s->work, cap, sizeof(*w));
+
+		if (w == NULL)
+			return -ENOMEM;
+		s->work = w;
+		s->cap_work = cap;
+	}
+	s->work[s->n_work].path = strdup(path);
+	if (s->work[s->n_work].path == NULL)
+		return -ENOMEM;
+	s->work[s->n_work++].node = node;
+	return 0;
+}
+
+/* Returns the node first seen with this (dev, ino), recording node if it is
+ * the first. */
+static int remember_inode(struct scan *s, const struct stat *st,
+			  struct cfs_node *node, struct cfs_node **ret_first)
+{
+	size_t mask, slot;
+
+	if (s->links_used * 2 >= s->links_size) {
+		size_t size = s->links_size ? s->links_size * 2 : 256;
+		struct inode_key *t = calloc(size, sizeof(*t));
+
+		if (t == NULL)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->links_size; i++) {
+			struct inode_key *k = &s->links[i];
+
+			if (k->node == NULL)
+				continue;
+			slot = (k->ino * 31 + k->dev) & (size - 1);
+			while (t[slot].node != NULL)
+				slot = (slot + 1) & (size - 1);
+			t[slot] = *k;
+		}
+		free(s->links);
+		s->links = t;
+		s->links_size = size;
+	}
+	mask = s->links_size - 1;
+	for (slot = (st->st_ino * 31 + st->st_dev) & mask;
+	     s->links[slot].node != NULL; slot = (slot + 1) & mask) {
+		if (s->links[slot].dev == st->st_dev &&
+		    s->links[slot].ino == st->st_ino) {
+			*ret_first = s->links[slot].node;
+			return 0;
+		}
+	}
+	s->links[slot] = (struct inode_key){ st->st_dev, st->st_ino, node };
+	s->links_used++;
+	*ret_first = node;
+	return 0;
+}
+
+static int load_node(struct scan *s, int dirfd, const char *name,
+		     const char *path, const struct stat *st,
+		     struct cfs_node **ret_node)
+{
+	struct cfs_node *node = cfs_node_new();
+	int r;
+
+	if (node == NULL)
+		return -ENOMEM;
+	r = cfs_node_set_mode(node, st->st_mode);
+	if (r < 0) {
+		cfs_node_unref(node);
+		return scan_fail(s, r, path, "unsupported file type");
+	}
+	node->uid = st->st_uid;
+	node->gid = st->st_gid;
+	/* The image holds a 32-bit device number, as the kernel encodes it. */
+	node->rdev = (uint32_t)st->st_rdev;
+	node->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+	if (!(s->flags & CFS_BUILD_USE_EPOCH)) {
+		node->mtime_sec = st->st_mtim.tv_sec;
+		node->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	}
+
+	if (S_ISLNK(st->st_mode)) {
+		char target[CFS_PAYLOAD_MAX + 2];
+		ssize_t len = readlinkat(dirfd, name, target, sizeof(target));
+
+		if (len < 0)
+			r = scan_fail(s, -errno, path, "reading symlink");
+		else if (len > CFS_PAYLOAD_MAX)
+			r = scan_fail(s, -ENAMETOOLONG, path, "symlink target");
+		else {
+			target[len] = '\0';
+			r = cfs_node_set_symlink_target(node, target);
+			if (r < 0)
+				r = scan_fail(s, r, path, "symlink target");
+		}
+	}
+	if (r == 0 && !(s->flags & CFS_BUILD_SKIP_XATTRS))
+		r = read_xattrs(s, node, path);
+	if (r < 0) {
+		cfs_node_unref(node);
+		return r;
+	}
+	*ret_node = node;
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int scan_node(struct scan *s, int dirfd, const char *name,
+		     const char *path, const struct stat *st,
+		     struct cfs_node *node);
+
+static int scan_dir(struct scan *s, int dirfd, const char *name,
+		    const char *path, struct cfs_node *dir)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d;
+	int r = 0;
+
+	if (fd < 0)
+		return scan_fail(s, -errno, path, "opening directory");
+	d = fdopendir(fd);
+	if (d == NULL) {
+		r = scan_fail(s, -errno, path, "opening directory");
+		close(fd);
+		return r;
+	}
+	for (;;) {
+		struct dirent *de;
+
+		errno = 0;
+		de = readdir(d);
+		if (de == NULL) {
+			if (errno != 0)
+				r = scan_fail(s, -errno, path, "reading directory");
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			char **nn;
+
+			cap = cap ? cap * 2 : 32;
+			nn = reallocarray(names, cap, sizeof(*nn));
+			if (nn == NULL) {
+				r = -ENOMEM;
+				break;
+			}
+			names = nn;
+		}
+		names[n] = strdup(de->d_name);
+		if (names[n] == NULL) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	if (r == 0)
+		qsort(names, n, sizeof(*names), cmp_names);
+
+	for (size_t i = 0; i < n && r == 0; i++) {
+		_cleanup_free_ char *child_path = join_path(path, names[i]);
+		struct cfs_node *child;
+		struct stat st;
+
+		if (child_path == NULL) {
+			r = -ENOMEM;
+			break;
+		}
+		if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = scan_fail(s, -errno, child_path, "stat");
+			break;
+		}
+		if ((s->flags & CFS_BUILD_SKIP_DEVICES) &&
+		    (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode)))
+			continue;
+		r = load_node(s, fd, names[i], child_path, &st, &child);
+		if (r < 0)
+			break;
+		r = cfs_node_add_child(dir, child, names[i]);
+		if (r < 0) {
+			cfs_node_unref(child);
+			r = scan_fail(s, r, child_path, "adding to tree");
+			break;
+		}
+		r = scan_node(s, fd, names[i], child_path, &st, child);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return r;
+}
+
+static int scan_node(struct scan *s, int dirfd, const char *name,
+		     const char *path, const struct stat *st,
+		     struct cfs_node *node)
+{
+	if (S_ISDIR(st->st_mode))
+		return scan_dir(s, dirfd, name, path, node);
+
+	if ((s->flags & CFS_BUILD_HARDLINKS) && st->st_nlink > 1) {
+		struct cfs_node *first;
+		int r = remember_inode(s, st, node, &first);
+
+		if (r < 0)
+			return r;
+		if (first != node) {
+			/* A hard link carries no content of its own. */
+			node->nlink = 1;
+			return cfs_node_make_hardlink(node, first);
+		}
+	}
+	if (S_ISREG(st->st_mode) && st->st_size > 0)
+		return add_work(s, node, path);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Content: digest, inline, store */
+
+static int read_full(int fd, uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, buf + done, len - done, (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -ENODATA; /* shrank under us */
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int process_file(struct scan *s, struct work_item *item)
+{
+	struct cfs_node *node = item->node;
+	bool inline_it = !(s->flags & CFS_BUILD_NO_INLINE) &&
+			 node->size <= CFS_INLINE_RECOMMENDED_MAX;
+	bool digest_it = !(s->flags & CFS_BUILD_NO_DIGEST);
+	uint8_t digest[CFS_DIGEST_SIZE];
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (!inline_it && !digest_it)
+		return 0;
+	fd = open(item->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return scan_fail(s, -errno, item->path, "opening");
+
+	if (digest_it) {
+		char object[CFS_OBJECT_PATH_SIZE];
+
+		r = cfs_fsverity_digest_fd(fd, digest);
+		if (r < 0)
+			return scan_fail(s, r, item->path, "computing digest");
+		cfs_node_set_digest(node, digest);
+		cfs_digest_to_object_path(digest, object);
+		r = cfs_node_set_payload(node, object);
+		if (r < 0)
+			return r;
+	}
+	if (inline_it) {
+		uint8_t buf[CFS_INLINE_RECOMMENDED_MAX];
+
+		r = read_full(fd, buf, node->size);
+		if (r < 0)
+			return scan_fail(s, r, item->path, "reading");
+		return cfs_node_set_content(node, buf, node->size);
+	}
+	if (s->opts->store != NULL && digest_it) {
+		struct cfs_error store_err = { { 0 } };
+
+		r = cfs_store_add_fd(s->opts->store, fd, digest, &store_err);
+		if (r < 0)
+			return cfs_error_set(s->err, r, "%s: storing object: %s",
+					     item->path,
+					     store_err.message[0] ?
+						     store_err.message :
+						     strerror(-r));
+	}
+	return 0;
+}
+
+static void *worker(void *data)
+{
+	struct scan *s = data;
+
+	while (!atomic_load(&s->failed)) {
+		size_t i = atomic_fetch_add(&s->next, 1);
+		int r;
+
+		if (i >= s->n_work)
+			break;
+		r = process_file(s, &s->work[i]);
+		if (r < 0) {
+			pthread_mutex_lock(&s->lock);
+			if (!atomic_load(&s->failed)) {
+				s->first_error = r;
+				atomic_store(&s->failed, 1);
+			}
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
+		size_t done = atomic_fetch_add(&s->done, 1) + 1;
+		if (s->opts->progress != NULL) {
+			pthread_mutex_lock(&s->lock);
+			s->opts->progress(s->opts->progress_userdata, done,
+					  s->n_work);
+			pthread_mutex_unlock(&s->lock);
+		}
+	}
+	return NULL;
+}
+
+static unsigned cpu_count(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	return 1;
+}
+
+static int process_all(struct scan *s)
+{
+	unsigned n = s->opts->threads ? s->opts->threads : cpu_count();
+	pthread_t *threads;
+	unsigned started = 0;
+
+	if (n > s->n_work)
+		n = s->n_work > 0 ? (unsigned)s->n_work : 1;
+	threads = calloc(n, sizeof(*threads));
+	if (threads == NULL)
+		return -ENOMEM;
+	/* The calling thread is one of the workers. */
+	for (unsigned i = 1; i < n; i++) {
+		if (pthread_create(&threads[i], NULL, worker, s) != 0)
+			break;
+		started++;
+	}
+	worker(s);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	return atomic_load(&s->failed) ? s->first_error : 0;
+}
+
+int cfs_build_from_directory(const char *path,
+			     const struct cfs_build_options *opts,
+			     struct cfs_node **ret_root, struct cfs_error *err)
+{
+	static const struct cfs_build_options defaults = { 0 };
+	struct scan s = { .opts = opts ? opts : &defaults, .err = err };
+	struct cfs_node *root = NULL;
+	struct stat st;
+	int r;
+
+	s.flags = s.opts->flags;
+	pthread_mutex_init(&s.lock, NULL);
+	if ((s.flags & CFS_BUILD_SKIP_XATTRS) && (s.flags & CFS_BUILD_USER_XATTRS)) {
+		r = cfs_error_set(err, -EINVAL,
+				  "skipping xattrs and keeping user xattrs conflict");
+		goto out;
+	}
+	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = scan_fail(&s, -errno, path, "stat");
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = scan_fail(&s, -ENOTDIR, path, "source");
+		goto out;
+	}
+	r = load_node(&s, AT_FDCWD, path, path, &st, &root);
+	if (r == 0)
+		r = scan_node(&s, AT_FDCWD, path, path, &st, root);
+	if (r == 0)
+		r = process_all(&s);
+	if (r == 0)
+		*ret_root = TAKE_PTR(root);
+out:
+	if (r < 0 && err != NULL && err->message[0] == '\0')
+		cfs_error_set(err, r, "%s: %s", path, strerror(-r));
+	cfs_node_unref(root);
+	for (size_t i = 0; i < s.n_work; i++)
+		free(s.work[i].path);
+	free(s.work);
+	free(s.links);
+	pthread_mutex_destroy(&s.lock);
+	return r;
+}

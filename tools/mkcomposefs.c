@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* mkcomposefs: build a composefs image from a directory or a dump file. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "composefs.h"
+
+static const char *prog = "mkcomposefs";
+
+enum {
+	OPT_SKIP_XATTRS = 256,
+	OPT_USER_XATTRS,
+	OPT_SKIP_DEVICES,
+	OPT_USE_EPOCH,
+	OPT_DIGEST_STORE,
+	OPT_PRINT_DIGEST,
+	OPT_PRINT_DIGEST_ONLY,
+	OPT_FROM_FILE,
+	OPT_MIN_VERSION,
+	OPT_MAX_VERSION,
+	OPT_THREADS,
+	OPT_HARDLINKS,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s [OPTIONS] SOURCE IMAGE\n"
+		"Build a composefs image from the directory SOURCE (or, with\n"
+		"--from-file, from the composefs-dump file SOURCE; - reads stdin).\n"
+		"IMAGE - writes the image to stdout.\n"
+		"\n"
+		"Options:\n"
+		"  --digest-store=DIR    store file contents as objects in DIR\n"
+		"  --print-digest        print the image's fs-verity digest\n"
+		"  --print-digest-only   print the digest, write no image\n"
+		"  --use-epoch           set every mtime to 0\n"
+		"  --skip-devices        leave out block and character devices\n"
+		"  --skip-xattrs         store no xattrs\n"
+		"  --user-xattrs         store only user.* xattrs\n"
+		"  --from-file           SOURCE is a composefs-dump file\n"
+		"  --min-version=N       lowest format version to write (default %d)\n"
+		"  --max-version=N       highest format version to write (default %d)\n"
+		"  --threads=N           worker threads for digests (default: all CPUs)\n"
+		"  --hardlinks           keep hard links in SOURCE as hard links\n"
+		"  --help                show this help\n"
+		"  --version             show the version\n",
+		prog, CFS_DEFAULT_VERSION_MIN, CFS_DEFAULT_VERSION_MAX);
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_FAILURE);
+}
+
+static void bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+	exit(2);
+}
+
+static long parse_number(const char *arg, const char *what, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
+		bad_usage("invalid %s '%s' (expected %ld to %ld)", what, arg,
+			  min, max);
+	return v;
+}
+
+struct progress {
+	bool enabled;
+	struct timespec last;
+};
+
+static void show_progress(void *data, uint64_t done, uint64_t total)
+{
+	struct progress *p = data;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (done != total && now.tv_sec == p->last.tv_sec &&
+	    now.tv_nsec - p->last.tv_nsec < 100000000)
+		return;
+	p->last = now;
+	fprintf(stderr, "\r%s: %llu/%llu files", prog, (unsigned long long)done,
+		(unsigned long long)total);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
+/* The output goes to a temporary file beside IMAGE that is renamed into
+ * place only when complete. */
+struct output {
+	const char *path;
+	char *tmp_path;
+	int fd;
+};
+
+static void output_open(struct output *o, const char *path)
+{
+	char *copy = strdup(path), *dir;
+
+	o->path = path;
+	o->fd = -1;
+	if (copy == NULL)
+		die("out of memory");
+	dir = dirname(copy);
+	if (asprintf(&o->tmp_path, "%s/.%s.XXXXXX", dir,
+		     basename((char *)path)) < 0)
+		die("out of memory");
+	free(copy);
+	o->fd = mkostemp(o->tmp_path, O_CLOEXEC);
+	if (o->fd < 0)
+		die("cannot create '%s': %s", path, strerror(errno));
+}
+
+static void output_abort(struct output *o)
+{
+	if (o->tmp_path != NULL) {
+		(void)unlink(o->tmp_path);
+		free(o->tmp_path);
+		o->tmp_path = NULL;
+	}
+	if (o->fd >= 0)
+		close(o->fd);
+	o->fd = -1;
+}
+
+static int output_commit(struct output *o)
+{
+	mode_t mask = umask(0);
+
+	umask(mask);
+	/* mkostemp makes 0600; an image is as readable as any new file */
+	if (fchmod(o->fd, 0666 & ~mask) < 0 || fsync(o->fd) < 0 ||
+	    close(o->fd) < 0) {
+		o->fd = -1;
+		return -errno;
+	}
+	o->fd = -1;
+	if (rename(o->tmp_path, o->path) < 0)
+		return -errno;
+	free(o->tmp_path);
+	o->tmp_path = NULL;
+	return 0;
+}
+
+static struct output *cleanup_output;
+
+static void unlink_on_exit(void)
+{
+	if (cleanup_output != NULL)
+		output_abort(cleanup_output);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "skip-xattrs", no_argument, NULL, OPT_SKIP_XATTRS },
+		{ "user-xattrs", no_argument, NULL, OPT_USER_XATTRS },
+		{ "skip-devices", no_argument, NULL, OPT_SKIP_DEVICES },
+		{ "use-epoch", no_argument, NULL, OPT_USE_EPOCH },
+		{ "digest-store", required_argument, NULL, OPT_DIGEST_STORE },
+		{ "print-digest", no_argument, NULL, OPT_PRINT_DIGEST },
+		{ "print-digest-only", no_argument, NULL, OPT_PRINT_DIGEST_ONLY },
+		{ "from-file", no_argument, NULL, OPT_FROM_FILE },
+		{ "min-version", required_argument, NULL, OPT_MIN_VERSION },
+		{ "max-version", required_argument, NULL, OPT_MAX_VERSION },
+		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "hardlinks", no_argument, NULL, OPT_HARDLINKS },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cfs_build_options bopts = { 0 };
+	struct cfs_write_options wopts = { CFS_DEFAULT_VERSION_MIN,
+					   CFS_DEFAULT_VERSION_MAX };
+	struct progress progress = { 0 };
+	const char *store_path = NULL, *source, *image = NULL;
+	bool print_digest = false, digest_only = false, from_file = false;
+	bool version_set = false;
+	long min_version = 0, max_version = 0;
+	struct cfs_error err = { { 0 } };
+	struct cfs_node *root = NULL;
+	struct cfs_store *store = NULL;
+	struct output out = { .fd = -1 };
+	uint8_t digest[CFS_DIGEST_SIZE];
+	int opt, fd = -1, r;
+
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_SKIP_XATTRS:
+			bopts.flags |= CFS_BUILD_SKIP_XATTRS;
+			break;
+		case OPT_USER_XATTRS:
+			bopts.flags |= CFS_BUILD_USER_XATTRS;
+			break;
+		case OPT_SKIP_DEVICES:
+			bopts.flags |= CFS_BUILD_SKIP_DEVICES;
+			break;
+		case OPT_USE_EPOCH:
+			bopts.flags |= CFS_BUILD_USE_EPOCH;
+			break;
+		case OPT_HARDLINKS:
+			bopts.flags |= CFS_BUILD_HARDLINKS;
+			break;
+		case OPT_DIGEST_STORE:
+			store_path = optarg;
+			break;
+		case OPT_PRINT_DIGEST:
+			print_digest = true;
+			break;
+		case OPT_PRINT_DIGEST_ONLY:
+			print_digest = digest_only = true;
+			break;
+		case OPT_FROM_FILE:
+			from_file = true;
+			break;
+		case OPT_MIN_VERSION:
+			version_set = true;
+			min_version = parse_number(optarg, "min version", 0,
+						   CFS_VERSION_MAX);
+			break;
+		case OPT_MAX_VERSION:
+			version_set = true;
+			max_version = parse_number(optarg, "max version", 0,
+						   CFS_VERSION_MAX);
+			break;
+		case OPT_THREADS:
+			bopts.threads = (unsigned)parse_number(
+				optarg, "thread count", 1, 4096);
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("%s (composefs-c) %s\n", prog, cfs_version());
+			return 0;
+		default:
+			fprintf(stderr, "Try '%s --help' for more information.\n",
+				prog);
+			return 2;
+		}
+	}
+	if (version_set) {
+		/* As the reference: naming either bound resets the other. */
+		wopts.min_version = (uint32_t)min_version;
+		wopts.max_version = (uint32_t)max_version;
+	}
+
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		bad_usage("no source given");
+	source = argv[0];
+	if (*source == '\0')
+		bad_usage("empty source path");
+	if (digest_only) {
+		if (argc > 1)
+			bad_usage("no image may be given with --print-digest-only");
+	} else {
+		if (argc < 2)
+			bad_usage("no image given");
+		if (argc > 2)
+			bad_usage("too many arguments");
+		image = argv[1];
+	}
+	if (from_file && (bopts.flags & CFS_BUILD_HARDLINKS))
+		bad_usage("--hardlinks applies to a source directory only");
+
+	if (image != NULL && strcmp(image, "-") == 0) {
+		if (isatty(STDOUT_FILENO))
+			die("refusing to write an image to a terminal");
+		fd = STDOUT_FILENO;
+	} else if (image != NULL) {
+		output_open(&out, image);
+		cleanup_output = &out;
+		atexit(unlink_on_exit);
+		fd = out.fd;
+	}
+
+	if (from_file) {
+		FILE *in = stdin;
+		unsigned flags = getenv("CFS_PARSE_STRICT") ? CFS_DUMP_STRICT : 0;
+
+		if (strcmp(source, "-") != 0) {
+			in = fopen(source, "re");
+			if (in == NULL)
+				die("cannot open '%s': %s", source,
+				    strerror(errno));
+		}
+		r = cfs_dump_parse(in, strcmp(source, "-") ? source : "<stdin>",
+				   flags, &root, &err);
+		if (in != stdin)
+			fclose(in);
+		if (r < 0)
+			die("%s", err.message);
+	} else {
+		if (store_path != NULL) {
+			r = cfs_store_open(store_path, CFS_STORE_CREATE, &store,
+					   &err);
+			if (r < 0)
+				die("%s", err.message);
+			bopts.store = store;
+		}
+		if (isatty(STDERR_FILENO)) {
+			progress.enabled = true;
+			bopts.progress = show_progress;
+			bopts.progress_userdata = &progress;
+		}
+		r = cfs_build_from_directory(source, &bopts, &root, &err);
+		if (r < 0)
+			die("%s", err.message);
+	}
+
+	r = cfs_write_image(root, &wopts, fd, print_digest ? digest : NULL,
+			    &err);
+	if (r < 0)
+		die("cannot write image%s%s: %s", image ? " " : "",
+		    image ? image : "", err.message);
+	if (out.tmp_path != NULL) {
+		r = output_commit(&out);
+		if (r < 0)
+			die("cannot write image %s: %s", image, strerror(-r));
+	}
+	if (print_digest) {
+		char hex[CFS_DIGEST_HEX_SIZE];
+
+		cfs_digest_to_hex(digest, hex);
+		printf("%s\n", hex);
+	}
+	if (fflush(stdout) != 0)
+		die("writing to stdout: %s", strerror(errno));
+	cfs_node_unref(root);
+	cfs_store_free(store);
+	return 0;
+}
