@@ -1,0 +1,143 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0
+#
+# mkcomposefs benchmark: time and peak memory against a baseline command run
+# side by side, and digest throughput against plain SHA-256 of the same bytes.
+#
+#   bench/mkcomposefs-bench.sh [BASELINE_MKCOMPOSEFS]
+#
+# Environment:
+#   MKCOMPOSEFS   the tool under test (default: build/tools/mkcomposefs)
+#   BASELINE      the baseline mkcomposefs (or the first argument); without one
+#                 only our own figures are printed
+#   DUMP          the dump to build from (default: the 64k-entry CentOS
+#                 Stream 9 tree from ../shared/assets/upstream-composefs)
+#   TREE          the directory for --digest-store runs (default: a copy of
+#                 /usr made once under $WORKDIR)
+#   RUNS          runs per measurement (default 7; the median is reported)
+#   WORKDIR       scratch space (default: a new temporary directory)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+MKCOMPOSEFS=${MKCOMPOSEFS:-$top/build/tools/mkcomposefs}
+BASELINE=${1:-${BASELINE:-}}
+DUMP=${DUMP:-$top/../shared/assets/upstream-composefs/cs9-x86_64-developer.dump.gz}
+RUNS=${RUNS:-7}
+WORKDIR=${WORKDIR:-$(mktemp -d)}
+mkdir -p "$WORKDIR"
+
+[ -x "$MKCOMPOSEFS" ] || { echo "no mkcomposefs at $MKCOMPOSEFS (build first)" >&2; exit 1; }
+
+# run_stats OUTVAR CMD...: runs CMD $RUNS times, sets OUTVAR to
+# "median_s min_s max_s median_peak_kb"
+run_stats()
+{
+	local var="$1" i t
+	shift
+	local times=() mems=()
+	for ((i = 0; i < RUNS; i++)); do
+		t=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n1)
+		times+=("${t% *}")
+		mems+=("${t#* }")
+	done
+	printf -v "$var" '%s' "$(python3 - "${times[*]}" "${mems[*]}" <<'EOF'
+import statistics, sys
+t = [float(x) for x in sys.argv[1].split()]
+m = [int(x) for x in sys.argv[2].split()]
+print(f"{statistics.median(t):.3f} {min(t):.3f} {max(t):.3f} {int(statistics.median(m))}")
+EOF
+)"
+}
+
+row()
+{
+	# name ours baseline
+	local name="$1" o="$2" b="${3:-}"
+	read -r om omin omax omem <<<"$o"
+	if [ -n "$b" ]; then
+		read -r bm bmin bmax bmem <<<"$b"
+		printf '| %-34s | %7s s (%s-%s) | %7s s (%s-%s) | %5.2fx | %7s KB | %7s KB | %5.2fx |\n' \
+			"$name" "$om" "$omin" "$omax" "$bm" "$bmin" "$bmax" \
+			"$(python3 -c "print($om/$bm if $bm else 0)")" "$omem" "$bmem" \
+			"$(python3 -c "print($omem/$bmem if $bmem else 0)")"
+	else
+		printf '| %-34s | %7s s (%s-%s) | %s | | %7s KB | | |\n' "$name" "$om" "$omin" "$omax" "-" "$omem"
+	fi
+}
+
+echo "mkcomposefs under test: $MKCOMPOSEFS"
+echo "baseline:               ${BASELINE:-none}"
+echo "runs per figure:        $RUNS (median, min-max)"
+echo
+printf '| %-34s | %-24s | %-24s | %-6s | %-10s | %-10s | %-6s |\n' \
+	"job" "ours" "baseline" "time" "ours peak" "base peak" "memory"
+printf '|%s|\n' "------------------------------------|--------------------------|--------------------------|--------|------------|------------|--------"
+
+# 1. --from-file on the 64k-entry dump
+if [ -f "$DUMP" ]; then
+	dump="$WORKDIR/bench.dump"
+	case "$DUMP" in *.gz) zcat "$DUMP" >"$dump" ;; *) cp "$DUMP" "$dump" ;; esac
+	run_stats ours "$MKCOMPOSEFS" --from-file "$dump" "$WORKDIR/ours.img"
+	base=
+	if [ -n "$BASELINE" ]; then
+		run_stats base "$BASELINE" --from-file "$dump" "$WORKDIR/base.img"
+		cmp -s "$WORKDIR/ours.img" "$WORKDIR/base.img" || echo "WARNING: images differ" >&2
+	fi
+	row "--from-file $(basename "$DUMP")" "$ours" "$base"
+else
+	echo "(no dump at $DUMP: --from-file skipped)"
+fi
+
+# 2. --digest-store on a large real tree
+if [ -z "${TREE:-}" ]; then
+	TREE="$WORKDIR/usr-copy"
+	if [ ! -d "$TREE" ]; then
+		cp -a /usr "$TREE" 2>/dev/null || true
+	fi
+fi
+files=$(find "$TREE" -type f | wc -l)
+bytes=$(find "$TREE" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+rm -rf "$WORKDIR/store-ours" "$WORKDIR/store-base"
+# The first run fills the store (a copy of every object); later runs find
+# the objects present. Both are reported.
+run_once()
+{
+	/usr/bin/time -f '%e %M' "$@" >/dev/null 2>"$WORKDIR/time.txt" || true
+	tail -n1 "$WORKDIR/time.txt" | awk '{print $1, $1, $1, $2}'
+}
+sync
+ours=$(run_once "$MKCOMPOSEFS" --digest-store="$WORKDIR/store-ours" "$TREE" "$WORKDIR/ours-tree.img")
+base=
+if [ -n "$BASELINE" ]; then
+	sync
+	base=$(run_once "$BASELINE" --digest-store="$WORKDIR/store-base" "$TREE" "$WORKDIR/base-tree.img")
+fi
+row "--digest-store, empty store" "$ours" "$base"
+run_stats ours "$MKCOMPOSEFS" --digest-store="$WORKDIR/store-ours" "$TREE" "$WORKDIR/ours-tree.img"
+base=
+if [ -n "$BASELINE" ]; then
+	run_stats base "$BASELINE" --digest-store="$WORKDIR/store-base" "$TREE" "$WORKDIR/base-tree.img"
+	cmp -s "$WORKDIR/ours-tree.img" "$WORKDIR/base-tree.img" || echo "WARNING: tree images differ" >&2
+fi
+row "--digest-store, objects present" "$ours" "$base"
+echo
+echo "tree: $TREE, $files files, $bytes bytes"
+
+# 3. Hashing throughput: our digests of every file (2 threads) against plain
+# SHA-256 of the same bytes, also on 2 workers, with the files in page cache.
+cat $(find "$TREE" -type f) >/dev/null 2>&1 || true
+run_stats ours "$MKCOMPOSEFS" --threads=2 --print-digest-only "$TREE"
+run_stats plain bash -c "find '$TREE' -type f -print0 | xargs -0 -P2 -n 2000 openssl dgst -sha256 -r"
+read -r om _ _ _ <<<"$ours"
+read -r pm _ _ _ <<<"$plain"
+python3 - "$bytes" "$om" "$pm" <<'EOF'
+import sys
+b, o, p = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+print()
+print("| hashing (2 threads, warm cache)     | seconds | MB/s   |")
+print("|-------------------------------------|---------|--------|")
+print(f"| mkcomposefs --print-digest-only     | {o:7.3f} | {b/o/1e6 if o else 0:6.0f} |")
+print(f"| plain SHA-256 (openssl dgst, -P2)   | {p:7.3f} | {b/p/1e6 if p else 0:6.0f} |")
+print(f"ratio (ours / plain SHA-256): {o/p if p else 0:.2f}x  (target <= 1.3x)")
+EOF
