@@ -636,7 +636,9 @@ static int compute_xattrs(struct writer *w)
 	for (size_t i = 0; i < w->n_inodes; i++) {
 		struct winode *wi = &w->inodes[i];
 
-		qsort(wi->xattrs, wi->n_xattrs, sizeof(*wi->xattrs), cmp_wxattr);
+		if (wi->n_xattrs > 1)
+			qsort(wi->xattrs, wi->n_xattrs, sizeof(*wi->xattrs),
+			      cmp_wxattr);
 		for (uint32_t j = 0; j < wi->n_xattrs; j++) {
 			xattr_set_prefix(&wi->xattrs[j]);
 			if (strcmp(wi->xattrs[j].name,

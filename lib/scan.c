@@ -297,7 +297,7 @@ static int scan_dir(struct scan *s, int dirfd, const char *name,
 		}
 		n++;
 	}
-	if (r == 0)
+	if (r == 0 && n > 1)
 		qsort(names, n, sizeof(*names), cmp_names);
 
 	for (size_t i = 0; i < n && r == 0; i++) {

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* Unit tests of the image writer through the public API. */
+#include <endian.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "composefs.h"
+
+static struct cfs_node *add(struct cfs_node *parent, const char *name,
+			    uint32_t mode)
+{
+	struct cfs_node *n = cfs_node_new();
+
+	assert_non_null(n);
+	assert_int_equal(cfs_node_set_mode(n, mode), 0);
+	cfs_node_set_mtime(n, 1700000000, 5);
+	if (parent != NULL)
+		assert_int_equal(cfs_node_add_child(parent, n, name), 0);
+	return n;
+}
+
+/* A tree with a bit of everything. */
+static struct cfs_node *sample_tree(void)
+{
+	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *dir = add(root, "dir", S_IFDIR | 0700);
+	struct cfs_node *f = add(dir, "file", S_IFREG | 0644);
+	struct cfs_node *l = add(root, "link", S_IFLNK | 0777);
+	struct cfs_node *in = add(root, "inline", S_IFREG | 0600);
+	struct cfs_node *dev = add(root, "null", S_IFCHR | 0666);
+	struct cfs_node *hl = add(root, "hardlink", S_IFREG | 0644);
+	uint8_t digest[CFS_DIGEST_SIZE];
+
+	memset(digest, 0x5a, sizeof(digest));
+	cfs_node_set_size(f, 123456);
+	cfs_node_set_digest(f, digest);
+	assert_int_equal(cfs_node_set_payload(f, "5a/5a5a"), 0);
+	assert_int_equal(cfs_node_set_xattr(f, "user.z", "1", 1), 0);
+	assert_int_equal(cfs_node_set_xattr(f, "trusted.overlay.redirect", "/x", 2),
+			 0);
+	assert_int_equal(cfs_node_set_xattr(f, "security.a", "2", 1), 0);
+	assert_int_equal(cfs_node_set_symlink_target(l, "dir/file"), 0);
+	assert_int_equal(cfs_node_set_content(in, (const uint8_t *)"hello", 5), 0);
+	cfs_node_set_rdev(dev, makedev(1, 3));
+	cfs_node_set_uid(dev, 100000);
+	assert_int_equal(cfs_node_make_hardlink(hl, f), 0);
+	return root;
+}
+
+struct image {
+	uint8_t *data;
+	size_t size;
+	uint8_t digest[CFS_DIGEST_SIZE];
+};
+
+static int write_image(struct cfs_node *root, uint32_t min, uint32_t max,
+		       struct image *img)
+{
+	struct cfs_write_options opts = { min, max };
+	struct cfs_error err = { { 0 } };
+	int fd = memfd_create("image", MFD_CLOEXEC);
+	int r;
+
+	assert_true(fd >= 0);
+	r = cfs_write_image(root, &opts, fd, img->digest, &err);
+	if (r == 0) {
+		off_t size = lseek(fd, 0, SEEK_END);
+
+		assert_true(size > 0);
+		img->size = (size_t)size;
+		img->data = malloc(img->size);
+		assert_non_null(img->data);
+		assert_int_equal(pread(fd, img->data, img->size, 0),
+				 (ssize_t)img->size);
+	} else {
+		assert_true(err.message[0] != '\0');
+	}
+	close(fd);
+	return r;
+}
+
+static uint32_t le32_at(const struct image *img, size_t off)
+{
+	uint32_t v;
+
+	memcpy(&v, img->data + off, 4);
+	return le32toh(v);
+}
+
+static void test_reproducible_and_digest(void **state)
+{
+	struct cfs_node *root = sample_tree();
+	struct image a = { 0 }, b = { 0 };
+	uint8_t digest[CFS_DIGEST_SIZE];
+	struct cfs_node *f = cfs_node_lookup_child(
+		cfs_node_lookup_child(root, "dir"), "file");
+
+	assert_int_equal(write_image(root, 0, 1, &a), 0);
+	assert_int_equal(write_image(root, 0, 1, &b), 0);
+	assert_int_equal(a.size, b.size);
+	assert_memory_equal(a.data, b.data, a.size);
+	assert_int_equal(a.size % 4096, 0);
+	cfs_fsverity_digest_buffer(a.data, a.size, digest);
+	assert_memory_equal(digest, a.digest, CFS_DIGEST_SIZE);
+
+	/* composefs header, EROFS superblock, block count */
+	assert_int_equal(le32_at(&a, 0), 0xd078629a);
+	assert_int_equal(le32_at(&a, 1024), 0xE0F5E1E2);
+	assert_int_equal(le32_at(&a, 1024 + 36) * 4096ull, a.size);
+
+	/* the input tree is left as it was: no ".", "..", whiteouts, or
+	 * escaped xattr names */
+	assert_int_equal(cfs_node_get_n_children(root), 5);
+	assert_null(cfs_node_get_xattr(f, "trusted.overlay.overlay.redirect",
+				       NULL));
+	assert_non_null(cfs_node_get_xattr(f, "trusted.overlay.redirect", NULL));
+	assert_null(cfs_node_get_xattr(f, "trusted.overlay.metacopy", NULL));
+	free(a.data);
+	free(b.data);
+	cfs_node_unref(root);
+}
+
+static void test_version_bump(void **state)
+{
+	struct cfs_node *root = sample_tree();
+	struct image img = { 0 };
+
+	assert_int_equal(write_image(root, 0, 1, &img), 0);
+	assert_int_equal(le32_at(&img, 12), 0); /* nothing needs version 1 */
+	free(img.data);
+
+	add(root, "whiteout", S_IFCHR | 0644); /* rdev 0:0 */
+	assert_int_equal(write_image(root, 0, 1, &img), 0);
+	assert_int_equal(le32_at(&img, 12), 1);
+	free(img.data);
+	assert_int_equal(write_image(root, 0, 0, &img), 0);
+	assert_int_equal(le32_at(&img, 12), 0);
+	free(img.data);
+	assert_int_equal(write_image(root, 1, 0, &img), 0);
+	assert_int_equal(le32_at(&img, 12), 1);
+	free(img.data);
+	assert_int_equal(write_image(root, 2, 2, &img), -EINVAL);
+	cfs_node_unref(root);
+}
+
+static void test_errors(void **state)
+{
+	struct cfs_node *root = sample_tree();
+	struct cfs_node *outside = add(NULL, NULL, S_IFREG | 0644);
+	struct cfs_node *link = add(root, "to-outside", S_IFREG | 0644);
+	struct cfs_node *file = add(NULL, NULL, S_IFREG | 0644);
+	struct cfs_node *big;
+	struct image img = { 0 };
+
+	assert_int_equal(cfs_node_make_hardlink(link, outside), 0);
+	assert_int_equal(write_image(root, 0, 1, &img), -EINVAL);
+	cfs_node_unref(root);
+	cfs_node_unref(outside);
+
+	assert_int_equal(write_image(file, 0, 1, &img), -ENOTDIR);
+	cfs_node_unref(file);
+
+	root = add(NULL, NULL, S_IFDIR | 0755);
+	big = add(root, "big", S_IFREG | 0644);
+	cfs_node_set_size(big, (1ull << 53) + 1);
+	assert_int_equal(write_image(root, 0, 1, &img), -EFBIG);
+	cfs_node_set_size(big, 1ull << 53);
+	assert_int_equal(write_image(root, 0, 1, &img), 0);
+	free(img.data);
+	cfs_node_unref(root);
+}
+
+static void test_fsck(void **state)
+{
+	struct cfs_node *root = sample_tree();
+	struct image img = { 0 };
+	char path[] = "/tmp/cfs-test-writer-XXXXXX";
+	char cmd[256];
+	int fd;
+
+	if (system("command -v fsck.erofs >/dev/null 2>&1") != 0) {
+		cfs_node_unref(root);
+		skip();
+	}
+	/* many entries: directory blocks beyond the inline tail */
+	for (int i = 0; i < 2000; i++) {
+		char name[64];
+		struct cfs_node *n;
+
+		snprintf(name, sizeof(name), "entry-with-a-long-name-%05d", i);
+		n = add(cfs_node_lookup_child(root, "dir"), name, S_IFREG | 0644);
+		cfs_node_set_mtime(n, 1700000000 + i, (uint32_t)i);
+	}
+	assert_int_equal(write_image(root, 0, 1, &img), 0);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, img.data, img.size), (ssize_t)img.size);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "fsck.erofs %s >/dev/null 2>&1", path);
+	assert_int_equal(system(cmd), 0);
+	unlink(path);
+	free(img.data);
+	cfs_node_unref(root);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reproducible_and_digest),
+		cmocka_unit_test(test_version_bump),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_fsck),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
