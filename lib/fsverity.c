@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/*
+ * fs-verity digests: the Merkle tree the kernel builds over a file (SHA-256,
+ * 4096-byte blocks, no salt), computed in userspace, plus the ioctls that
+ * ask the kernel for it and the hex / object-path forms of a digest.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fsverity.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "composefs.h"
+#include "util.h"
+
+#define FSV_BLOCK_SIZE 4096
+#define FSV_LOG_BLOCK_SIZE 12
+#define FSV_HASH_SIZE 32
+#define FSV_HASHES_PER_BLOCK (FSV_BLOCK_SIZE / FSV_HASH_SIZE)
+/*
+ * Level 0 holds data blocks, level i > 0 the hashes of level i - 1. A 2^64
+ * byte file has 2^52 data blocks; each level divides by 128 (2^7), so eight
+ * hash levels reach a single block. One more is spare.
+ */
+#define FSV_LEVELS 10
+/* Reads of digest_fd: large enough that syscalls cost nothing next to the
+ * hashing, small enough to stay in L2. */
+#define FSV_READ_CHUNK (256 * 1024)
+
+/* The descriptor whose SHA-256 is the fs-verity digest comes from the UAPI
+ * header; its size is part of every digest ever computed. */
+_Static_assert(sizeof(struct fsverity_descriptor) == 256,
+	       "fs-verity descriptor must be 256 bytes");
+
+struct fsverity_level {
+	uint8_t block[FSV_BLOCK_SIZE];
+	size_t fill; /* bytes pending in block */
+	uint64_t n_blocks; /* blocks of this level hashed so far */
+};
+
+struct cfs_fsverity {
+	EVP_MD_CTX *md_ctx;
+	uint64_t data_size;
+	bool finalized;
+	struct fsverity_level level[FSV_LEVELS];
+};
+
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_fetched;
+
+/* Fetching an EVP_MD is a provider lookup under a lock; do it once for the
+ * process and reuse it for every block of every file. */
+static void sha256_fetch(void)
+{
+	sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256_md(void)
+{
+	(void)pthread_once(&sha256_once, sha256_fetch);
+	return sha256_fetched != NULL ? sha256_fetched : EVP_sha256();
+}
+
+/*
+ * With SHA-256 from OpenSSL's default provider these calls only fail when
+ * memory runs out. The void API of the header (digest_buffer, update, final)
+ * cannot report that, and handing back a wrong digest would defeat the point
+ * of a digest, so that is treated as fatal.
+ */
+static void sha256(EVP_MD_CTX *md_ctx, const void *data, size_t len,
+		   uint8_t out[FSV_HASH_SIZE])
+{
+	if (EVP_DigestInit_ex2(md_ctx, sha256_md(), NULL) != 1 ||
+	    EVP_DigestUpdate(md_ctx, data, len) != 1 ||
+	    EVP_DigestFinal_ex(md_ctx, out, NULL) != 1)
+		abort();
+}
+
+/* Hash one full block of level lvl into the pending block of the level
+ * above, hashing that one in turn when it fills up. */
+static void hash_block(struct cfs_fsverity *ctx, unsigned lvl,
+		       const uint8_t *block)
+{
+	for (;;) {
+		struct fsverity_level *up = &ctx->level[lvl + 1];
+
+		assert(lvl + 1 < FSV_LEVELS);
+		sha256(ctx->md_ctx, block, FSV_BLOCK_SIZE,
+		       up->block + up->fill);
+		ctx->level[lvl].n_blocks++;
+		up->fill += FSV_HASH_SIZE;
+		if (up->fill < FSV_BLOCK_SIZE)
+			return;
+		/*
+		 * Hashing a full block at once is right even if it turns out
+		 * to be the top one: the root hash is that block's hash.
+		 */
+		up->fill = 0;
+		block = up->block;
+		lvl++;
+	}
+}
+
+struct cfs_fsverity *cfs_fsverity_new(void)
+{
+	struct cfs_fsverity *ctx;
+
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL)
+		return NULL;
+	ctx->md_ctx = EVP_MD_CTX_new();
+	if (ctx->md_ctx == NULL) {
+		free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+struct cfs_fsverity *cfs_fsverity_free(struct cfs_fsverity *ctx)
+{
+	if (ctx != NULL) {
+		EVP_MD_CTX_free(ctx->md_ctx);
+		free(ctx);
+	}
+	return NULL;
+}
+
+void cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data, size_t len)
+{
+	struct fsverity_level *data_level = &ctx->level[0];
+	const uint8_t *p = data;
+
+	assert(!ctx->finalized);
+	ctx->data_size += len;
+
+	if (data_level->fill > 0) {
+		size_t n = FSV_BLOCK_SIZE - data_level->fill;
+
+		if (n > len)
+			n = len;
+		memcpy(data_level->block + data_level->fill, p, n);
+		data_level->fill += n;
+		p += n;
+		len -= n;
+		if (data_level->fill < FSV_BLOCK_SIZE)
+			return;
+		data_level->fill = 0;
+		hash_block(ctx, 0, data_level->block);
+	}
+	/* Whole blocks are hashed straight from the caller's buffer. */
+	while (len >= FSV_BLOCK_SIZE) {
+		hash_block(ctx, 0, p);
+		p += FSV_BLOCK_SIZE;
+		len -= FSV_BLOCK_SIZE;
+	}
+	if (len > 0) {
+		memcpy(data_level->block, p, len);
+		data_level->fill = len;
+	}
+}
+
+void cfs_fsverity_final(struct cfs_fsverity *ctx,
+			uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	struct fsverity_descriptor desc = {
+		.version = 1,
+		.hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
+		.log_blocksize = FSV_LOG_BLOCK_SIZE,
+		.data_size = htole64(ctx->data_size),
+	};
+
+	assert(!ctx->finalized);
+	ctx->finalized = true;
+
+	/*
+	 * Flush partial blocks (zero-padded) from the bottom up until a level
+	 * has exactly one block: its hash, waiting alone in the level above,
+	 * is the root. An empty file has no blocks and an all-zero root.
+	 */
+	for (unsigned lvl = 0; lvl + 1 < FSV_LEVELS; lvl++) {
+		struct fsverity_level *l = &ctx->level[lvl];
+
+		if (l->fill > 0) {
+			memset(l->block + l->fill, 0, FSV_BLOCK_SIZE - l->fill);
+			l->fill = 0;
+			hash_block(ctx, lvl, l->block);
+		}
+		if (l->n_blocks == 0)
+			break;
+		if (l->n_blocks == 1) {
+			memcpy(desc.root_hash, ctx->level[lvl + 1].block,
+			       FSV_HASH_SIZE);
+			break;
+		}
+	}
+
+	sha256(ctx->md_ctx, &desc, sizeof(desc), ret_digest);
+}
+
+void cfs_fsverity_digest_buffer(const void *data, size_t len,
+				uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	struct cfs_fsverity *ctx = cfs_fsverity_new();
+
+	/* See sha256(): no way to report this through a void function. */
+	if (ctx == NULL)
+		abort();
+	cfs_fsverity_update(ctx, data, len);
+	cfs_fsverity_final(ctx, ret_digest);
+	cfs_fsverity_free(ctx);
+}
+
+int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	struct cfs_fsverity *ctx;
+	off_t off = 0;
+
+	buf = malloc(FSV_READ_CHUNK);
+	ctx = cfs_fsverity_new();
+	if (buf == NULL || ctx == NULL) {
+		cfs_fsverity_free(ctx);
+		return -ENOMEM;
+	}
+
+	/* Only a hint: some files (pipes, procfs) refuse it. */
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+	for (;;) {
+		ssize_t n = pread(fd, buf, FSV_READ_CHUNK, off);
+
+		if (n < 0) {
+			int r = -errno;
+
+			if (r == -EINTR)
+				continue;
+			cfs_fsverity_free(ctx);
+			return r;
+		}
+		if (n == 0)
+			break;
+		cfs_fsverity_update(ctx, buf, n);
+		off += n;
+	}
+
+	cfs_fsverity_final(ctx, ret_digest);
+	cfs_fsverity_free(ctx);
+	return 0;
+}
+
+int cfs_fsverity_measure_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	union {
+		struct fsverity_digest d;
+		/* room for the largest digest the kernel knows (SHA-512) */
+		uint8_t space[sizeof(struct fsverity_digest) + 64];
+	} u = { .d.digest_size = 64 };
+
+	if (ioctl(fd, FS_IOC_MEASURE_VERITY, &u) != 0) {
+		switch (errno) {
+		case ENODATA:
+			return -ENODATA;
+		case EOPNOTSUPP:
+		case ENOTTY:
+			return -EOPNOTSUPP;
+		case EOVERFLOW:
+			/* a digest longer than any SHA-256 one */
+			return -EBADMSG;
+		default:
+			return -errno;
+		}
+	}
+	if (u.d.digest_algorithm != FS_VERITY_HASH_ALG_SHA256 ||
+	    u.d.digest_size != CFS_DIGEST_SIZE)
+		return -EBADMSG;
+	memcpy(ret_digest, u.d.digest, CFS_DIGEST_SIZE);
+	return 0;
+}
+
+int cfs_fsverity_enable_fd(int fd)
+{
+	struct fsverity_enable_arg arg = {
+		.version = 1,
+		.hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
+		.block_size = FSV_BLOCK_SIZE,
+	};
+
+	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) != 0) {
+		if (errno == ENOTTY || errno == EOPNOTSUPP)
+			return -EOPNOTSUPP;
+		return -errno;
+	}
+	return 0;
+}
+
+void cfs_digest_to_hex(const uint8_t digest[CFS_DIGEST_SIZE],
+		       char ret_hex[CFS_DIGEST_HEX_SIZE])
+{
+	static const char hexdigits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < CFS_DIGEST_SIZE; i++) {
+		ret_hex[2 * i] = hexdigits[digest[i] >> 4];
+		ret_hex[2 * i + 1] = hexdigits[digest[i] & 0xf];
+	}
+	ret_hex[2 * CFS_DIGEST_SIZE] = '\0';
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int cfs_digest_from_hex(const char *hex, uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	uint8_t digest[CFS_DIGEST_SIZE];
+
+	if (hex == NULL ||
+	    strnlen(hex, 2 * CFS_DIGEST_SIZE + 1) != 2 * CFS_DIGEST_SIZE)
+		return -EINVAL;
+	for (size_t i = 0; i < CFS_DIGEST_SIZE; i++) {
+		int hi = hex_value(hex[2 * i]);
+		int lo = hex_value(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		digest[i] = (uint8_t)(hi << 4 | lo);
+	}
+	/* only written on success */
+	memcpy(ret_digest, digest, CFS_DIGEST_SIZE);
+	return 0;
+}
+
+void cfs_digest_to_object_path(const uint8_t digest[CFS_DIGEST_SIZE],
+			       char ret_path[CFS_OBJECT_PATH_SIZE])
+{
+	char hex[CFS_DIGEST_HEX_SIZE];
+
+	cfs_digest_to_hex(digest, hex);
+	ret_path[0] = hex[0];
+	ret_path[1] = hex[1];
+	ret_path[2] = '/';
+	memcpy(ret_path + 3, hex + 2, 2 * CFS_DIGEST_SIZE - 2 + 1);
+}

@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* fs-verity digests, checked against the fsverity(1) tool of fsverity-utils. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "composefs.h"
+
+#define BLOCK 4096
+/* one full block of hashes covers this much data */
+#define LEVEL1_SPAN (128 * BLOCK)
+#define LEVEL2_SPAN (128 * LEVEL1_SPAN)
+
+/* short enough that every path built from it fits in PATH_MAX */
+static char tmpdir[1024];
+static bool have_tool;
+
+/*
+ * Without fsverity(1) the comparisons with it are left out, with a note.
+ * Not cmocka's skip(): cmocka 1.1.5 reports it as "not ok N # SKIP", which
+ * meson's TAP parser counts as a failure.
+ */
+static void note_no_tool(const char *test)
+{
+	print_message("# %s: fsverity(1) not installed, not compared with it\n",
+		      test);
+}
+
+/* Deterministic, fast pseudo-random bytes (xorshift64*). */
+static void fill_pattern(uint8_t *buf, size_t len, uint64_t *state)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint64_t x = *state;
+
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		*state = x;
+		x *= 0x2545F4914F6CDD1DULL;
+		for (int b = 0; b < 8 && i < len; b++, i++)
+			buf[i] = (uint8_t)(x >> (8 * b));
+	}
+}
+
+static uint8_t *make_pattern(size_t len, uint64_t seed)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+
+	assert_non_null(buf);
+	fill_pattern(buf, len, &seed);
+	return buf;
+}
+
+static void write_file(const char *path, const uint8_t *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	size_t done = 0;
+
+	assert_true(fd >= 0);
+	while (done < len) {
+		ssize_t n = write(fd, data + done, len - done);
+
+		assert_true(n > 0);
+		done += n;
+	}
+	assert_int_equal(close(fd), 0);
+}
+
+static bool find_in_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (path == NULL)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, prog);
+		if (access(buf, X_OK) == 0)
+			return true;
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	return false;
+}
+
+/* The digest the reference tool gives for path, as hex. */
+static void tool_digest(const char *path, char hex[CFS_DIGEST_HEX_SIZE])
+{
+	char cmd[PATH_MAX + 128];
+	char line[256];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "fsverity digest --compact --hash-alg=sha256 "
+		 "--block-size=4096 '%s'",
+		 path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(line, sizeof(line), p));
+	assert_int_equal(pclose(p), 0);
+	line[strcspn(line, "\n")] = '\0';
+	assert_int_equal(strlen(line), CFS_DIGEST_HEX_SIZE - 1);
+	memcpy(hex, line, CFS_DIGEST_HEX_SIZE);
+}
+
+static void digest_hex_fd(const char *path, char hex[CFS_DIGEST_HEX_SIZE])
+{
+	uint8_t digest[CFS_DIGEST_SIZE];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(cfs_fsverity_digest_fd(fd, digest), 0);
+	close(fd);
+	cfs_digest_to_hex(digest, hex);
+}
+
+/* Write len bytes of pattern to a file; our fd and buffer digests must
+ * agree with each other and, when the tool is there, with it. */
+static void check_size(size_t len, uint64_t seed)
+{
+	char path[PATH_MAX];
+	char ours_fd[CFS_DIGEST_HEX_SIZE], ours_buf[CFS_DIGEST_HEX_SIZE];
+	char theirs[CFS_DIGEST_HEX_SIZE];
+	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t *data = make_pattern(len, seed);
+
+	snprintf(path, sizeof(path), "%s/size-%zu", tmpdir, len);
+	write_file(path, data, len);
+	cfs_fsverity_digest_buffer(data, len, digest);
+	cfs_digest_to_hex(digest, ours_buf);
+	digest_hex_fd(path, ours_fd);
+	assert_string_equal(ours_fd, ours_buf);
+	if (have_tool) {
+		tool_digest(path, theirs);
+		assert_string_equal(ours_fd, theirs);
+	}
+	free(data);
+	unlink(path);
+}
+
+static const size_t fixed_sizes[] = {
+	0,
+	1,
+	4095,
+	4096,
+	4097,
+	8192,
+	LEVEL1_SPAN - 1,
+	LEVEL1_SPAN,
+	LEVEL1_SPAN + 1,
+	2 * LEVEL1_SPAN,
+	2 * LEVEL1_SPAN + 4096 * 3 + 17,
+};
+
+static void test_known_digests(void **state)
+{
+	uint8_t digest[CFS_DIGEST_SIZE];
+	char hex[CFS_DIGEST_HEX_SIZE];
+
+	/* from `fsverity digest --compact` of an empty file and of "a" */
+	cfs_fsverity_digest_buffer("", 0, digest);
+	cfs_digest_to_hex(digest, hex);
+	assert_string_equal(hex, "3d248ca542a24fc62d1c43b916eae501"
+				 "6878e2533c88238480b26128a1f1af95");
+	cfs_fsverity_digest_buffer("a", 1, digest);
+	cfs_digest_to_hex(digest, hex);
+	assert_string_equal(hex, "bce75948b9e7510293f8f2720412af96"
+				 "97c1479281323f3f220623fb8e94b557");
+}
+
+static void test_fixed_sizes(void **state)
+{
+	for (size_t i = 0; i < sizeof(fixed_sizes) / sizeof(fixed_sizes[0]);
+	     i++)
+		check_size(fixed_sizes[i], 1000 + i);
+	if (!have_tool)
+		note_no_tool(__func__);
+}
+
+static void test_random_sizes(void **state)
+{
+	uint64_t seed = (uint64_t)time(NULL);
+
+	print_message("# random sizes: seed %llu\n", (unsigned long long)seed);
+	srand((unsigned)seed);
+	for (int i = 0; i < 12; i++) {
+		/* mostly small, some past one and two levels */
+		size_t max = i < 6 ? 3 * BLOCK : 3 * LEVEL1_SPAN;
+
+		check_size((size_t)rand() % max, seed + i);
+	}
+	if (!have_tool)
+		note_no_tool(__func__);
+}
+
+/* fd, mmap'ed buffer and (when there) tool digests of the file at path. */
+static void check_file(const char *path, size_t len)
+{
+	char ours[CFS_DIGEST_HEX_SIZE], mapped[CFS_DIGEST_HEX_SIZE];
+	char theirs[CFS_DIGEST_HEX_SIZE];
+	uint8_t digest[CFS_DIGEST_SIZE];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	void *map;
+
+	assert_true(fd >= 0);
+	map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	assert_true(map != MAP_FAILED);
+	cfs_fsverity_digest_buffer(map, len, digest);
+	cfs_digest_to_hex(digest, mapped);
+	munmap(map, len);
+	close(fd);
+
+	digest_hex_fd(path, ours);
+	assert_string_equal(ours, mapped);
+	if (have_tool) {
+		tool_digest(path, theirs);
+		assert_string_equal(ours, theirs);
+	}
+}
+
+/* Three levels of hashes: a 64 MiB file written in pieces, then cut to
+ * exactly two full levels. */
+static void test_three_levels(void **state)
+{
+	const size_t chunk = 1 << 20;
+	uint8_t *buf = malloc(chunk);
+	uint64_t seed = 42;
+	char path[PATH_MAX];
+	int fd;
+
+	assert_non_null(buf);
+	snprintf(path, sizeof(path), "%s/three-levels", tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	for (size_t done = 0; done < LEVEL2_SPAN; done += chunk) {
+		fill_pattern(buf, chunk, &seed);
+		assert_int_equal(write(fd, buf, chunk), chunk);
+	}
+	assert_int_equal(write(fd, "x", 1), 1);
+	check_file(path, LEVEL2_SPAN + 1);
+
+	assert_int_equal(ftruncate(fd, LEVEL2_SPAN), 0);
+	check_file(path, LEVEL2_SPAN);
+
+	close(fd);
+	unlink(path);
+	free(buf);
+	if (!have_tool)
+		note_no_tool(__func__);
+}
+
+static void digest_in_chunks(const uint8_t *data, size_t len, size_t chunk,
+			     uint8_t digest[CFS_DIGEST_SIZE])
+{
+	struct cfs_fsverity *ctx = cfs_fsverity_new();
+
+	assert_non_null(ctx);
+	for (size_t off = 0; off < len; off += chunk)
+		cfs_fsverity_update(ctx, data + off,
+				    len - off < chunk ? len - off : chunk);
+	cfs_fsverity_final(ctx, digest);
+	assert_null(cfs_fsverity_free(ctx));
+}
+
+static void test_streaming_chunks(void **state)
+{
+	static const size_t chunks[] = { 1, 7, 4095, 4096, 4097, 65537 };
+	static const size_t lens[] = { 0, 5, 4096, 2 * LEVEL1_SPAN + 12345 };
+
+	for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+		uint8_t *data = make_pattern(lens[l], 7 + l);
+		uint8_t expect[CFS_DIGEST_SIZE], got[CFS_DIGEST_SIZE];
+
+		cfs_fsverity_digest_buffer(data, lens[l], expect);
+		for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]);
+		     c++) {
+			digest_in_chunks(data, lens[l], chunks[c], got);
+			assert_memory_equal(got, expect, CFS_DIGEST_SIZE);
+		}
+
+		/* uneven pieces, and empty updates on the way */
+		{
+			struct cfs_fsverity *ctx = cfs_fsverity_new();
+			size_t off = 0;
+			unsigned seed = 1;
+
+			assert_non_null(ctx);
+			while (off < lens[l]) {
+				size_t n = rand_r(&seed) % 9000;
+
+				if (n > lens[l] - off)
+					n = lens[l] - off;
+				cfs_fsverity_update(ctx, data + off, n);
+				off += n;
+			}
+			cfs_fsverity_final(ctx, got);
+			cfs_fsverity_free(ctx);
+			assert_memory_equal(got, expect, CFS_DIGEST_SIZE);
+		}
+		free(data);
+	}
+}
+
+static void test_fd(void **state)
+{
+	const size_t len = 3 * BLOCK + 100;
+	uint8_t *data = make_pattern(len, 99);
+	uint8_t expect[CFS_DIGEST_SIZE], got[CFS_DIGEST_SIZE];
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/fd", tmpdir);
+	write_file(path, data, len);
+	cfs_fsverity_digest_buffer(data, len, expect);
+
+	/* the file position does not matter */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(lseek(fd, 1234, SEEK_SET), 1234);
+	assert_int_equal(cfs_fsverity_digest_fd(fd, got), 0);
+	assert_memory_equal(got, expect, CFS_DIGEST_SIZE);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), 1234);
+
+	/* fs-verity itself only where the kernel and filesystem have it */
+	{
+		int r = cfs_fsverity_measure_fd(fd, got);
+
+		assert_true(r == -ENODATA || r == -EOPNOTSUPP);
+		r = cfs_fsverity_enable_fd(fd);
+		if (r == 0) {
+			assert_int_equal(cfs_fsverity_measure_fd(fd, got), 0);
+			assert_memory_equal(got, expect, CFS_DIGEST_SIZE);
+			assert_int_equal(cfs_fsverity_enable_fd(fd), -EEXIST);
+		} else {
+			print_message("# fs-verity not available here: %s\n",
+				      strerror(-r));
+			assert_true(r < 0);
+		}
+	}
+	close(fd);
+
+	assert_int_equal(cfs_fsverity_digest_fd(-1, got), -EBADF);
+	fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(cfs_fsverity_digest_fd(fd, got), -EISDIR);
+	close(fd);
+
+	unlink(path);
+	free(data);
+}
+
+static void test_hex(void **state)
+{
+	uint8_t digest[CFS_DIGEST_SIZE], back[CFS_DIGEST_SIZE];
+	char hex[CFS_DIGEST_HEX_SIZE], upper[CFS_DIGEST_HEX_SIZE];
+	char bad[CFS_DIGEST_HEX_SIZE + 1];
+
+	for (int i = 0; i < CFS_DIGEST_SIZE; i++)
+		digest[i] = (uint8_t)(i * 37 + 5);
+	cfs_digest_to_hex(digest, hex);
+	assert_int_equal(strlen(hex), 64);
+	assert_string_equal(hex, "052a4f7499bee3082d52779cc1e60b30"
+				 "557a9fc4e90e33587da2c7ec11365b80");
+	assert_int_equal(cfs_digest_from_hex(hex, back), 0);
+	assert_memory_equal(back, digest, CFS_DIGEST_SIZE);
+
+	for (int i = 0; i < 64; i++)
+		upper[i] = (char)(hex[i] >= 'a' ? hex[i] - 'a' + 'A' : hex[i]);
+	upper[64] = '\0';
+	memset(back, 0, sizeof(back));
+	assert_int_equal(cfs_digest_from_hex(upper, back), 0);
+	assert_memory_equal(back, digest, CFS_DIGEST_SIZE);
+
+	/* failures leave the output alone */
+	memset(back, 0xaa, sizeof(back));
+	memcpy(bad, hex, 63);
+	bad[63] = '\0';
+	assert_int_equal(cfs_digest_from_hex(bad, back), -EINVAL);
+	memcpy(bad, hex, 64);
+	bad[64] = '0';
+	bad[65] = '\0';
+	assert_int_equal(cfs_digest_from_hex(bad, back), -EINVAL);
+	memcpy(bad, hex, 65);
+	bad[10] = 'g';
+	assert_int_equal(cfs_digest_from_hex(bad, back), -EINVAL);
+	bad[10] = ' ';
+	assert_int_equal(cfs_digest_from_hex(bad, back), -EINVAL);
+	assert_int_equal(cfs_digest_from_hex("", back), -EINVAL);
+	for (int i = 0; i < CFS_DIGEST_SIZE; i++)
+		assert_int_equal(back[i], 0xaa);
+}
+
+static void test_object_path(void **state)
+{
+	uint8_t digest[CFS_DIGEST_SIZE];
+	char hex[CFS_DIGEST_HEX_SIZE], path[CFS_OBJECT_PATH_SIZE];
+
+	cfs_fsverity_digest_buffer("a", 1, digest);
+	cfs_digest_to_hex(digest, hex);
+	cfs_digest_to_object_path(digest, path);
+	assert_string_equal(path, "bc/e75948b9e7510293f8f2720412af96"
+				  "97c1479281323f3f220623fb8e94b557");
+	assert_int_equal(strlen(path), CFS_OBJECT_PATH_SIZE - 1);
+	assert_memory_equal(path, hex, 2);
+	assert_int_equal(path[2], '/');
+	assert_string_equal(path + 3, hex + 2);
+}
+
+static int setup(void **state)
+{
+	const char *base = getenv("TMPDIR");
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test-fsverity-XXXXXX",
+		 base && *base ? base : "/tmp");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	have_tool = find_in_path("fsverity");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	return rmdir(tmpdir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_known_digests),
+		cmocka_unit_test(test_fixed_sizes),
+		cmocka_unit_test(test_random_sizes),
+		cmocka_unit_test(test_three_levels),
+		cmocka_unit_test(test_streaming_chunks),
+		cmocka_unit_test(test_fd),
+		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_object_path),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
