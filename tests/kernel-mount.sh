@@ -1,0 +1,413 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0
+#
+# Build images with mkcomposefs from a source tree holding every kind of
+# entry, mount them with the kernel (EROFS on a loop device, overlayfs with
+# the object store as a data-only lower layer) and compare what the mount
+# shows with the source, entry by entry (tests/manifest.py).
+#
+# Needs root, EROFS and overlayfs; prints "1..0 # SKIP reason" otherwise.
+# MKCOMPOSEFS=path runs it against another mkcomposefs.
+
+set -euo pipefail
+
+tests_dir=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/tap.sh
+. "$tests_dir/tap.sh"
+
+manifest=("python3" "$tests_dir/manifest.py")
+
+if [ "$(id -u)" -ne 0 ]; then
+	tap_skip_all "needs root"
+fi
+for fs in erofs overlay; do
+	if ! grep -qw "$fs" /proc/filesystems; then
+		modprobe "$fs" >/dev/null 2>&1 || true
+	fi
+	if ! grep -qw "$fs" /proc/filesystems; then
+		tap_skip_all "kernel has no $fs filesystem"
+	fi
+done
+for tool in python3 losetup setfattr; do
+	if ! command -v "$tool" >/dev/null; then
+		tap_skip_all "$tool is not installed"
+	fi
+done
+
+if ! mkcomposefs=$(cfs_tool mkcomposefs); then
+	echo "Bail out! no mkcomposefs to test"
+	exit 1
+fi
+if [ ! -x "$mkcomposefs" ]; then
+	echo "Bail out! mkcomposefs not found at $mkcomposefs"
+	exit 1
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cfs-kernel-mount.XXXXXX")
+src="$work/src"
+store="$work/store"
+mounted=()
+
+unmount_all()
+{
+	local i
+	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
+		umount "${mounted[$i]}" 2>/dev/null || umount -l "${mounted[$i]}" 2>/dev/null || true
+	done
+	mounted=()
+}
+
+# Mount points under $work, most recent first (whatever a failed step left).
+mounts_under_work()
+{
+	awk -v prefix="$work/" 'index($5, prefix) == 1 { print $5 }' /proc/self/mountinfo | tac
+}
+
+cleanup()
+{
+	local image loop dir
+	unmount_all
+	for dir in $(mounts_under_work); do
+		umount "$dir" 2>/dev/null || umount -l "$dir" 2>/dev/null || true
+	done
+	for image in "$work"/*.img; do
+		[ -e "$image" ] || continue
+		for loop in $(losetup -j "$image" -O NAME -n 2>/dev/null); do
+			losetup -d "$loop" 2>/dev/null || true
+		done
+	done
+	if [ -n "$(mounts_under_work)" ]; then
+		echo "# leaving $work in place: something is still mounted there" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------------------
+# The source tree
+
+make_tree()
+{
+	python3 - "$1" <<'EOF'
+import os
+import random
+import socket
+import stat
+import sys
+
+root = os.fsencode(sys.argv[1])
+rng = random.Random(20240101)
+
+
+def p(*parts):
+    return os.path.join(root, *[os.fsencode(x) for x in parts])
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+os.makedirs(root)
+
+# Regular files around the inline limit, the block size, and large ones.
+os.mkdir(p("files"))
+for size in (0, 1, 64, 65, 4095, 4096, 4097, 1 << 20):
+    write(p("files", "size-%d" % size), rng.randbytes(size))
+# Same content under two names: one object in the store.
+write(p("files", "copy-of-4097"), open(p("files", "size-4097"), "rb").read())
+sparse = p("files", "sparse-100M")
+with open(sparse, "wb") as f:
+    f.truncate(100 << 20)
+    for offset in (0, 12345, 50 << 20, (100 << 20) - 3):
+        f.seek(offset)
+        f.write(b"xyz")
+
+# Directories, nested and empty.
+os.makedirs(p("dirs", "a", "b", "c", "d"))
+os.mkdir(p("dirs", "empty"))
+write(p("dirs", "a", "b", "c", "d", "deep-file"), b"deep\n")
+
+# Symlinks: short, long (1000+ bytes), dangling, absolute, to a directory.
+os.mkdir(p("links"))
+os.symlink(b"../files/size-1", p("links", "short"))
+os.symlink(b"/".join([b"component-%03d" % i for i in range(80)]), p("links", "long"))
+os.symlink(b"does/not/exist", p("links", "dangling"))
+os.symlink(b"/etc/hostname", p("links", "absolute"))
+os.symlink(b"../dirs/a", p("links", "to-dir"))
+
+# Special files.
+os.mkdir(p("special"))
+os.mknod(p("special", "char-1-3"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+os.mknod(p("special", "char-big"), stat.S_IFCHR | 0o600, os.makedev(511, 300000))
+os.mknod(p("special", "block-8-1"), stat.S_IFBLK | 0o660, os.makedev(8, 1))
+os.mkfifo(p("special", "fifo"), 0o640)
+cwd = os.getcwd()
+os.chdir(p("special"))
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+sock.bind("socket")
+sock.close()
+os.chdir(cwd)
+# An overlay whiteout, with a neighbour.
+os.mkdir(p("whiteouts"))
+os.mknod(p("whiteouts", "whiteout"), stat.S_IFCHR | 0o600, os.makedev(0, 0))
+write(p("whiteouts", "neighbour"), b"n\n")
+
+# Hard links: an external file, an inline file, an empty file, a symlink.
+os.mkdir(p("hardlinks"))
+os.mkdir(p("hardlinks", "sub"))
+write(p("hardlinks", "big"), rng.randbytes(10000))
+os.link(p("hardlinks", "big"), p("hardlinks", "big-2"))
+os.link(p("hardlinks", "big"), p("hardlinks", "sub", "big-3"))
+write(p("hardlinks", "small"), b"small\n")
+os.link(p("hardlinks", "small"), p("hardlinks", "sub", "small-2"))
+write(p("hardlinks", "empty"), b"")
+os.link(p("hardlinks", "empty"), p("hardlinks", "empty-2"))
+os.symlink(b"big", p("hardlinks", "symlink"))
+os.link(p("hardlinks", "symlink"), p("hardlinks", "symlink-2"), follow_symlinks=False)
+
+# Names.
+os.mkdir(p("names"))
+for name in [b"with space", b"new\nline", b"tab\tname", b"a=b", b"back\\slash",
+             "\u00fcn\u00efc\u00f6d\u00e9-\u65e5\u672c".encode(), b"\xff\xfe-not-utf8",
+             b"-dash", b".hidden", b"n" * 255, "\u00e9".encode() * 127 + b"x"]:
+    write(os.path.join(p("names"), name), name)
+
+# A directory with many entries, over many directory blocks.
+os.mkdir(p("many"))
+for i in range(5000):
+    write(p("many", "entry-%05d-%s" % (i, "x" * (i % 37))), b"" if i % 10 else b"%d" % i)
+
+# Owners, including ones past 16 and 31 bits.
+os.chown(p("files", "size-65"), 4000000000, 70000)
+os.chown(p("dirs", "a"), 70000, 4000000000)
+os.chown(p("links", "short"), 4000000000, 4000000000, follow_symlinks=False)
+os.chown(p("special", "char-1-3"), 1000, 1000)
+os.chown(p("special", "fifo"), 65534, 65534)
+os.chown(p("names"), 12345, 54321)
+
+# Permission bits (after chown, which clears setuid and setgid).
+os.chmod(p("files", "size-1"), 0o4755)
+os.chmod(p("files", "size-64"), 0o2711)
+os.chmod(p("files", "size-4096"), 0o7777)
+os.chmod(p("files", "size-0"), 0o000)
+os.chmod(p("dirs", "empty"), 0o1777)
+os.chmod(p("dirs", "a", "b"), 0o2750)
+
+# Extended attributes.
+def setx(path, name, value):
+    os.setxattr(path, name, value, follow_symlinks=False)
+
+
+f = p("files", "size-4097")
+setx(f, "user.plain", b"value")
+setx(f, "user.empty", b"")
+setx(f, "user.binary", bytes(range(256)))
+setx(f, "user.long", b"L" * 2000)
+setx(f, "trusted.test", b"trusted value")
+setx(f, "security.test", b"security value")
+# Overlay xattrs of the source are escaped in the image and must come back.
+setx(f, "trusted.overlay.redirect", b"/somewhere/else")
+setx(f, "trusted.overlay.metacopy", b"")
+setx(p("files", "size-64"), "trusted.overlay.metacopy", bytes(range(4)) + b"\0" * 32)
+setx(p("files", "size-64"), "user.overlay.redirect", b"/user/redirect")
+setx(p("dirs", "a", "b"), "trusted.overlay.opaque", b"y")
+setx(p("dirs", "a", "b"), "trusted.overlay.redirect", b"/dirs/a/b")
+for i in range(20):
+    setx(p("files", "size-1"), "user.many-%02d" % i, b"v%d" % i)
+setx(p("dirs"), "user.on-dir", b"dir")
+setx(p("dirs"), "trusted.on-dir", b"\0\1\2")
+setx(p("links", "short"), "trusted.on-symlink", b"link")
+setx(p("special", "fifo"), "trusted.on-fifo", b"fifo")
+setx(p("special", "char-1-3"), "trusted.on-device", b"dev")
+setx(p("hardlinks", "big"), "user.shared", b"by all links")
+setx(root, "user.on-root", b"root")
+
+# Times last: nanoseconds, before 1970 and after 2038, on every entry.
+TIMES = [
+    1700000000123456789,
+    -1234567890987654321,
+    4102444800999999999,
+    1,
+    -1,
+    2147483648000000001,
+    946684800000000000,
+]
+paths = [root]
+for dirpath, dirnames, filenames in os.walk(root):
+    paths += [os.path.join(dirpath, n) for n in dirnames + filenames]
+paths.sort()
+for i, path in enumerate(reversed(paths)):
+    t = TIMES[i % len(TIMES)]
+    os.utime(path, ns=(t, t), follow_symlinks=False)
+EOF
+}
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+# mount_image IMAGE DIR: mount IMAGE (EROFS, loop) and the overlay on DIR.
+mount_image()
+{
+	local image="$1" dir="$2"
+	mkdir -p "$dir.erofs" "$dir"
+	mount -t erofs -o ro,loop "$image" "$dir.erofs" || return 1
+	mounted+=("$dir.erofs")
+	mount -t overlay overlay \
+		-o "ro,metacopy=on,redirect_dir=follow,lowerdir=$dir.erofs::$store" "$dir" ||
+		return 1
+	mounted+=("$dir")
+}
+
+# compare_manifests DESCRIPTION EXPECTED ACTUAL: one TAP result, the diff as
+# diagnostics on failure.
+compare_manifests()
+{
+	local description="$1" expected="$2" actual="$3" difference
+	if difference=$(diff -u "$expected" "$actual"); then
+		tap_ok "$description"
+	else
+		tap_not_ok "$description" \
+			"$(printf '%s\n' "$difference" | head -n 100; echo "($(printf '%s\n' "$difference" | wc -l) diff lines)")"
+	fi
+}
+
+# build_image NAME [OPTION...]: build $work/NAME.img from the source; one TAP
+# result for the build and one for fsck.erofs. Returns 1 when the build fails.
+build_image()
+{
+	local name="$1" image="$work/$1.img" output description
+	shift
+	description="$name: mkcomposefs${*:+ $*} builds an image"
+	if ! output=$("$mkcomposefs" "$@" --digest-store="$store" "$src" "$image" 2>&1); then
+		tap_not_ok "$description" "$output"
+		return 1
+	fi
+	tap_ok "$description"
+	if command -v fsck.erofs >/dev/null; then
+		tap_check "$name: fsck.erofs accepts the image" fsck.erofs "$image"
+	else
+		tap_skip "$name: fsck.erofs accepts the image" "fsck.erofs is not installed"
+	fi
+}
+
+# check_variant NAME MKCOMPOSEFS-OPTIONS SOURCE-MANIFEST-OPTIONS
+#     MOUNT-MANIFEST-OPTIONS DESCRIPTION
+# Build an image with the options, mount it and compare its manifest with the
+# source's, transformed as the options say the image should differ.
+check_variant()
+{
+	local name="$1" mkopts="$2" srcopts="$3" mntopts="$4" description="$5"
+	local dir="$work/mnt-$1" output
+	# shellcheck disable=SC2086 # the option lists are split on purpose
+	if ! build_image "$name" $mkopts; then
+		tap_skip "$name: $description" "no image"
+		return
+	fi
+	if ! mount_image "$work/$name.img" "$dir" 2>"$work/mount.err"; then
+		tap_not_ok "$name: $description" "mount failed: $(cat "$work/mount.err")"
+		unmount_all
+		return
+	fi
+	# shellcheck disable=SC2086
+	"${manifest[@]}" $srcopts -o "$work/$name.expected" "$src"
+	# shellcheck disable=SC2086
+	if ! output=$("${manifest[@]}" $mntopts -o "$work/$name.actual" "$dir" 2>&1); then
+		tap_not_ok "$name: $description" "reading the mount failed: $output"
+	else
+		compare_manifests "$name: $description" "$work/$name.expected" "$work/$name.actual"
+	fi
+	unmount_all
+}
+
+# ---------------------------------------------------------------------------
+# The checks
+
+if ! output=$(make_tree "$src" 2>&1); then
+	tap_not_ok "source tree generated" "$output"
+	tap_done
+	exit 1
+fi
+mkdir -p "$store"
+tap_ok "source tree generated ($(find "$src" | wc -l) entries)"
+
+# The plain image: every check in turn.
+if build_image default; then
+	dir="$work/mnt-default"
+	if mount_image "$work/default.img" "$dir" 2>"$work/mount.err"; then
+		tap_ok "default: mount EROFS (loop) and overlayfs with the store as data-only layer"
+		"${manifest[@]}" --whiteouts-as-files -o "$work/default.expected" "$src"
+		if output=$("${manifest[@]}" --whiteouts-as-files -o "$work/default.actual" "$dir" 2>&1); then
+			compare_manifests "default: mount matches the source (metadata, xattrs, content)" \
+				"$work/default.expected" "$work/default.actual"
+			grep 'overlay\.' "$work/default.expected" >"$work/default.expected-overlay" || true
+			grep 'overlay\.' "$work/default.actual" >"$work/default.actual-overlay" || true
+			compare_manifests "default: overlay xattrs in the mount are the source's own and whiteout marks only" \
+				"$work/default.expected-overlay" "$work/default.actual-overlay"
+		else
+			tap_not_ok "default: mount matches the source (metadata, xattrs, content)" \
+				"reading the mount failed: $output"
+			tap_skip "default: overlay xattrs in the mount are the source's own and whiteout marks only" \
+				"mount not readable"
+		fi
+		# Without --hardlinks each link is a file of its own, as with the
+		# reference mkcomposefs.
+		if [ "$(stat -c %i "$dir/hardlinks/big")" != "$(stat -c %i "$dir/hardlinks/big-2")" ]; then
+			tap_ok "default: hard links become separate files"
+		else
+			tap_not_ok "default: hard links become separate files" \
+				"$(stat -c '%n: inode %i, %h links' "$dir/hardlinks/big" "$dir/hardlinks/big-2")"
+		fi
+		size=$(stat -c %s "$dir/files/sparse-100M")
+		if [ "$size" -eq $((100 << 20)) ] &&
+			[ "$(dd if="$dir/files/sparse-100M" bs=1 skip=$((50 << 20)) count=3 status=none)" = xyz ]; then
+			tap_ok "default: sparse file reads back through the store"
+		else
+			tap_not_ok "default: sparse file reads back through the store" "size $size"
+		fi
+	else
+		tap_not_ok "default: mount EROFS (loop) and overlayfs with the store as data-only layer" \
+			"$(cat "$work/mount.err")"
+	fi
+	unmount_all
+	leftover=$(mounts_under_work)
+	loops=$(losetup -j "$work/default.img" 2>/dev/null || true)
+	if [ -z "$leftover" ] && [ -z "$loops" ]; then
+		tap_ok "default: no mounts or loop devices left after umount"
+	else
+		tap_not_ok "default: no mounts or loop devices left after umount" "$leftover$loops"
+	fi
+fi
+
+# Every object in the store is named after its fs-verity digest.
+if command -v fsverity >/dev/null; then
+	bad=$(cd "$store" && find . -type f -printf '%P\n' | sort | while read -r object; do
+		digest=$(fsverity digest --compact "$object")
+		[ "${object/\//}" = "$digest" ] || echo "$object has digest $digest"
+	done)
+	count=$(find "$store" -type f | wc -l)
+	if [ -z "$bad" ] && [ "$count" -gt 0 ]; then
+		tap_ok "store: $count objects, each named after its fs-verity digest"
+	else
+		tap_not_ok "store: $count objects, each named after its fs-verity digest" "$bad"
+	fi
+else
+	tap_skip "store: objects named after their fs-verity digest" "fsverity is not installed"
+fi
+
+# Hard links are kept with --hardlinks (without it each link is its own file).
+check_variant hardlinks "--hardlinks" "--whiteouts-as-files --hardlinks" "--hardlinks" \
+	"mount keeps the source's hard link groups"
+
+check_variant use-epoch "--use-epoch" "--whiteouts-as-files --zero-mtime" "" \
+	"mount matches the source with every mtime 0"
+check_variant skip-xattrs "--skip-xattrs" "--whiteouts-as-files --skip-xattrs" "" \
+	"mount matches the source without its xattrs"
+check_variant user-xattrs "--user-xattrs" "--whiteouts-as-files --user-xattrs" "" \
+	"mount matches the source with only user.* xattrs"
+# --skip-devices leaves out every device, the 0:0 whiteouts too.
+check_variant skip-devices "--skip-devices" "--skip-devices" "" \
+	"mount matches the source without character and block devices"
+
+tap_done
