@@ -13,7 +13,9 @@
 #   DUMP          the dump to build from (default: the 64k-entry CentOS
 #                 Stream 9 tree from ../shared/assets/upstream-composefs)
 #   TREE          the directory for --digest-store runs (default: a copy of
-#                 /usr made once under $WORKDIR)
+#                 $TREE_SOURCE made once under $WORKDIR)
+#   TREE_SOURCE   what to copy when TREE is not given (default /usr/share:
+#                 ~1 GB, ~57k files here; /usr itself is 8.6 GB)
 #   RUNS          runs per measurement (default 7; the median is reported)
 #   WORKDIR       scratch space (default: a new temporary directory)
 set -euo pipefail
@@ -37,7 +39,8 @@ run_stats()
 	shift
 	local times=() mems=()
 	for ((i = 0; i < RUNS; i++)); do
-		t=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n1)
+		/usr/bin/time -o "$WORKDIR/time.txt" -f '%e %M' "$@" >/dev/null 2>&1 || true
+		t=$(tail -n1 "$WORKDIR/time.txt")
 		times+=("${t% *}")
 		mems+=("${t#* }")
 	done
@@ -91,9 +94,9 @@ fi
 
 # 2. --digest-store on a large real tree
 if [ -z "${TREE:-}" ]; then
-	TREE="$WORKDIR/usr-copy"
+	TREE="$WORKDIR/tree-copy"
 	if [ ! -d "$TREE" ]; then
-		cp -a /usr "$TREE" 2>/dev/null || true
+		cp -a "${TREE_SOURCE:-/usr/share}" "$TREE" 2>/dev/null || true
 	fi
 fi
 files=$(find "$TREE" -type f | wc -l)
@@ -103,7 +106,7 @@ rm -rf "$WORKDIR/store-ours" "$WORKDIR/store-base"
 # the objects present. Both are reported.
 run_once()
 {
-	/usr/bin/time -f '%e %M' "$@" >/dev/null 2>"$WORKDIR/time.txt" || true
+	/usr/bin/time -o "$WORKDIR/time.txt" -f '%e %M' "$@" >/dev/null 2>&1 || true
 	tail -n1 "$WORKDIR/time.txt" | awk '{print $1, $1, $1, $2}'
 }
 sync

@@ -202,6 +202,11 @@ struct cfs_store;
 enum {
 	/* Create the store directory if it is missing. */
 	CFS_STORE_CREATE = 1 << 0,
+	/* Batch durability: objects added wait under temporary names, not
+	 * fsync'd one by one, until cfs_store_commit() flushes the filesystem
+	 * once and renames them all into place. Much faster for many objects;
+	 * objects not committed are discarded by cfs_store_free(). */
+	CFS_STORE_BATCH = 1 << 1,
 };
 
 /* Open (or with CFS_STORE_CREATE, create) the store at path. */
@@ -218,6 +223,10 @@ struct cfs_store *cfs_store_free(struct cfs_store *store);
 int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 		     const uint8_t digest[CFS_DIGEST_SIZE],
 		     struct cfs_error *err);
+/* With CFS_STORE_BATCH: make every object added so far durable (one
+ * syncfs), then visible under its name, then make the names durable.
+ * Without it there is nothing to do and it returns 0. */
+int cfs_store_commit(struct cfs_store *store, struct cfs_error *err);
 /* Open the object (O_RDONLY|O_CLOEXEC); returns the fd or -errno. */
 int cfs_store_open_object(struct cfs_store *store,
 			  const uint8_t digest[CFS_DIGEST_SIZE]);

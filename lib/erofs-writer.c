@@ -318,7 +318,9 @@ static int fill_winode(struct writer *w, uint32_t idx)
 			meta[3] = CFS_FSVERITY_HASH_ALG_SHA256;
 			memcpy(meta + 4, n->digest, CFS_DIGEST_SIZE);
 		}
-		r = winode_set_xattr(w, wi, OVL_XATTR_METACOPY, meta, meta_len);
+		/* an empty value still needs a valid pointer for comparisons */
+		r = winode_set_xattr(w, wi, OVL_XATTR_METACOPY,
+				     meta ? meta : (const uint8_t *)"", meta_len);
 		if (r < 0)
 			return r;
 		if (n->payload != NULL && n->payload[0] != '\0') {

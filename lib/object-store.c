@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +32,24 @@
 #define TMP_NAME_SIZE (sizeof(TMP_PREFIX) + 16)
 #define COPY_CHUNK (1024 * 1024)
 
+/* An object waiting for cfs_store_commit() in batch mode. */
+enum pending_state { PENDING_FREE, PENDING_CLAIMED, PENDING_WRITTEN, PENDING_FAILED };
+
+struct pending {
+	uint8_t digest[CFS_DIGEST_SIZE];
+	char tmp_name[TMP_NAME_SIZE];
+	enum pending_state state;
+};
+
 struct cfs_store {
 	char *path;
 	int dir_fd;
+	unsigned flags;
+
+	/* batch mode: open-addressed set of pending objects by digest */
+	pthread_mutex_t lock;
+	struct pending *pending;
+	size_t pending_size, pending_used;
 };
 
 /* mkdir -p: create path and its missing parents. */
@@ -92,6 +108,8 @@ int cfs_store_open(const char *path, unsigned flags,
 		return cfs_error_set(err, -ENOMEM, "out of memory");
 	}
 	store->dir_fd = TAKE_FD(fd);
+	store->flags = flags;
+	pthread_mutex_init(&store->lock, NULL);
 	*ret_store = store;
 	return 0;
 }
@@ -99,6 +117,19 @@ int cfs_store_open(const char *path, unsigned flags,
 struct cfs_store *cfs_store_free(struct cfs_store *store)
 {
 	if (store != NULL) {
+		/* uncommitted objects of a batch are dropped */
+		for (size_t i = 0; i < store->pending_size; i++) {
+			struct pending *p = &store->pending[i];
+			char path[CFS_OBJECT_PATH_SIZE + TMP_NAME_SIZE];
+
+			if (p->state != PENDING_WRITTEN)
+				continue;
+			snprintf(path, sizeof(path), "%02x/%s", p->digest[0],
+				 p->tmp_name);
+			(void)unlinkat(store->dir_fd, path, 0);
+		}
+		free(store->pending);
+		pthread_mutex_destroy(&store->lock);
 		(void)close(store->dir_fd);
 		free(store->path);
 		free(store);
@@ -308,6 +339,139 @@ static int publish(int dir_fd, const char *tmp_name, const char *name)
 	return 0;
 }
 
+/* Batch mode bookkeeping; all under store->lock. */
+static struct pending *pending_find(struct cfs_store *store,
+				    const uint8_t digest[CFS_DIGEST_SIZE])
+{
+	size_t mask = store->pending_size - 1, slot;
+	uint64_t h;
+
+	if (store->pending_size == 0)
+		return NULL;
+	memcpy(&h, digest, sizeof(h));
+	for (slot = h & mask; store->pending[slot].state != PENDING_FREE;
+	     slot = (slot + 1) & mask)
+		if (memcmp(store->pending[slot].digest, digest,
+			   CFS_DIGEST_SIZE) == 0)
+			return &store->pending[slot];
+	return &store->pending[slot];
+}
+
+static int pending_grow(struct cfs_store *store)
+{
+	size_t size = store->pending_size ? store->pending_size * 2 : 1024;
+	struct pending *old = store->pending;
+	size_t old_size = store->pending_size;
+
+	store->pending = calloc(size, sizeof(*store->pending));
+	if (store->pending == NULL) {
+		store->pending = old;
+		return -ENOMEM;
+	}
+	store->pending_size = size;
+	for (size_t i = 0; i < old_size; i++)
+		if (old[i].state != PENDING_FREE)
+			*pending_find(store, old[i].digest) = old[i];
+	free(old);
+	return 0;
+}
+
+/* Claim digest for this writer: 1 if claimed, 0 if another add of the same
+ * object is already under way or done. */
+static int pending_claim(struct cfs_store *store,
+			 const uint8_t digest[CFS_DIGEST_SIZE])
+{
+	struct pending *p;
+	int r = 1;
+
+	pthread_mutex_lock(&store->lock);
+	if ((store->pending_used + 1) * 2 > store->pending_size) {
+		r = pending_grow(store);
+		if (r < 0)
+			goto out;
+		r = 1;
+	}
+	p = pending_find(store, digest);
+	if (p->state == PENDING_CLAIMED || p->state == PENDING_WRITTEN) {
+		r = 0;
+		goto out;
+	}
+	if (p->state == PENDING_FREE)
+		store->pending_used++;
+	memcpy(p->digest, digest, CFS_DIGEST_SIZE);
+	p->state = PENDING_CLAIMED;
+out:
+	pthread_mutex_unlock(&store->lock);
+	return r;
+}
+
+static void pending_settle(struct cfs_store *store,
+			   const uint8_t digest[CFS_DIGEST_SIZE],
+			   const char *tmp_name, bool ok)
+{
+	struct pending *p;
+
+	pthread_mutex_lock(&store->lock);
+	p = pending_find(store, digest);
+	p->state = ok ? PENDING_WRITTEN : PENDING_FAILED;
+	if (ok)
+		memcpy(p->tmp_name, tmp_name, TMP_NAME_SIZE);
+	pthread_mutex_unlock(&store->lock);
+}
+
+int cfs_store_commit(struct cfs_store *store, struct cfs_error *err)
+{
+	int r = 0;
+
+	if (!(store->flags & CFS_STORE_BATCH) || store->pending_used == 0)
+		return 0;
+	/* Contents first: one flush of the filesystem for every object. */
+	if (syncfs(store->dir_fd) != 0)
+		return cfs_error_set(err, -errno, "object store %s: syncfs: %s",
+				     store->path, strerror(errno));
+	pthread_mutex_lock(&store->lock);
+	for (size_t i = 0; i < store->pending_size && r == 0; i++) {
+		struct pending *p = &store->pending[i];
+		char path[CFS_OBJECT_PATH_SIZE], dir[3];
+		_cleanup_close_ int sub_fd = -1;
+
+		if (p->state != PENDING_WRITTEN)
+			continue;
+		cfs_digest_to_object_path(p->digest, path);
+		memcpy(dir, path, 2);
+		dir[2] = '\0';
+		sub_fd = openat(store->dir_fd, dir,
+				O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (sub_fd < 0) {
+			r = cfs_error_set(err, -errno, "object %s in %s: %s",
+					  path, store->path, strerror(errno));
+			break;
+		}
+		r = publish(sub_fd, p->tmp_name, path + 3);
+		if (r > 0)
+			(void)unlinkat(sub_fd, p->tmp_name, 0);
+		if (r < 0) {
+			r = cfs_error_set(err, r,
+					  "object %s in %s: rename into place: %s",
+					  path, store->path, strerror(-r));
+			break;
+		}
+		r = 0;
+		p->state = PENDING_FREE;
+	}
+	if (r == 0) {
+		memset(store->pending, 0,
+		       store->pending_size * sizeof(*store->pending));
+		store->pending_used = 0;
+	}
+	pthread_mutex_unlock(&store->lock);
+	/* Then the names. */
+	if (r == 0 && syncfs(store->dir_fd) != 0)
+		r = cfs_error_set(err, -errno, "object store %s: syncfs: %s",
+				  store->path, strerror(errno));
+	return r;
+}
+
 int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 		     const uint8_t digest[CFS_DIGEST_SIZE],
 		     struct cfs_error *err)
@@ -319,10 +483,12 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 	const char *name = path + 3; /* inside the "ab" directory */
 	const char *step;
 	bool made_subdir = false;
+	bool batch;
 	struct stat st;
 	int r;
 
 	assert(store != NULL);
+	batch = (store->flags & CFS_STORE_BATCH) != 0;
 	cfs_digest_to_object_path(digest, path);
 
 	if (fstatat(store->dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
@@ -330,21 +496,32 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 	if (errno != ENOENT)
 		return cfs_error_set(err, -errno, "object %s in %s: stat: %s",
 				     path, store->path, strerror(errno));
+	if (batch) {
+		r = pending_claim(store, digest);
+		if (r <= 0)
+			return r < 0 ? cfs_error_set(err, r, "out of memory") : 0;
+	}
 
 	path[2] = '\0';
 	sub_fd = open_subdir(store->dir_fd, path, &made_subdir);
 	path[2] = '/';
-	if (sub_fd < 0)
+	if (sub_fd < 0) {
+		if (batch)
+			pending_settle(store, digest, NULL, false);
 		return cfs_error_set(err, sub_fd,
 				     "object %s in %s: create directory: %s",
 				     path, store->path, strerror(-sub_fd));
+	}
 
 	tmp_fd = create_tmp(sub_fd, tmp_name);
-	if (tmp_fd < 0)
+	if (tmp_fd < 0) {
+		if (batch)
+			pending_settle(store, digest, NULL, false);
 		return cfs_error_set(
 			err, tmp_fd,
 			"object %s in %s: create temporary file: %s", path,
 			store->path, strerror(-tmp_fd));
+	}
 
 	step = "copy";
 	r = copy_file(src_fd, tmp_fd);
@@ -354,7 +531,7 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 	if (fchmod(tmp_fd, 0644) != 0)
 		goto fail_errno;
 	step = "fsync";
-	if (fsync(tmp_fd) != 0)
+	if (!batch && fsync(tmp_fd) != 0)
 		goto fail_errno;
 	step = "close";
 	if (close(TAKE_FD(tmp_fd)) != 0)
@@ -373,6 +550,12 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 	}
 	if (r < 0)
 		goto fail;
+
+	if (batch) {
+		/* cfs_store_commit() makes it durable and visible */
+		pending_settle(store, digest, tmp_name, true);
+		return 0;
+	}
 
 	step = "rename into place";
 	r = publish(sub_fd, tmp_name, name);
@@ -396,6 +579,8 @@ fail_errno:
 	r = -errno;
 fail:
 	(void)unlinkat(sub_fd, tmp_name, 0);
+	if (batch)
+		pending_settle(store, digest, NULL, false);
 	return cfs_error_set(err, r, "object %s in %s: %s: %s", path,
 			     store->path, step, strerror(-r));
 }

@@ -316,6 +316,57 @@ static void test_unreadable_source(void **state)
 	cfs_store_free(store);
 }
 
+/* Batch mode: nothing is visible before the commit, everything after; a
+ * store freed without commit leaves no trace. */
+static void test_batch(void **state)
+{
+	char path[PATH_MAX];
+	struct cfs_error err = { "" };
+	struct cfs_store *store = NULL;
+	uint8_t digest[4][CFS_DIGEST_SIZE];
+	int src[4], obj;
+
+	store_path(path, sizeof(path), "batch");
+	assert_int_equal(cfs_store_open(path, CFS_STORE_CREATE | CFS_STORE_BATCH,
+					&store, &err),
+			 0);
+	for (int i = 0; i < 4; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "batch-src-%d", i);
+		/* sources 2 and 3 have the same content: one object */
+		src[i] = make_source(name, 10000 + (i == 3 ? 2 : i) * 999,
+				     i == 3 ? 2 : i, digest[i]);
+		assert_int_equal(cfs_store_add_fd(store, src[i], digest[i], &err),
+				 0);
+	}
+	assert_int_equal(tmp_files_in("batch"), 3);
+	assert_int_equal(cfs_store_open_object(store, digest[0]), -ENOENT);
+	assert_int_equal(cfs_store_commit(store, &err), 0);
+	assert_int_equal(tmp_files_in("batch"), 0);
+	for (int i = 0; i < 4; i++) {
+		obj = cfs_store_open_object(store, digest[i]);
+		assert_true(obj >= 0);
+		assert_same_content(obj, src[i]);
+		close(obj);
+	}
+	/* a second commit with nothing new is a no-op */
+	assert_int_equal(cfs_store_commit(store, &err), 0);
+
+	/* added but never committed: discarded */
+	close(src[0]);
+	src[0] = make_source("batch-src-x", 7777, 42, digest[0]);
+	assert_int_equal(cfs_store_add_fd(store, src[0], digest[0], &err), 0);
+	assert_int_equal(tmp_files_in("batch"), 1);
+	cfs_store_free(store);
+	assert_int_equal(tmp_files_in("batch"), 0);
+	assert_true(cfs_store_open_object(
+			    (store = open_store("batch")), digest[0]) == -ENOENT);
+	cfs_store_free(store);
+	for (int i = 0; i < 4; i++)
+		close(src[i]);
+}
+
 static int remove_entry(const char *path, const struct stat *st, int type,
 			struct FTW *ftw)
 {
@@ -345,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_unreadable_source),
+		cmocka_unit_test(test_batch),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -333,8 +333,9 @@ int main(int argc, char **argv)
 			die("%s", err.message);
 	} else {
 		if (store_path != NULL) {
-			r = cfs_store_open(store_path, CFS_STORE_CREATE, &store,
-					   &err);
+			r = cfs_store_open(store_path,
+					   CFS_STORE_CREATE | CFS_STORE_BATCH,
+					   &store, &err);
 			if (r < 0)
 				die("%s", err.message);
 			bopts.store = store;
@@ -346,6 +347,9 @@ int main(int argc, char **argv)
 		}
 		r = cfs_build_from_directory(source, &bopts, &root, &err);
 		if (r < 0)
+			die("%s", err.message);
+		/* objects are durable and in place before any image names them */
+		if (store != NULL && cfs_store_commit(store, &err) < 0)
 			die("%s", err.message);
 	}
 
