@@ -227,8 +227,7 @@ static int add_winode(struct writer *w, struct cfs_node *node,
 	return 0;
 }
 
-static void chunk_layout(uint64_t size, uint32_t *ret_bits,
-			 uint32_t *ret_count)
+static void chunk_layout(uint64_t size, uint32_t *ret_bits, uint32_t *ret_count)
 {
 	/* As few chunks as possible, each at least a block: the smallest power
 	 * of two covering the file, within what the format can express. */
@@ -320,7 +319,8 @@ static int fill_winode(struct writer *w, uint32_t idx)
 		}
 		/* an empty value still needs a valid pointer for comparisons */
 		r = winode_set_xattr(w, wi, OVL_XATTR_METACOPY,
-				     meta ? meta : (const uint8_t *)"", meta_len);
+				     meta ? meta : (const uint8_t *)"",
+				     meta_len);
 		if (r < 0)
 			return r;
 		if (n->payload != NULL && n->payload[0] != '\0') {
@@ -328,8 +328,8 @@ static int fill_winode(struct writer *w, uint32_t idx)
 
 			if (redirect == NULL)
 				return -ENOMEM;
-			r = winode_set_xattr(w, wi, OVL_XATTR_REDIRECT, redirect,
-					     strlen(redirect));
+			r = winode_set_xattr(w, wi, OVL_XATTR_REDIRECT,
+					     redirect, strlen(redirect));
 			if (r < 0)
 				return r;
 		}
@@ -349,11 +349,11 @@ static int fill_winode(struct writer *w, uint32_t idx)
 			r = winode_set_xattr(w, wi, OVL_XATTR_USER_WHITEOUT, "",
 					     0);
 		if (r == 0)
-			r = winode_set_xattr(w, parent,
-					     OVL_XATTR_ESCAPED_WHITEOUTS, "", 0);
+			r = winode_set_xattr(
+				w, parent, OVL_XATTR_ESCAPED_WHITEOUTS, "", 0);
 		if (r == 0)
-			r = winode_set_xattr(w, parent, OVL_XATTR_USER_WHITEOUTS,
-					     "", 0);
+			r = winode_set_xattr(w, parent,
+					     OVL_XATTR_USER_WHITEOUTS, "", 0);
 		if (r < 0)
 			return r;
 		parent->has_whiteouts = true;
@@ -370,7 +370,10 @@ static int cmp_dirent(const void *a, const void *b)
 }
 
 static const char hex_names[256][3] = {
-#define H(x) { "0123456789abcdef"[(x) >> 4], "0123456789abcdef"[(x)&15], 0 }
+#define H(x)                                                                   \
+	{                                                                      \
+		"0123456789abcdef"[(x) >> 4], "0123456789abcdef"[(x)&15], 0    \
+	}
 #define H4(x) H(x), H(x + 1), H(x + 2), H(x + 3)
 #define H16(x) H4(x), H4(x + 4), H4(x + 8), H4(x + 12)
 #define H64(x) H16(x), H16(x + 16), H16(x + 32), H16(x + 48)
@@ -473,9 +476,9 @@ static int build_dirents(struct writer *w, uint32_t idx)
 			}
 		} else {
 			if (c->wr_owner == w)
-				return cfs_error_set(w->err, -ELOOP,
-						     "'%s' is in the tree twice",
-						     c->name);
+				return cfs_error_set(
+					w->err, -ELOOP,
+					"'%s' is in the tree twice", c->name);
 			c->wr_owner = w;
 			c->wr_index = child;
 		}
@@ -588,7 +591,8 @@ static void xattr_set_prefix(struct wxattr *x)
 	x->index = EROFS_XATTR_INDEX_NONE;
 	x->prefix_len = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++) {
-		if (strncmp(x->name, prefixes[i].prefix, prefixes[i].len) == 0) {
+		if (strncmp(x->name, prefixes[i].prefix, prefixes[i].len) ==
+		    0) {
 			x->index = prefixes[i].index;
 			x->prefix_len = prefixes[i].len;
 			return;
@@ -673,7 +677,8 @@ static int compute_xattrs(struct writer *w)
 
 				if (e->name == NULL) {
 					*e = (struct shared_entry){
-						x->name, x->value, x->len, h, 0, 0
+						x->name, x->value, x->len,
+						h,	 0,	   0
 					};
 					break;
 				}
@@ -745,7 +750,8 @@ static void size_directory(struct winode *wi)
 	uint32_t blocks = 0, used = 0;
 
 	for (uint32_t i = 0; i < wi->n_dirents; i++) {
-		uint32_t len = sizeof(struct erofs_dirent) + wi->dirents[i].name_len;
+		uint32_t len = sizeof(struct erofs_dirent) +
+			       wi->dirents[i].name_len;
 
 		if (used + len > EROFS_BLOCK_SIZE) {
 			blocks++;
@@ -789,7 +795,8 @@ static void size_inode(struct winode *wi)
 
 static bool fits_compact(const struct writer *w, const struct winode *wi)
 {
-	uint64_t size = (wi->mode & S_IFMT) == S_IFDIR ? dir_size(wi) : wi->size;
+	uint64_t size = (wi->mode & S_IFMT) == S_IFDIR ? dir_size(wi) :
+							 wi->size;
 
 	return wi->mtime_sec == w->min_mtime_sec &&
 	       wi->mtime_nsec == w->min_mtime_nsec && wi->nlink <= UINT16_MAX &&
@@ -813,7 +820,8 @@ static uint64_t tail_padding(struct winode *wi, uint64_t pos, uint32_t isize)
 			wi->n_blocks++;
 			wi->tail_size = 0;
 		}
-		if (pos / EROFS_BLOCK_SIZE != (pos + total - 1) / EROFS_BLOCK_SIZE)
+		if (pos / EROFS_BLOCK_SIZE !=
+		    (pos + total - 1) / EROFS_BLOCK_SIZE)
 			return ALIGN_UP(pos, EROFS_BLOCK_SIZE) - pos;
 		return 0;
 	}
@@ -859,7 +867,9 @@ static int compute_layout(struct writer *w)
 				      sizeof(struct erofs_inode_extended);
 		if (wi->xattr_size > 0 &&
 		    (wi->xattr_size - sizeof(struct erofs_xattr_ibody_header)) /
-				    4 + 1 > UINT16_MAX)
+					    4 +
+				    1 >
+			    UINT16_MAX)
 			return cfs_error_set(w->err, -E2BIG,
 					     "too many xattrs on one inode");
 
@@ -876,8 +886,8 @@ static int compute_layout(struct writer *w)
 		return cfs_error_set(w->err, -EFBIG, "root inode out of reach");
 
 	w->inodes_end = ALIGN_UP(pos, EROFS_SLOT_SIZE);
-	w->data_start =
-		ALIGN_UP(w->inodes_end + w->shared_size, EROFS_BLOCK_SIZE);
+	w->data_start = ALIGN_UP(w->inodes_end + w->shared_size,
+				 EROFS_BLOCK_SIZE);
 	if (w->data_start / EROFS_BLOCK_SIZE + w->n_data_blocks > UINT32_MAX)
 		return cfs_error_set(w->err, -EFBIG, "image too large");
 	return 0;
@@ -961,7 +971,8 @@ static uint32_t put_directory(const struct writer *w, const struct winode *wi,
 	uint32_t first = 0, used = 0, blocks = 0;
 
 	for (uint32_t i = 0; i < wi->n_dirents; i++) {
-		uint32_t len = sizeof(struct erofs_dirent) + wi->dirents[i].name_len;
+		uint32_t len = sizeof(struct erofs_dirent) +
+			       wi->dirents[i].name_len;
 
 		if (used + len > EROFS_BLOCK_SIZE) {
 			put_dirents(w, data + (size_t)blocks * EROFS_BLOCK_SIZE,
@@ -995,7 +1006,8 @@ static void put_inode(struct writer *w, uint8_t *image, uint64_t pos,
 	uint8_t *blocks = image + *data_end;
 
 	if (wi->n_blocks > 0) {
-		iu.raw_blkaddr = htole32((uint32_t)(*data_end / EROFS_BLOCK_SIZE));
+		iu.raw_blkaddr = htole32(
+			(uint32_t)(*data_end / EROFS_BLOCK_SIZE));
 		*data_end += (uint64_t)wi->n_blocks * EROFS_BLOCK_SIZE;
 	}
 	switch (type) {
@@ -1022,7 +1034,9 @@ static void put_inode(struct writer *w, uint8_t *image, uint64_t pos,
 	}
 	if (wi->xattr_size > 0)
 		icount = (wi->xattr_size -
-			  sizeof(struct erofs_xattr_ibody_header)) / 4 + 1;
+			  sizeof(struct erofs_xattr_ibody_header)) /
+				 4 +
+			 1;
 
 	if (wi->compact) {
 		struct erofs_inode_compact i = {
@@ -1084,9 +1098,10 @@ static void put_inode(struct writer *w, uint8_t *image, uint64_t pos,
 
 			if (!x->shared)
 				continue;
-			id = htole32((uint32_t)((w->inodes_end % EROFS_BLOCK_SIZE +
-						 x->entry->offset) /
-						4));
+			id = htole32(
+				(uint32_t)((w->inodes_end % EROFS_BLOCK_SIZE +
+					    x->entry->offset) /
+					   4));
 			memcpy(p, &id, 4);
 			p += 4;
 		}
@@ -1120,7 +1135,8 @@ static void put_inode(struct writer *w, uint8_t *image, uint64_t pos,
 				       in_blocks < wi->size ? in_blocks :
 							      wi->size);
 			if (wi->tail_size > 0)
-				memcpy(p, wi->content + wi->size - wi->tail_size,
+				memcpy(p,
+				       wi->content + wi->size - wi->tail_size,
 				       wi->tail_size);
 		}
 		break;
@@ -1175,8 +1191,8 @@ static int emit_image(struct writer *w, int fd,
 		.build_time_nsec = htole32(w->min_mtime_nsec),
 		.blocks = htole32((uint32_t)(total / EROFS_BLOCK_SIZE)),
 		.meta_blkaddr = htole32((uint32_t)(pos / EROFS_BLOCK_SIZE)),
-		.xattr_blkaddr =
-			htole32((uint32_t)(w->inodes_end / EROFS_BLOCK_SIZE)),
+		.xattr_blkaddr = htole32(
+			(uint32_t)(w->inodes_end / EROFS_BLOCK_SIZE)),
 	};
 	memcpy(image, &header, sizeof(header));
 	memcpy(image + EROFS_SUPER_OFFSET, &sb, sizeof(sb));

@@ -126,7 +126,8 @@ int cfs_node_add_child(struct cfs_node *parent, struct cfs_node *child,
 		return -EEXIST;
 
 	if (parent->n_children == parent->children_cap) {
-		size_t cap = parent->children_cap ? parent->children_cap * 2 : 8;
+		size_t cap = parent->children_cap ? parent->children_cap * 2 :
+						    8;
 		struct cfs_node **c = reallocarray(parent->children, cap,
 						   sizeof(*c));
 
@@ -301,8 +302,7 @@ int cfs_node_set_symlink_target(struct cfs_node *node, const char *target)
 	return 0;
 }
 
-int cfs_node_set_content(struct cfs_node *node, const uint8_t *data,
-			 size_t len)
+int cfs_node_set_content(struct cfs_node *node, const uint8_t *data, size_t len)
 {
 	uint8_t *copy = NULL;
 
@@ -393,7 +393,9 @@ int cfs_node_set_xattr(struct cfs_node *node, const char *name,
 	if (existing >= 0)
 		budget = node->n_xattrs == 1 ?
 				 0 :
-				 budget - xattr_cost(name, node->xattrs[existing].len);
+				 budget -
+					 xattr_cost(name,
+						    node->xattrs[existing].len);
 	cost = xattr_cost(name, len);
 	if (node->n_xattrs == 0 || (existing >= 0 && node->n_xattrs == 1))
 		cost += XATTR_HEADER_SIZE;

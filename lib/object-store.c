@@ -33,7 +33,12 @@
 #define COPY_CHUNK (1024 * 1024)
 
 /* An object waiting for cfs_store_commit() in batch mode. */
-enum pending_state { PENDING_FREE, PENDING_CLAIMED, PENDING_WRITTEN, PENDING_FAILED };
+enum pending_state {
+	PENDING_FREE,
+	PENDING_CLAIMED,
+	PENDING_WRITTEN,
+	PENDING_FAILED
+};
 
 struct pending {
 	uint8_t digest[CFS_DIGEST_SIZE];
@@ -441,7 +446,8 @@ int cfs_store_commit(struct cfs_store *store, struct cfs_error *err)
 		memcpy(dir, path, 2);
 		dir[2] = '\0';
 		sub_fd = openat(store->dir_fd, dir,
-				O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+				O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+					O_NOFOLLOW);
 		if (sub_fd < 0) {
 			r = cfs_error_set(err, -errno, "object %s in %s: %s",
 					  path, store->path, strerror(errno));
@@ -451,9 +457,10 @@ int cfs_store_commit(struct cfs_store *store, struct cfs_error *err)
 		if (r > 0)
 			(void)unlinkat(sub_fd, p->tmp_name, 0);
 		if (r < 0) {
-			r = cfs_error_set(err, r,
-					  "object %s in %s: rename into place: %s",
-					  path, store->path, strerror(-r));
+			r = cfs_error_set(
+				err, r,
+				"object %s in %s: rename into place: %s", path,
+				store->path, strerror(-r));
 			break;
 		}
 		r = 0;
@@ -499,7 +506,8 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 	if (batch) {
 		r = pending_claim(store, digest);
 		if (r <= 0)
-			return r < 0 ? cfs_error_set(err, r, "out of memory") : 0;
+			return r < 0 ? cfs_error_set(err, r, "out of memory") :
+				       0;
 	}
 
 	path[2] = '\0';

@@ -253,7 +253,8 @@ static int scan_node(struct scan *s, int dirfd, const char *name,
 static int scan_dir(struct scan *s, int dirfd, const char *name,
 		    const char *path, struct cfs_node *dir)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(dirfd, name,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	DIR *d;
@@ -274,10 +275,12 @@ static int scan_dir(struct scan *s, int dirfd, const char *name,
 		de = readdir(d);
 		if (de == NULL) {
 			if (errno != 0)
-				r = scan_fail(s, -errno, path, "reading directory");
+				r = scan_fail(s, -errno, path,
+					      "reading directory");
 			break;
 		}
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		if (n == cap) {
 			char **nn;
@@ -421,11 +424,10 @@ static int process_file(struct scan *s, struct work_item *item)
 
 		r = cfs_store_add_fd(s->opts->store, fd, digest, &store_err);
 		if (r < 0)
-			return cfs_error_set(s->err, r, "%s: storing object: %s",
-					     item->path,
-					     store_err.message[0] ?
-						     store_err.message :
-						     strerror(-r));
+			return cfs_error_set(
+				s->err, r, "%s: storing object: %s", item->path,
+				store_err.message[0] ? store_err.message :
+						       strerror(-r));
 	}
 	return 0;
 }
@@ -506,9 +508,11 @@ int cfs_build_from_directory(const char *path,
 
 	s.flags = s.opts->flags;
 	pthread_mutex_init(&s.lock, NULL);
-	if ((s.flags & CFS_BUILD_SKIP_XATTRS) && (s.flags & CFS_BUILD_USER_XATTRS)) {
-		r = cfs_error_set(err, -EINVAL,
-				  "skipping xattrs and keeping user xattrs conflict");
+	if ((s.flags & CFS_BUILD_SKIP_XATTRS) &&
+	    (s.flags & CFS_BUILD_USER_XATTRS)) {
+		r = cfs_error_set(
+			err, -EINVAL,
+			"skipping xattrs and keeping user xattrs conflict");
 		goto out;
 	}
 	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {

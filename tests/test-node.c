@@ -28,7 +28,8 @@ static void test_children_sorted(void **state)
 	const char *sorted[] = { "-", ".x", "a", "aa", "b", "m", "z" };
 
 	for (size_t i = 0; i < 7; i++)
-		assert_int_equal(cfs_node_add_child(root, new_node(S_IFREG | 0644),
+		assert_int_equal(cfs_node_add_child(root,
+						    new_node(S_IFREG | 0644),
 						    names[i]),
 				 0);
 	assert_int_equal(cfs_node_get_n_children(root), 7);
@@ -68,7 +69,7 @@ static void test_add_child_errors(void **state)
 static void test_modes(void **state)
 {
 	struct cfs_node *n = cfs_node_new();
-	uint32_t good[] = { S_IFREG, S_IFDIR, S_IFLNK, S_IFBLK,
+	uint32_t good[] = { S_IFREG, S_IFDIR,  S_IFLNK, S_IFBLK,
 			    S_IFCHR, S_IFSOCK, S_IFIFO };
 
 	for (size_t i = 0; i < 7; i++)
@@ -106,11 +107,14 @@ static void test_xattrs(void **state)
 	assert_int_equal(cfs_node_set_xattr(n, name, "x", 1), 0);
 
 	memset(big, 'v', sizeof(big));
-	assert_int_equal(cfs_node_set_xattr(n, "user.big", big, 70000), -EINVAL);
+	assert_int_equal(cfs_node_set_xattr(n, "user.big", big, 70000),
+			 -EINVAL);
 	/* the budget for outside input is half of what EROFS holds */
-	assert_int_equal(cfs_node_set_xattr(n, "user.big", big, 33000), -ERANGE);
+	assert_int_equal(cfs_node_set_xattr(n, "user.big", big, 33000),
+			 -ERANGE);
 	assert_int_equal(cfs_node_set_xattr(n, "user.big", big, 30000), 0);
-	assert_int_equal(cfs_node_set_xattr(n, "user.big2", big, 3000), -ERANGE);
+	assert_int_equal(cfs_node_set_xattr(n, "user.big2", big, 3000),
+			 -ERANGE);
 	/* replacing frees the budget the old value took */
 	assert_int_equal(cfs_node_set_xattr(n, "user.big", big, 10), 0);
 	assert_int_equal(cfs_node_set_xattr(n, "user.big2", big, 3000), 0);

@@ -327,7 +327,8 @@ static void test_batch(void **state)
 	int src[4], obj;
 
 	store_path(path, sizeof(path), "batch");
-	assert_int_equal(cfs_store_open(path, CFS_STORE_CREATE | CFS_STORE_BATCH,
+	assert_int_equal(cfs_store_open(path,
+					CFS_STORE_CREATE | CFS_STORE_BATCH,
 					&store, &err),
 			 0);
 	for (int i = 0; i < 4; i++) {
@@ -337,8 +338,8 @@ static void test_batch(void **state)
 		/* sources 2 and 3 have the same content: one object */
 		src[i] = make_source(name, 10000 + (i == 3 ? 2 : i) * 999,
 				     i == 3 ? 2 : i, digest[i]);
-		assert_int_equal(cfs_store_add_fd(store, src[i], digest[i], &err),
-				 0);
+		assert_int_equal(
+			cfs_store_add_fd(store, src[i], digest[i], &err), 0);
 	}
 	assert_int_equal(tmp_files_in("batch"), 3);
 	assert_int_equal(cfs_store_open_object(store, digest[0]), -ENOENT);
@@ -360,8 +361,8 @@ static void test_batch(void **state)
 	assert_int_equal(tmp_files_in("batch"), 1);
 	cfs_store_free(store);
 	assert_int_equal(tmp_files_in("batch"), 0);
-	assert_true(cfs_store_open_object(
-			    (store = open_store("batch")), digest[0]) == -ENOENT);
+	assert_true(cfs_store_open_object((store = open_store("batch")),
+					  digest[0]) == -ENOENT);
 	cfs_store_free(store);
 	for (int i = 0; i < 4; i++)
 		close(src[i]);

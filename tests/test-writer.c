@@ -48,11 +48,12 @@ static struct cfs_node *sample_tree(void)
 	cfs_node_set_digest(f, digest);
 	assert_int_equal(cfs_node_set_payload(f, "5a/5a5a"), 0);
 	assert_int_equal(cfs_node_set_xattr(f, "user.z", "1", 1), 0);
-	assert_int_equal(cfs_node_set_xattr(f, "trusted.overlay.redirect", "/x", 2),
-			 0);
+	assert_int_equal(
+		cfs_node_set_xattr(f, "trusted.overlay.redirect", "/x", 2), 0);
 	assert_int_equal(cfs_node_set_xattr(f, "security.a", "2", 1), 0);
 	assert_int_equal(cfs_node_set_symlink_target(l, "dir/file"), 0);
-	assert_int_equal(cfs_node_set_content(in, (const uint8_t *)"hello", 5), 0);
+	assert_int_equal(cfs_node_set_content(in, (const uint8_t *)"hello", 5),
+			 0);
 	cfs_node_set_rdev(dev, makedev(1, 3));
 	cfs_node_set_uid(dev, 100000);
 	assert_int_equal(cfs_node_make_hardlink(hl, f), 0);
@@ -125,7 +126,8 @@ static void test_reproducible_and_digest(void **state)
 	assert_int_equal(cfs_node_get_n_children(root), 5);
 	assert_null(cfs_node_get_xattr(f, "trusted.overlay.overlay.redirect",
 				       NULL));
-	assert_non_null(cfs_node_get_xattr(f, "trusted.overlay.redirect", NULL));
+	assert_non_null(
+		cfs_node_get_xattr(f, "trusted.overlay.redirect", NULL));
 	assert_null(cfs_node_get_xattr(f, "trusted.overlay.metacopy", NULL));
 	free(a.data);
 	free(b.data);
@@ -200,7 +202,8 @@ static void test_fsck(void **state)
 		struct cfs_node *n;
 
 		snprintf(name, sizeof(name), "entry-with-a-long-name-%05d", i);
-		n = add(cfs_node_lookup_child(root, "dir"), name, S_IFREG | 0644);
+		n = add(cfs_node_lookup_child(root, "dir"), name,
+			S_IFREG | 0644);
 		cfs_node_set_mtime(n, 1700000000 + i, (uint32_t)i);
 	}
 	assert_int_equal(write_image(root, 0, 1, &img), 0);

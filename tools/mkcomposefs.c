@@ -62,7 +62,8 @@ static void usage(FILE *out)
 		prog, CFS_DEFAULT_VERSION_MIN, CFS_DEFAULT_VERSION_MAX);
 }
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
 
 static void die(const char *fmt, ...)
 {
@@ -76,7 +77,8 @@ static void die(const char *fmt, ...)
 	exit(EXIT_FAILURE);
 }
 
-static void bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void bad_usage(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
 
 static void bad_usage(const char *fmt, ...)
 {
@@ -198,7 +200,8 @@ int main(int argc, char **argv)
 		{ "use-epoch", no_argument, NULL, OPT_USE_EPOCH },
 		{ "digest-store", required_argument, NULL, OPT_DIGEST_STORE },
 		{ "print-digest", no_argument, NULL, OPT_PRINT_DIGEST },
-		{ "print-digest-only", no_argument, NULL, OPT_PRINT_DIGEST_ONLY },
+		{ "print-digest-only", no_argument, NULL,
+		  OPT_PRINT_DIGEST_ONLY },
 		{ "from-file", no_argument, NULL, OPT_FROM_FILE },
 		{ "min-version", required_argument, NULL, OPT_MIN_VERSION },
 		{ "max-version", required_argument, NULL, OPT_MAX_VERSION },
@@ -273,7 +276,8 @@ int main(int argc, char **argv)
 			printf("%s (composefs-c) %s\n", prog, cfs_version());
 			return 0;
 		default:
-			fprintf(stderr, "Try '%s --help' for more information.\n",
+			fprintf(stderr,
+				"Try '%s --help' for more information.\n",
 				prog);
 			return 2;
 		}
@@ -293,7 +297,8 @@ int main(int argc, char **argv)
 		bad_usage("empty source path");
 	if (digest_only) {
 		if (argc > 1)
-			bad_usage("no image may be given with --print-digest-only");
+			bad_usage(
+				"no image may be given with --print-digest-only");
 	} else {
 		if (argc < 2)
 			bad_usage("no image given");
@@ -317,7 +322,8 @@ int main(int argc, char **argv)
 
 	if (from_file) {
 		FILE *in = stdin;
-		unsigned flags = getenv("CFS_PARSE_STRICT") ? CFS_DUMP_STRICT : 0;
+		unsigned flags = getenv("CFS_PARSE_STRICT") ? CFS_DUMP_STRICT :
+							      0;
 
 		if (strcmp(source, "-") != 0) {
 			in = fopen(source, "re");
