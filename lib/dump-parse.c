@@ -143,17 +143,6 @@ static const char *show(struct shown *b, const char *data, size_t len)
 	return b->s;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode field f into out, which must have room for len + 1 bytes. The
  * result is NUL-terminated; an embedded \x00 makes C-string users see it
  * shorter, exactly as with the reference. */

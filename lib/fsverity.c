@@ -314,17 +314,6 @@ void cfs_digest_to_hex(const uint8_t digest[CFS_DIGEST_SIZE],
 	ret_hex[2 * CFS_DIGEST_SIZE] = '\0';
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int cfs_digest_from_hex(const char *hex, uint8_t ret_digest[CFS_DIGEST_SIZE])
 {
 	uint8_t digest[CFS_DIGEST_SIZE];

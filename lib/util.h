@@ -4,6 +4,7 @@
 #define CFS_UTIL_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +43,18 @@ static inline void cfs_closep(int *fd)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define ALIGN_UP(x, a) ((((x) + (a)-1) / (a)) * (a))
 #define DIV_ROUND_UP(x, d) (((x) + (d)-1) / (d))
+
+/* Value of one hex digit (either case), or -1. */
+static inline int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
 
 static inline bool str_has_prefix(const char *s, const char *prefix)
 {
