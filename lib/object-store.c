@@ -467,8 +467,10 @@ int cfs_store_commit(struct cfs_store *store, struct cfs_error *err)
 		p->state = PENDING_FREE;
 	}
 	if (r == 0) {
-		memset(store->pending, 0,
-		       store->pending_size * sizeof(*store->pending));
+		/* nothing is pending any more: give the table back */
+		free(store->pending);
+		store->pending = NULL;
+		store->pending_size = 0;
 		store->pending_used = 0;
 	}
 	pthread_mutex_unlock(&store->lock);

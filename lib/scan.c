@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,17 +45,26 @@ struct scan {
 	struct inode_key *links;
 	size_t links_size, links_used;
 
-	/* worker pool state */
-	atomic_size_t next;
-	atomic_size_t done;
-	atomic_int failed;
+	/* Worker pool, running while the scan goes on: the scanner appends
+	 * to work, workers take items in order. All under lock. */
 	pthread_mutex_t lock;
-	int first_error;
+	pthread_cond_t more;
+	size_t next, done;
+	bool scan_done;
+	bool failed;
+	int worker_error; /* the first worker failure... */
+	struct cfs_error worker_err; /* ...and its message */
 };
+
+static int path_fail(struct cfs_error *err, int r, const char *path,
+		     const char *what)
+{
+	return cfs_error_set(err, r, "%s: %s: %s", path, what, strerror(-r));
+}
 
 static int scan_fail(struct scan *s, int r, const char *path, const char *what)
 {
-	return cfs_error_set(s->err, r, "%s: %s: %s", path, what, strerror(-r));
+	return path_fail(s->err, r, path, what);
 }
 
 static char *join_path(const char *dir, const char *name)
@@ -75,27 +83,30 @@ static char *join_path(const char *dir, const char *name)
 
 static int read_xattrs(struct scan *s, struct cfs_node *node, const char *path)
 {
-	_cleanup_free_ char *list = NULL;
+	_cleanup_free_ char *heap_list = NULL;
+	char stack_list[1024];
+	char *list = stack_list;
 	ssize_t size;
 
-	for (;;) {
+	/* Most files have few or no xattrs: try a buffer on the stack first,
+	 * one system call for the common case. */
+	size = llistxattr(path, stack_list, sizeof(stack_list));
+	while (size < 0 && errno == ERANGE) {
 		size = llistxattr(path, NULL, 0);
-		if (size < 0) {
-			if (errno == ENOTSUP)
-				return 0;
-			return scan_fail(s, -errno, path, "listing xattrs");
-		}
-		if (size == 0)
-			return 0;
-		free(list);
-		list = malloc(size);
-		if (list == NULL)
-			return -ENOMEM;
-		size = llistxattr(path, list, size);
-		if (size >= 0)
+		if (size < 0)
 			break;
-		if (errno != ERANGE) /* else it grew meanwhile: again */
-			return scan_fail(s, -errno, path, "listing xattrs");
+		free(heap_list);
+		heap_list = malloc(size + 1);
+		if (heap_list == NULL)
+			return -ENOMEM;
+		list = heap_list;
+		/* ERANGE again: it grew meanwhile, ask again */
+		size = llistxattr(path, list, size + 1);
+	}
+	if (size < 0) {
+		if (errno == ENOTSUP)
+			return 0;
+		return scan_fail(s, -errno, path, "listing xattrs");
 	}
 
 	for (char *name = list; name < list + size; name += strlen(name) + 1) {
@@ -134,20 +145,29 @@ static int read_xattrs(struct scan *s, struct cfs_node *node, const char *path)
 
 static int add_work(struct scan *s, struct cfs_node *node, const char *path)
 {
+	char *copy = strdup(path);
+	int r = 0;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
 	if (s->n_work == s->cap_work) {
 		size_t cap = s->cap_work ? s->cap_work * 2 : 256;
 		struct work_item *w = reallocarray(s->work, cap, sizeof(*w));
 
-		if (w == NULL)
-			return -ENOMEM;
+		if (w == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
 		s->work = w;
 		s->cap_work = cap;
 	}
-	s->work[s->n_work].path = strdup(path);
-	if (s->work[s->n_work].path == NULL)
-		return -ENOMEM;
-	s->work[s->n_work++].node = node;
-	return 0;
+	s->work[s->n_work++] = (struct work_item){ node, TAKE_PTR(copy) };
+	pthread_cond_signal(&s->more);
+out:
+	pthread_mutex_unlock(&s->lock);
+	free(copy);
+	return r;
 }
 
 /* Returns the node first seen with this (dev, ino), recording node if it is
@@ -383,7 +403,8 @@ static int read_full(int fd, uint8_t *buf, size_t len)
 	return 0;
 }
 
-static int process_file(struct scan *s, struct work_item *item)
+static int process_file(struct scan *s, struct work_item *item,
+			struct cfs_error *err)
 {
 	struct cfs_node *node = item->node;
 	bool inline_it = !(s->flags & CFS_BUILD_NO_INLINE) &&
@@ -397,14 +418,15 @@ static int process_file(struct scan *s, struct work_item *item)
 		return 0;
 	fd = open(item->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return scan_fail(s, -errno, item->path, "opening");
+		return path_fail(err, -errno, item->path, "opening");
 
 	if (digest_it) {
 		char object[CFS_OBJECT_PATH_SIZE];
 
 		r = cfs_fsverity_digest_fd(fd, digest);
 		if (r < 0)
-			return scan_fail(s, r, item->path, "computing digest");
+			return path_fail(err, r, item->path,
+					 "computing digest");
 		cfs_node_set_digest(node, digest);
 		cfs_digest_to_object_path(digest, object);
 		r = cfs_node_set_payload(node, object);
@@ -416,7 +438,7 @@ static int process_file(struct scan *s, struct work_item *item)
 
 		r = read_full(fd, buf, node->size);
 		if (r < 0)
-			return scan_fail(s, r, item->path, "reading");
+			return path_fail(err, r, item->path, "reading");
 		return cfs_node_set_content(node, buf, node->size);
 	}
 	if (s->opts->store != NULL && digest_it) {
@@ -424,10 +446,11 @@ static int process_file(struct scan *s, struct work_item *item)
 
 		r = cfs_store_add_fd(s->opts->store, fd, digest, &store_err);
 		if (r < 0)
-			return cfs_error_set(
-				s->err, r, "%s: storing object: %s", item->path,
-				store_err.message[0] ? store_err.message :
-						       strerror(-r));
+			return cfs_error_set(err, r, "%s: storing object: %s",
+					     item->path,
+					     store_err.message[0] ?
+						     store_err.message :
+						     strerror(-r));
 	}
 	return 0;
 }
@@ -436,30 +459,38 @@ static void *worker(void *data)
 {
 	struct scan *s = data;
 
-	while (!atomic_load(&s->failed)) {
-		size_t i = atomic_fetch_add(&s->next, 1);
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		struct work_item item;
+		struct cfs_error err;
 		int r;
 
-		if (i >= s->n_work)
+		while (s->next >= s->n_work && !s->scan_done && !s->failed)
+			pthread_cond_wait(&s->more, &s->lock);
+		if (s->failed || s->next >= s->n_work)
 			break;
-		r = process_file(s, &s->work[i]);
+		item = s->work[s->next++];
+		pthread_mutex_unlock(&s->lock);
+
+		err.message[0] = '\0';
+		r = process_file(s, &item, &err);
+
+		pthread_mutex_lock(&s->lock);
 		if (r < 0) {
-			pthread_mutex_lock(&s->lock);
-			if (!atomic_load(&s->failed)) {
-				s->first_error = r;
-				atomic_store(&s->failed, 1);
+			if (!s->failed) {
+				s->failed = true;
+				s->worker_error = r;
+				s->worker_err = err;
+				pthread_cond_broadcast(&s->more);
 			}
-			pthread_mutex_unlock(&s->lock);
 			break;
 		}
-		size_t done = atomic_fetch_add(&s->done, 1) + 1;
-		if (s->opts->progress != NULL) {
-			pthread_mutex_lock(&s->lock);
-			s->opts->progress(s->opts->progress_userdata, done,
+		s->done++;
+		if (s->opts->progress != NULL)
+			s->opts->progress(s->opts->progress_userdata, s->done,
 					  s->n_work);
-			pthread_mutex_unlock(&s->lock);
-		}
 	}
+	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
 
@@ -472,28 +503,43 @@ static unsigned cpu_count(void)
 	return 1;
 }
 
-static int process_all(struct scan *s)
+/* Scan the tree while workers digest the files found so far; the calling
+ * thread joins the workers when the scan is over. */
+static int scan_and_process(struct scan *s, const char *path,
+			    const struct stat *st, struct cfs_node *root)
 {
 	unsigned n = s->opts->threads ? s->opts->threads : cpu_count();
-	pthread_t *threads;
+	pthread_t *threads = calloc(n, sizeof(*threads));
 	unsigned started = 0;
+	int r;
 
-	if (n > s->n_work)
-		n = s->n_work > 0 ? (unsigned)s->n_work : 1;
-	threads = calloc(n, sizeof(*threads));
 	if (threads == NULL)
 		return -ENOMEM;
-	/* The calling thread is one of the workers. */
 	for (unsigned i = 1; i < n; i++) {
 		if (pthread_create(&threads[i], NULL, worker, s) != 0)
 			break;
 		started++;
 	}
-	worker(s);
+	r = scan_node(s, AT_FDCWD, path, path, st, root);
+
+	pthread_mutex_lock(&s->lock);
+	s->scan_done = true;
+	if (r < 0)
+		s->failed = true;
+	pthread_cond_broadcast(&s->more);
+	pthread_mutex_unlock(&s->lock);
+
+	if (r == 0)
+		worker(s);
 	for (unsigned i = 1; i <= started; i++)
 		pthread_join(threads[i], NULL);
 	free(threads);
-	return atomic_load(&s->failed) ? s->first_error : 0;
+	if (r == 0 && s->worker_error < 0) {
+		r = s->worker_error;
+		if (s->err != NULL)
+			*s->err = s->worker_err;
+	}
+	return r;
 }
 
 int cfs_build_from_directory(const char *path,
@@ -508,6 +554,7 @@ int cfs_build_from_directory(const char *path,
 
 	s.flags = s.opts->flags;
 	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.more, NULL);
 	if ((s.flags & CFS_BUILD_SKIP_XATTRS) &&
 	    (s.flags & CFS_BUILD_USER_XATTRS)) {
 		r = cfs_error_set(
@@ -525,9 +572,7 @@ int cfs_build_from_directory(const char *path,
 	}
 	r = load_node(&s, AT_FDCWD, path, path, &st, &root);
 	if (r == 0)
-		r = scan_node(&s, AT_FDCWD, path, path, &st, root);
-	if (r == 0)
-		r = process_all(&s);
+		r = scan_and_process(&s, path, &st, root);
 	if (r == 0)
 		*ret_root = TAKE_PTR(root);
 out:
@@ -538,6 +583,7 @@ out:
 		free(s.work[i].path);
 	free(s.work);
 	free(s.links);
+	pthread_cond_destroy(&s.more);
 	pthread_mutex_destroy(&s.lock);
 	return r;
 }
