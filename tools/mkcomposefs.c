@@ -7,7 +7,6 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,29 +126,61 @@ static void show_progress(void *data, uint64_t done, uint64_t total)
 }
 
 /* The output goes to a temporary file beside IMAGE that is renamed into
- * place only when complete. */
+ * place only when complete. An IMAGE that is a device or a pipe is written
+ * in place; a symlink is followed to the file it names. */
 struct output {
-	const char *path;
+	char *path;
 	char *tmp_path;
 	int fd;
 };
 
 static void output_open(struct output *o, const char *path)
 {
-	char *copy = strdup(path), *dir;
+	const char *slash;
+	struct stat st;
 
-	o->path = path;
 	o->fd = -1;
-	if (copy == NULL)
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			die("cannot write image '%s': is a directory", path);
+		o->fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (o->fd < 0)
+			die("cannot open '%s': %s", path, strerror(errno));
+		return;
+	}
+	o->path = realpath(path, NULL);
+	if (o->path == NULL && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		/* a link to a file still to be made: make it there */
+		char target[4096];
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+		if (n < 0)
+			die("cannot read link '%s': %s", path, strerror(errno));
+		target[n] = '\0';
+		slash = strrchr(path, '/');
+		if (target[0] == '/' || slash == NULL)
+			o->path = strdup(target);
+		else if (asprintf(&o->path, "%.*s%s", (int)(slash - path + 1),
+				  path, target) < 0)
+			o->path = NULL;
+	}
+	if (o->path == NULL)
+		o->path = strdup(path);
+	if (o->path == NULL)
 		die("out of memory");
-	dir = dirname(copy);
-	if (asprintf(&o->tmp_path, "%s/.%s.XXXXXX", dir,
-		     basename((char *)path)) < 0)
+	slash = strrchr(o->path, '/');
+	if (asprintf(&o->tmp_path, "%.*s.%s.XXXXXX",
+		     slash ? (int)(slash - o->path + 1) : 0, o->path,
+		     slash ? slash + 1 : o->path) < 0)
 		die("out of memory");
-	free(copy);
 	o->fd = mkostemp(o->tmp_path, O_CLOEXEC);
-	if (o->fd < 0)
-		die("cannot create '%s': %s", path, strerror(errno));
+	if (o->fd < 0) {
+		int e = errno;
+
+		free(o->tmp_path);
+		o->tmp_path = NULL;
+		die("cannot create '%s': %s", path, strerror(e));
+	}
 }
 
 static void output_abort(struct output *o)
@@ -183,6 +214,8 @@ static int output_commit(struct output *o)
 	return 0;
 }
 
+/* Static: the atexit handler runs after main's frame is gone. */
+static struct output out = { .fd = -1 };
 static struct output *cleanup_output;
 
 static void unlink_on_exit(void)
@@ -222,7 +255,6 @@ int main(int argc, char **argv)
 	struct cfs_error err = { { 0 } };
 	struct cfs_node *root = NULL;
 	struct cfs_store *store = NULL;
-	struct output out = { .fd = -1 };
 	uint8_t digest[CFS_DIGEST_SIZE];
 	int opt, fd = -1, r;
 
@@ -368,6 +400,9 @@ int main(int argc, char **argv)
 		r = output_commit(&out);
 		if (r < 0)
 			die("cannot write image %s: %s", image, strerror(-r));
+		cleanup_output = NULL;
+	} else if (out.fd >= 0 && close(out.fd) < 0) {
+		die("cannot write image %s: %s", image, strerror(errno));
 	}
 	if (print_digest) {
 		char hex[CFS_DIGEST_HEX_SIZE];

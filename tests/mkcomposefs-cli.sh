@@ -1,0 +1,134 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0
+#
+# mkcomposefs as a command: options, exit codes, where the image goes, what
+# is left behind on failure.
+set -u
+. "$(dirname "$0")/tap.sh"
+
+MKCOMPOSEFS=$(cfs_tool mkcomposefs) || exit 1
+work=$(mktemp -d)
+trap 'rm -rf -- "$work"' EXIT
+cd "$work" || exit 1
+
+printf '/ 0 40755 2 0 0 0 0.0 - - -\n/f 5 100644 1 0 0 0 0.0 - hello -\n' >tree.dump
+mkdir -p src/sub
+head -c 10000 /dev/urandom >src/sub/file
+ln -s sub/file src/link
+
+# expect STATUS DESCRIPTION CMD...: run CMD, check its exit status
+expect()
+{
+	local want="$1" description="$2" out rc
+	shift 2
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq "$want" ]; then
+		tap_ok "$description (status $rc)"
+	else
+		tap_not_ok "$description" "status $rc, expected $want: $out"
+	fi
+}
+
+expect 0 "--help" "$MKCOMPOSEFS" --help
+expect 0 "--version" "$MKCOMPOSEFS" --version
+expect 2 "unknown option is a usage error" "$MKCOMPOSEFS" --no-such-option src x.img
+expect 2 "missing image argument is a usage error" "$MKCOMPOSEFS" src
+expect 2 "too many arguments" "$MKCOMPOSEFS" src a.img b.img
+expect 2 "--threads=0 is refused" "$MKCOMPOSEFS" --threads=0 src x.img
+expect 2 "--min-version=2 is refused" "$MKCOMPOSEFS" --min-version=2 src x.img
+expect 2 "--print-digest-only takes no image" "$MKCOMPOSEFS" --print-digest-only src x.img
+expect 1 "a missing source fails" "$MKCOMPOSEFS" no-such-dir x.img
+expect 1 "a regular file is not a source directory" "$MKCOMPOSEFS" tree.dump x.img
+expect 1 "writing onto a directory fails" "$MKCOMPOSEFS" src src
+if [ -z "$(ls -A | grep -v -x -e tree.dump -e src)" ]; then
+	tap_ok "failed runs leave no files behind"
+else
+	tap_not_ok "failed runs leave no files behind" "$(ls -A)"
+fi
+
+"$MKCOMPOSEFS" --from-file tree.dump a.img
+"$MKCOMPOSEFS" --from-file - - <tree.dump >b.img
+if cmp -s a.img b.img; then
+	tap_ok "image to stdout from stdin equals the image file"
+else
+	tap_not_ok "image to stdout from stdin equals the image file"
+fi
+
+digest=$("$MKCOMPOSEFS" --from-file --print-digest tree.dump c.img)
+only=$("$MKCOMPOSEFS" --from-file --print-digest-only tree.dump)
+if [ "$digest" = "$only" ] && [ ${#digest} -eq 64 ] && cmp -s a.img c.img; then
+	tap_ok "--print-digest and --print-digest-only agree"
+else
+	tap_not_ok "--print-digest and --print-digest-only agree" "$digest / $only"
+fi
+if command -v fsverity >/dev/null; then
+	if [ "$(fsverity digest --compact a.img)" = "$digest" ]; then
+		tap_ok "printed digest is the image's fs-verity digest"
+	else
+		tap_not_ok "printed digest is the image's fs-verity digest"
+	fi
+else
+	tap_skip "printed digest is the image's fs-verity digest" "fsverity not installed"
+fi
+
+# A symlink as IMAGE: the image goes where it points, the link stays.
+ln -s target.img link.img
+"$MKCOMPOSEFS" --from-file tree.dump link.img
+if [ -L link.img ] && cmp -s a.img target.img; then
+	tap_ok "an IMAGE symlink is followed, not replaced"
+else
+	tap_not_ok "an IMAGE symlink is followed, not replaced"
+fi
+
+# A character device or a pipe is written in place, never replaced.
+if [ "$(id -u)" -eq 0 ]; then
+	mknod null c 1 3
+	mknod full c 1 7
+	expect 0 "writing to a null device" "$MKCOMPOSEFS" --from-file tree.dump null
+	expect 1 "writing to a full device fails" "$MKCOMPOSEFS" --from-file tree.dump full
+	if [ -c null ] && [ -c full ]; then
+		tap_ok "device nodes are still devices afterwards"
+	else
+		tap_not_ok "device nodes are still devices afterwards" "$(ls -l null full)"
+	fi
+else
+	tap_skip "writing to devices" "needs root to make device nodes"
+fi
+mkfifo pipe
+cat pipe >from-pipe.img &
+"$MKCOMPOSEFS" --from-file tree.dump pipe
+wait
+if [ -p pipe ] && cmp -s a.img from-pipe.img; then
+	tap_ok "a named pipe as IMAGE is written in place"
+else
+	tap_not_ok "a named pipe as IMAGE is written in place"
+fi
+
+# An existing image is replaced whole, and only on success.
+"$MKCOMPOSEFS" src d.img
+cp d.img d.before
+printf '/ 0 40755 2 0 0 0 0.0 - - -\n/bad 0 777 1 0 0 0 0.0 - - -\n' >bad.dump
+expect 1 "a bad dump fails" "$MKCOMPOSEFS" --from-file bad.dump d.img
+if cmp -s d.img d.before && [ -z "$(ls -A | grep '^\.d\.img')" ]; then
+	tap_ok "a failed run keeps the existing image and leaves no temporary file"
+else
+	tap_not_ok "a failed run keeps the existing image and leaves no temporary file"
+fi
+
+# Threads do not change the image.
+"$MKCOMPOSEFS" --threads=1 --digest-store=store1 src t1.img
+"$MKCOMPOSEFS" --threads=7 --digest-store=store2 src t7.img
+if cmp -s t1.img t7.img && diff -r store1 store2 >/dev/null; then
+	tap_ok "--threads=1 and --threads=7 give the same image and store"
+else
+	tap_not_ok "--threads=1 and --threads=7 give the same image and store"
+fi
+if [ -z "$(find store1 store2 -name '.tmp-*')" ] &&
+	[ "$(find store1 -type f | wc -l)" -eq 1 ]; then
+	tap_ok "the store holds one object and no temporary files"
+else
+	tap_not_ok "the store holds one object and no temporary files" "$(find store1)"
+fi
+
+tap_done
