@@ -105,24 +105,37 @@ static long parse_number(const char *arg, const char *what, long min, long max)
 }
 
 struct progress {
-	bool enabled;
+	bool shown;
+	uint64_t done, total;
 	struct timespec last;
 };
 
+/* Called by the workers under their lock; the total grows while the source
+ * is still being read. At most ten updates a second. */
 static void show_progress(void *data, uint64_t done, uint64_t total)
 {
 	struct progress *p = data;
 	struct timespec now;
 
+	p->done = done;
+	p->total = total;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (done != total && now.tv_sec == p->last.tv_sec &&
-	    now.tv_nsec - p->last.tv_nsec < 100000000)
+	if ((now.tv_sec - p->last.tv_sec) * 1000000000L + now.tv_nsec -
+		    p->last.tv_nsec <
+	    100000000L)
 		return;
 	p->last = now;
-	fprintf(stderr, "\r%s: %llu/%llu files", prog, (unsigned long long)done,
-		(unsigned long long)total);
-	if (done == total)
-		fputc('\n', stderr);
+	p->shown = true;
+	fprintf(stderr, "\r%s: %llu of %llu files digested", prog,
+		(unsigned long long)done, (unsigned long long)total);
+}
+
+static void end_progress(struct progress *p)
+{
+	if (p->shown)
+		fprintf(stderr, "\r%s: %llu of %llu files digested\n", prog,
+			(unsigned long long)p->done,
+			(unsigned long long)p->total);
 }
 
 /* The output goes to a temporary file beside IMAGE that is renamed into
@@ -379,11 +392,11 @@ int main(int argc, char **argv)
 			bopts.store = store;
 		}
 		if (isatty(STDERR_FILENO)) {
-			progress.enabled = true;
 			bopts.progress = show_progress;
 			bopts.progress_userdata = &progress;
 		}
 		r = cfs_build_from_directory(source, &bopts, &root, &err);
+		end_progress(&progress);
 		if (r < 0)
 			die("%s", err.message);
 		/* objects are durable and in place before any image names them */
