@@ -101,21 +101,35 @@ if [ -z "${TREE:-}" ]; then
 fi
 files=$(find "$TREE" -type f | wc -l)
 bytes=$(find "$TREE" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
-rm -rf "$WORKDIR/store-ours" "$WORKDIR/store-base"
-# The first run fills the store (a copy of every object); later runs find
-# the objects present. Both are reported.
-run_once()
+# Filling an empty store is mostly disk writes, and noisy: runs alternate
+# between the two tools, each into a fresh store after a sync, and the
+# median of STORE_RUNS (default 3) is reported.
+median_of()
 {
-	/usr/bin/time -o "$WORKDIR/time.txt" -f '%e %M' "$@" >/dev/null 2>&1 || true
-	tail -n1 "$WORKDIR/time.txt" | awk '{print $1, $1, $1, $2}'
+	python3 -c '
+import statistics, sys
+rows = [l.split() for l in sys.stdin.read().strip().splitlines()]
+t = [float(r[0]) for r in rows]; m = [int(r[1]) for r in rows]
+print(f"{statistics.median(t):.2f} {min(t):.2f} {max(t):.2f} {int(statistics.median(m))}")'
 }
-sync
-ours=$(run_once "$MKCOMPOSEFS" --digest-store="$WORKDIR/store-ours" "$TREE" "$WORKDIR/ours-tree.img")
-base=
-if [ -n "$BASELINE" ]; then
+: >"$WORKDIR/fill-ours.txt"
+: >"$WORKDIR/fill-base.txt"
+for ((i = 0; i < ${STORE_RUNS:-3}; i++)); do
+	rm -rf "$WORKDIR/store-ours" "$WORKDIR/store-base"
 	sync
-	base=$(run_once "$BASELINE" --digest-store="$WORKDIR/store-base" "$TREE" "$WORKDIR/base-tree.img")
-fi
+	/usr/bin/time -o "$WORKDIR/time.txt" -f '%e %M' "$MKCOMPOSEFS" \
+		--digest-store="$WORKDIR/store-ours" "$TREE" "$WORKDIR/ours-tree.img" >/dev/null 2>&1 || true
+	tail -n1 "$WORKDIR/time.txt" >>"$WORKDIR/fill-ours.txt"
+	if [ -n "$BASELINE" ]; then
+		sync
+		/usr/bin/time -o "$WORKDIR/time.txt" -f '%e %M' "$BASELINE" \
+			--digest-store="$WORKDIR/store-base" "$TREE" "$WORKDIR/base-tree.img" >/dev/null 2>&1 || true
+		tail -n1 "$WORKDIR/time.txt" >>"$WORKDIR/fill-base.txt"
+	fi
+done
+ours=$(median_of <"$WORKDIR/fill-ours.txt")
+base=
+[ -n "$BASELINE" ] && base=$(median_of <"$WORKDIR/fill-base.txt")
 row "--digest-store, empty store" "$ours" "$base"
 run_stats ours "$MKCOMPOSEFS" --digest-store="$WORKDIR/store-ours" "$TREE" "$WORKDIR/ours-tree.img"
 base=
