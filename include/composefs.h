@@ -297,6 +297,110 @@ int cfs_write_image(struct cfs_node *root, const struct cfs_write_options *opts,
 		    int fd, uint8_t ret_digest[CFS_DIGEST_SIZE],
 		    struct cfs_error *err);
 
+/* ------------------------------------------------------------------ */
+/* Reading an image
+ *
+ * The one reader of composefs images. Every byte of an image is treated as
+ * hostile: each offset, length, count and name is checked before use, and
+ * a malformed image gives -EUCLEAN (or a more precise errno) with a message
+ * saying what is wrong and where, never a read outside the image.
+ */
+
+struct cfs_image;
+
+/* Open and validate (composefs header, EROFS superblock, root inode) the
+ * image file at path; it is mapped read-only. */
+int cfs_image_open(const char *path, struct cfs_image **ret_image,
+		   struct cfs_error *err);
+/* The same from an open file descriptor (not taken over). */
+int cfs_image_open_fd(int fd, struct cfs_image **ret_image,
+		      struct cfs_error *err);
+/* The same over a caller's buffer, which must outlive the image. */
+int cfs_image_open_buffer(const void *data, size_t size,
+			  struct cfs_image **ret_image, struct cfs_error *err);
+/* NULL-safe; returns NULL. */
+struct cfs_image *cfs_image_free(struct cfs_image *image);
+
+/* The composefs format version recorded in the image header. */
+uint32_t cfs_image_get_version(const struct cfs_image *image);
+/* nid of the root directory */
+uint64_t cfs_image_get_root_nid(const struct cfs_image *image);
+
+/* An inode as the image describes it. */
+struct cfs_inode {
+	uint64_t nid;
+	uint32_t mode, nlink, uid, gid;
+	uint32_t rdev; /* as the kernel encodes it: new_encode_dev() */
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint32_t ino;
+};
+
+/* Decode inode nid. */
+int cfs_image_get_inode(const struct cfs_image *image, uint64_t nid,
+			struct cfs_inode *ret_inode, struct cfs_error *err);
+
+/* Called for each directory entry, in name order ("." and ".." included);
+ * a non-zero return stops the walk and is returned. */
+typedef int (*cfs_dirent_fn)(void *userdata, const char *name, size_t len,
+			     uint64_t nid, uint8_t file_type, uint64_t index);
+/* Walk the entries of directory dir, starting at entry number start (for
+ * resumable listings). */
+int cfs_image_readdir(const struct cfs_image *image,
+		      const struct cfs_inode *dir, uint64_t start,
+		      cfs_dirent_fn fn, void *userdata, struct cfs_error *err);
+/* Find name in directory dir (binary search over the sorted blocks);
+ * -ENOENT when absent. */
+int cfs_image_lookup(const struct cfs_image *image, const struct cfs_inode *dir,
+		     const char *name, size_t len, uint64_t *ret_nid,
+		     struct cfs_error *err);
+
+/* Symlink target (not NUL-terminated; points into the image). */
+int cfs_image_read_symlink(const struct cfs_image *image,
+			   const struct cfs_inode *inode,
+			   const char **ret_target, size_t *ret_len,
+			   struct cfs_error *err);
+/* Copy up to len bytes of an inline regular file from offset; returns the
+ * number of bytes copied. -ENODATA for a file whose data is an object. */
+ssize_t cfs_image_read_inline(const struct cfs_image *image,
+			      const struct cfs_inode *inode, uint64_t offset,
+			      void *buf, size_t len, struct cfs_error *err);
+
+/* Called for each xattr with its full name (prefix included). */
+typedef int (*cfs_xattr_fn)(void *userdata, const char *name, const void *value,
+			    size_t len);
+/* Walk the xattrs of an inode exactly as stored (overlay xattrs
+ * included). */
+int cfs_image_list_xattrs(const struct cfs_image *image,
+			  const struct cfs_inode *inode, cfs_xattr_fn fn,
+			  void *userdata, struct cfs_error *err);
+
+/* What overlayfs makes of an inode's xattrs. */
+struct cfs_overlay_info {
+	char object[CFS_PAYLOAD_MAX + 1]; /* redirect target without the
+					     leading '/', "" if none */
+	bool has_digest;
+	uint8_t digest[CFS_DIGEST_SIZE]; /* from the metacopy xattr */
+	bool metacopy; /* data lives in an object */
+	bool whiteout; /* an escaped whiteout: overlayfs shows a 0:0 chardev */
+	bool opaque;
+};
+int cfs_image_get_overlay_info(const struct cfs_image *image,
+			       const struct cfs_inode *inode,
+			       struct cfs_overlay_info *ret_info,
+			       struct cfs_error *err);
+
+/* The whole image as a node tree, such that writing that tree with the
+ * image's version gives back the same bytes. Overlay xattrs become payload,
+ * digest and whiteouts again; the root's 00..ff whiteouts are left out.
+ * Directory loops and hard-link cycles are errors. */
+int cfs_image_to_tree(const struct cfs_image *image, struct cfs_node **ret_root,
+		      struct cfs_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Mounting (see lib/mount.c) */
+
 /* Library version string. */
 const char *cfs_version(void);
 

@@ -377,6 +377,13 @@ int cfs_node_unset_xattr(struct cfs_node *node, const char *name)
 int cfs_node_set_xattr(struct cfs_node *node, const char *name,
 		       const void *value, size_t len)
 {
+	return cfsi_node_set_xattr_limit(node, name, value, len,
+					 CFS_XATTR_EXTERNAL_MAX);
+}
+
+int cfsi_node_set_xattr_limit(struct cfs_node *node, const char *name,
+			      const void *value, size_t len, size_t limit)
+{
 	size_t name_len = strlen(name), cost, budget;
 	struct cfs_xattr *xs;
 	ssize_t existing;
@@ -399,7 +406,7 @@ int cfs_node_set_xattr(struct cfs_node *node, const char *name,
 	cost = xattr_cost(name, len);
 	if (node->n_xattrs == 0 || (existing >= 0 && node->n_xattrs == 1))
 		cost += XATTR_HEADER_SIZE;
-	if (budget + cost > CFS_XATTR_EXTERNAL_MAX)
+	if (budget + cost > limit)
 		return -ERANGE;
 
 	v = malloc(len > 0 ? len : 1);

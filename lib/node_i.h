@@ -52,6 +52,11 @@ static inline bool cfs_node_is_dir(const struct cfs_node *n)
 	return (n->mode & 0170000) == 0040000;
 }
 
+/* cfs_node_set_xattr with another budget than CFS_XATTR_EXTERNAL_MAX (the
+ * image reader takes whatever an image holds). */
+int cfsi_node_set_xattr_limit(struct cfs_node *node, const char *name,
+			      const void *value, size_t len, size_t limit);
+
 /* Follow hard links to the inode they name (links are never cyclic: the
  * constructor refuses cycles). */
 static inline struct cfs_node *cfs_node_resolve(struct cfs_node *n)

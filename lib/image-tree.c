@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/*
+ * An image back to a node tree, such that writing the tree again gives the
+ * same image: the overlayfs xattrs the writer added become payload, digest
+ * and whiteouts again, escaped names are unescaped, and the whiteouts the
+ * writer adds by itself are left out.
+ *
+ * Hard links: the writer numbers inodes (i_ino) in the breadth-first order
+ * in which it queued them, so walking the image in the same order, the
+ * entry at which an inode's number equals the count of inodes met so far is
+ * the one the writer had as the file; the other entries are links to it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "erofs-format.h"
+#include "image_i.h"
+#include "node_i.h"
+#include "util.h"
+
+struct nid_entry {
+	uint64_t nid;
+	bool used;
+	bool is_dir;
+	bool seen_whiteout;
+	struct cfs_node *node; /* the file, once met */
+	struct cfs_node **links; /* link nodes met before the file */
+	size_t n_links;
+};
+
+struct dir_item {
+	struct cfs_node *node;
+	uint64_t nid;
+};
+
+struct builder {
+	const struct cfs_image *img;
+	struct cfs_error *err;
+
+	struct nid_entry *map;
+	size_t map_size, map_used;
+
+	struct dir_item *queue;
+	size_t queue_len, queue_cap, queue_head;
+
+	uint64_t counter; /* inodes met so far, in the writer's order */
+	struct cfs_node *current; /* node whose xattrs are being read... */
+	uint64_t current_nid; /* ...and its inode */
+};
+
+static struct nid_entry *map_get(struct builder *b, uint64_t nid, bool create)
+{
+	size_t mask, slot;
+
+	if (create && (b->map_used + 1) * 2 > b->map_size) {
+		size_t size = b->map_size ? b->map_size * 2 : 1024;
+		struct nid_entry *m = calloc(size, sizeof(*m));
+
+		if (m == NULL)
+			return NULL;
+		for (size_t i = 0; i < b->map_size; i++) {
+			if (!b->map[i].used)
+				continue;
+			slot = (b->map[i].nid * 0x9E3779B97F4A7C15ull >> 20) &
+			       (size - 1);
+			while (m[slot].used)
+				slot = (slot + 1) & (size - 1);
+			m[slot] = b->map[i];
+		}
+		free(b->map);
+		b->map = m;
+		b->map_size = size;
+	}
+	if (b->map_size == 0)
+		return NULL;
+	mask = b->map_size - 1;
+	for (slot = (nid * 0x9E3779B97F4A7C15ull >> 20) & mask;
+	     b->map[slot].used; slot = (slot + 1) & mask)
+		if (b->map[slot].nid == nid)
+			return &b->map[slot];
+	if (!create)
+		return NULL;
+	b->map[slot] = (struct nid_entry){ .nid = nid, .used = true };
+	b->map_used++;
+	return &b->map[slot];
+}
+
+static int push_dir(struct builder *b, struct cfs_node *node, uint64_t nid)
+{
+	if (b->queue_len == b->queue_cap) {
+		size_t cap = b->queue_cap ? b->queue_cap * 2 : 64;
+		struct dir_item *q = reallocarray(b->queue, cap, sizeof(*q));
+
+		if (q == NULL)
+			return -ENOMEM;
+		b->queue = q;
+		b->queue_cap = cap;
+	}
+	b->queue[b->queue_len++] = (struct dir_item){ node, nid };
+	return 0;
+}
+
+/* One stored xattr, turned back into what the writer was given. */
+static int take_xattr(void *userdata, const char *name, const void *value,
+		      size_t len)
+{
+	struct builder *b = userdata;
+	struct cfs_node *n = b->current;
+	const uint8_t *v = value;
+	char unescaped[300];
+	int r;
+
+	if (strcmp(name, OVL_XATTR_REDIRECT) == 0) {
+		char path[CFS_PAYLOAD_MAX + 1];
+
+		if (!S_ISREG(n->mode))
+			return 0;
+		if (len > 0 && v[0] == '/') {
+			v++;
+			len--;
+		}
+		if (len == 0 || len > CFS_PAYLOAD_MAX ||
+		    memchr(v, '\0', len) != NULL)
+			return cfs_error_set(
+				b->err, -EUCLEAN,
+				"inode %llu: invalid redirect",
+				(unsigned long long)b->current_nid);
+		memcpy(path, v, len);
+		path[len] = '\0';
+		return cfs_node_set_payload(n, path);
+	}
+	if (strcmp(name, OVL_XATTR_METACOPY) == 0) {
+		if (S_ISREG(n->mode) && len == 4 + CFS_DIGEST_SIZE)
+			cfs_node_set_digest(n, v + 4);
+		return 0;
+	}
+	if (strcmp(name, OVL_XATTR_ESCAPED_WHITEOUT) == 0) {
+		if (S_ISREG(n->mode)) {
+			n->mode = S_IFCHR | (n->mode & ~S_IFMT);
+			n->rdev = 0;
+			cfs_node_set_size(n, 0);
+		}
+		return 0;
+	}
+	if (strcmp(name, OVL_XATTR_ESCAPED_WHITEOUTS) == 0 ||
+	    strcmp(name, OVL_XATTR_USER_WHITEOUT) == 0 ||
+	    strcmp(name, OVL_XATTR_USER_WHITEOUTS) == 0)
+		return 0; /* the writer adds these itself */
+	if (str_has_prefix(name, OVL_XATTR_TRUSTED_PREFIX)) {
+		if (!str_has_prefix(name, OVL_XATTR_ESCAPED_PREFIX))
+			return 0; /* overlayfs' own */
+		snprintf(unescaped, sizeof(unescaped), "%s%s",
+			 OVL_XATTR_TRUSTED_PREFIX,
+			 name + strlen(OVL_XATTR_ESCAPED_PREFIX));
+		name = unescaped;
+	}
+	r = cfsi_node_set_xattr_limit(n, name, value, len, UINT16_MAX);
+	if (r < 0)
+		return cfs_error_set(b->err, r == -ERANGE ? -EUCLEAN : r,
+				     "xattr '%s': %s", name, strerror(-r));
+	return 0;
+}
+
+static int cmp_xattr(const void *a, const void *b)
+{
+	return strcmp(((const struct cfs_xattr *)a)->name,
+		      ((const struct cfs_xattr *)b)->name);
+}
+
+/* Fill node from inode ino: metadata, content, xattrs. */
+static int load_inode(struct builder *b, struct cfs_node *n,
+		      const struct cfsi_inode *ino)
+{
+	const struct cfs_inode *i = &ino->pub;
+	int r;
+
+	n->mode = i->mode;
+	n->nlink = i->nlink;
+	n->uid = i->uid;
+	n->gid = i->gid;
+	n->rdev = i->rdev;
+	n->size = i->size;
+	n->mtime_sec = i->mtime_sec;
+	n->mtime_nsec = i->mtime_nsec;
+
+	if (S_ISLNK(i->mode)) {
+		char target[CFS_PAYLOAD_MAX + 1];
+		size_t copied;
+
+		r = cfsi_image_flat_data(b->img, ino, 0, target, i->size,
+					 &copied, b->err);
+		if (r < 0 || copied != i->size || memchr(target, 0, copied))
+			return r < 0 ? r :
+				       cfs_error_set(
+					       b->err, -EUCLEAN,
+					       "inode %llu: bad symlink",
+					       (unsigned long long)i->nid);
+		target[copied] = '\0';
+		r = cfs_node_set_symlink_target(n, target);
+		if (r < 0)
+			return r;
+	} else if (S_ISREG(i->mode) && i->size > 0 && !ino->chunked) {
+		uint8_t content[CFS_INLINE_CONTENT_MAX];
+		size_t copied;
+
+		if (i->size > CFS_INLINE_CONTENT_MAX)
+			return cfs_error_set(
+				b->err, -EUCLEAN,
+				"inode %llu: %llu bytes of inline content",
+				(unsigned long long)i->nid,
+				(unsigned long long)i->size);
+		r = cfsi_image_flat_data(b->img, ino, 0, content, i->size,
+					 &copied, b->err);
+		if (r < 0)
+			return r;
+		r = cfs_node_set_content(n, content, copied);
+		if (r < 0)
+			return r;
+	}
+
+	b->current = n;
+	b->current_nid = i->nid;
+	r = cfsi_image_xattrs(b->img, ino, take_xattr, b, b->err);
+	if (r < 0)
+		return r;
+	if (n->n_xattrs > 1)
+		qsort(n->xattrs, n->n_xattrs, sizeof(*n->xattrs), cmp_xattr);
+	return 0;
+}
+
+struct listing {
+	struct builder *b;
+	struct cfs_node *dir;
+	int error;
+};
+
+static int add_entry(void *userdata, const char *name, size_t len, uint64_t nid,
+		     uint8_t type, uint64_t index)
+{
+	struct listing *l = userdata;
+	struct builder *b = l->b;
+	struct cfsi_inode ino;
+	struct nid_entry *e;
+	struct cfs_node *n;
+	char cname[CFS_NAME_MAX + 1];
+	int r;
+
+	if ((len == 1 && name[0] == '.') ||
+	    (len == 2 && name[0] == '.' && name[1] == '.'))
+		return 0;
+	memcpy(cname, name, len);
+	cname[len] = '\0';
+
+	r = cfsi_image_inode(b->img, nid, &ino, b->err);
+	if (r < 0)
+		return r;
+	e = map_get(b, nid, true);
+	if (e == NULL)
+		return -ENOMEM;
+	if (e->is_dir || (e->node != NULL && S_ISDIR(ino.pub.mode)))
+		return cfs_error_set(b->err, -EUCLEAN,
+				     "directory %llu appears twice "
+				     "(a loop or a hard-linked directory)",
+				     (unsigned long long)nid);
+
+	/* Real whiteouts are the writer's own (the root's 00..ff). */
+	if (S_ISCHR(ino.pub.mode) && ino.pub.rdev == 0) {
+		if (ino.pub.nlink > 1)
+			return cfs_error_set(b->err, -EUCLEAN,
+					     "whiteout %llu has hard links",
+					     (unsigned long long)nid);
+		if (!e->seen_whiteout)
+			b->counter++;
+		e->seen_whiteout = true;
+		return 0;
+	}
+
+	n = cfs_node_new();
+	if (n == NULL)
+		return -ENOMEM;
+	r = cfs_node_add_child(l->dir, n, cname);
+	if (r < 0) {
+		cfs_node_unref(n);
+		return cfs_error_set(b->err, -EUCLEAN,
+				     "directory entry '%s': %s", cname,
+				     strerror(-r));
+	}
+
+	if (S_ISDIR(ino.pub.mode)) {
+		e->is_dir = true;
+		e->node = n;
+		b->counter++;
+		r = load_inode(b, n, &ino);
+		return r < 0 ? r : push_dir(b, n, nid);
+	}
+	if (e->node == NULL && ino.pub.ino == b->counter) {
+		/* the writer's file: links met before it now have a target */
+		e->node = n;
+		b->counter++;
+		r = load_inode(b, n, &ino);
+		for (size_t i = 0; i < e->n_links && r == 0; i++) {
+			e->links[i]->link_to = cfs_node_ref(n);
+			e->links[i]->mode = n->mode;
+		}
+		free(e->links);
+		e->links = NULL;
+		e->n_links = 0;
+		return r;
+	}
+	if (e->node != NULL) {
+		n->link_to = cfs_node_ref(e->node);
+		n->mode = e->node->mode;
+		return 0;
+	}
+	/* a link met before its file: resolved when the file comes */
+	{
+		struct cfs_node **links = reallocarray(e->links, e->n_links + 1,
+						       sizeof(*links));
+
+		if (links == NULL)
+			return -ENOMEM;
+		e->links = links;
+		e->links[e->n_links++] = n;
+	}
+	return 0;
+}
+
+/* Links whose file never came (an image another writer made): the first
+ * becomes the file. */
+static int settle_links(struct builder *b)
+{
+	for (size_t i = 0; i < b->map_size; i++) {
+		struct nid_entry *e = &b->map[i];
+		struct cfsi_inode ino;
+		struct cfs_node *file;
+		int r;
+
+		if (!e->used || e->n_links == 0)
+			continue;
+		file = e->links[0];
+		r = cfsi_image_inode(b->img, e->nid, &ino, b->err);
+		if (r == 0)
+			r = load_inode(b, file, &ino);
+		for (size_t j = 1; j < e->n_links && r == 0; j++) {
+			e->links[j]->link_to = cfs_node_ref(file);
+			e->links[j]->mode = file->mode;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int cfs_image_to_tree(const struct cfs_image *img, struct cfs_node **ret_root,
+		      struct cfs_error *err)
+{
+	struct builder b = { .img = img, .err = err };
+	struct cfsi_inode root_ino;
+	struct cfs_node *root = cfs_node_new();
+	struct nid_entry *e;
+	int r;
+
+	if (root == NULL)
+		return -ENOMEM;
+	r = cfsi_image_inode(img, img->root_nid, &root_ino, err);
+	if (r == 0)
+		r = load_inode(&b, root, &root_ino);
+	if (r == 0) {
+		e = map_get(&b, img->root_nid, true);
+		if (e == NULL) {
+			r = -ENOMEM;
+		} else {
+			e->is_dir = true;
+			e->node = root;
+			b.counter = 1;
+			r = push_dir(&b, root, img->root_nid);
+		}
+	}
+	while (r == 0 && b.queue_head < b.queue_len) {
+		struct dir_item d = b.queue[b.queue_head++];
+		struct listing l = { &b, d.node, 0 };
+		struct cfsi_inode dir;
+
+		r = cfsi_image_inode(img, d.nid, &dir, err);
+		if (r == 0)
+			r = cfsi_image_readdir(img, &dir, 0, add_entry, &l,
+					       err);
+	}
+	if (r == 0)
+		r = settle_links(&b);
+
+	for (size_t i = 0; i < b.map_size; i++)
+		free(b.map[i].links);
+	free(b.map);
+	free(b.queue);
+	if (r < 0) {
+		if (err != NULL && err->message[0] == '\0')
+			cfs_error_set(err, r, "%s", strerror(-r));
+		cfs_node_unref(root);
+		return r;
+	}
+	*ret_root = root;
+	return 0;
+}
