@@ -50,6 +50,8 @@ struct builder {
 	uint64_t counter; /* inodes met so far, in the writer's order */
 	struct cfs_node *current; /* node whose xattrs are being read... */
 	uint64_t current_nid; /* ...and its inode */
+	unsigned xattrs_seen, xattrs_shared; /* entries met, shared ones */
+	size_t from_shared; /* node xattrs that came from shared entries */
 };
 
 static struct nid_entry *map_get(struct builder *b, uint64_t nid, bool create)
@@ -112,6 +114,7 @@ static int take_xattr(void *userdata, const char *name, const void *value,
 	struct cfs_node *n = b->current;
 	const uint8_t *v = value;
 	char unescaped[300];
+	bool shared = b->xattrs_seen++ < b->xattrs_shared;
 	int r;
 
 	if (strcmp(name, OVL_XATTR_REDIRECT) == 0) {
@@ -162,13 +165,19 @@ static int take_xattr(void *userdata, const char *name, const void *value,
 	if (r < 0)
 		return cfs_error_set(b->err, r == -ERANGE ? -EUCLEAN : r,
 				     "xattr '%s': %s", name, strerror(-r));
+	if (shared)
+		b->from_shared = n->n_xattrs;
 	return 0;
 }
 
-static int cmp_xattr(const void *a, const void *b)
+static void reverse_xattrs(struct cfs_xattr *x, size_t n)
 {
-	return strcmp(((const struct cfs_xattr *)a)->name,
-		      ((const struct cfs_xattr *)b)->name);
+	for (size_t i = 0; i < n / 2; i++) {
+		struct cfs_xattr t = x[i];
+
+		x[i] = x[n - 1 - i];
+		x[n - 1 - i] = t;
+	}
 }
 
 /* Fill node from inode ino: metadata, content, xattrs. */
@@ -224,11 +233,22 @@ static int load_inode(struct builder *b, struct cfs_node *n,
 
 	b->current = n;
 	b->current_nid = i->nid;
+	b->xattrs_seen = 0;
+	b->xattrs_shared = ino->xattr_size ? b->img->data[ino->xattr_off + 4] :
+					     0;
+	b->from_shared = 0;
 	r = cfsi_image_xattrs(b->img, ino, take_xattr, b, b->err);
 	if (r < 0)
 		return r;
-	if (n->n_xattrs > 1)
-		qsort(n->xattrs, n->n_xattrs, sizeof(*n->xattrs), cmp_xattr);
+	/* The reader walks shared entries first; the reference lists the
+	 * inline ones first, and `composefs-info dump` must print what it
+	 * prints (the writer sorts them again anyway). */
+	if (b->from_shared > 0 && b->from_shared < n->n_xattrs) {
+		reverse_xattrs(n->xattrs, b->from_shared);
+		reverse_xattrs(n->xattrs + b->from_shared,
+			       n->n_xattrs - b->from_shared);
+		reverse_xattrs(n->xattrs, n->n_xattrs);
+	}
 	return 0;
 }
 

@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* composefs-info: list, dump and inspect composefs images. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "composefs.h"
+#include "tree_i.h"
+
+static const char *prog = "composefs-info";
+
+enum {
+	OPT_BASEDIR = 256,
+	OPT_FILTER,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s [OPTIONS] COMMAND IMAGE...\n"
+		"       %s measure-file FILE...\n"
+		"Inspect composefs images.\n"
+		"\n"
+		"Commands:\n"
+		"  ls               list every path, with symlink targets and the\n"
+		"                   object each file's content lives in\n"
+		"  dump             print each image as composefs-dump(5) text\n"
+		"  objects          list the objects the images use, sorted, once\n"
+		"  missing-objects  list the objects found under no --basedir\n"
+		"  measure-file     print the fs-verity digest of each FILE\n"
+		"\n"
+		"Options:\n"
+		"  --basedir=DIR    an object directory (may be repeated)\n"
+		"  --filter=NAME    only the top-level entry NAME (may be repeated)\n"
+		"  --help           show this help\n"
+		"  --version        show the version\n",
+		prog, prog);
+}
+
+static void die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_FAILURE);
+}
+
+static void bad_usage(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+	exit(2);
+}
+
+static void check_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		die("writing to standard output: %s", strerror(errno));
+}
+
+/* ------------------------------------------------------------------ */
+/* Loading */
+
+struct options {
+	const char **basedirs;
+	size_t n_basedirs;
+	const char **filters;
+	size_t n_filters;
+};
+
+static struct cfs_node *load_tree(const char *path, const struct options *o)
+{
+	struct cfs_error err = { { 0 } };
+	struct cfs_image *image = NULL;
+	struct cfs_node *root = NULL;
+	int r;
+
+	r = cfs_image_open(path, &image, &err);
+	if (r < 0)
+		die("%s", err.message);
+	r = cfs_image_to_tree(image, &root, &err);
+	cfs_image_free(image);
+	if (r < 0)
+		die("%s: %s", path, err.message);
+	if (o->n_filters > 0) {
+		r = cfsi_tree_keep_top(root, o->filters, o->n_filters);
+		if (r < 0)
+			die("%s: %s", path, strerror(-r));
+	}
+	/* Show hard links as the reference does (see tree-links.c). */
+	r = cfsi_tree_links_in_walk_order(root);
+	if (r < 0)
+		die("%s: %s", path, strerror(-r));
+	return root;
+}
+
+/* ------------------------------------------------------------------ */
+/* ls */
+
+enum {
+	KEEP_SPACE = 1 << 0, /* a space is printed as is */
+};
+
+/* The escapes of the dump format: \\ \n \r \t, \xHH for the rest of what
+ * is not printable ASCII. */
+static void print_escaped(const char *s, unsigned flags)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		switch (c) {
+		case '\\':
+			fputs("\\\\", stdout);
+			break;
+		case '\n':
+			fputs("\\n", stdout);
+			break;
+		case '\r':
+			fputs("\\r", stdout);
+			break;
+		case '\t':
+			fputs("\\t", stdout);
+			break;
+		default:
+			if ((c > ' ' && c < 0x7f) ||
+			    (c == ' ' && (flags & KEEP_SPACE)))
+				putchar(c);
+			else
+				printf("\\x%.2x", c);
+		}
+	}
+}
+
+struct path {
+	char *buf;
+	size_t len, cap;
+};
+
+static void path_push(struct path *p, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (p->len + n + 2 > p->cap) {
+		size_t cap = (p->len + n + 2) * 2;
+		char *b = realloc(p->buf, cap);
+
+		if (b == NULL)
+			die("out of memory");
+		p->buf = b;
+		p->cap = cap;
+	}
+	p->buf[p->len++] = '/';
+	memcpy(p->buf + p->len, name, n + 1);
+	p->len += n;
+}
+
+static void list_dir(const struct cfs_node *dir, struct path *path)
+{
+	for (size_t i = 0; i < cfs_node_get_n_children(dir); i++) {
+		const struct cfs_node *n = cfs_node_get_child(dir, i);
+		uint32_t type = cfs_node_get_mode(n) & S_IFMT;
+		const char *payload = cfs_node_get_payload(n);
+		size_t saved = path->len;
+
+		path_push(path, cfs_node_get_name(n));
+		print_escaped(path->buf, KEEP_SPACE);
+		/* A second name of an inode is shown as a bare path. */
+		if (cfs_node_get_hardlink_target(n) != NULL) {
+			;
+		} else if (type == S_IFDIR) {
+			fputs("/\t", stdout);
+		} else if (type == S_IFLNK && payload != NULL) {
+			fputs("\t-> ", stdout);
+			print_escaped(payload, 0);
+		} else if (type == S_IFREG && payload != NULL) {
+			fputs("\t@ ", stdout);
+			print_escaped(payload, 0);
+		}
+		putchar('\n');
+		if (type == S_IFDIR)
+			list_dir(n, path);
+		path->len = saved;
+		path->buf[saved] = '\0';
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* objects and missing-objects */
+
+struct object_list {
+	char **names;
+	size_t n, cap;
+};
+
+static void collect_objects(const struct cfs_node *dir, struct object_list *l)
+{
+	for (size_t i = 0; i < cfs_node_get_n_children(dir); i++) {
+		const struct cfs_node *n = cfs_node_get_child(dir, i);
+		uint32_t type = cfs_node_get_mode(n) & S_IFMT;
+		const char *payload = cfs_node_get_payload(n);
+
+		if (type == S_IFDIR) {
+			collect_objects(n, l);
+			continue;
+		}
+		if (type != S_IFREG || payload == NULL ||
+		    cfs_node_get_hardlink_target(n) != NULL)
+			continue;
+		if (l->n == l->cap) {
+			size_t cap = l->cap ? l->cap * 2 : 1024;
+			char **names = reallocarray(l->names, cap,
+						    sizeof(*names));
+
+			if (names == NULL)
+				die("out of memory");
+			l->names = names;
+			l->cap = cap;
+		}
+		l->names[l->n] = strdup(payload);
+		if (l->names[l->n] == NULL)
+			die("out of memory");
+		l->n++;
+	}
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Is the object under one of the directories (open as fds)? */
+static bool object_present(const char *object, const int *dirfds, size_t n)
+{
+	struct stat st;
+
+	while (*object == '/')
+		object++;
+	for (size_t i = 0; i < n; i++)
+		if (fstatat(dirfds[i], object, &st, 0) == 0)
+			return true;
+	return false;
+}
+
+static int list_objects(char **images, int n_images, const struct options *o,
+			bool missing)
+{
+	struct object_list l = { 0 };
+	int *dirfds = NULL;
+
+	if (missing && o->n_basedirs > 0) {
+		dirfds = calloc(o->n_basedirs, sizeof(*dirfds));
+		if (dirfds == NULL)
+			die("out of memory");
+		for (size_t i = 0; i < o->n_basedirs; i++) {
+			dirfds[i] = open(o->basedirs[i],
+					 O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (dirfds[i] < 0)
+				die("cannot open basedir '%s': %s",
+				    o->basedirs[i], strerror(errno));
+		}
+	}
+	for (int i = 0; i < n_images; i++) {
+		struct cfs_node *root = load_tree(images[i], o);
+
+		collect_objects(root, &l);
+		cfs_node_unref(root);
+	}
+	if (l.n > 1)
+		qsort(l.names, l.n, sizeof(*l.names), cmp_name);
+	for (size_t i = 0; i < l.n; i++) {
+		if (i > 0 && strcmp(l.names[i], l.names[i - 1]) == 0)
+			continue;
+		if (missing && dirfds != NULL &&
+		    object_present(l.names[i], dirfds, o->n_basedirs))
+			continue;
+		printf("%s\n", l.names[i]);
+	}
+	check_stdout();
+	for (size_t i = 0; i < l.n; i++)
+		free(l.names[i]);
+	free(l.names);
+	for (size_t i = 0; dirfds != NULL && i < o->n_basedirs; i++)
+		close(dirfds[i]);
+	free(dirfds);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* measure-file */
+
+static int measure_files(char **files, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint8_t digest[CFS_DIGEST_SIZE];
+		char hex[CFS_DIGEST_HEX_SIZE];
+		struct stat st;
+		int fd = open(files[i], O_RDONLY | O_CLOEXEC), r;
+
+		if (fd < 0)
+			die("cannot open '%s': %s", files[i], strerror(errno));
+		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+			die("cannot measure '%s': %s", files[i],
+			    strerror(EISDIR));
+		r = cfs_fsverity_digest_fd(fd, digest);
+		close(fd);
+		if (r < 0)
+			die("cannot measure '%s': %s", files[i], strerror(-r));
+		cfs_digest_to_hex(digest, hex);
+		printf("%s\n", hex);
+	}
+	check_stdout();
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void add_arg(const char ***list, size_t *n, const char *arg)
+{
+	const char **l = reallocarray(*list, *n + 1, sizeof(*l));
+
+	if (l == NULL)
+		die("out of memory");
+	l[(*n)++] = arg;
+	*list = l;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "basedir", required_argument, NULL, OPT_BASEDIR },
+		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct options o = { 0 };
+	const char *command;
+	int opt, r = 0;
+
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_BASEDIR:
+			add_arg(&o.basedirs, &o.n_basedirs, optarg);
+			break;
+		case OPT_FILTER:
+			if (strchr(optarg, '/') != NULL)
+				bad_usage("a filter is one name, without '/': "
+					  "'%s'",
+					  optarg);
+			add_arg(&o.filters, &o.n_filters, optarg);
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("%s (composefs-c) %s\n", prog, cfs_version());
+			return 0;
+		default:
+			fprintf(stderr,
+				"Try '%s --help' for more information.\n",
+				prog);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		bad_usage("no command given");
+	command = argv[0];
+	argc--;
+	argv++;
+
+	if (strcmp(command, "measure-file") == 0) {
+		if (argc < 1)
+			bad_usage("no file given");
+		return measure_files(argv, argc);
+	}
+	if (strcmp(command, "ls") != 0 && strcmp(command, "dump") != 0 &&
+	    strcmp(command, "objects") != 0 &&
+	    strcmp(command, "missing-objects") != 0)
+		bad_usage("unknown command '%s'", command);
+	if (argc < 1)
+		bad_usage("no image given");
+
+	if (strcmp(command, "objects") == 0 ||
+	    strcmp(command, "missing-objects") == 0) {
+		r = list_objects(argv, argc, &o,
+				 strcmp(command, "missing-objects") == 0);
+	} else {
+		for (int i = 0; i < argc; i++) {
+			struct cfs_node *root = load_tree(argv[i], &o);
+
+			if (strcmp(command, "ls") == 0) {
+				struct path path = { 0 };
+
+				list_dir(root, &path);
+				free(path.buf);
+				check_stdout();
+			} else {
+				r = cfs_dump_print(root, stdout);
+				if (r < 0)
+					die("writing to standard output: %s",
+					    strerror(-r));
+			}
+			cfs_node_unref(root);
+		}
+	}
+	free(o.basedirs);
+	free(o.filters);
+	return r;
+}
