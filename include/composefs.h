@@ -399,6 +399,50 @@ int cfs_image_to_tree(const struct cfs_image *image, struct cfs_node **ret_root,
 		      struct cfs_error *err);
 
 /* ------------------------------------------------------------------ */
+/* Verified reads of objects
+ *
+ * What fs-verity gives in the kernel, in userspace: an object is only
+ * served if its content matches the digest the image holds for it. */
+
+enum cfs_verify {
+	CFS_VERIFY_NONE, /* trust the store */
+	CFS_VERIFY_OPEN, /* whole-file digest checked at every open */
+	CFS_VERIFY_FULL, /* Merkle tree checked at first open (or taken from
+			    the cache), then every block before it is read */
+};
+
+/* Merkle tree leaves of verified objects, by digest; thread-safe. */
+struct cfs_object_cache;
+
+/* A cache holding at most max_bytes of leaf hashes (each 4 KiB block of an
+ * object takes 32 bytes); 0 picks a default. NULL on ENOMEM. */
+struct cfs_object_cache *cfs_object_cache_new(size_t max_bytes);
+/* NULL-safe; every object opened with it must be closed first. */
+struct cfs_object_cache *cfs_object_cache_free(struct cfs_object_cache *cache);
+
+struct cfs_object;
+
+/* Open the object at path (relative; it may not leave the directory, nor
+ * go through a symlink) under the first of the basedir_fds that has it,
+ * check it has size bytes, and verify it against digest as mode says.
+ * -ENOENT when no basedir has it, -EIO when it does not match (size or
+ * content), -EACCES for a path that tries to leave the store. A NULL
+ * digest is only accepted with CFS_VERIFY_NONE. */
+int cfs_object_open(struct cfs_object_cache *cache, const int *basedir_fds,
+		    size_t n_basedirs, const char *path, uint64_t size,
+		    const uint8_t *digest, enum cfs_verify mode,
+		    struct cfs_object **ret_object, struct cfs_error *err);
+/* Read up to len bytes at offset; with CFS_VERIFY_FULL every block read is
+ * checked first (-EIO and a message naming the block on a mismatch).
+ * Returns the bytes read, fewer only at the end of the object. */
+ssize_t cfs_object_pread(struct cfs_object *object, void *buf, size_t len,
+			 uint64_t offset, struct cfs_error *err);
+/* The object's file descriptor (owned by the object). */
+int cfs_object_fd(const struct cfs_object *object);
+/* NULL-safe; returns NULL. */
+struct cfs_object *cfs_object_close(struct cfs_object *object);
+
+/* ------------------------------------------------------------------ */
 /* Mounting (see lib/mount.c) */
 
 /* Library version string. */

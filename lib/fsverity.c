@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "composefs.h"
+#include "fsverity_i.h"
 #include "util.h"
 
 #define FSV_BLOCK_SIZE 4096
@@ -52,6 +53,9 @@ struct cfs_fsverity {
 	uint64_t data_size;
 	bool finalized;
 	struct fsverity_level level[FSV_LEVELS];
+	/* optional copy of the data blocks' hashes (the tree's leaves) */
+	uint8_t *leaves;
+	uint64_t max_leaves;
 };
 
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
@@ -96,6 +100,11 @@ static void hash_block(struct cfs_fsverity *ctx, unsigned lvl,
 		assert(lvl + 1 < FSV_LEVELS);
 		sha256(ctx->md_ctx, block, FSV_BLOCK_SIZE,
 		       up->block + up->fill);
+		if (lvl == 0 && ctx->leaves != NULL &&
+		    ctx->level[0].n_blocks < ctx->max_leaves)
+			memcpy(ctx->leaves +
+				       ctx->level[0].n_blocks * FSV_HASH_SIZE,
+			       up->block + up->fill, FSV_HASH_SIZE);
 		ctx->level[lvl].n_blocks++;
 		up->fill += FSV_HASH_SIZE;
 		if (up->fill < FSV_BLOCK_SIZE)
@@ -344,4 +353,53 @@ void cfs_digest_to_object_path(const uint8_t digest[CFS_DIGEST_SIZE],
 	ret_path[1] = hex[1];
 	ret_path[2] = '/';
 	memcpy(ret_path + 3, hex + 2, 2 * CFS_DIGEST_SIZE - 2 + 1);
+}
+
+void cfsi_fsverity_collect_leaves(struct cfs_fsverity *ctx, uint8_t *leaves,
+				  uint64_t max_leaves)
+{
+	ctx->leaves = leaves;
+	ctx->max_leaves = max_leaves;
+}
+
+/* One EVP context per thread for block checks: readers verify blocks from
+ * many threads at once. */
+static pthread_key_t block_ctx_key;
+static pthread_once_t block_ctx_once = PTHREAD_ONCE_INIT;
+
+static void block_ctx_free(void *p)
+{
+	EVP_MD_CTX_free(p);
+}
+
+static void block_ctx_init(void)
+{
+	if (pthread_key_create(&block_ctx_key, block_ctx_free) != 0)
+		abort();
+}
+
+int cfsi_fsverity_hash_block(const void *data, size_t len,
+			     uint8_t ret_hash[CFS_DIGEST_SIZE])
+{
+	EVP_MD_CTX *md_ctx;
+	uint8_t block[FSV_BLOCK_SIZE];
+
+	if (len > FSV_BLOCK_SIZE)
+		return -EINVAL;
+	(void)pthread_once(&block_ctx_once, block_ctx_init);
+	md_ctx = pthread_getspecific(block_ctx_key);
+	if (md_ctx == NULL) {
+		md_ctx = EVP_MD_CTX_new();
+		if (md_ctx == NULL)
+			return -ENOMEM;
+		(void)pthread_setspecific(block_ctx_key, md_ctx);
+	}
+	/* the last block of a file is hashed zero-padded */
+	if (len < FSV_BLOCK_SIZE) {
+		memcpy(block, data, len);
+		memset(block + len, 0, FSV_BLOCK_SIZE - len);
+		data = block;
+	}
+	sha256(md_ctx, data, FSV_BLOCK_SIZE, ret_hash);
+	return 0;
 }

@@ -29,6 +29,7 @@ user.overlay.whiteouts (empty).
 """
 
 import argparse
+import errno
 import hashlib
 import os
 import stat
@@ -95,7 +96,14 @@ def read_xattrs(path):
     except OSError:
         return xattrs
     for name in names:
-        xattrs[name] = os.getxattr(path, name, follow_symlinks=False)
+        try:
+            xattrs[name] = os.getxattr(path, name, follow_symlinks=False)
+        except OSError as e:
+            # Listed but not readable: the kernel lists user.* xattrs of
+            # symlinks and devices but refuses to read them (ENODATA).
+            if e.errno != errno.ENODATA:
+                raise
+            xattrs[name] = b"<unreadable>"
     return xattrs
 
 
@@ -148,7 +156,7 @@ def entry_fields(path, st, args):
     if ftype in ("chr", "blk"):
         fields["rdev"] = "%d:%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
     fields["xattrs"] = xattrs
-    if ftype == "reg":
+    if ftype == "reg" and not args.no_content:
         fields["sha256"] = EMPTY_SHA256 if is_whiteout else content_sha256(path)
     if is_whiteout and args.whiteouts_as_files:
         fields["_whiteout"] = True
@@ -217,6 +225,9 @@ def main():
                         "(mkcomposefs --skip-devices)")
     parser.add_argument("--full-sockets", action="store_true",
                         help="print all metadata of sockets, not only their type")
+    parser.add_argument("--no-content", action="store_true",
+                        help="do not read regular files (objects may be absent "
+                        "or placeholders)")
     parser.add_argument("-o", "--output", help="write here instead of stdout")
     args = parser.parse_args()
 

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* fs-verity internals for the verified object reader. */
+#ifndef CFS_FSVERITY_I_H
+#define CFS_FSVERITY_I_H
+
+#include "composefs.h"
+
+/* Also copy the hash of each data block (the Merkle tree's leaves) into
+ * leaves, up to max_leaves of them, as data is fed. Call before the first
+ * update. */
+void cfsi_fsverity_collect_leaves(struct cfs_fsverity *ctx, uint8_t *leaves,
+				  uint64_t max_leaves);
+
+/* The leaf hash of one data block of len <= 4096 bytes (zero-padded as
+ * fs-verity does for a file's last block). Thread-safe. */
+int cfsi_fsverity_hash_block(const void *data, size_t len,
+			     uint8_t ret_hash[CFS_DIGEST_SIZE]);
+
+#endif

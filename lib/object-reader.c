@@ -1,0 +1,506 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/*
+ * Verified reads of objects: the guarantee fs-verity gives, in userspace.
+ *
+ * In full mode the first open of an object reads it whole, computing the
+ * hash of every 4 KiB block (the Merkle tree's leaves) and from them the
+ * fs-verity digest; only when that equals the digest in the image are the
+ * leaves kept, in a cache keyed by digest. Every later read hashes the
+ * blocks it returns and compares them with those trusted leaves, so a
+ * block changed on disk after the open is refused, not served.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "composefs.h"
+#include "fsverity_i.h"
+#include "util.h"
+
+#define BLOCK_SIZE 4096
+#define HASH_SIZE CFS_DIGEST_SIZE
+#define DEFAULT_CACHE_BYTES (256u << 20)
+#define READ_CHUNK (256 * 1024)
+
+struct tree {
+	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t *leaves;
+	uint64_t n_leaves;
+	int refs; /* the cache's own plus one per open object */
+	struct tree *lru_prev, *lru_next; /* in the cache, oldest first */
+	struct tree *hash_next;
+};
+
+struct cfs_object_cache {
+	pthread_mutex_t lock;
+	size_t max_bytes, bytes;
+	struct tree **buckets;
+	size_t n_buckets;
+	struct tree *lru_head, *lru_tail;
+};
+
+struct cfs_object {
+	int fd;
+	uint64_t size;
+	enum cfs_verify mode;
+	struct cfs_object_cache *cache;
+	struct tree *tree; /* full mode */
+	char path[CFS_PAYLOAD_MAX + 1];
+};
+
+struct cfs_object_cache *cfs_object_cache_new(size_t max_bytes)
+{
+	struct cfs_object_cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->n_buckets = 4096;
+	c->buckets = calloc(c->n_buckets, sizeof(*c->buckets));
+	if (c->buckets == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->max_bytes = max_bytes ? max_bytes : DEFAULT_CACHE_BYTES;
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+static void tree_free(struct tree *t)
+{
+	free(t->leaves);
+	free(t);
+}
+
+struct cfs_object_cache *cfs_object_cache_free(struct cfs_object_cache *c)
+{
+	if (c == NULL)
+		return NULL;
+	for (size_t i = 0; i < c->n_buckets; i++) {
+		while (c->buckets[i] != NULL) {
+			struct tree *t = c->buckets[i];
+
+			c->buckets[i] = t->hash_next;
+			tree_free(t);
+		}
+	}
+	free(c->buckets);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return NULL;
+}
+
+static size_t bucket_of(const struct cfs_object_cache *c,
+			const uint8_t digest[CFS_DIGEST_SIZE])
+{
+	uint64_t h;
+
+	memcpy(&h, digest, sizeof(h));
+	return h % c->n_buckets;
+}
+
+static void lru_unlink(struct cfs_object_cache *c, struct tree *t)
+{
+	if (t->lru_prev)
+		t->lru_prev->lru_next = t->lru_next;
+	else
+		c->lru_head = t->lru_next;
+	if (t->lru_next)
+		t->lru_next->lru_prev = t->lru_prev;
+	else
+		c->lru_tail = t->lru_prev;
+	t->lru_prev = t->lru_next = NULL;
+}
+
+static void lru_append(struct cfs_object_cache *c, struct tree *t)
+{
+	t->lru_prev = c->lru_tail;
+	t->lru_next = NULL;
+	if (c->lru_tail)
+		c->lru_tail->lru_next = t;
+	else
+		c->lru_head = t;
+	c->lru_tail = t;
+}
+
+static void cache_drop(struct cfs_object_cache *c, struct tree *t)
+{
+	struct tree **p = &c->buckets[bucket_of(c, t->digest)];
+
+	while (*p != t)
+		p = &(*p)->hash_next;
+	*p = t->hash_next;
+	lru_unlink(c, t);
+	c->bytes -= t->n_leaves * HASH_SIZE;
+	if (--t->refs == 0)
+		tree_free(t);
+}
+
+/* A cached tree for digest, with a reference for the caller, or NULL. */
+static struct tree *cache_get(struct cfs_object_cache *c,
+			      const uint8_t digest[CFS_DIGEST_SIZE])
+{
+	struct tree *t;
+
+	pthread_mutex_lock(&c->lock);
+	for (t = c->buckets[bucket_of(c, digest)]; t != NULL; t = t->hash_next)
+		if (memcmp(t->digest, digest, CFS_DIGEST_SIZE) == 0)
+			break;
+	if (t != NULL) {
+		t->refs++;
+		lru_unlink(c, t);
+		lru_append(c, t);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return t;
+}
+
+/* Add t (whose only reference is the caller's) and return the tree to use:
+ * t, or one another thread added meanwhile. Old trees go when over
+ * budget. */
+static struct tree *cache_put(struct cfs_object_cache *c, struct tree *t)
+{
+	struct tree *found;
+	size_t b = bucket_of(c, t->digest);
+
+	pthread_mutex_lock(&c->lock);
+	for (found = c->buckets[b]; found != NULL; found = found->hash_next)
+		if (memcmp(found->digest, t->digest, CFS_DIGEST_SIZE) == 0)
+			break;
+	if (found != NULL) {
+		found->refs++;
+		pthread_mutex_unlock(&c->lock);
+		tree_free(t);
+		return found;
+	}
+	t->hash_next = c->buckets[b];
+	c->buckets[b] = t;
+	t->refs++; /* the cache's */
+	lru_append(c, t);
+	c->bytes += t->n_leaves * HASH_SIZE;
+	while (c->bytes > c->max_bytes && c->lru_head != NULL &&
+	       c->lru_head != t)
+		cache_drop(c, c->lru_head);
+	pthread_mutex_unlock(&c->lock);
+	return t;
+}
+
+static void tree_unref(struct cfs_object_cache *c, struct tree *t)
+{
+	pthread_mutex_lock(&c->lock);
+	if (--t->refs == 0)
+		tree_free(t);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ------------------------------------------------------------------ */
+
+/* Open path below dir_fd without leaving it or following any symlink. */
+static int open_beneath(int dir_fd, const char *path)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, dir_fd, path, &how, sizeof(how));
+
+	if (fd >= 0)
+		return (int)fd;
+	if (errno != ENOSYS)
+		return errno == EXDEV || errno == ELOOP ? -EACCES : -errno;
+
+	/* No openat2: walk the components by hand, refusing ".." and
+	 * symlinks at every step. */
+	{
+		_cleanup_free_ char *copy = strdup(path);
+		char *save = NULL, *part, *next;
+		int cur = dir_fd, r = -ENOENT;
+
+		if (copy == NULL)
+			return -ENOMEM;
+		for (part = strtok_r(copy, "/", &save); part != NULL;
+		     part = next) {
+			int nfd;
+
+			next = strtok_r(NULL, "/", &save);
+			if (strcmp(part, "..") == 0) {
+				r = -EACCES;
+				break;
+			}
+			nfd = openat(cur, part,
+				     O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+					     (next ? O_DIRECTORY : O_NOCTTY));
+			if (cur != dir_fd)
+				close(cur);
+			cur = dir_fd;
+			if (nfd < 0) {
+				r = errno == ELOOP ? -EACCES : -errno;
+				break;
+			}
+			cur = nfd;
+			r = 0;
+		}
+		if (r < 0) {
+			if (cur != dir_fd)
+				close(cur);
+			return r;
+		}
+		return cur == dir_fd ? -ENOENT : cur;
+	}
+}
+
+/* Read the whole object, computing its leaves and digest. */
+static int build_tree(struct cfs_object *o,
+		      const uint8_t digest[CFS_DIGEST_SIZE], struct tree **ret,
+		      struct cfs_error *err)
+{
+	struct tree *t = calloc(1, sizeof(*t));
+	struct cfs_fsverity *ctx = cfs_fsverity_new();
+	_cleanup_free_ uint8_t *buf = malloc(READ_CHUNK);
+	uint8_t measured[CFS_DIGEST_SIZE];
+	uint64_t off = 0;
+	int r = 0;
+
+	if (t == NULL || ctx == NULL || buf == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	t->n_leaves = DIV_ROUND_UP(o->size, BLOCK_SIZE);
+	t->leaves = malloc(t->n_leaves ? t->n_leaves * HASH_SIZE : 1);
+	if (t->leaves == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	cfsi_fsverity_collect_leaves(ctx, t->leaves, t->n_leaves);
+	(void)posix_fadvise(o->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while (off < o->size) {
+		ssize_t n = pread(o->fd, buf, READ_CHUNK, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = cfs_error_set(err, n < 0 ? -errno : -EIO,
+					  "object %s: read failed at %llu",
+					  o->path, (unsigned long long)off);
+			goto out;
+		}
+		cfs_fsverity_update(ctx, buf, n);
+		off += n;
+	}
+	cfs_fsverity_final(ctx, measured);
+	if (memcmp(measured, digest, CFS_DIGEST_SIZE) != 0) {
+		char want[CFS_DIGEST_HEX_SIZE], got[CFS_DIGEST_HEX_SIZE];
+
+		cfs_digest_to_hex(digest, want);
+		cfs_digest_to_hex(measured, got);
+		r = cfs_error_set(err, -EIO,
+				  "object %s: content has digest %s, the image "
+				  "expects %s",
+				  o->path, got, want);
+		goto out;
+	}
+	memcpy(t->digest, digest, CFS_DIGEST_SIZE);
+	t->refs = 1;
+	*ret = TAKE_PTR(t);
+out:
+	cfs_fsverity_free(ctx);
+	if (t != NULL)
+		tree_free(t);
+	return r;
+}
+
+int cfs_object_open(struct cfs_object_cache *cache, const int *basedir_fds,
+		    size_t n_basedirs, const char *path, uint64_t size,
+		    const uint8_t *digest, enum cfs_verify mode,
+		    struct cfs_object **ret_object, struct cfs_error *err)
+{
+	struct cfs_object *o;
+	struct stat st;
+	int r = -ENOENT;
+
+	if (path == NULL || path[0] == '\0' || path[0] == '/' ||
+	    strlen(path) > CFS_PAYLOAD_MAX)
+		return cfs_error_set(err, -EACCES, "object path '%s' refused",
+				     path ? path : "");
+	if (digest == NULL && mode != CFS_VERIFY_NONE)
+		return cfs_error_set(err, -EIO,
+				     "object %s: the image has no digest to "
+				     "verify it with",
+				     path);
+	o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return -ENOMEM;
+	strcpy(o->path, path);
+	o->fd = -1;
+	o->size = size;
+	o->mode = mode;
+	o->cache = cache;
+
+	for (size_t i = 0; i < n_basedirs && o->fd < 0; i++) {
+		r = open_beneath(basedir_fds[i], path);
+		if (r >= 0)
+			o->fd = r;
+		else if (r != -ENOENT)
+			break;
+	}
+	if (o->fd < 0) {
+		r = cfs_error_set(err, r,
+				  r == -ENOENT ? "object %s: missing" :
+						 "object %s: %s",
+				  path, strerror(-r));
+		goto fail;
+	}
+	if (fstat(o->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != size) {
+		r = cfs_error_set(err, -EIO,
+				  "object %s: %s (%lld bytes, the image says "
+				  "%llu)",
+				  path,
+				  S_ISREG(st.st_mode) ? "wrong size" :
+							"not a regular file",
+				  (long long)st.st_size,
+				  (unsigned long long)size);
+		goto fail;
+	}
+
+	if (mode == CFS_VERIFY_OPEN) {
+		uint8_t measured[CFS_DIGEST_SIZE];
+
+		r = cfs_fsverity_digest_fd(o->fd, measured);
+		if (r < 0) {
+			cfs_error_set(err, r, "object %s: %s", path,
+				      strerror(-r));
+			goto fail;
+		}
+		if (memcmp(measured, digest, CFS_DIGEST_SIZE) != 0) {
+			r = cfs_error_set(err, -EIO,
+					  "object %s: content does not match "
+					  "its digest",
+					  path);
+			goto fail;
+		}
+	} else if (mode == CFS_VERIFY_FULL) {
+		o->tree = cache_get(cache, digest);
+		if (o->tree == NULL) {
+			struct tree *t = NULL;
+
+			r = build_tree(o, digest, &t, err);
+			if (r < 0)
+				goto fail;
+			o->tree = cache_put(cache, t);
+		}
+	}
+	*ret_object = o;
+	return 0;
+fail:
+	cfs_object_close(o);
+	return r;
+}
+
+static ssize_t pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, buf + done, len - done,
+				  (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t cfs_object_pread(struct cfs_object *o, void *buf, size_t len,
+			 uint64_t offset, struct cfs_error *err)
+{
+	uint64_t first, end, span;
+	_cleanup_free_ uint8_t *blocks = NULL;
+	ssize_t n;
+
+	if (offset >= o->size || len == 0)
+		return 0;
+	if (len > o->size - offset)
+		len = o->size - offset;
+	if (o->mode != CFS_VERIFY_FULL) {
+		n = pread_full(o->fd, buf, len, offset);
+		if (n >= 0 && (size_t)n < len)
+			n = cfs_error_set(err, -EIO, "object %s: truncated",
+					  o->path);
+		return n;
+	}
+
+	/* whole blocks, each checked against its trusted leaf hash */
+	first = offset / BLOCK_SIZE * BLOCK_SIZE;
+	end = ALIGN_UP(offset + len, (uint64_t)BLOCK_SIZE);
+	if (end > o->size)
+		end = o->size;
+	span = end - first;
+	if (first == offset && span == len) {
+		blocks = NULL; /* the caller's buffer is block-aligned */
+	} else {
+		blocks = malloc(span);
+		if (blocks == NULL)
+			return -ENOMEM;
+	}
+	n = pread_full(o->fd, blocks ? blocks : buf, span, first);
+	if (n < 0)
+		return cfs_error_set(err, n, "object %s: %s", o->path,
+				     strerror(-n));
+	if ((uint64_t)n < span)
+		return cfs_error_set(err, -EIO, "object %s: truncated",
+				     o->path);
+	for (uint64_t at = 0; at < span; at += BLOCK_SIZE) {
+		uint8_t *p = (blocks ? blocks : (uint8_t *)buf) + at;
+		uint64_t blen = span - at < BLOCK_SIZE ? span - at : BLOCK_SIZE;
+		uint64_t index = (first + at) / BLOCK_SIZE;
+		uint8_t hash[HASH_SIZE];
+		int r = cfsi_fsverity_hash_block(p, blen, hash);
+
+		if (r < 0)
+			return r;
+		if (memcmp(hash, o->tree->leaves + index * HASH_SIZE,
+			   HASH_SIZE) != 0)
+			return cfs_error_set(
+				err, -EIO,
+				"object %s: block %llu (bytes %llu-%llu) does "
+				"not match its digest",
+				o->path, (unsigned long long)index,
+				(unsigned long long)(index * BLOCK_SIZE),
+				(unsigned long long)(index * BLOCK_SIZE + blen -
+						     1));
+	}
+	if (blocks != NULL)
+		memcpy(buf, blocks + (offset - first), len);
+	return (ssize_t)len;
+}
+
+int cfs_object_fd(const struct cfs_object *o)
+{
+	return o->fd;
+}
+
+struct cfs_object *cfs_object_close(struct cfs_object *o)
+{
+	if (o == NULL)
+		return NULL;
+	if (o->tree != NULL)
+		tree_unref(o->cache, o->tree);
+	if (o->fd >= 0)
+		close(o->fd);
+	free(o);
+	return NULL;
+}

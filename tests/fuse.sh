@@ -1,0 +1,401 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0
+#
+# composefs-fuse: the tree it serves equals the kernel mount's, contents are
+# verified block by block, bad objects and images are refused, and it works
+# without root.
+#
+# Needs root (to build the source tree and for the kernel mount it is
+# compared with), /dev/fuse and fusermount3; skips visibly otherwise.
+set -uo pipefail
+
+tests_dir=$(cd "$(dirname "$0")" && pwd)
+. "$tests_dir/tap.sh"
+
+[ "$(id -u)" -eq 0 ] || tap_skip_all "needs root"
+[ -c /dev/fuse ] || tap_skip_all "no /dev/fuse"
+command -v fusermount3 >/dev/null || tap_skip_all "fusermount3 not installed"
+for fs in erofs overlay fuse; do
+	grep -qw "$fs" /proc/filesystems || modprobe "$fs" >/dev/null 2>&1 || true
+	grep -qw "$fs" /proc/filesystems || tap_skip_all "kernel has no $fs"
+done
+
+MKCOMPOSEFS=$(cfs_tool mkcomposefs) || exit 1
+FUSE=$(cfs_tool composefs-fuse) || exit 1
+[ -x "$FUSE" ] || tap_skip_all "composefs-fuse not built (no libfuse3)"
+ASSETS=${CFS_ASSETS:-$tests_dir/../../shared/assets/upstream-composefs}
+manifest=(python3 "$tests_dir/manifest.py")
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cfs-fuse.XXXXXX")
+chmod 755 "$work"
+fuse_pids=()
+
+mounts_under_work()
+{
+	awk -v prefix="$work/" 'index($5, prefix) == 1 { print $5 }' /proc/self/mountinfo | tac
+}
+
+cleanup()
+{
+	local dir pid
+	for dir in $(mounts_under_work); do
+		fusermount3 -u "$dir" 2>/dev/null || umount "$dir" 2>/dev/null ||
+			umount -l "$dir" 2>/dev/null || true
+	done
+	for pid in "${fuse_pids[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for loop in $(losetup -j "$work/tree.img" -O NAME -n 2>/dev/null); do
+		losetup -d "$loop" 2>/dev/null || true
+	done
+	[ -n "$(mounts_under_work)" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+# wait_mounted DIR: until DIR is a mount point (5 s at most)
+wait_mounted()
+{
+	local i
+	for ((i = 0; i < 100; i++)); do
+		mountpoint -q "$1" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# fuse_mount_bg LOG IMAGE DIR OPTIONS: composefs-fuse in the foreground, in
+# the background, its messages in LOG; sets fuse_pid
+fuse_mount_bg()
+{
+	local log="$1" image="$2" dir="$3" opts="$4"
+	mkdir -p "$dir"
+	"$FUSE" -f -o "$opts" "$image" "$dir" 2>"$log" &
+	fuse_pid=$!
+	fuse_pids+=("$fuse_pid")
+	wait_mounted "$dir"
+}
+
+unmount()
+{
+	fusermount3 -u "$1" 2>/dev/null || umount "$1"
+}
+
+# ---------------------------------------------------------------------------
+# The generated tree: FUSE view = kernel view = source
+
+src="$work/src"
+store="$work/store"
+if ! out=$(python3 "$tests_dir/gen-tree.py" "$src" 2>&1); then
+	tap_not_ok "source tree generated" "$out"
+	tap_done
+	exit 1
+fi
+"$MKCOMPOSEFS" --hardlinks --digest-store="$store" "$src" "$work/tree.img"
+chmod -R a+rX "$store"
+chmod a+r "$work/tree.img"
+
+mkdir -p "$work/meta" "$work/kernel"
+mount -t erofs -o ro,loop "$work/tree.img" "$work/meta" &&
+	mount -t overlay overlay -o "ro,metacopy=on,redirect_dir=follow,lowerdir=$work/meta::$store" "$work/kernel"
+"${manifest[@]}" --hardlinks "$work/kernel" >"$work/kernel.manifest"
+"${manifest[@]}" --hardlinks --whiteouts-as-files "$src" >"$work/src.manifest"
+
+for mode in full open none; do
+	if fuse_mount_bg "$work/fuse-$mode.log" "$work/tree.img" "$work/fuse-$mode" "basedir=$store,verify=$mode"; then
+		"${manifest[@]}" --hardlinks "$work/fuse-$mode" >"$work/fuse-$mode.manifest"
+		if d=$(diff "$work/kernel.manifest" "$work/fuse-$mode.manifest"); then
+			tap_ok "verify=$mode: FUSE view equals the kernel mount's ($(wc -l <"$work/kernel.manifest") entries)"
+		else
+			tap_not_ok "verify=$mode: FUSE view equals the kernel mount's" "$(printf '%s\n' "$d" | head -n 20)"
+		fi
+		unmount "$work/fuse-$mode"
+	else
+		tap_not_ok "verify=$mode: mount" "$(cat "$work/fuse-$mode.log")"
+	fi
+done
+if d=$(diff "$work/src.manifest" "$work/kernel.manifest"); then
+	tap_ok "the kernel view equals the source"
+else
+	tap_not_ok "the kernel view equals the source" "$(printf '%s\n' "$d" | head -n 20)"
+fi
+
+# Eight threads listing and reading at once get the right data.
+fuse_mount_bg "$work/threads.log" "$work/tree.img" "$work/threads" "basedir=$store"
+if out=$(python3 - "$work/threads" "$work/kernel.manifest" <<'EOF' 2>&1
+import hashlib, os, sys, threading
+root, expected = sys.argv[1], {}
+for line in open(sys.argv[2], encoding="utf-8", errors="surrogateescape"):
+    fields = line.split(" ")
+    for f in fields[1:]:
+        if f.startswith("sha256="):
+            expected[fields[0]] = f[7:].strip()
+failures = []
+def worker(seed):
+    for rounds in range(3):
+        for dirpath, dirs, files in os.walk(root):
+            for name in sorted(files, reverse=bool(seed % 2)):
+                path = os.path.join(dirpath, name)
+                rel = "/" + os.path.relpath(path, root)
+                if rel not in expected or os.path.islink(path):
+                    continue
+                if not os.path.isfile(path):
+                    continue
+                h = hashlib.sha256()
+                with open(path, "rb") as f:
+                    while chunk := f.read(65536 + seed * 4096):
+                        h.update(chunk)
+                if h.hexdigest() != expected[rel]:
+                    failures.append(rel)
+threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+if failures:
+    print("wrong content:", failures[:5]); sys.exit(1)
+EOF
+); then
+	tap_ok "8 threads listing and reading at once get correct data"
+else
+	tap_not_ok "8 threads listing and reading at once get correct data" "$out"
+fi
+unmount "$work/threads"
+umount "$work/kernel" "$work/meta"
+
+# ---------------------------------------------------------------------------
+# Verification
+
+vsrc="$work/vsrc"
+vstore="$work/vstore"
+mkdir -p "$vsrc"
+head -c $((3 * 4096)) /dev/urandom >"$vsrc/three-blocks"
+head -c 10000 /dev/urandom >"$vsrc/wrong-content"
+head -c 10000 /dev/urandom >"$vsrc/wrong-size"
+head -c 10000 /dev/urandom >"$vsrc/missing"
+head -c 20000 /dev/urandom >"$vsrc/open-mode"
+"$MKCOMPOSEFS" --digest-store="$vstore" "$vsrc" "$work/v.img"
+# object_of NAME: the store object of $vsrc/NAME
+object_of()
+{
+	local d
+	d=$(fsverity digest --compact "$vsrc/$1")
+	printf '%s/%s/%s\n' "$vstore" "${d:0:2}" "${d:2}"
+}
+if ! command -v fsverity >/dev/null; then
+	tap_skip "verification checks" "fsverity(1) is not installed"
+else
+	head -c 10000 /dev/urandom >"$(object_of wrong-content)"
+	head -c 9999 /dev/urandom >"$(object_of wrong-size)"
+	rm -f "$(object_of missing)"
+
+	fuse_mount_bg "$work/v.log" "$work/v.img" "$work/v" "basedir=$vstore"
+	obj=$(object_of three-blocks)
+	if out=$(python3 - "$work/v/three-blocks" "$obj" "$vsrc/three-blocks" <<'EOF' 2>&1
+import errno, os, sys
+path, obj, orig = sys.argv[1:]
+data = open(orig, "rb").read()
+fd = os.open(path, os.O_RDONLY)          # verified here, whole
+with open(obj, "r+b") as f:              # then one byte of block 1 flips
+    f.seek(4096 + 100)
+    b = f.read(1)
+    f.seek(4096 + 100)
+    f.write(bytes([b[0] ^ 0xff]))
+assert os.pread(fd, 4096, 0) == data[:4096], "block 0"
+assert os.pread(fd, 4096, 8192) == data[8192:], "block 2"
+try:
+    os.pread(fd, 4096, 4096)
+except OSError as e:
+    assert e.errno == errno.EIO, e
+else:
+    raise AssertionError("block 1 was served")
+print("ok")
+EOF
+	); then
+		tap_ok "verify=full: a block changed after open fails with EIO, other blocks still read"
+	else
+		tap_not_ok "verify=full: a block changed after open fails with EIO, other blocks still read" "$out"
+	fi
+	if grep -q "three-blocks" "$work/v.log" && grep -q "block 1" "$work/v.log"; then
+		tap_ok "the failure is logged with the file and the block ($(grep -m1 'block 1' "$work/v.log"))"
+	else
+		tap_not_ok "the failure is logged with the file and the block" "$(cat "$work/v.log")"
+	fi
+	for f in wrong-content wrong-size missing; do
+		if out=$(cat "$work/v/$f" 2>&1 >/dev/null); then
+			tap_not_ok "verify=full: $f fails at open" "it was served"
+		else
+			tap_ok "verify=full: $f fails at open (${out##*: })"
+		fi
+	done
+	unmount "$work/v"
+
+	# open mode checks the whole object at open; none serves it as it is
+	obj=$(object_of open-mode)
+	python3 -c "
+import sys
+with open(sys.argv[1], 'r+b') as f:
+    f.seek(15000); b = f.read(1); f.seek(15000); f.write(bytes([b[0] ^ 1]))" "$obj"
+	fuse_mount_bg "$work/vo.log" "$work/v.img" "$work/vo" "basedir=$vstore,verify=open"
+	if cat "$work/vo/open-mode" >/dev/null 2>&1; then
+		tap_not_ok "verify=open: a changed object fails at open"
+	else
+		tap_ok "verify=open: a changed object fails at open"
+	fi
+	unmount "$work/vo"
+	fuse_mount_bg "$work/vn.log" "$work/v.img" "$work/vn" "basedir=$vstore,verify=none"
+	if cmp -s "$work/vn/open-mode" "$obj"; then
+		tap_ok "verify=none: the object is served as the store has it"
+	else
+		tap_not_ok "verify=none: the object is served as the store has it"
+	fi
+	unmount "$work/vn"
+fi
+
+# ---------------------------------------------------------------------------
+# Refusals: digests, hostile images, bad options
+
+digest=$("$MKCOMPOSEFS" --print-digest-only --from-file - <<<'/ 0 40755 2 0 0 0 0.0 - - -')
+printf '/ 0 40755 2 0 0 0 0.0 - - -\n/f 3 100644 1 0 0 0 0.0 - abc -\n' |
+	"$MKCOMPOSEFS" --from-file - "$work/small.img"
+right=$(fsverity digest --compact "$work/small.img" 2>/dev/null || echo)
+if [ -n "$right" ]; then
+	mkdir -p "$work/d"
+	if "$FUSE" -o "digest=$right" "$work/small.img" "$work/d" && [ "$(cat "$work/d/f")" = abc ]; then
+		tap_ok "digest= with the image's digest mounts"
+	else
+		tap_not_ok "digest= with the image's digest mounts"
+	fi
+	unmount "$work/d" 2>/dev/null
+	if out=$("$FUSE" -o "digest=$digest" "$work/small.img" "$work/d" 2>&1); then
+		unmount "$work/d"
+		tap_not_ok "a wrong digest= is refused"
+	elif grep -q "$right" <<<"$out" && grep -q "$digest" <<<"$out"; then
+		tap_ok "a wrong digest= is refused, naming both digests"
+	else
+		tap_not_ok "a wrong digest= is refused, naming both digests" "$out"
+	fi
+fi
+
+head -c 3000 "$work/tree.img" >"$work/truncated.img"
+cp "$work/small.img" "$work/badmagic.img"
+printf 'XXXX' | dd of="$work/badmagic.img" conv=notrunc status=none
+cp "$work/small.img" "$work/badroot.img"
+printf '\xff\xff' | dd of="$work/badroot.img" bs=1 seek=$((1024 + 14)) conv=notrunc status=none
+mkdir -p "$work/h"
+for bad in truncated badmagic badroot; do
+	if out=$("$FUSE" "$work/$bad.img" "$work/h" 2>&1); then
+		unmount "$work/h"
+		tap_not_ok "hostile image ($bad) refused at mount"
+	elif mountpoint -q "$work/h"; then
+		tap_not_ok "hostile image ($bad) refused at mount" "something is mounted"
+	else
+		tap_ok "hostile image ($bad) refused at mount: ${out##*: }"
+	fi
+done
+expect_status()
+{
+	local want="$1" what="$2" out rc
+	shift 2
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq "$want" ] && [ -n "$out" ]; then
+		tap_ok "$what (status $rc: $(head -n1 <<<"$out"))"
+	else
+		tap_not_ok "$what" "status $rc: $out"
+	fi
+}
+expect_status 2 "verify=bogus is a usage error" "$FUSE" -o verify=bogus "$work/small.img" "$work/h"
+expect_status 1 "a missing image is an error" "$FUSE" "$work/nope.img" "$work/h"
+expect_status 1 "an unreadable basedir is an error" "$FUSE" -o basedir=/nonexistent "$work/small.img" "$work/h"
+
+# SIGTERM unmounts cleanly.
+fuse_mount_bg "$work/term.log" "$work/small.img" "$work/t" "basedir=$store"
+kill -TERM "$fuse_pid"
+wait "$fuse_pid"
+rc=$?
+if [ $rc -eq 0 ] && ! mountpoint -q "$work/t"; then
+	tap_ok "SIGTERM: exits 0 and the mount is gone"
+else
+	tap_not_ok "SIGTERM: exits 0 and the mount is gone" "status $rc, $(mountpoint "$work/t")"
+fi
+
+# ---------------------------------------------------------------------------
+# Without root: fusermount3, and a user namespace with no helper
+
+user=nobody
+as_user=(setpriv --reuid="$(id -u $user)" --regid="$(id -g $user)" --clear-groups --inh-caps=-all)
+# /dev/fuse is 0600 here; distributions ship it 0666, which unprivileged
+# mounts need (libfuse opens it before it falls back to fusermount3).
+old_mode=$(stat -c %a /dev/fuse)
+chmod 0666 /dev/fuse
+mkdir -p "$work/u"
+chown "$user" "$work/u"
+if out=$("${as_user[@]}" "$FUSE" -o "basedir=$store" "$work/tree.img" "$work/u" 2>&1) &&
+	[ "$("${as_user[@]}" cat "$work/u/files/size-1" | sha256sum)" = "$(sha256sum <"$src/files/size-1")" ]; then
+	tap_ok "an unprivileged user mounts through fusermount3 and reads"
+else
+	tap_not_ok "an unprivileged user mounts through fusermount3 and reads" "$out"
+fi
+"${as_user[@]}" fusermount3 -u "$work/u" 2>/dev/null || umount "$work/u" 2>/dev/null
+
+if command -v unshare >/dev/null && out=$("${as_user[@]}" unshare -Urm sh -c "
+	'$FUSE' -o basedir='$store' '$work/tree.img' '$work/u' &&
+	cat '$work/u/files/size-4097' | sha256sum &&
+	ls '$work/u/many' | wc -l &&
+	umount '$work/u'" 2>&1) &&
+	grep -q "$(sha256sum <"$src/files/size-4097" | cut -d' ' -f1)" <<<"$out"; then
+	tap_ok "inside unshare -Urm, an unprivileged user mounts with no helper"
+else
+	tap_not_ok "inside unshare -Urm, an unprivileged user mounts with no helper" "$out"
+fi
+chmod "$old_mode" /dev/fuse
+
+# ---------------------------------------------------------------------------
+# The golden dumps: metadata as the kernel shows it (objects are
+# placeholders of the right size: their contents are unknown)
+
+if [ -d "$ASSETS" ]; then
+	for f in "$ASSETS"/*.dump "$ASSETS"/*.dump.gz; do
+		name=$(basename "$f")
+		case "$name" in should-fail-* | special_v1.dump | bigfile*.dump | honggfuzz-bigfile*) continue ;; esac
+		cat=cat
+		case "$name" in *.gz) cat=zcat ;; esac
+		gstore="$work/gstore"
+		rm -rf "$gstore" "$work/g.img"
+		$cat "$f" | "$MKCOMPOSEFS" --from-file - "$work/g.img" 2>/dev/null || continue
+		$cat "$f" | python3 -c '
+import os, sys
+store = sys.argv[1]
+for line in sys.stdin.buffer:
+    f = line.split(b" ")
+    if len(f) < 11 or f[2].startswith(b"@") or not f[2].startswith(b"10"):
+        continue
+    if f[8] == b"-" or f[9] != b"-":
+        continue
+    p = os.path.join(store.encode(), f[8].replace(b"\\x2d", b"-"))
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    with open(p, "wb") as o:
+        o.truncate(int(f[1]))
+' "$gstore"
+		mkdir -p "$gstore" "$work/gm" "$work/gk" "$work/gf"
+		mount -t erofs -o ro,loop "$work/g.img" "$work/gm" &&
+			mount -t overlay overlay -o "ro,metacopy=on,redirect_dir=follow,lowerdir=$work/gm::$gstore" "$work/gk"
+		"${manifest[@]}" --no-content --hardlinks "$work/gk" >"$work/gk.manifest" 2>&1
+		umount "$work/gk" "$work/gm"
+		fuse_mount_bg "$work/gf.log" "$work/g.img" "$work/gf" "basedir=$gstore,verify=none"
+		"${manifest[@]}" --no-content --hardlinks "$work/gf" >"$work/gf.manifest" 2>&1
+		unmount "$work/gf"
+		if d=$(diff "$work/gk.manifest" "$work/gf.manifest"); then
+			tap_ok "$name: FUSE view equals the kernel mount's ($(wc -l <"$work/gk.manifest") entries)"
+		else
+			tap_not_ok "$name: FUSE view equals the kernel mount's" "$(head -n 20 <<<"$d")"
+		fi
+	done
+else
+	tap_skip "golden dumps through FUSE" "reference assets not found at $ASSETS"
+fi
+
+if [ -z "$(mounts_under_work)" ]; then
+	tap_ok "nothing left mounted"
+else
+	tap_not_ok "nothing left mounted" "$(mounts_under_work)"
+fi
+tap_done

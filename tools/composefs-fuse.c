@@ -1,0 +1,938 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/*
+ * composefs-fuse: serve a composefs image from userspace, without root,
+ * verifying every byte served against the digests in the image.
+ *
+ * A thin adapter: the image reader answers lookups, attributes, listings,
+ * links and xattrs straight from the image (nothing is loaded up front), the
+ * verified object reader serves file contents. The tree shown is the one
+ * the kernel's overlayfs mount of the image shows.
+ */
+#define FUSE_USE_VERSION 34
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "composefs.h"
+#include "erofs-format.h"
+#include "util.h"
+
+/* The image never changes: the kernel may cache everything for long. */
+#define CACHE_TIMEOUT 86400.0
+
+static const char *prog = "composefs-fuse";
+
+struct server {
+	struct cfs_image *img;
+	uint8_t *image_copy; /* the measured bytes, with digest= */
+	uint64_t root_nid;
+	uint64_t image_blocks;
+	int *basedir_fds;
+	size_t n_basedirs;
+	enum cfs_verify verify;
+	struct cfs_object_cache *cache;
+	bool foreground;
+};
+
+struct handle {
+	struct cfs_inode inode;
+	struct cfs_object *object; /* NULL for data inside the image */
+};
+
+static void logmsg(struct server *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void logmsg(struct server *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (s->foreground) {
+		fprintf(stderr, "%s: ", prog);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	} else {
+		vsyslog(LOG_ERR, fmt, ap);
+	}
+	va_end(ap);
+}
+
+/* FUSE's root is inode 1; every other image inode is its nid + 2. */
+static uint64_t nid_of(struct server *s, fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? s->root_nid : (uint64_t)ino - 2;
+}
+
+static fuse_ino_t ino_of(struct server *s, uint64_t nid)
+{
+	return nid == s->root_nid ? FUSE_ROOT_ID : (fuse_ino_t)(nid + 2);
+}
+
+static struct server *server_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* Errors from a hostile image become EIO for the caller and a log line. */
+static int image_error(struct server *s, int r, const struct cfs_error *err)
+{
+	if (r == -EUCLEAN) {
+		logmsg(s, "corrupt image: %s", err->message);
+		return EIO;
+	}
+	return -r;
+}
+
+static int get_inode(struct server *s, fuse_ino_t ino, struct cfs_inode *out)
+{
+	struct cfs_error err = { { 0 } };
+	int r = cfs_image_get_inode(s->img, nid_of(s, ino), out, &err);
+
+	return r < 0 ? image_error(s, r, &err) : 0;
+}
+
+/* An overlayfs whiteout (0:0 character device): the root's 00..ff, which
+ * overlayfs hides. */
+static bool is_whiteout(const struct cfs_inode *i)
+{
+	return S_ISCHR(i->mode) && i->rdev == 0;
+}
+
+static void fill_stat(struct server *s, const struct cfs_inode *i,
+		      struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino_of(s, i->nid);
+	st->st_mode = i->mode;
+	st->st_nlink = i->nlink;
+	st->st_uid = i->uid;
+	st->st_gid = i->gid;
+	st->st_rdev = makedev((i->rdev & 0xfff00) >> 8,
+			      (i->rdev & 0xff) | ((i->rdev >> 12) & 0xfff00));
+	st->st_size = (off_t)i->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((i->size + 511) / 512);
+	st->st_mtim.tv_sec = i->mtime_sec;
+	st->st_mtim.tv_nsec = i->mtime_nsec;
+	/* EROFS keeps one time; the kernel shows it for all three */
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
+static void fill_entry(struct server *s, const struct cfs_inode *i,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_of(s, i->nid);
+	e->attr_timeout = CACHE_TIMEOUT;
+	e->entry_timeout = CACHE_TIMEOUT;
+	fill_stat(s, i, &e->attr);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* Nothing ever changes: cache symlinks, keep data until told
+	 * otherwise (never), list and stat in one go. */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	if (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA)
+		conn->want |= FUSE_CAP_EXPLICIT_INVAL_DATA;
+	if (conn->capable & FUSE_CAP_READDIRPLUS) {
+		conn->want |= FUSE_CAP_READDIRPLUS;
+		conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	}
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	conn->max_readahead = conn->capable ? 1u << 20 : conn->max_readahead;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct server *s = server_of(req);
+	struct cfs_error err = { { 0 } };
+	struct cfs_inode dir, child;
+	struct fuse_entry_param e;
+	uint64_t nid;
+	int r;
+
+	r = get_inode(s, parent, &dir);
+	if (r != 0) {
+		fuse_reply_err(req, r);
+		return;
+	}
+	r = cfs_image_lookup(s->img, &dir, name, strlen(name), &nid, &err);
+	if (r == 0)
+		r = cfs_image_get_inode(s->img, nid, &child, &err);
+	if (r == 0 && is_whiteout(&child))
+		r = -ENOENT;
+	if (r < 0) {
+		if (r == -ENOENT) {
+			/* remember the absence as long as anything else */
+			memset(&e, 0, sizeof(e));
+			e.entry_timeout = CACHE_TIMEOUT;
+			fuse_reply_entry(req, &e);
+			return;
+		}
+		fuse_reply_err(req, image_error(s, r, &err));
+		return;
+	}
+	fill_entry(s, &child, &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct server *s = server_of(req);
+	struct cfs_inode i;
+	struct stat st;
+	int r = get_inode(s, ino, &i);
+
+	if (r != 0) {
+		fuse_reply_err(req, r);
+		return;
+	}
+	fill_stat(s, &i, &st);
+	fuse_reply_attr(req, &st, CACHE_TIMEOUT);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct server *s = server_of(req);
+	struct cfs_error err = { { 0 } };
+	char target[CFS_PAYLOAD_MAX + 1];
+	struct cfs_inode i;
+	const char *t;
+	size_t len;
+	int r = get_inode(s, ino, &i);
+
+	if (r != 0) {
+		fuse_reply_err(req, r);
+		return;
+	}
+	r = cfs_image_read_symlink(s->img, &i, &t, &len, &err);
+	if (r < 0) {
+		fuse_reply_err(req, image_error(s, r, &err));
+		return;
+	}
+	memcpy(target, t, len);
+	target[len] = '\0';
+	fuse_reply_readlink(req, target);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	/* listings never change: the kernel may keep them */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+struct listing {
+	struct server *s;
+	fuse_req_t req;
+	char *buf;
+	size_t size, used;
+	bool plus;
+	int error;
+};
+
+static int list_entry(void *userdata, const char *name, size_t len,
+		      uint64_t nid, uint8_t type, uint64_t index)
+{
+	struct listing *l = userdata;
+	struct server *s = l->s;
+	struct cfs_error err = { { 0 } };
+	char cname[CFS_NAME_MAX + 1];
+	struct cfs_inode i;
+	bool dot = (len == 1 && name[0] == '.') ||
+		   (len == 2 && name[0] == '.' && name[1] == '.');
+	size_t n;
+	int r;
+
+	memcpy(cname, name, len);
+	cname[len] = '\0';
+	if (!dot && (l->plus || type == EROFS_FT_CHRDEV)) {
+		r = cfs_image_get_inode(s->img, nid, &i, &err);
+		if (r < 0) {
+			l->error = image_error(s, r, &err);
+			return 1;
+		}
+		if (is_whiteout(&i))
+			return 0;
+	}
+	if (l->plus) {
+		struct fuse_entry_param e;
+
+		if (dot) {
+			memset(&e, 0, sizeof(e));
+			e.attr.st_ino = ino_of(s, nid);
+			e.attr.st_mode = S_IFDIR;
+		} else {
+			fill_entry(s, &i, &e);
+		}
+		n = fuse_add_direntry_plus(l->req, l->buf + l->used,
+					   l->size - l->used, cname, &e,
+					   (off_t)index + 1);
+	} else {
+		struct stat st = { .st_ino = ino_of(s, nid) };
+
+		st.st_mode = (mode_t)type << 12;
+		switch (type) {
+		case EROFS_FT_REG_FILE:
+			st.st_mode = S_IFREG;
+			break;
+		case EROFS_FT_DIR:
+			st.st_mode = S_IFDIR;
+			break;
+		case EROFS_FT_CHRDEV:
+			st.st_mode = S_IFCHR;
+			break;
+		case EROFS_FT_BLKDEV:
+			st.st_mode = S_IFBLK;
+			break;
+		case EROFS_FT_FIFO:
+			st.st_mode = S_IFIFO;
+			break;
+		case EROFS_FT_SOCK:
+			st.st_mode = S_IFSOCK;
+			break;
+		case EROFS_FT_SYMLINK:
+			st.st_mode = S_IFLNK;
+			break;
+		default:
+			st.st_mode = 0;
+		}
+		n = fuse_add_direntry(l->req, l->buf + l->used,
+				      l->size - l->used, cname, &st,
+				      (off_t)index + 1);
+	}
+	if (n > l->size - l->used)
+		return 1; /* full: the next call starts here */
+	l->used += n;
+	return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       bool plus)
+{
+	struct server *s = server_of(req);
+	struct cfs_error err = { { 0 } };
+	struct listing l = { s, req, NULL, size, 0, plus, 0 };
+	struct cfs_inode dir;
+	int r = get_inode(s, ino, &dir);
+
+	if (r != 0) {
+		fuse_reply_err(req, r);
+		return;
+	}
+	l.buf = malloc(size);
+	if (l.buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* offsets are entry numbers: stable however listings interleave */
+	r = cfs_image_readdir(s->img, &dir, (uint64_t)off, list_entry, &l,
+			      &err);
+	if (r < 0)
+		fuse_reply_err(req, image_error(s, r, &err));
+	else if (l.error != 0 && l.used == 0)
+		fuse_reply_err(req, l.error);
+	else
+		fuse_reply_buf(req, l.buf, l.used);
+	free(l.buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, true);
+}
+
+/* Where a file is, for messages: the first path to its inode. */
+static void path_of(struct server *s, uint64_t nid, char *out, size_t size);
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct server *s = server_of(req);
+	struct cfs_error err = { { 0 } };
+	struct cfs_overlay_info info;
+	struct handle *h;
+	char buf[16];
+	int r;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r = get_inode(s, ino, &h->inode);
+	if (r != 0)
+		goto fail;
+	if (!S_ISREG(h->inode.mode)) {
+		r = EINVAL;
+		goto fail;
+	}
+	/* data inside the image: readable as it is */
+	if (cfs_image_read_inline(s->img, &h->inode, 0, buf, 0, &err) !=
+	    -ENODATA)
+		goto done;
+
+	r = cfs_image_get_overlay_info(s->img, &h->inode, &info, &err);
+	if (r < 0) {
+		r = image_error(s, r, &err);
+		goto fail;
+	}
+	if (!info.metacopy || info.object[0] == '\0') {
+		r = EIO;
+		err.message[0] = '\0';
+		cfs_error_set(&err, -EIO, "no object named for its content");
+	} else {
+		r = -cfs_object_open(s->cache, s->basedir_fds, s->n_basedirs,
+				     info.object, h->inode.size,
+				     info.has_digest ? info.digest : NULL,
+				     s->verify, &h->object, &err);
+	}
+	if (r != 0) {
+		char path[4096];
+
+		path_of(s, h->inode.nid, path, sizeof(path));
+		logmsg(s, "open %s: %s", path, err.message);
+		goto fail;
+	}
+done:
+	fi->keep_cache = 1;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fuse_reply_open(req, fi);
+	return;
+fail:
+	free(h);
+	fuse_reply_err(req, r);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct server *s = server_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	struct cfs_error err = { { 0 } };
+	ssize_t n;
+	char *buf;
+
+	if (h->object != NULL && s->verify != CFS_VERIFY_FULL) {
+		/* nothing to check per block: let the kernel splice it */
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+		if ((uint64_t)off >= h->inode.size) {
+			fuse_reply_buf(req, NULL, 0);
+			return;
+		}
+		if (size > h->inode.size - (uint64_t)off)
+			bv.buf[0].size = h->inode.size - (uint64_t)off;
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = cfs_object_fd(h->object);
+		bv.buf[0].pos = off;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (h->object != NULL)
+		n = cfs_object_pread(h->object, buf, size, (uint64_t)off, &err);
+	else
+		n = cfs_image_read_inline(s->img, &h->inode, (uint64_t)off, buf,
+					  size, &err);
+	if (n < 0) {
+		char path[4096];
+
+		path_of(s, h->inode.nid, path, sizeof(path));
+		logmsg(s, "read %s: %s", path, err.message);
+		fuse_reply_err(req, EIO);
+	} else {
+		fuse_reply_buf(req, buf, (size_t)n);
+	}
+	free(buf);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+
+	cfs_object_close(h->object);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Xattrs as overlayfs shows them: its own trusted.overlay.* are hidden,
+ * escaped ones (trusted.overlay.overlay.*) lose one level of escape. */
+
+static const char *shown_name(const char *stored, char *buf, size_t size)
+{
+	if (!str_has_prefix(stored, OVL_XATTR_TRUSTED_PREFIX))
+		return stored;
+	if (!str_has_prefix(stored, OVL_XATTR_ESCAPED_PREFIX))
+		return NULL;
+	snprintf(buf, size, "%s%s", OVL_XATTR_TRUSTED_PREFIX,
+		 stored + strlen(OVL_XATTR_ESCAPED_PREFIX));
+	return buf;
+}
+
+struct xattr_query {
+	const char *name; /* getxattr: the shown name asked for */
+	char *out;
+	size_t size, len;
+	bool found;
+};
+
+static int xattr_get(void *userdata, const char *name, const void *value,
+		     size_t len)
+{
+	struct xattr_query *q = userdata;
+	char buf[300];
+	const char *shown = shown_name(name, buf, sizeof(buf));
+
+	if (shown == NULL || strcmp(shown, q->name) != 0)
+		return 0;
+	q->found = true;
+	q->len = len;
+	if (q->size > 0 && len <= q->size)
+		memcpy(q->out, value, len);
+	return 1;
+}
+
+static int xattr_list(void *userdata, const char *name, const void *value,
+		      size_t len)
+{
+	struct xattr_query *q = userdata;
+	char buf[300];
+	const char *shown = shown_name(name, buf, sizeof(buf));
+	size_t n;
+
+	if (shown == NULL)
+		return 0;
+	n = strlen(shown) + 1;
+	if (q->size > 0 && q->len + n <= q->size)
+		memcpy(q->out + q->len, shown, n);
+	q->len += n;
+	return 0;
+}
+
+static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		     size_t size)
+{
+	struct server *s = server_of(req);
+	struct cfs_error err = { { 0 } };
+	struct xattr_query q = { name, NULL, size, 0, false };
+	struct cfs_inode i;
+	int r = get_inode(s, ino, &i);
+
+	if (r != 0) {
+		fuse_reply_err(req, r);
+		return;
+	}
+	if (size > 0) {
+		q.out = malloc(size);
+		if (q.out == NULL) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	r = cfs_image_list_xattrs(s->img, &i, name ? xattr_get : xattr_list, &q,
+				  &err);
+	if (r < 0)
+		fuse_reply_err(req, image_error(s, r, &err));
+	else if (name != NULL && !q.found)
+		fuse_reply_err(req, ENODATA);
+	else if (size == 0)
+		fuse_reply_xattr(req, q.len);
+	else if (q.len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, q.out, q.len);
+	free(q.out);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	do_xattr(req, ino, name, size);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	do_xattr(req, ino, NULL, size);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct server *s = server_of(req);
+	struct statvfs sv = {
+		.f_bsize = 4096,
+		.f_frsize = 4096,
+		.f_blocks = s->image_blocks,
+		.f_namemax = CFS_NAME_MAX,
+	};
+
+	fuse_reply_statfs(req, &sv);
+}
+
+static const struct fuse_lowlevel_ops ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.statfs = op_statfs,
+};
+
+/* ------------------------------------------------------------------ */
+
+struct path_search {
+	uint64_t target;
+	char *dirs_path;
+	bool found;
+	char *out;
+	size_t size;
+	uint64_t *queue;
+	char **paths;
+	size_t n, cap;
+};
+
+static int path_entry(void *userdata, const char *name, size_t len,
+		      uint64_t nid, uint8_t type, uint64_t index)
+{
+	struct path_search *p = userdata;
+
+	if ((len == 1 && name[0] == '.') ||
+	    (len == 2 && name[0] == '.' && name[1] == '.'))
+		return 0;
+	if (nid == p->target) {
+		snprintf(p->out, p->size, "%s/%.*s", p->dirs_path, (int)len,
+			 name);
+		p->found = true;
+		return 1;
+	}
+	if (type == EROFS_FT_DIR && p->n < p->cap) {
+		if (asprintf(&p->paths[p->n], "%s/%.*s", p->dirs_path, (int)len,
+			     name) < 0)
+			return 1;
+		p->queue[p->n++] = nid;
+	}
+	return 0;
+}
+
+static void path_of(struct server *s, uint64_t nid, char *out, size_t size)
+{
+	struct path_search p = { .target = nid, .out = out, .size = size };
+	struct cfs_inode dir;
+
+	snprintf(out, size, "inode %llu", (unsigned long long)nid);
+	p.cap = 1u << 20;
+	p.queue = calloc(p.cap, sizeof(*p.queue));
+	p.paths = calloc(p.cap, sizeof(*p.paths));
+	if (p.queue == NULL || p.paths == NULL)
+		goto out;
+	p.queue[p.n] = s->root_nid;
+	p.paths[p.n++] = strdup("");
+	for (size_t i = 0; i < p.n && !p.found; i++) {
+		p.dirs_path = p.paths[i];
+		if (p.dirs_path != NULL &&
+		    cfs_image_get_inode(s->img, p.queue[i], &dir, NULL) == 0)
+			(void)cfs_image_readdir(s->img, &dir, 0, path_entry, &p,
+						NULL);
+	}
+out:
+	for (size_t i = 0; i < p.n; i++)
+		free(p.paths[i]);
+	free(p.paths);
+	free(p.queue);
+}
+
+/* ------------------------------------------------------------------ */
+/* Options */
+
+struct options {
+	char *image;
+	char *basedir;
+	char *digest;
+	char *verify;
+};
+
+static const struct fuse_opt option_spec[] = {
+	{ "basedir=%s", offsetof(struct options, basedir), 0 },
+	{ "digest=%s", offsetof(struct options, digest), 0 },
+	{ "verify=%s", offsetof(struct options, verify), 0 },
+	FUSE_OPT_END,
+};
+
+static int option_proc(void *data, const char *arg, int key,
+		       struct fuse_args *outargs)
+{
+	struct options *o = data;
+
+	if (key == FUSE_OPT_KEY_NONOPT && o->image == NULL) {
+		o->image = strdup(arg);
+		return 0; /* consumed: the first free argument is the image */
+	}
+	return 1;
+}
+
+static void usage(void)
+{
+	printf("Usage: %s [OPTIONS] IMAGE MOUNTPOINT\n"
+	       "Serve the composefs image IMAGE at MOUNTPOINT, reading file\n"
+	       "contents from the object directories and verifying them.\n"
+	       "\n"
+	       "  -o basedir=DIR[:DIR...]  object directories, searched in order\n"
+	       "  -o digest=HEX            the image's fs-verity digest: refuse\n"
+	       "                           to serve any other image\n"
+	       "  -o verify=full           check every block read against the\n"
+	       "                           digest in the image (default)\n"
+	       "  -o verify=open           check the whole object at each open\n"
+	       "  -o verify=none           trust the object directories\n"
+	       "  -f                       stay in the foreground\n"
+	       "  -s                       single-threaded\n"
+	       "  -o OPT                   other FUSE mount options\n"
+	       "  -h, --help               this help\n"
+	       "  -V, --version            the version\n",
+	       prog);
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* Read the whole image into memory, so that the bytes served are exactly
+ * the bytes measured. */
+static int load_measured(struct server *s, const char *path, const char *hex)
+{
+	uint8_t want[CFS_DIGEST_SIZE], got[CFS_DIGEST_SIZE];
+	char got_hex[CFS_DIGEST_HEX_SIZE];
+	struct cfs_error err = { { 0 } };
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	size_t done = 0;
+
+	if (cfs_digest_from_hex(hex, want) < 0)
+		return fail("invalid digest '%s' (64 hex digits expected)",
+			    hex);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return fail("%s: %s", path, strerror(errno));
+	s->image_copy = malloc(st.st_size ? st.st_size : 1);
+	if (s->image_copy == NULL)
+		return fail("%s: out of memory", path);
+	while (done < (size_t)st.st_size) {
+		ssize_t n = read(fd, s->image_copy + done, st.st_size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return fail("%s: read: %s", path,
+				    n < 0 ? strerror(errno) : "file shrank");
+		done += (size_t)n;
+	}
+	cfs_fsverity_digest_buffer(s->image_copy, done, got);
+	if (memcmp(got, want, CFS_DIGEST_SIZE) != 0) {
+		cfs_digest_to_hex(got, got_hex);
+		return fail("%s: image digest is %s, expected %s", path,
+			    got_hex, hex);
+	}
+	if (cfs_image_open_buffer(s->image_copy, done, &s->img, &err) < 0)
+		return fail("%s: %s", path, err.message);
+	return 0;
+}
+
+static int open_basedirs(struct server *s, char *list)
+{
+	char *save = NULL;
+
+	for (char *d = strtok_r(list, ":", &save); d != NULL;
+	     d = strtok_r(NULL, ":", &save)) {
+		int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int *fds;
+
+		if (fd < 0)
+			return fail("basedir %s: %s", d, strerror(errno));
+		fds = reallocarray(s->basedir_fds, s->n_basedirs + 1,
+				   sizeof(*fds));
+		if (fds == NULL)
+			return fail("out of memory");
+		s->basedir_fds = fds;
+		s->basedir_fds[s->n_basedirs++] = fd;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct options o = { 0 };
+	struct server s = { .verify = CFS_VERIFY_FULL };
+	struct cfs_error err = { { 0 } };
+	struct fuse_session *se = NULL;
+	struct cfs_inode root;
+	char *mount_opts = NULL;
+	int ret = 1;
+
+	if (fuse_opt_parse(&args, &o, option_spec, option_proc) < 0)
+		return 2;
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		return 2;
+	if (cmd.show_help) {
+		usage();
+		ret = 0;
+		goto out;
+	}
+	if (cmd.show_version) {
+		printf("%s (composefs-c) %s, libfuse %s\n", prog, cfs_version(),
+		       fuse_pkgversion());
+		ret = 0;
+		goto out;
+	}
+	if (o.image == NULL || cmd.mountpoint == NULL) {
+		fprintf(stderr, "%s: usage: %s [OPTIONS] IMAGE MOUNTPOINT\n",
+			prog, prog);
+		ret = 2;
+		goto out;
+	}
+	s.foreground = cmd.foreground;
+	if (o.verify == NULL || strcmp(o.verify, "full") == 0) {
+		s.verify = CFS_VERIFY_FULL;
+	} else if (strcmp(o.verify, "open") == 0) {
+		s.verify = CFS_VERIFY_OPEN;
+	} else if (strcmp(o.verify, "none") == 0) {
+		s.verify = CFS_VERIFY_NONE;
+	} else {
+		fprintf(stderr, "%s: invalid verify=%s (full, open or none)\n",
+			prog, o.verify);
+		ret = 2;
+		goto out;
+	}
+	if (o.basedir != NULL && open_basedirs(&s, o.basedir) != 0)
+		goto out;
+
+	if (o.digest != NULL) {
+		if (load_measured(&s, o.image, o.digest) != 0)
+			goto out;
+	} else if (cfs_image_open(o.image, &s.img, &err) < 0) {
+		fail("%s", err.message);
+		goto out;
+	}
+	s.root_nid = cfs_image_get_root_nid(s.img);
+	if (cfs_image_get_inode(s.img, s.root_nid, &root, &err) < 0) {
+		fail("%s: %s", o.image, err.message);
+		goto out;
+	}
+	{
+		struct stat st;
+
+		if (stat(o.image, &st) == 0)
+			s.image_blocks = (uint64_t)st.st_size / 4096;
+	}
+	s.cache = cfs_object_cache_new(0);
+	if (s.cache == NULL) {
+		fail("out of memory");
+		goto out;
+	}
+
+	/* read-only, permissions checked by the kernel as on any file
+	 * system, and (as root) visible to all, like the kernel mount */
+	if (asprintf(&mount_opts,
+		     "-oro,default_permissions,subtype=composefs%s",
+		     geteuid() == 0 ? ",allow_other" : "") < 0 ||
+	    fuse_opt_add_arg(&args, mount_opts) < 0) {
+		fail("out of memory");
+		goto out;
+	}
+
+	se = fuse_session_new(&args, &ops, sizeof(ops), &s);
+	if (se == NULL)
+		goto out;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out;
+	if (fuse_session_mount(se, cmd.mountpoint) != 0) {
+		fuse_remove_signal_handlers(se);
+		goto out;
+	}
+	if (!cmd.foreground)
+		openlog(prog, LOG_PID, LOG_DAEMON);
+	fuse_daemonize(cmd.foreground);
+	if (cmd.singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config cfg = {
+			.clone_fd = cmd.clone_fd,
+			.max_idle_threads = cmd.max_idle_threads,
+		};
+
+		ret = fuse_session_loop_mt(se, &cfg);
+	}
+	/* a signal (SIGTERM, SIGINT) ends the loop as asked: success */
+	ret = ret < 0 ? 1 : 0;
+	fuse_session_unmount(se);
+	fuse_remove_signal_handlers(se);
+out:
+	if (se != NULL)
+		fuse_session_destroy(se);
+	cfs_object_cache_free(s.cache);
+	cfs_image_free(s.img);
+	free(s.image_copy);
+	for (size_t i = 0; i < s.n_basedirs; i++)
+		close(s.basedir_fds[i]);
+	free(s.basedir_fds);
+	free(mount_opts);
+	free(cmd.mountpoint);
+	free(o.image);
+	free(o.basedir);
+	free(o.digest);
+	free(o.verify);
+	fuse_opt_free_args(&args);
+	return ret;
+}
