@@ -403,3 +403,58 @@ int cfsi_fsverity_hash_block(const void *data, size_t len,
 	sha256(md_ctx, data, FSV_BLOCK_SIZE, ret_hash);
 	return 0;
 }
+
+int cfsi_fsverity_digest_from_leaves(const uint8_t *leaves, uint64_t n_leaves,
+				     uint64_t data_size,
+				     uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	struct fsverity_descriptor desc = {
+		.version = 1,
+		.hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
+		.log_blocksize = FSV_LOG_BLOCK_SIZE,
+		.data_size = htole64(data_size),
+	};
+	_cleanup_free_ uint8_t *level = NULL;
+	const uint8_t *hashes = leaves;
+	uint64_t n = n_leaves;
+	EVP_MD_CTX *md_ctx;
+
+	if (n_leaves != DIV_ROUND_UP(data_size, FSV_BLOCK_SIZE))
+		return -EINVAL;
+	md_ctx = EVP_MD_CTX_new();
+	if (md_ctx == NULL)
+		return -ENOMEM;
+	/* Each level packs the hashes below it into blocks (the last one
+	 * zero-padded) and hashes those, until a single hash remains: the
+	 * root. One data block: its hash is the root; none: all zeros. */
+	while (n > 1) {
+		uint64_t blocks = DIV_ROUND_UP(n, FSV_HASHES_PER_BLOCK);
+		uint8_t *next = malloc(blocks * FSV_HASH_SIZE);
+
+		if (next == NULL) {
+			EVP_MD_CTX_free(md_ctx);
+			return -ENOMEM;
+		}
+		for (uint64_t b = 0; b < blocks; b++) {
+			uint8_t block[FSV_BLOCK_SIZE] = { 0 };
+			uint64_t first = b * FSV_HASHES_PER_BLOCK;
+			uint64_t count = n - first < FSV_HASHES_PER_BLOCK ?
+						 n - first :
+						 FSV_HASHES_PER_BLOCK;
+
+			memcpy(block, hashes + first * FSV_HASH_SIZE,
+			       count * FSV_HASH_SIZE);
+			sha256(md_ctx, block, FSV_BLOCK_SIZE,
+			       next + b * FSV_HASH_SIZE);
+		}
+		free(level);
+		level = next;
+		hashes = level;
+		n = blocks;
+	}
+	if (n == 1)
+		memcpy(desc.root_hash, hashes, FSV_HASH_SIZE);
+	sha256(md_ctx, &desc, sizeof(desc), ret_digest);
+	EVP_MD_CTX_free(md_ctx);
+	return 0;
+}

@@ -16,4 +16,11 @@ void cfsi_fsverity_collect_leaves(struct cfs_fsverity *ctx, uint8_t *leaves,
 int cfsi_fsverity_hash_block(const void *data, size_t len,
 			     uint8_t ret_hash[CFS_DIGEST_SIZE]);
 
+/* The fs-verity digest of data_size bytes whose data block hashes are
+ * leaves (n_leaves of them, one per 4 KiB block): the upper levels of the
+ * Merkle tree are built from them. */
+int cfsi_fsverity_digest_from_leaves(const uint8_t *leaves, uint64_t n_leaves,
+				     uint64_t data_size,
+				     uint8_t ret_digest[CFS_DIGEST_SIZE]);
+
 #endif

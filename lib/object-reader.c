@@ -257,45 +257,122 @@ static int open_beneath(int dir_fd, const char *path)
 	}
 }
 
-/* Read the whole object, computing its leaves and digest. */
+struct leaf_job {
+	int fd;
+	uint64_t first, end; /* blocks [first, end) */
+	uint64_t size;
+	uint8_t *leaves;
+	int error;
+	pthread_t thread;
+};
+
+/* Hash the data blocks of one range of the object. */
+static void *hash_range(void *data)
+{
+	struct leaf_job *j = data;
+	uint8_t *buf = malloc(READ_CHUNK);
+	uint64_t off = j->first * BLOCK_SIZE;
+	uint64_t end = j->end * BLOCK_SIZE < j->size ? j->end * BLOCK_SIZE :
+						       j->size;
+
+	if (buf == NULL) {
+		j->error = -ENOMEM;
+		return NULL;
+	}
+	while (off < end) {
+		size_t want = end - off < READ_CHUNK ? end - off : READ_CHUNK;
+		ssize_t n = pread(j->fd, buf, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			j->error = n < 0 ? -errno : -EIO;
+			break;
+		}
+		/* only whole blocks, unless this is the end */
+		if ((size_t)n < want && n % BLOCK_SIZE != 0)
+			n -= n % BLOCK_SIZE;
+		if (n == 0)
+			continue;
+		for (ssize_t at = 0; at < n; at += BLOCK_SIZE) {
+			size_t blen = n - at < BLOCK_SIZE ? (size_t)(n - at) :
+							    BLOCK_SIZE;
+			uint64_t index = (off + at) / BLOCK_SIZE;
+			int r = cfsi_fsverity_hash_block(
+				buf + at, blen, j->leaves + index * HASH_SIZE);
+
+			if (r < 0) {
+				j->error = r;
+				goto out;
+			}
+		}
+		off += n;
+	}
+out:
+	free(buf);
+	return NULL;
+}
+
+/* Read the whole object, computing its leaves (on several threads for a
+ * large one) and from them its digest. */
 static int build_tree(struct cfs_object *o,
 		      const uint8_t digest[CFS_DIGEST_SIZE], struct tree **ret,
 		      struct cfs_error *err)
 {
 	struct tree *t = calloc(1, sizeof(*t));
-	struct cfs_fsverity *ctx = cfs_fsverity_new();
-	_cleanup_free_ uint8_t *buf = malloc(READ_CHUNK);
 	uint8_t measured[CFS_DIGEST_SIZE];
-	uint64_t off = 0;
+	struct leaf_job jobs[8];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n_jobs = 1, started = 0;
 	int r = 0;
 
-	if (t == NULL || ctx == NULL || buf == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
+	if (t == NULL)
+		return -ENOMEM;
 	t->n_leaves = DIV_ROUND_UP(o->size, BLOCK_SIZE);
 	t->leaves = malloc(t->n_leaves ? t->n_leaves * HASH_SIZE : 1);
 	if (t->leaves == NULL) {
 		r = -ENOMEM;
 		goto out;
 	}
-	cfsi_fsverity_collect_leaves(ctx, t->leaves, t->n_leaves);
+	/* threads pay off from a few MiB on */
+	if (t->n_leaves >= 2048 && cpus > 1)
+		n_jobs = cpus < (long)ARRAY_SIZE(jobs) ? (unsigned)cpus :
+							 ARRAY_SIZE(jobs);
 	(void)posix_fadvise(o->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	while (off < o->size) {
-		ssize_t n = pread(o->fd, buf, READ_CHUNK, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
+	for (unsigned i = 0; i < n_jobs; i++) {
+		jobs[i] = (struct leaf_job){
+			.fd = o->fd,
+			.first = t->n_leaves * i / n_jobs,
+			.end = t->n_leaves * (i + 1) / n_jobs,
+			.size = o->size,
+			.leaves = t->leaves,
+		};
+		if (i + 1 < n_jobs &&
+		    pthread_create(&jobs[i].thread, NULL, hash_range,
+				   &jobs[i]) == 0) {
+			started++;
 			continue;
-		if (n <= 0) {
-			r = cfs_error_set(err, n < 0 ? -errno : -EIO,
-					  "object %s: read failed at %llu",
-					  o->path, (unsigned long long)off);
-			goto out;
 		}
-		cfs_fsverity_update(ctx, buf, n);
-		off += n;
+		/* the last range (or one no thread took) runs here */
+		if (i + 1 == n_jobs || started < i + 1) {
+			hash_range(&jobs[i]);
+			jobs[i].thread = 0;
+		}
 	}
-	cfs_fsverity_final(ctx, measured);
+	for (unsigned i = 0; i < n_jobs; i++) {
+		if (jobs[i].thread != 0)
+			pthread_join(jobs[i].thread, NULL);
+		if (jobs[i].error < 0 && r == 0)
+			r = cfs_error_set(err, jobs[i].error,
+					  "object %s: reading it failed: %s",
+					  o->path, strerror(-jobs[i].error));
+	}
+	if (r < 0)
+		goto out;
+	r = cfsi_fsverity_digest_from_leaves(t->leaves, t->n_leaves, o->size,
+					     measured);
+	if (r < 0)
+		goto out;
 	if (memcmp(measured, digest, CFS_DIGEST_SIZE) != 0) {
 		char want[CFS_DIGEST_HEX_SIZE], got[CFS_DIGEST_HEX_SIZE];
 
@@ -311,7 +388,6 @@ static int build_tree(struct cfs_object *o,
 	t->refs = 1;
 	*ret = TAKE_PTR(t);
 out:
-	cfs_fsverity_free(ctx);
 	if (t != NULL)
 		tree_free(t);
 	return r;

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -433,6 +434,48 @@ fail:
 	fuse_reply_err(req, r);
 }
 
+/* One buffer per worker thread, kept: reads come in a steady stream of the
+ * same size, and a fresh allocation of that size is a fresh mapping whose
+ * pages all fault in again. Freed when the thread ends. */
+struct read_buf {
+	char *data;
+	size_t size;
+};
+
+static pthread_key_t read_buf_key;
+
+static void read_buf_free(void *p)
+{
+	struct read_buf *b = p;
+
+	free(b->data);
+	free(b);
+}
+
+static char *read_buffer(size_t size)
+{
+	struct read_buf *b = pthread_getspecific(read_buf_key);
+
+	if (b == NULL) {
+		b = calloc(1, sizeof(*b));
+		if (b == NULL || pthread_setspecific(read_buf_key, b) != 0) {
+			free(b);
+			return NULL;
+		}
+	}
+	if (size == 0)
+		size = 1;
+	if (size > b->size) {
+		char *d = realloc(b->data, size);
+
+		if (d == NULL)
+			return NULL;
+		b->data = d;
+		b->size = size;
+	}
+	return b->data;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -458,7 +501,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 		return;
 	}
-	buf = malloc(size ? size : 1);
+	buf = read_buffer(size);
 	if (buf == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -477,7 +520,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	} else {
 		fuse_reply_buf(req, buf, (size_t)n);
 	}
-	free(buf);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
@@ -892,6 +934,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (pthread_key_create(&read_buf_key, read_buf_free) != 0) {
+		fail("out of memory");
+		goto out;
+	}
 	se = fuse_session_new(&args, &ops, sizeof(ops), &s);
 	if (se == NULL)
 		goto out;

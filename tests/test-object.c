@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* Verified object reads: paths, sizes, digests, per-block checks, cache. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "composefs.h"
+#include "fsverity_i.h"
+
+static char dir[PATH_MAX];
+static int dir_fd = -1;
+
+static void fill(uint8_t *p, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++) {
+		seed = seed * 1103515245 + 12345;
+		p[i] = (uint8_t)(seed >> 16);
+	}
+}
+
+/* Write name (under dir) with len pattern bytes; its digest. */
+static void put(const char *name, size_t len, unsigned seed,
+		uint8_t digest[CFS_DIGEST_SIZE])
+{
+	uint8_t *data = malloc(len + 1);
+	char path[PATH_MAX * 2];
+	int fd;
+
+	assert_non_null(data);
+	fill(data, len, seed);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	if (digest)
+		cfs_fsverity_digest_buffer(data, len, digest);
+	free(data);
+}
+
+static void flip(const char *name, off_t at)
+{
+	char path[PATH_MAX * 2];
+	uint8_t b;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, at), 1);
+	b ^= 0x40;
+	assert_int_equal(pwrite(fd, &b, 1, at), 1);
+	close(fd);
+}
+
+static void test_digest_from_leaves(void **state)
+{
+	static const size_t sizes[] = { 0,
+					1,
+					4095,
+					4096,
+					4097,
+					8192,
+					128 * 4096,
+					128 * 4096 + 1,
+					129 * 4096 * 128 + 17 };
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t len = sizes[i], n = (len + 4095) / 4096;
+		uint8_t *data = malloc(len + 1), *leaves = malloc(n * 32 + 1);
+		uint8_t a[CFS_DIGEST_SIZE], b[CFS_DIGEST_SIZE];
+
+		assert_non_null(data);
+		assert_non_null(leaves);
+		fill(data, len, (unsigned)i);
+		cfs_fsverity_digest_buffer(data, len, a);
+		for (size_t k = 0; k < n; k++)
+			assert_int_equal(cfsi_fsverity_hash_block(
+						 data + k * 4096,
+						 len - k * 4096 < 4096 ?
+							 len - k * 4096 :
+							 4096,
+						 leaves + k * 32),
+					 0);
+		assert_int_equal(
+			cfsi_fsverity_digest_from_leaves(leaves, n, len, b), 0);
+		assert_memory_equal(a, b, CFS_DIGEST_SIZE);
+		/* a leaf count that does not fit the size is refused */
+		assert_int_equal(cfsi_fsverity_digest_from_leaves(leaves, n + 1,
+								  len, b),
+				 -EINVAL);
+		free(data);
+		free(leaves);
+	}
+}
+
+static void test_modes(void **state)
+{
+	struct cfs_object_cache *cache = cfs_object_cache_new(0);
+	enum cfs_verify modes[] = { CFS_VERIFY_NONE, CFS_VERIFY_OPEN,
+				    CFS_VERIFY_FULL };
+	uint8_t digest[CFS_DIGEST_SIZE], expect[100000], got[100000];
+	struct cfs_error err = { { 0 } };
+
+	put("obj", sizeof(expect), 7, digest);
+	fill(expect, sizeof(expect), 7);
+	for (size_t m = 0; m < 3; m++) {
+		struct cfs_object *o = NULL;
+
+		assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "obj",
+						 sizeof(expect), digest,
+						 modes[m], &o, &err),
+				 0);
+		/* odd offsets and lengths, and past the end */
+		assert_int_equal(cfs_object_pread(o, got, 5000, 3, &err), 5000);
+		assert_memory_equal(got, expect + 3, 5000);
+		assert_int_equal(cfs_object_pread(o, got, sizeof(got), 0, &err),
+				 (ssize_t)sizeof(got));
+		assert_memory_equal(got, expect, sizeof(got));
+		assert_int_equal(cfs_object_pread(o, got, 100, 99950, &err),
+				 50);
+		assert_int_equal(cfs_object_pread(o, got, 100, 100000, &err),
+				 0);
+		cfs_object_close(o);
+	}
+	cfs_object_cache_free(cache);
+}
+
+static void test_refusals(void **state)
+{
+	struct cfs_object_cache *cache = cfs_object_cache_new(0);
+	uint8_t digest[CFS_DIGEST_SIZE], other[CFS_DIGEST_SIZE];
+	struct cfs_error err = { { 0 } };
+	struct cfs_object *o = NULL;
+	char path[PATH_MAX * 2];
+
+	put("good", 9000, 1, digest);
+	put("bad", 9000, 2, other);
+	mkdir(strcat(strcpy(path, dir), "/sub"), 0755);
+	snprintf(path, sizeof(path), "%s/sub/link", dir);
+	assert_int_equal(symlink("../good", path), 0);
+
+	/* wrong content, wrong size, missing, no digest */
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "bad", 9000, digest,
+					 CFS_VERIFY_FULL, &o, &err),
+			 -EIO);
+	assert_non_null(strstr(err.message, "bad"));
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "bad", 9000, digest,
+					 CFS_VERIFY_OPEN, &o, &err),
+			 -EIO);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "good", 9001,
+					 digest, CFS_VERIFY_NONE, &o, &err),
+			 -EIO);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "absent", 1, digest,
+					 CFS_VERIFY_NONE, &o, &err),
+			 -ENOENT);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "good", 9000, NULL,
+					 CFS_VERIFY_FULL, &o, &err),
+			 -EIO);
+	/* paths that leave the store or go through a symlink */
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "../x", 1, digest,
+					 CFS_VERIFY_NONE, &o, &err),
+			 -EACCES);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "sub/../../x", 1,
+					 digest, CFS_VERIFY_NONE, &o, &err),
+			 -EACCES);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "/etc/passwd", 1,
+					 digest, CFS_VERIFY_NONE, &o, &err),
+			 -EACCES);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "sub/link", 9000,
+					 digest, CFS_VERIFY_NONE, &o, &err),
+			 -EACCES);
+	/* a later basedir is searched when an earlier lacks the object */
+	{
+		int fds[2] = { open("/", O_RDONLY | O_DIRECTORY), dir_fd };
+
+		assert_int_equal(cfs_object_open(cache, fds, 2, "good", 9000,
+						 digest, CFS_VERIFY_FULL, &o,
+						 &err),
+				 0);
+		cfs_object_close(o);
+		close(fds[0]);
+	}
+	cfs_object_cache_free(cache);
+}
+
+/* A block changed after the object was verified at open is refused; the
+ * others still read. */
+static void test_block_check(void **state)
+{
+	struct cfs_object_cache *cache = cfs_object_cache_new(0);
+	uint8_t digest[CFS_DIGEST_SIZE], buf[3 * 4096], expect[3 * 4096];
+	struct cfs_error err = { { 0 } };
+	struct cfs_object *o = NULL;
+
+	put("blocks", sizeof(buf), 3, digest);
+	fill(expect, sizeof(expect), 3);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "blocks",
+					 sizeof(buf), digest, CFS_VERIFY_FULL,
+					 &o, &err),
+			 0);
+	flip("blocks", 4096 + 7);
+	assert_int_equal(cfs_object_pread(o, buf, 4096, 0, &err), 4096);
+	assert_memory_equal(buf, expect, 4096);
+	assert_int_equal(cfs_object_pread(o, buf, 4096, 8192, &err), 4096);
+	assert_memory_equal(buf, expect + 8192, 4096);
+	err.message[0] = '\0';
+	assert_int_equal(cfs_object_pread(o, buf, 10, 4100, &err), -EIO);
+	assert_non_null(strstr(err.message, "block 1"));
+	assert_int_equal(cfs_object_pread(o, buf, sizeof(buf), 0, &err), -EIO);
+	cfs_object_close(o);
+
+	/* the tree is cached: a second open does not read the object again,
+	 * and its reads are still checked */
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "blocks",
+					 sizeof(buf), digest, CFS_VERIFY_FULL,
+					 &o, &err),
+			 0);
+	assert_int_equal(cfs_object_pread(o, buf, 4096, 4096, &err), -EIO);
+	cfs_object_close(o);
+	/* open mode reads it whole and refuses it now */
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "blocks",
+					 sizeof(buf), digest, CFS_VERIFY_OPEN,
+					 &o, &err),
+			 -EIO);
+	cfs_object_cache_free(cache);
+}
+
+/* A big object: its tree is built on several threads. */
+static void test_large(void **state)
+{
+	struct cfs_object_cache *cache = cfs_object_cache_new(1 << 20);
+	size_t len = 40 * 1024 * 1024 + 123;
+	uint8_t digest[CFS_DIGEST_SIZE], buf[8192];
+	struct cfs_error err = { { 0 } };
+	struct cfs_object *o = NULL;
+
+	put("large", len, 11, digest);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "large", len,
+					 digest, CFS_VERIFY_FULL, &o, &err),
+			 0);
+	assert_int_equal(cfs_object_pread(o, buf, sizeof(buf), len - 100, &err),
+			 100);
+	flip("large", 20 * 1024 * 1024);
+	assert_int_equal(cfs_object_pread(o, buf, 4096, 20 * 1024 * 1024, &err),
+			 -EIO);
+	cfs_object_close(o);
+	/* the newest tree stays cached even over the budget; reads of the
+	 * changed block are still refused */
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "large", len,
+					 digest, CFS_VERIFY_FULL, &o, &err),
+			 0);
+	assert_int_equal(cfs_object_pread(o, buf, 4096, 20 * 1024 * 1024, &err),
+			 -EIO);
+	cfs_object_close(o);
+	cfs_object_cache_free(cache);
+}
+
+static int remove_all(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static int setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof(dir), "%s/cfs-test-object-XXXXXX",
+		 tmp ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	dir_fd = open(dir, O_RDONLY | O_DIRECTORY);
+	return dir_fd < 0 ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	close(dir_fd);
+	return remove_all() == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_digest_from_leaves),
+		cmocka_unit_test(test_modes),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_block_check),
+		cmocka_unit_test(test_large),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
