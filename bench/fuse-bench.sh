@@ -51,7 +51,7 @@ time_of()
 	s=$(date +%s.%N)
 	"$@" >/dev/null 2>&1
 	e=$(date +%s.%N)
-	echo "$e - $s" | bc
+	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
 }
 
 stats()
@@ -147,7 +147,7 @@ read_once()
 	dd if="$dir/big" of=/dev/null bs=1M status=none
 	e=$(date +%s.%N)
 	if [ "$how" = kernel ]; then umount rkernel rmeta; else fusermount3 -u rfuse; fi
-	echo "$e - $s" | bc
+	awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", e - s }'
 }
 
 declare -A rd
