@@ -250,6 +250,32 @@ with open(sys.argv[1], 'r+b') as f:
 fi
 
 # ---------------------------------------------------------------------------
+# POSIX ACLs are enforced as by the kernel mount
+
+if command -v setfacl >/dev/null; then
+	asrc="$work/asrc"
+	mkdir -p "$asrc"
+	echo secret >"$asrc/for-nobody"
+	echo secret >"$asrc/not-for-nobody"
+	chmod 0600 "$asrc/for-nobody" "$asrc/not-for-nobody"
+	setfacl -m u:nobody:r "$asrc/for-nobody"
+	"$MKCOMPOSEFS" --digest-store="$work/astore" "$asrc" "$work/acl.img"
+	chmod -R a+rX "$work/astore"
+	fuse_mount_bg "$work/acl.log" "$work/acl.img" "$work/acl" "basedir=$work/astore"
+	nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	if [ "$("${nobody[@]}" cat "$work/acl/for-nobody" 2>&1)" = secret ] &&
+		! "${nobody[@]}" cat "$work/acl/not-for-nobody" >/dev/null 2>&1; then
+		tap_ok "an ACL entry grants access, its absence denies it"
+	else
+		tap_not_ok "an ACL entry grants access, its absence denies it" \
+			"$(getfacl "$work/acl/for-nobody" 2>&1)"
+	fi
+	unmount "$work/acl"
+else
+	tap_skip "ACLs enforced" "setfacl (package acl) not installed"
+fi
+
+# ---------------------------------------------------------------------------
 # Refusals: digests, hostile images, bad options
 
 digest=$("$MKCOMPOSEFS" --print-digest-only --from-file - <<<'/ 0 40755 2 0 0 0 0.0 - - -')

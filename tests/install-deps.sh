@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
 	meson ninja-build gcc clang pkg-config
 	libssl-dev libfsverity-dev libcmocka-dev libfuse3-dev fuse3 libarchive-dev
-	erofs-utils fsverity attr mount kmod
+	erofs-utils fsverity attr acl mount kmod util-linux
 	clang-format python3
 )
 
