@@ -419,6 +419,12 @@ struct cfs_object_cache;
 struct cfs_object_cache *cfs_object_cache_new(size_t max_bytes);
 /* NULL-safe; every object opened with it must be closed first. */
 struct cfs_object_cache *cfs_object_cache_free(struct cfs_object_cache *cache);
+/* Also keep trees in the directory at path (made if missing), so that
+ * later processes skip reading a whole object at its first open. What is
+ * read back from there is only used when the digest built from it is the
+ * object's. */
+int cfs_object_cache_set_dir(struct cfs_object_cache *cache, const char *path,
+			     struct cfs_error *err);
 
 struct cfs_object;
 

@@ -45,6 +45,7 @@ struct cfs_object_cache {
 	struct tree **buckets;
 	size_t n_buckets;
 	struct tree *lru_head, *lru_tail;
+	int dir_fd; /* trees kept on disk, or -1 */
 };
 
 struct cfs_object {
@@ -69,6 +70,7 @@ struct cfs_object_cache *cfs_object_cache_new(size_t max_bytes)
 		return NULL;
 	}
 	c->max_bytes = max_bytes ? max_bytes : DEFAULT_CACHE_BYTES;
+	c->dir_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }
@@ -92,6 +94,8 @@ struct cfs_object_cache *cfs_object_cache_free(struct cfs_object_cache *c)
 		}
 	}
 	free(c->buckets);
+	if (c->dir_fd >= 0)
+		close(c->dir_fd);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	return NULL;
@@ -393,6 +397,100 @@ out:
 	return r;
 }
 
+int cfs_object_cache_set_dir(struct cfs_object_cache *c, const char *path,
+			     struct cfs_error *err)
+{
+	int fd;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return cfs_error_set(err, -errno, "tree cache %s: %s", path,
+				     strerror(errno));
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cfs_error_set(err, -errno, "tree cache %s: %s", path,
+				     strerror(errno));
+	if (c->dir_fd >= 0)
+		close(c->dir_fd);
+	c->dir_fd = fd;
+	return 0;
+}
+
+/* A tree from the disk cache. Nothing there is trusted: the leaves are
+ * only used if the digest built from them is the one asked for. */
+static struct tree *disk_load(struct cfs_object_cache *c,
+			      const uint8_t digest[CFS_DIGEST_SIZE],
+			      uint64_t size)
+{
+	char name[CFS_DIGEST_HEX_SIZE];
+	uint8_t measured[CFS_DIGEST_SIZE];
+	struct tree *t;
+	_cleanup_close_ int fd = -1;
+	uint64_t n = DIV_ROUND_UP(size, BLOCK_SIZE), done = 0;
+
+	if (c->dir_fd < 0 || n == 0)
+		return NULL;
+	cfs_digest_to_hex(digest, name);
+	fd = openat(c->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->n_leaves = n;
+	t->leaves = malloc(n * HASH_SIZE);
+	while (t->leaves != NULL && done < n * HASH_SIZE) {
+		ssize_t r = pread(fd, t->leaves + done, n * HASH_SIZE - done,
+				  (off_t)done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += (uint64_t)r;
+	}
+	if (t->leaves == NULL || done != n * HASH_SIZE ||
+	    cfsi_fsverity_digest_from_leaves(t->leaves, n, size, measured) <
+		    0 ||
+	    memcmp(measured, digest, CFS_DIGEST_SIZE) != 0) {
+		tree_free(t);
+		return NULL;
+	}
+	memcpy(t->digest, digest, CFS_DIGEST_SIZE);
+	t->refs = 1;
+	return t;
+}
+
+/* Keep a verified tree on disk for later mounts; failure only costs a
+ * rebuild next time. Written under a temporary name, then renamed. */
+static void disk_save(struct cfs_object_cache *c, const struct tree *t)
+{
+	char name[CFS_DIGEST_HEX_SIZE], tmp[CFS_DIGEST_HEX_SIZE + 32];
+	uint64_t done = 0, len = t->n_leaves * HASH_SIZE;
+	int fd;
+
+	if (c->dir_fd < 0 || len == 0)
+		return;
+	cfs_digest_to_hex(t->digest, name);
+	snprintf(tmp, sizeof(tmp), ".%s.%ld", name, (long)gettid());
+	fd = openat(c->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0600);
+	if (fd < 0)
+		return;
+	while (done < len) {
+		ssize_t r = pwrite(fd, t->leaves + done, len - done,
+				   (off_t)done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += (uint64_t)r;
+	}
+	close(fd);
+	if (done != len || renameat(c->dir_fd, tmp, c->dir_fd, name) < 0)
+		(void)unlinkat(c->dir_fd, tmp, 0);
+}
+
 int cfs_object_open(struct cfs_object_cache *cache, const int *basedir_fds,
 		    size_t n_basedirs, const char *path, uint64_t size,
 		    const uint8_t *digest, enum cfs_verify mode,
@@ -466,11 +564,14 @@ int cfs_object_open(struct cfs_object_cache *cache, const int *basedir_fds,
 	} else if (mode == CFS_VERIFY_FULL) {
 		o->tree = cache_get(cache, digest);
 		if (o->tree == NULL) {
-			struct tree *t = NULL;
+			struct tree *t = disk_load(cache, digest, size);
 
-			r = build_tree(o, digest, &t, err);
-			if (r < 0)
-				goto fail;
+			if (t == NULL) {
+				r = build_tree(o, digest, &t, err);
+				if (r < 0)
+					goto fail;
+				disk_save(cache, t);
+			}
 			o->tree = cache_put(cache, t);
 		}
 	}

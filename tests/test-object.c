@@ -267,6 +267,56 @@ static void test_large(void **state)
 	cfs_object_cache_free(cache);
 }
 
+/* Trees kept on disk serve a later cache; a tampered one is not used. */
+static void test_disk_cache(void **state)
+{
+	struct cfs_object_cache *cache = cfs_object_cache_new(0);
+	uint8_t digest[CFS_DIGEST_SIZE], buf[4096];
+	char trees[PATH_MAX * 2], tree[PATH_MAX * 3], hex[CFS_DIGEST_HEX_SIZE];
+	struct cfs_error err = { { 0 } };
+	struct cfs_object *o = NULL;
+	size_t len = 50 * 4096;
+	int fd;
+
+	snprintf(trees, sizeof(trees), "%s/trees", dir);
+	put("cached", len, 21, digest);
+	assert_int_equal(cfs_object_cache_set_dir(cache, trees, &err), 0);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "cached", len,
+					 digest, CFS_VERIFY_FULL, &o, &err),
+			 0);
+	cfs_object_close(o);
+	cfs_object_cache_free(cache);
+	cfs_digest_to_hex(digest, hex);
+	snprintf(tree, sizeof(tree), "%s/%s", trees, hex);
+	assert_int_equal(access(tree, R_OK), 0);
+
+	/* a new cache takes the tree from disk: the object is not read whole
+	 * at open (so a changed block only shows at its read) */
+	flip("cached", 10 * 4096);
+	cache = cfs_object_cache_new(0);
+	assert_int_equal(cfs_object_cache_set_dir(cache, trees, &err), 0);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "cached", len,
+					 digest, CFS_VERIFY_FULL, &o, &err),
+			 0);
+	assert_int_equal(cfs_object_pread(o, buf, 4096, 0, &err), 4096);
+	assert_int_equal(cfs_object_pread(o, buf, 4096, 10 * 4096, &err), -EIO);
+	cfs_object_close(o);
+	cfs_object_cache_free(cache);
+
+	/* a tampered tree is not believed: the object is read again at open,
+	 * and refused since it changed */
+	fd = open(tree, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "XXXX", 4, 320), 4);
+	close(fd);
+	cache = cfs_object_cache_new(0);
+	assert_int_equal(cfs_object_cache_set_dir(cache, trees, &err), 0);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "cached", len,
+					 digest, CFS_VERIFY_FULL, &o, &err),
+			 -EIO);
+	cfs_object_cache_free(cache);
+}
+
 static int remove_all(void)
 {
 	char cmd[PATH_MAX + 16];
@@ -301,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_block_check),
 		cmocka_unit_test(test_large),
+		cmocka_unit_test(test_disk_cache),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -737,12 +737,14 @@ struct options {
 	char *basedir;
 	char *digest;
 	char *verify;
+	char *treecache;
 };
 
 static const struct fuse_opt option_spec[] = {
 	{ "basedir=%s", offsetof(struct options, basedir), 0 },
 	{ "digest=%s", offsetof(struct options, digest), 0 },
 	{ "verify=%s", offsetof(struct options, verify), 0 },
+	{ "treecache=%s", offsetof(struct options, treecache), 0 },
 	FUSE_OPT_END,
 };
 
@@ -771,6 +773,8 @@ static void usage(void)
 	       "                           digest in the image (default)\n"
 	       "  -o verify=open           check the whole object at each open\n"
 	       "  -o verify=none           trust the object directories\n"
+	       "  -o treecache=DIR         keep verified Merkle trees in DIR for\n"
+	       "                           later mounts (checked again on use)\n"
 	       "  -f                       stay in the foreground\n"
 	       "  -s                       single-threaded\n"
 	       "  -o OPT                   other FUSE mount options\n"
@@ -927,6 +931,11 @@ int main(int argc, char **argv)
 		fail("out of memory");
 		goto out;
 	}
+	if (o.treecache != NULL &&
+	    cfs_object_cache_set_dir(s.cache, o.treecache, &err) < 0) {
+		fail("%s", err.message);
+		goto out;
+	}
 
 	/* read-only, permissions checked by the kernel as on any file
 	 * system, and (as root) visible to all, like the kernel mount */
@@ -983,6 +992,7 @@ out:
 	free(o.basedir);
 	free(o.digest);
 	free(o.verify);
+	free(o.treecache);
 	fuse_opt_free_args(&args);
 	return ret;
 }
