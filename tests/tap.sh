@@ -71,13 +71,13 @@ tap_done()
 }
 
 # cfs_tool NAME: the tool NAME of our build, $CFS_BUILDDIR/tools/NAME. An
-# environment variable named after the tool (upper case, '-' as '_', e.g.
-# MKCOMPOSEFS, COMPOSEFS_INFO) overrides it, to run a test against another
-# build of the tool.
+# environment variable named after the tool (upper case, '-' and '.' as '_',
+# e.g. MKCOMPOSEFS, COMPOSEFS_INFO, MOUNT_COMPOSEFS) overrides it, to run a
+# test against another build of the tool.
 cfs_tool()
 {
 	local name="$1" var
-	var=$(printf '%s' "$name" | tr 'a-z-' 'A-Z_')
+	var=$(printf '%s' "$name" | tr 'a-z.-' 'A-Z__')
 	if [ -n "${!var:-}" ]; then
 		printf '%s\n' "${!var}"
 	elif [ -n "${CFS_BUILDDIR:-}" ]; then
