@@ -394,7 +394,9 @@ int cfs_image_get_overlay_info(const struct cfs_image *image,
 /* The whole image as a node tree, such that writing that tree with the
  * image's version gives back the same bytes. Overlay xattrs become payload,
  * digest and whiteouts again; the root's 00..ff whiteouts are left out.
- * Directory loops and hard-link cycles are errors. */
+ * Directory loops, hard-link cycles, directories nested more than 2048
+ * deep and files of more than 2^53 bytes (what a dump can hold) are
+ * errors, -EUCLEAN. */
 int cfs_image_to_tree(const struct cfs_image *image, struct cfs_node **ret_root,
 		      struct cfs_error *err);
 

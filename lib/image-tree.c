@@ -22,6 +22,14 @@
 #include "node_i.h"
 #include "util.h"
 
+/* Deeper directories could not be named by a path (PATH_MAX), and every
+ * consumer of a tree (printer, writer, free) recurses once per level: a
+ * hostile image nesting a million directories would overflow the stack. */
+#define TREE_DEPTH_MAX 2048
+
+/* The largest regular file a dump or the writer takes (2^53 bytes). */
+#define FILE_SIZE_MAX (UINT64_C(1) << 53)
+
 struct nid_entry {
 	uint64_t nid;
 	bool used;
@@ -35,6 +43,7 @@ struct nid_entry {
 struct dir_item {
 	struct cfs_node *node;
 	uint64_t nid;
+	unsigned depth; /* the root's is 0 */
 };
 
 struct builder {
@@ -91,7 +100,8 @@ static struct nid_entry *map_get(struct builder *b, uint64_t nid, bool create)
 	return &b->map[slot];
 }
 
-static int push_dir(struct builder *b, struct cfs_node *node, uint64_t nid)
+static int push_dir(struct builder *b, struct cfs_node *node, uint64_t nid,
+		    unsigned depth)
 {
 	if (b->queue_len == b->queue_cap) {
 		size_t cap = b->queue_cap ? b->queue_cap * 2 : 64;
@@ -102,7 +112,7 @@ static int push_dir(struct builder *b, struct cfs_node *node, uint64_t nid)
 		b->queue = q;
 		b->queue_cap = cap;
 	}
-	b->queue[b->queue_len++] = (struct dir_item){ node, nid };
+	b->queue[b->queue_len++] = (struct dir_item){ node, nid, depth };
 	return 0;
 }
 
@@ -187,6 +197,13 @@ static int load_inode(struct builder *b, struct cfs_node *n,
 	const struct cfs_inode *i = &ino->pub;
 	int r;
 
+	/* A larger file could be neither dumped nor written again: the dump
+	 * format and the writer stop here. */
+	if (S_ISREG(i->mode) && i->size > FILE_SIZE_MAX)
+		return cfs_error_set(b->err, -EUCLEAN,
+				     "inode %llu: file size %llu out of range",
+				     (unsigned long long)i->nid,
+				     (unsigned long long)i->size);
 	n->mode = i->mode;
 	n->nlink = i->nlink;
 	n->uid = i->uid;
@@ -255,6 +272,7 @@ static int load_inode(struct builder *b, struct cfs_node *n,
 struct listing {
 	struct builder *b;
 	struct cfs_node *dir;
+	unsigned depth;
 	int error;
 };
 
@@ -311,11 +329,16 @@ static int add_entry(void *userdata, const char *name, size_t len, uint64_t nid,
 	}
 
 	if (S_ISDIR(ino.pub.mode)) {
+		if (l->depth >= TREE_DEPTH_MAX)
+			return cfs_error_set(
+				b->err, -EUCLEAN,
+				"directory %llu nested deeper than %d levels",
+				(unsigned long long)nid, TREE_DEPTH_MAX);
 		e->is_dir = true;
 		e->node = n;
 		b->counter++;
 		r = load_inode(b, n, &ino);
-		return r < 0 ? r : push_dir(b, n, nid);
+		return r < 0 ? r : push_dir(b, n, nid, l->depth + 1);
 	}
 	if (e->node == NULL && ino.pub.ino == b->counter) {
 		/* the writer's file: links met before it now have a target */
@@ -397,12 +420,12 @@ int cfs_image_to_tree(const struct cfs_image *img, struct cfs_node **ret_root,
 			e->is_dir = true;
 			e->node = root;
 			b.counter = 1;
-			r = push_dir(&b, root, img->root_nid);
+			r = push_dir(&b, root, img->root_nid, 0);
 		}
 	}
 	while (r == 0 && b.queue_head < b.queue_len) {
 		struct dir_item d = b.queue[b.queue_head++];
-		struct listing l = { &b, d.node, 0 };
+		struct listing l = { &b, d.node, d.depth, 0 };
 		struct cfsi_inode dir;
 
 		r = cfsi_image_inode(img, d.nid, &dir, err);

@@ -160,7 +160,8 @@ int cfsi_tree_links_in_walk_order(struct cfs_node *root)
 		free(w.m);
 		return r;
 	}
-	qsort(w.m, w.n, sizeof(*w.m), cmp_member);
+	if (w.n > 1)
+		qsort(w.m, w.n, sizeof(*w.m), cmp_member);
 	for (size_t i = 0, j; i < w.n; i = j) {
 		for (j = i + 1; j < w.n && w.m[j].inode == w.m[i].inode; j++)
 			;
