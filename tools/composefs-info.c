@@ -111,13 +111,14 @@ static struct cfs_node *load_tree(const char *path, const struct options *o)
 		die("%s: %s", path, err.message);
 	if (o->n_filters > 0) {
 		r = cfsi_tree_keep_top(root, o->filters, o->n_filters);
-		if (r < 0)
-			die("%s: %s", path, strerror(-r));
 	}
 	/* Show hard links as the reference does (see tree-links.c). */
-	r = cfsi_tree_links_in_walk_order(root);
-	if (r < 0)
+	if (r == 0)
+		r = cfsi_tree_links_in_walk_order(root);
+	if (r < 0) {
+		cfs_node_unref(root);
 		die("%s: %s", path, strerror(-r));
+	}
 	return root;
 }
 
@@ -268,11 +269,15 @@ static bool object_present(const char *object, const int *dirfds, size_t n)
 	return false;
 }
 
+/* Static, as are the options: what a failure leaves for exit() to free is
+ * still reachable, not a leak. */
+static struct object_list objects;
+static int *dirfds;
+
 static int list_objects(char **images, int n_images, const struct options *o,
 			bool missing)
 {
-	struct object_list l = { 0 };
-	int *dirfds = NULL;
+	struct object_list *l = &objects;
 
 	if (missing && o->n_basedirs > 0) {
 		dirfds = calloc(o->n_basedirs, sizeof(*dirfds));
@@ -289,26 +294,28 @@ static int list_objects(char **images, int n_images, const struct options *o,
 	for (int i = 0; i < n_images; i++) {
 		struct cfs_node *root = load_tree(images[i], o);
 
-		collect_objects(root, &l);
+		collect_objects(root, l);
 		cfs_node_unref(root);
 	}
-	if (l.n > 1)
-		qsort(l.names, l.n, sizeof(*l.names), cmp_name);
-	for (size_t i = 0; i < l.n; i++) {
-		if (i > 0 && strcmp(l.names[i], l.names[i - 1]) == 0)
+	if (l->n > 1)
+		qsort(l->names, l->n, sizeof(*l->names), cmp_name);
+	for (size_t i = 0; i < l->n; i++) {
+		if (i > 0 && strcmp(l->names[i], l->names[i - 1]) == 0)
 			continue;
 		if (missing && dirfds != NULL &&
-		    object_present(l.names[i], dirfds, o->n_basedirs))
+		    object_present(l->names[i], dirfds, o->n_basedirs))
 			continue;
-		printf("%s\n", l.names[i]);
+		printf("%s\n", l->names[i]);
 	}
 	check_stdout();
-	for (size_t i = 0; i < l.n; i++)
-		free(l.names[i]);
-	free(l.names);
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+	l->names = NULL;
 	for (size_t i = 0; dirfds != NULL && i < o->n_basedirs; i++)
 		close(dirfds[i]);
 	free(dirfds);
+	dirfds = NULL;
 	return 0;
 }
 
@@ -360,7 +367,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct options o = { 0 };
+	static struct options o;
 	const char *command;
 	int opt, r = 0;
 
@@ -414,7 +421,7 @@ int main(int argc, char **argv)
 		r = list_objects(argv, argc, &o,
 				 strcmp(command, "missing-objects") == 0);
 	} else {
-		for (int i = 0; i < argc; i++) {
+		for (int i = 0; i < argc && r == 0; i++) {
 			struct cfs_node *root = load_tree(argv[i], &o);
 
 			if (strcmp(command, "ls") == 0) {
@@ -422,14 +429,14 @@ int main(int argc, char **argv)
 
 				list_dir(root, &path);
 				free(path.buf);
-				check_stdout();
 			} else {
 				r = cfs_dump_print(root, stdout);
-				if (r < 0)
-					die("writing to standard output: %s",
-					    strerror(-r));
 			}
 			cfs_node_unref(root);
+			if (r < 0)
+				die("writing to standard output: %s",
+				    strerror(-r));
+			check_stdout();
 		}
 	}
 	free(o.basedirs);
