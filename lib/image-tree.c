@@ -190,6 +190,26 @@ static void reverse_xattrs(struct cfs_xattr *x, size_t n)
 	}
 }
 
+/* The writer stores no size for a device, fifo or socket, but gives it an
+ * extended inode when the size it was given passes 32 bits. Such an inode,
+ * extended for no other reason, must be given a size past 32 bits again,
+ * or writing the tree would not give the same image. */
+static bool special_sized(const struct cfs_image *img,
+			  const struct cfsi_inode *ino)
+{
+	const struct cfs_inode *i = &ino->pub;
+	uint8_t format =
+		img->data[img->meta_start + (i->nid << EROFS_SLOT_BITS)];
+
+	return (S_ISCHR(i->mode) || S_ISBLK(i->mode) || S_ISFIFO(i->mode) ||
+		S_ISSOCK(i->mode)) &&
+	       (format >> EROFS_I_VERSION_BIT & EROFS_I_VERSION_MASK) != 0 &&
+	       i->mtime_sec == img->build_time &&
+	       i->mtime_nsec == img->build_time_nsec &&
+	       i->nlink <= UINT16_MAX && i->uid <= UINT16_MAX &&
+	       i->gid <= UINT16_MAX;
+}
+
 /* Fill node from inode ino: metadata, content, xattrs. */
 static int load_inode(struct builder *b, struct cfs_node *n,
 		      const struct cfsi_inode *ino)
@@ -212,6 +232,8 @@ static int load_inode(struct builder *b, struct cfs_node *n,
 	n->size = i->size;
 	n->mtime_sec = i->mtime_sec;
 	n->mtime_nsec = i->mtime_nsec;
+	if (special_sized(b->img, ino))
+		n->size = (uint64_t)UINT32_MAX + 1;
 
 	if (S_ISLNK(i->mode)) {
 		char target[CFS_PAYLOAD_MAX + 1];

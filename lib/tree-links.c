@@ -1,19 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
 /*
  * Reshaping a tree read from an image into what the reference's
- * `composefs-info` shows: only some top-level entries, and hard links whose
- * file is the first of its names met in a depth-first walk in name order.
+ * `composefs-info` shows: only some top-level entries, hard links whose
+ * file is the first of its names met in a depth-first walk in name order,
+ * and no size on devices, fifos and sockets.
  *
  * cfs_image_to_tree() picks, among the names of a hard-linked inode, the one
  * the writer treated as the file, so that writing the tree again gives the
  * same bytes. The reference's reader instead makes the first name it meets
- * the file. Both describe the same inode; only the dump text differs.
+ * the file. Both describe the same inode; only the dump text differs. So
+ * with the size cfs_image_to_tree() gives a special file kept in an
+ * extended inode (the image stores none).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "node_i.h"
 #include "tree_i.h"
@@ -66,7 +70,12 @@ static int collect(struct walk *w, struct cfs_node *dir)
 {
 	for (size_t i = 0; i < dir->n_children; i++) {
 		struct cfs_node *c = dir->children[i];
+		uint32_t type = c->mode & S_IFMT;
 		int r;
+
+		if (type == S_IFCHR || type == S_IFBLK || type == S_IFIFO ||
+		    type == S_IFSOCK)
+			c->size = 0;
 
 		if (cfs_node_is_dir(c)) {
 			r = collect(w, c);
@@ -151,7 +160,7 @@ static void regroup(struct member *g, size_t n)
 	cfs_node_unref(inode);
 }
 
-int cfsi_tree_links_in_walk_order(struct cfs_node *root)
+int cfsi_tree_as_shown(struct cfs_node *root)
 {
 	struct walk w = { 0 };
 	int r = collect(&w, root);

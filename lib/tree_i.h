@@ -9,9 +9,9 @@
 int cfsi_tree_keep_top(struct cfs_node *root, const char *const *names,
 		       size_t n_names);
 
-/* Make the first name of each hard-linked inode met in a depth-first walk
- * in name order the file, and the others links to it, as the reference's
- * reader does. The inodes themselves do not change. */
-int cfsi_tree_links_in_walk_order(struct cfs_node *root);
+/* The tree as the reference's reader shows it: the first name of each
+ * hard-linked inode met in a depth-first walk in name order is the file,
+ * the others links to it, and devices, fifos and sockets have size 0. */
+int cfsi_tree_as_shown(struct cfs_node *root);
 
 #endif

@@ -98,6 +98,7 @@ static struct cfs_node *small_tree(void)
 	memset(digest, 0xa5, sizeof(digest));
 	cfs_digest_to_object_path(digest, path);
 	cfs_node_set_size(file, 100000);
+	cfs_node_set_uid(file, 70000); /* an extended inode */
 	cfs_node_set_digest(file, digest);
 	assert_int_equal(cfs_node_set_payload(file, path), 0);
 	assert_int_equal(
@@ -919,6 +920,25 @@ static void test_specific_errors(void **state)
 			  7, "bad first name offset");
 	/* xattrs past the inode's area */
 	expect_tree_error(&small, in_off + 2, 2, 0xffff, "xattr");
+
+	/* a file larger than any dump or the writer takes (2^53 bytes),
+	 * whose chunk table still fits in the image: found as a dump that
+	 * printed but did not parse back */
+	{
+		uint64_t file = lookup_path(&small, "dir/file");
+		uint64_t off = inode_offset(&small, file);
+		uint8_t saved[8];
+		struct walk_result res;
+
+		assert_int_equal(small.data[off] & 1, 1); /* extended */
+		memcpy(saved, small.data + off + 16, 2);
+		put16(small.data + off + 16, 31); /* chunks of 2^43 bytes */
+		res = run_with(&small, off + 8, 8, (1ull << 53) + 1);
+		memcpy(small.data + off + 16, saved, 2);
+		assert_int_equal(res.open_error, 0);
+		assert_int_equal(res.tree_error, -EUCLEAN);
+		assert_non_null(strstr(res.tree_err.message, "out of range"));
+	}
 }
 
 /* Nesting: the tree refuses more than 2048 levels, the one thing about

@@ -234,6 +234,11 @@ static void check_reprint(const char *text, size_t len)
 	int r;
 
 	r = cfs_dump_parse_buffer(text, len, "printed", 0, &again, &err);
+	/* A limit kept from the reference: a line's xattrs may take 65535
+	 * bytes of text, counted escaped, which binary values of less than
+	 * that can pass once escaped. */
+	if (r == -ERANGE && strstr(err.message, "bytes of text") != NULL)
+		return;
 	if (r < 0) {
 		fprintf(stderr, "printed dump does not parse: %s\n",
 			err.message);
@@ -274,7 +279,7 @@ static void walk_tree(struct walker *w, FILE *out)
 		check_reprint(text, len);
 	free(text);
 	if (out != NULL) {
-		r = cfsi_tree_links_in_walk_order(root);
+		r = cfsi_tree_as_shown(root);
 		require(r == 0 || r == -ENOMEM);
 		require(cfs_dump_print(root, out) == 0);
 	}

@@ -112,9 +112,9 @@ static struct cfs_node *load_tree(const char *path, const struct options *o)
 	if (o->n_filters > 0) {
 		r = cfsi_tree_keep_top(root, o->filters, o->n_filters);
 	}
-	/* Show hard links as the reference does (see tree-links.c). */
+	/* Show the tree as the reference does (see tree-links.c). */
 	if (r == 0)
-		r = cfsi_tree_links_in_walk_order(root);
+		r = cfsi_tree_as_shown(root);
 	if (r < 0) {
 		cfs_node_unref(root);
 		die("%s: %s", path, strerror(-r));
