@@ -27,13 +27,12 @@
 #include <unistd.h>
 
 #include "composefs.h"
+#include "tool.h"
 #include "erofs-format.h"
 #include "util.h"
 
 /* The image never changes: the kernel may cache everything for long. */
 #define CACHE_TIMEOUT 86400.0
-
-static const char *prog = "composefs-fuse";
 
 struct server {
 	struct cfs_image *img;
@@ -61,7 +60,7 @@ static void logmsg(struct server *s, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (s->foreground) {
-		fprintf(stderr, "%s: ", prog);
+		fprintf(stderr, "%s: ", tool_name);
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 	} else {
@@ -780,21 +779,7 @@ static void usage(void)
 	       "  -o OPT                   other FUSE mount options\n"
 	       "  -h, --help               this help\n"
 	       "  -V, --version            the version\n",
-	       prog);
-}
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
+	       tool_name);
 }
 
 /* Read the whole image into memory, so that the bytes served are exactly
@@ -809,32 +794,33 @@ static int load_measured(struct server *s, const char *path, const char *hex)
 	size_t done = 0;
 
 	if (cfs_digest_from_hex(hex, want) < 0)
-		return fail("invalid digest '%s' (64 hex digits expected)",
-			    hex);
+		return tool_fail("invalid digest '%s' (64 hex digits expected)",
+				 hex);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0)
-		return fail("%s: %s", path, strerror(errno));
+		return tool_fail("%s: %s", path, strerror(errno));
 	s->image_copy = malloc(st.st_size ? st.st_size : 1);
 	if (s->image_copy == NULL)
-		return fail("%s: out of memory", path);
+		return tool_fail("%s: out of memory", path);
 	while (done < (size_t)st.st_size) {
 		ssize_t n = read(fd, s->image_copy + done, st.st_size - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return fail("%s: read: %s", path,
-				    n < 0 ? strerror(errno) : "file shrank");
+			return tool_fail("%s: read: %s", path,
+					 n < 0 ? strerror(errno) :
+						 "file shrank");
 		done += (size_t)n;
 	}
 	cfs_fsverity_digest_buffer(s->image_copy, done, got);
 	if (memcmp(got, want, CFS_DIGEST_SIZE) != 0) {
 		cfs_digest_to_hex(got, got_hex);
-		return fail("%s: image digest is %s, expected %s", path,
-			    got_hex, hex);
+		return tool_fail("%s: image digest is %s, expected %s", path,
+				 got_hex, hex);
 	}
 	if (cfs_image_open_buffer(s->image_copy, done, &s->img, &err) < 0)
-		return fail("%s: %s", path, err.message);
+		return tool_fail("%s: %s", path, err.message);
 	return 0;
 }
 
@@ -848,11 +834,11 @@ static int open_basedirs(struct server *s, char *list)
 		int *fds;
 
 		if (fd < 0)
-			return fail("basedir %s: %s", d, strerror(errno));
+			return tool_fail("basedir %s: %s", d, strerror(errno));
 		fds = reallocarray(s->basedir_fds, s->n_basedirs + 1,
 				   sizeof(*fds));
 		if (fds == NULL)
-			return fail("out of memory");
+			return tool_fail("out of memory");
 		s->basedir_fds = fds;
 		s->basedir_fds[s->n_basedirs++] = fd;
 	}
@@ -871,6 +857,7 @@ int main(int argc, char **argv)
 	char *mount_opts = NULL;
 	int ret = 1;
 
+	tool_init("composefs-fuse");
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) < 0)
 		return 2;
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
@@ -881,14 +868,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (cmd.show_version) {
-		printf("%s (composefs-c) %s, libfuse %s\n", prog, cfs_version(),
-		       fuse_pkgversion());
+		printf("%s (composefs-c) %s, libfuse %s\n", tool_name,
+		       cfs_version(), fuse_pkgversion());
 		ret = 0;
 		goto out;
 	}
 	if (o.image == NULL || cmd.mountpoint == NULL) {
 		fprintf(stderr, "%s: usage: %s [OPTIONS] IMAGE MOUNTPOINT\n",
-			prog, prog);
+			tool_name, tool_name);
 		ret = 2;
 		goto out;
 	}
@@ -901,7 +888,7 @@ int main(int argc, char **argv)
 		s.verify = CFS_VERIFY_NONE;
 	} else {
 		fprintf(stderr, "%s: invalid verify=%s (full, open or none)\n",
-			prog, o.verify);
+			tool_name, o.verify);
 		ret = 2;
 		goto out;
 	}
@@ -912,12 +899,12 @@ int main(int argc, char **argv)
 		if (load_measured(&s, o.image, o.digest) != 0)
 			goto out;
 	} else if (cfs_image_open(o.image, &s.img, &err) < 0) {
-		fail("%s", err.message);
+		tool_fail("%s", err.message);
 		goto out;
 	}
 	s.root_nid = cfs_image_get_root_nid(s.img);
 	if (cfs_image_get_inode(s.img, s.root_nid, &root, &err) < 0) {
-		fail("%s: %s", o.image, err.message);
+		tool_fail("%s: %s", o.image, err.message);
 		goto out;
 	}
 	{
@@ -928,12 +915,12 @@ int main(int argc, char **argv)
 	}
 	s.cache = cfs_object_cache_new(0);
 	if (s.cache == NULL) {
-		fail("out of memory");
+		tool_fail("out of memory");
 		goto out;
 	}
 	if (o.treecache != NULL &&
 	    cfs_object_cache_set_dir(s.cache, o.treecache, &err) < 0) {
-		fail("%s", err.message);
+		tool_fail("%s", err.message);
 		goto out;
 	}
 
@@ -943,12 +930,12 @@ int main(int argc, char **argv)
 		     "-oro,default_permissions,subtype=composefs%s",
 		     geteuid() == 0 ? ",allow_other" : "") < 0 ||
 	    fuse_opt_add_arg(&args, mount_opts) < 0) {
-		fail("out of memory");
+		tool_fail("out of memory");
 		goto out;
 	}
 
 	if (pthread_key_create(&read_buf_key, read_buf_free) != 0) {
-		fail("out of memory");
+		tool_fail("out of memory");
 		goto out;
 	}
 	se = fuse_session_new(&args, &ops, sizeof(ops), &s);
@@ -961,7 +948,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (!cmd.foreground)
-		openlog(prog, LOG_PID, LOG_DAEMON);
+		openlog(tool_name, LOG_PID, LOG_DAEMON);
 	fuse_daemonize(cmd.foreground);
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(se);

@@ -14,9 +14,8 @@
 #include <unistd.h>
 
 #include "composefs.h"
+#include "tool.h"
 #include "tree_i.h"
-
-static const char *prog = "composefs-info";
 
 enum {
 	OPT_BASEDIR = 256,
@@ -45,44 +44,13 @@ static void usage(FILE *out)
 		"  --filter=NAME    only the top-level entry NAME (may be repeated)\n"
 		"  --help           show this help\n"
 		"  --version        show the version\n",
-		prog, prog);
-}
-
-static void die(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(EXIT_FAILURE);
-}
-
-static void bad_usage(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-static void bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
-	exit(2);
+		tool_name, tool_name);
 }
 
 static void check_stdout(void)
 {
 	if (fflush(stdout) != 0 || ferror(stdout))
-		die("writing to standard output: %s", strerror(errno));
+		tool_die("writing to standard output: %s", strerror(errno));
 }
 
 /* ------------------------------------------------------------------ */
@@ -104,11 +72,11 @@ static struct cfs_node *load_tree(const char *path, const struct options *o)
 
 	r = cfs_image_open(path, &image, &err);
 	if (r < 0)
-		die("%s", err.message);
+		tool_die("%s", err.message);
 	r = cfs_image_to_tree(image, &root, &err);
 	cfs_image_free(image);
 	if (r < 0)
-		die("%s: %s", path, err.message);
+		tool_die("%s: %s", path, err.message);
 	if (o->n_filters > 0) {
 		r = cfsi_tree_keep_top(root, o->filters, o->n_filters);
 	}
@@ -117,7 +85,7 @@ static struct cfs_node *load_tree(const char *path, const struct options *o)
 		r = cfsi_tree_as_shown(root);
 	if (r < 0) {
 		cfs_node_unref(root);
-		die("%s: %s", path, strerror(-r));
+		tool_die("%s: %s", path, strerror(-r));
 	}
 	return root;
 }
@@ -173,7 +141,7 @@ static void path_push(struct path *p, const char *name)
 		char *b = realloc(p->buf, cap);
 
 		if (b == NULL)
-			die("out of memory");
+			tool_die("out of memory");
 		p->buf = b;
 		p->cap = cap;
 	}
@@ -240,13 +208,13 @@ static void collect_objects(const struct cfs_node *dir, struct object_list *l)
 						    sizeof(*names));
 
 			if (names == NULL)
-				die("out of memory");
+				tool_die("out of memory");
 			l->names = names;
 			l->cap = cap;
 		}
 		l->names[l->n] = strdup(payload);
 		if (l->names[l->n] == NULL)
-			die("out of memory");
+			tool_die("out of memory");
 		l->n++;
 	}
 }
@@ -282,13 +250,13 @@ static int list_objects(char **images, int n_images, const struct options *o,
 	if (missing && o->n_basedirs > 0) {
 		dirfds = calloc(o->n_basedirs, sizeof(*dirfds));
 		if (dirfds == NULL)
-			die("out of memory");
+			tool_die("out of memory");
 		for (size_t i = 0; i < o->n_basedirs; i++) {
 			dirfds[i] = open(o->basedirs[i],
 					 O_PATH | O_DIRECTORY | O_CLOEXEC);
 			if (dirfds[i] < 0)
-				die("cannot open basedir '%s': %s",
-				    o->basedirs[i], strerror(errno));
+				tool_die("cannot open basedir '%s': %s",
+					 o->basedirs[i], strerror(errno));
 		}
 	}
 	for (int i = 0; i < n_images; i++) {
@@ -331,14 +299,16 @@ static int measure_files(char **files, int n)
 		int fd = open(files[i], O_RDONLY | O_CLOEXEC), r;
 
 		if (fd < 0)
-			die("cannot open '%s': %s", files[i], strerror(errno));
+			tool_die("cannot open '%s': %s", files[i],
+				 strerror(errno));
 		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
-			die("cannot measure '%s': %s", files[i],
-			    strerror(EISDIR));
+			tool_die("cannot measure '%s': %s", files[i],
+				 strerror(EISDIR));
 		r = cfs_fsverity_digest_fd(fd, digest);
 		close(fd);
 		if (r < 0)
-			die("cannot measure '%s': %s", files[i], strerror(-r));
+			tool_die("cannot measure '%s': %s", files[i],
+				 strerror(-r));
 		cfs_digest_to_hex(digest, hex);
 		printf("%s\n", hex);
 	}
@@ -353,7 +323,7 @@ static void add_arg(const char ***list, size_t *n, const char *arg)
 	const char **l = reallocarray(*list, *n + 1, sizeof(*l));
 
 	if (l == NULL)
-		die("out of memory");
+		tool_die("out of memory");
 	l[(*n)++] = arg;
 	*list = l;
 }
@@ -371,6 +341,7 @@ int main(int argc, char **argv)
 	const char *command;
 	int opt, r = 0;
 
+	tool_init("composefs-info");
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_BASEDIR:
@@ -378,43 +349,44 @@ int main(int argc, char **argv)
 			break;
 		case OPT_FILTER:
 			if (strchr(optarg, '/') != NULL)
-				bad_usage("a filter is one name, without '/': "
-					  "'%s'",
-					  optarg);
+				tool_bad_usage(
+					"a filter is one name, without '/': "
+					"'%s'",
+					optarg);
 			add_arg(&o.filters, &o.n_filters, optarg);
 			break;
 		case OPT_HELP:
 			usage(stdout);
 			return 0;
 		case OPT_VERSION:
-			printf("%s (composefs-c) %s\n", prog, cfs_version());
+			tool_print_version();
 			return 0;
 		default:
 			fprintf(stderr,
 				"Try '%s --help' for more information.\n",
-				prog);
+				tool_name);
 			return 2;
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		bad_usage("no command given");
+		tool_bad_usage("no command given");
 	command = argv[0];
 	argc--;
 	argv++;
 
 	if (strcmp(command, "measure-file") == 0) {
 		if (argc < 1)
-			bad_usage("no file given");
+			tool_bad_usage("no file given");
 		return measure_files(argv, argc);
 	}
 	if (strcmp(command, "ls") != 0 && strcmp(command, "dump") != 0 &&
 	    strcmp(command, "objects") != 0 &&
 	    strcmp(command, "missing-objects") != 0)
-		bad_usage("unknown command '%s'", command);
+		tool_bad_usage("unknown command '%s'", command);
 	if (argc < 1)
-		bad_usage("no image given");
+		tool_bad_usage("no image given");
 
 	if (strcmp(command, "objects") == 0 ||
 	    strcmp(command, "missing-objects") == 0) {
@@ -434,8 +406,8 @@ int main(int argc, char **argv)
 			}
 			cfs_node_unref(root);
 			if (r < 0)
-				die("writing to standard output: %s",
-				    strerror(-r));
+				tool_die("writing to standard output: %s",
+					 strerror(-r));
 			check_stdout();
 		}
 	}

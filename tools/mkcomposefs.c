@@ -15,8 +15,7 @@
 #include <unistd.h>
 
 #include "composefs.h"
-
-static const char *prog = "mkcomposefs";
+#include "tool.h"
 
 enum {
 	OPT_SKIP_XATTRS = 256,
@@ -58,37 +57,7 @@ static void usage(FILE *out)
 		"  --hardlinks           keep hard links in SOURCE as hard links\n"
 		"  --help                show this help\n"
 		"  --version             show the version\n",
-		prog, CFS_DEFAULT_VERSION_MIN, CFS_DEFAULT_VERSION_MAX);
-}
-
-static void die(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(EXIT_FAILURE);
-}
-
-static void bad_usage(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-static void bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
-	exit(2);
+		tool_name, CFS_DEFAULT_VERSION_MIN, CFS_DEFAULT_VERSION_MAX);
 }
 
 static long parse_number(const char *arg, const char *what, long min, long max)
@@ -99,8 +68,8 @@ static long parse_number(const char *arg, const char *what, long min, long max)
 	errno = 0;
 	v = strtol(arg, &end, 10);
 	if (*arg == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
-		bad_usage("invalid %s '%s' (expected %ld to %ld)", what, arg,
-			  min, max);
+		tool_bad_usage("invalid %s '%s' (expected %ld to %ld)", what,
+			       arg, min, max);
 	return v;
 }
 
@@ -126,116 +95,20 @@ static void show_progress(void *data, uint64_t done, uint64_t total)
 		return;
 	p->last = now;
 	p->shown = true;
-	fprintf(stderr, "\r%s: %llu of %llu files digested", prog,
+	fprintf(stderr, "\r%s: %llu of %llu files digested", tool_name,
 		(unsigned long long)done, (unsigned long long)total);
 }
 
 static void end_progress(struct progress *p)
 {
 	if (p->shown)
-		fprintf(stderr, "\r%s: %llu of %llu files digested\n", prog,
-			(unsigned long long)p->done,
+		fprintf(stderr, "\r%s: %llu of %llu files digested\n",
+			tool_name, (unsigned long long)p->done,
 			(unsigned long long)p->total);
 }
 
-/* The output goes to a temporary file beside IMAGE that is renamed into
- * place only when complete. An IMAGE that is a device or a pipe is written
- * in place; a symlink is followed to the file it names. */
-struct output {
-	char *path;
-	char *tmp_path;
-	int fd;
-};
-
-static void output_open(struct output *o, const char *path)
-{
-	const char *slash;
-	struct stat st;
-
-	o->fd = -1;
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		if (S_ISDIR(st.st_mode))
-			die("cannot write image '%s': is a directory", path);
-		o->fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (o->fd < 0)
-			die("cannot open '%s': %s", path, strerror(errno));
-		return;
-	}
-	o->path = realpath(path, NULL);
-	if (o->path == NULL && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
-		/* a link to a file still to be made: make it there */
-		char target[4096];
-		ssize_t n = readlink(path, target, sizeof(target) - 1);
-
-		if (n < 0)
-			die("cannot read link '%s': %s", path, strerror(errno));
-		target[n] = '\0';
-		slash = strrchr(path, '/');
-		if (target[0] == '/' || slash == NULL)
-			o->path = strdup(target);
-		else if (asprintf(&o->path, "%.*s%s", (int)(slash - path + 1),
-				  path, target) < 0)
-			o->path = NULL;
-	}
-	if (o->path == NULL)
-		o->path = strdup(path);
-	if (o->path == NULL)
-		die("out of memory");
-	slash = strrchr(o->path, '/');
-	if (asprintf(&o->tmp_path, "%.*s.%s.XXXXXX",
-		     slash ? (int)(slash - o->path + 1) : 0, o->path,
-		     slash ? slash + 1 : o->path) < 0)
-		die("out of memory");
-	o->fd = mkostemp(o->tmp_path, O_CLOEXEC);
-	if (o->fd < 0) {
-		int e = errno;
-
-		free(o->tmp_path);
-		o->tmp_path = NULL;
-		die("cannot create '%s': %s", path, strerror(e));
-	}
-}
-
-static void output_abort(struct output *o)
-{
-	if (o->tmp_path != NULL) {
-		(void)unlink(o->tmp_path);
-		free(o->tmp_path);
-		o->tmp_path = NULL;
-	}
-	if (o->fd >= 0)
-		close(o->fd);
-	o->fd = -1;
-}
-
-static int output_commit(struct output *o)
-{
-	mode_t mask = umask(0);
-
-	umask(mask);
-	/* mkostemp makes 0600; an image is as readable as any new file */
-	if (fchmod(o->fd, 0666 & ~mask) < 0 || fsync(o->fd) < 0 ||
-	    close(o->fd) < 0) {
-		o->fd = -1;
-		return -errno;
-	}
-	o->fd = -1;
-	if (rename(o->tmp_path, o->path) < 0)
-		return -errno;
-	free(o->tmp_path);
-	o->tmp_path = NULL;
-	return 0;
-}
-
-/* Static: the atexit handler runs after main's frame is gone. */
-static struct output out = { .fd = -1 };
-static struct output *cleanup_output;
-
-static void unlink_on_exit(void)
-{
-	if (cleanup_output != NULL)
-		output_abort(cleanup_output);
-}
+/* Static: the exit handler that removes it may run after main returns. */
+static struct tool_output out = { .fd = -1 };
 
 int main(int argc, char **argv)
 {
@@ -271,6 +144,7 @@ int main(int argc, char **argv)
 	uint8_t digest[CFS_DIGEST_SIZE];
 	int opt, fd = -1, r;
 
+	tool_init("mkcomposefs");
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_SKIP_XATTRS:
@@ -318,12 +192,12 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case OPT_VERSION:
-			printf("%s (composefs-c) %s\n", prog, cfs_version());
+			tool_print_version();
 			return 0;
 		default:
 			fprintf(stderr,
 				"Try '%s --help' for more information.\n",
-				prog);
+				tool_name);
 			return 2;
 		}
 	}
@@ -336,32 +210,34 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		bad_usage("no source given");
+		tool_bad_usage("no source given");
 	source = argv[0];
 	if (*source == '\0')
-		bad_usage("empty source path");
+		tool_bad_usage("empty source path");
 	if (digest_only) {
 		if (argc > 1)
-			bad_usage(
+			tool_bad_usage(
 				"no image may be given with --print-digest-only");
 	} else {
 		if (argc < 2)
-			bad_usage("no image given");
+			tool_bad_usage("no image given");
 		if (argc > 2)
-			bad_usage("too many arguments");
+			tool_bad_usage("too many arguments");
 		image = argv[1];
 	}
 	if (from_file && (bopts.flags & CFS_BUILD_HARDLINKS))
-		bad_usage("--hardlinks applies to a source directory only");
+		tool_bad_usage(
+			"--hardlinks applies to a source directory only");
 
 	if (image != NULL && strcmp(image, "-") == 0) {
 		if (isatty(STDOUT_FILENO))
-			die("refusing to write an image to a terminal");
+			tool_die("refusing to write an image to a terminal");
 		fd = STDOUT_FILENO;
 	} else if (image != NULL) {
-		output_open(&out, image);
-		cleanup_output = &out;
-		atexit(unlink_on_exit);
+		r = tool_output_open(&out, image);
+		if (r < 0)
+			tool_die("cannot write image '%s': %s", image,
+				 strerror(-r));
 		fd = out.fd;
 	}
 
@@ -373,22 +249,22 @@ int main(int argc, char **argv)
 		if (strcmp(source, "-") != 0) {
 			in = fopen(source, "re");
 			if (in == NULL)
-				die("cannot open '%s': %s", source,
-				    strerror(errno));
+				tool_die("cannot open '%s': %s", source,
+					 strerror(errno));
 		}
 		r = cfs_dump_parse(in, strcmp(source, "-") ? source : "<stdin>",
 				   flags, &root, &err);
 		if (in != stdin)
 			fclose(in);
 		if (r < 0)
-			die("%s", err.message);
+			tool_die("%s", err.message);
 	} else {
 		if (store_path != NULL) {
 			r = cfs_store_open(store_path,
 					   CFS_STORE_CREATE | CFS_STORE_BATCH,
 					   &store, &err);
 			if (r < 0)
-				die("%s", err.message);
+				tool_die("%s", err.message);
 			bopts.store = store;
 		}
 		if (isatty(STDERR_FILENO)) {
@@ -398,24 +274,22 @@ int main(int argc, char **argv)
 		r = cfs_build_from_directory(source, &bopts, &root, &err);
 		end_progress(&progress);
 		if (r < 0)
-			die("%s", err.message);
+			tool_die("%s", err.message);
 		/* objects are durable and in place before any image names them */
 		if (store != NULL && cfs_store_commit(store, &err) < 0)
-			die("%s", err.message);
+			tool_die("%s", err.message);
 	}
 
 	r = cfs_write_image(root, &wopts, fd, print_digest ? digest : NULL,
 			    &err);
 	if (r < 0)
-		die("cannot write image%s%s: %s", image ? " " : "",
-		    image ? image : "", err.message);
-	if (out.tmp_path != NULL) {
-		r = output_commit(&out);
+		tool_die("cannot write image%s%s: %s", image ? " " : "",
+			 image ? image : "", err.message);
+	if (fd != STDOUT_FILENO) {
+		r = tool_output_commit(&out);
 		if (r < 0)
-			die("cannot write image %s: %s", image, strerror(-r));
-		cleanup_output = NULL;
-	} else if (out.fd >= 0 && close(out.fd) < 0) {
-		die("cannot write image %s: %s", image, strerror(errno));
+			tool_die("cannot write image %s: %s", image,
+				 strerror(-r));
 	}
 	if (print_digest) {
 		char hex[CFS_DIGEST_HEX_SIZE];
@@ -424,7 +298,7 @@ int main(int argc, char **argv)
 		printf("%s\n", hex);
 	}
 	if (fflush(stdout) != 0)
-		die("writing to stdout: %s", strerror(errno));
+		tool_die("writing to stdout: %s", strerror(errno));
 	cfs_node_unref(root);
 	cfs_store_free(store);
 	return 0;

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "composefs.h"
+#include "tool.h"
+
+const char *tool_name = "composefs";
+
+static struct tool_output *pending_output;
+
+static void remove_pending_output(void)
+{
+	if (pending_output != NULL)
+		tool_output_abort(pending_output);
+}
+
+void tool_init(const char *name)
+{
+	tool_name = name;
+	atexit(remove_pending_output);
+}
+
+static void vmessage(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", tool_name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void tool_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	/* what was printed so far comes before the message */
+	fflush(stdout);
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+	exit(EXIT_FAILURE);
+}
+
+void tool_bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try '%s --help' for more information.\n", tool_name);
+	exit(2);
+}
+
+int tool_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(fmt, ap);
+	va_end(ap);
+	return EXIT_FAILURE;
+}
+
+void tool_print_version(void)
+{
+	printf("%s (composefs-c) %s\n", tool_name, cfs_version());
+}
+
+/* Where a symlink to a file still to be made points. */
+static char *link_target(const char *path)
+{
+	char target[4096], *out = NULL;
+	const char *slash = strrchr(path, '/');
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+	if (n < 0)
+		return NULL;
+	target[n] = '\0';
+	if (target[0] == '/' || slash == NULL)
+		return strdup(target);
+	if (asprintf(&out, "%.*s%s", (int)(slash - path + 1), path, target) < 0)
+		return NULL;
+	return out;
+}
+
+int tool_output_open(struct tool_output *o, const char *dest)
+{
+	const char *slash;
+	struct stat st;
+
+	*o = (struct tool_output){ .fd = -1 };
+	if (strcmp(dest, "-") == 0) {
+		o->fd = STDOUT_FILENO;
+		return 0;
+	}
+	if (stat(dest, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+		o->fd = open(dest, O_WRONLY | O_CLOEXEC);
+		return o->fd < 0 ? -errno : 0;
+	}
+	o->path = realpath(dest, NULL);
+	if (o->path == NULL && lstat(dest, &st) == 0 && S_ISLNK(st.st_mode))
+		o->path = link_target(dest);
+	if (o->path == NULL)
+		o->path = strdup(dest);
+	if (o->path == NULL)
+		return -ENOMEM;
+	slash = strrchr(o->path, '/');
+	if (asprintf(&o->tmp_path, "%.*s.%s.XXXXXX",
+		     slash ? (int)(slash - o->path + 1) : 0, o->path,
+		     slash ? slash + 1 : o->path) < 0) {
+		o->tmp_path = NULL;
+		return -ENOMEM;
+	}
+	o->fd = mkostemp(o->tmp_path, O_CLOEXEC);
+	if (o->fd < 0) {
+		int r = -errno;
+
+		free(o->tmp_path);
+		o->tmp_path = NULL;
+		return r;
+	}
+	pending_output = o;
+	return 0;
+}
+
+void tool_output_abort(struct tool_output *o)
+{
+	if (o->tmp_path != NULL)
+		(void)unlink(o->tmp_path);
+	if (o->fd > STDOUT_FILENO)
+		close(o->fd);
+	free(o->tmp_path);
+	free(o->path);
+	*o = (struct tool_output){ .fd = -1 };
+	if (pending_output == o)
+		pending_output = NULL;
+}
+
+int tool_output_commit(struct tool_output *o)
+{
+	mode_t mask = umask(0);
+	int r = 0;
+
+	umask(mask);
+	if (o->tmp_path == NULL) {
+		if (o->fd > STDOUT_FILENO && close(o->fd) < 0)
+			r = -errno;
+		else if (o->fd == STDOUT_FILENO && fflush(stdout) != 0)
+			r = -errno;
+		o->fd = -1;
+		tool_output_abort(o);
+		return r;
+	}
+	/* mkostemp makes 0600; the result is as readable as any new file */
+	if (fchmod(o->fd, 0666 & ~mask) < 0 || fsync(o->fd) < 0 ||
+	    close(o->fd) < 0) {
+		r = -errno;
+		o->fd = -1;
+		tool_output_abort(o);
+		return r;
+	}
+	o->fd = -1;
+	if (rename(o->tmp_path, o->path) < 0) {
+		r = -errno;
+		tool_output_abort(o);
+		return r;
+	}
+	free(o->tmp_path);
+	o->tmp_path = NULL;
+	tool_output_abort(o);
+	return 0;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* What every command-line tool shares: messages, exit codes, output files. */
+#ifndef CFS_TOOL_H
+#define CFS_TOOL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* The tool's name in messages ("mkcomposefs: ..."); set by tool_init. */
+extern const char *tool_name;
+
+void tool_init(const char *name);
+
+/* "NAME: message" on stderr, then exit 1. */
+void tool_die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+/* "NAME: message" and a pointer to --help on stderr, then exit 2. */
+void tool_bad_usage(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+/* "NAME: message" on stderr; returns 1, the failure exit status. */
+int tool_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "NAME (composefs-c) VERSION" on stdout. */
+void tool_print_version(void);
+
+/*
+ * An output file written whole or not at all: a temporary file beside the
+ * destination, renamed over it once complete. "-" is stdout; a destination
+ * that is a device or a pipe is written in place; a symlink is followed
+ * (also to a file still to be made). After tool_output_open, the temporary
+ * file is removed if the tool exits without tool_output_commit.
+ */
+struct tool_output {
+	char *path; /* final name, NULL when written in place */
+	char *tmp_path;
+	int fd;
+};
+
+/* 0 or -errno (-EISDIR for a directory). */
+int tool_output_open(struct tool_output *o, const char *dest);
+/* Make it visible (fsync'd, mode 0666 less umask); 0 or -errno, in which
+ * case nothing was replaced. */
+int tool_output_commit(struct tool_output *o);
+/* Drop it: the temporary file is removed. */
+void tool_output_abort(struct tool_output *o);
+
+#endif
