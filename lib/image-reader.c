@@ -193,6 +193,14 @@ uint64_t cfs_image_get_root_nid(const struct cfs_image *img)
 /* ------------------------------------------------------------------ */
 /* Inodes */
 
+/* How many units of 2^bits bytes hold size bytes; unlike DIV_ROUND_UP,
+ * right for sizes near 2^64 too (where rounding up wrapped to a few
+ * blocks, and a directory of 2^64 - 1 bytes read as an empty one). */
+static uint64_t units_of(uint64_t size, unsigned bits)
+{
+	return (size >> bits) + ((size & (((uint64_t)1 << bits) - 1)) != 0);
+}
+
 int cfsi_image_inode(const struct cfs_image *img, uint64_t nid,
 		     struct cfsi_inode *ino, struct cfs_error *err)
 {
@@ -281,7 +289,7 @@ int cfsi_image_inode(const struct cfs_image *img, uint64_t nid,
 	switch (ino->layout) {
 	case EROFS_INODE_FLAT_PLAIN:
 	case EROFS_INODE_FLAT_INLINE:
-		nblocks = DIV_ROUND_UP(ino->pub.size, EROFS_BLOCK_SIZE);
+		nblocks = units_of(ino->pub.size, EROFS_BLOCK_BITS);
 		ino->n_blocks = nblocks;
 		if (ino->layout == EROFS_INODE_FLAT_INLINE && nblocks > 0) {
 			ino->n_blocks = nblocks - 1;
@@ -316,10 +324,8 @@ int cfsi_image_inode(const struct cfs_image *img, uint64_t nid,
 		unsigned bits = EROFS_BLOCK_BITS +
 				(cformat & EROFS_CHUNK_FORMAT_BLKBITS_MASK);
 		uint64_t entry = (cformat & EROFS_CHUNK_FORMAT_INDEXES) ? 8 : 4;
-		uint64_t chunks = bits >= 64 ?
-					  1 :
-					  DIV_ROUND_UP(ino->pub.size,
-						       (uint64_t)1 << bits);
+		uint64_t chunks = bits >= 64 ? 1 :
+					       units_of(ino->pub.size, bits);
 
 		if (!S_ISREG(ino->pub.mode))
 			return bad_image(err,

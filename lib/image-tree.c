@@ -291,11 +291,24 @@ static int load_inode(struct builder *b, struct cfs_node *n,
 	return 0;
 }
 
+/* Bytes compared, a prefix first: the order of EROFS directories. */
+static int name_order(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
 struct listing {
 	struct builder *b;
 	struct cfs_node *dir;
 	unsigned depth;
 	int error;
+	uint64_t nid; /* of dir */
+	char prev[CFS_NAME_MAX]; /* the entry before, prev_len > 0 */
+	size_t prev_len;
 };
 
 static int add_entry(void *userdata, const char *name, size_t len, uint64_t nid,
@@ -312,6 +325,20 @@ static int add_entry(void *userdata, const char *name, size_t len, uint64_t nid,
 	if ((len == 1 && name[0] == '.') ||
 	    (len == 2 && name[0] == '.' && name[1] == '.'))
 		return 0;
+	/* EROFS keeps names sorted (lookups depend on it): out of order is
+	 * damage, and would cost a move of the children for each entry. */
+	if (l->prev_len > 0 && name_order(l->prev, l->prev_len, name, len) >= 0)
+		return cfs_error_set(b->err, -EUCLEAN,
+				     "directory %llu: entry %llu out of order",
+				     (unsigned long long)l->nid,
+				     (unsigned long long)index);
+	if (memchr(name, '\0', len) != NULL)
+		return cfs_error_set(b->err, -EUCLEAN,
+				     "directory %llu: entry %llu: NUL in name",
+				     (unsigned long long)l->nid,
+				     (unsigned long long)index);
+	memcpy(l->prev, name, len);
+	l->prev_len = len;
 	memcpy(cname, name, len);
 	cname[len] = '\0';
 
@@ -447,7 +474,9 @@ int cfs_image_to_tree(const struct cfs_image *img, struct cfs_node **ret_root,
 	}
 	while (r == 0 && b.queue_head < b.queue_len) {
 		struct dir_item d = b.queue[b.queue_head++];
-		struct listing l = { &b, d.node, d.depth, 0 };
+		struct listing l = {
+			.b = &b, .dir = d.node, .depth = d.depth, .nid = d.nid
+		};
 		struct cfsi_inode dir;
 
 		r = cfsi_image_inode(img, d.nid, &dir, err);

@@ -99,6 +99,7 @@ static struct cfs_node *small_tree(void)
 	cfs_digest_to_object_path(digest, path);
 	cfs_node_set_size(file, 100000);
 	cfs_node_set_uid(file, 70000); /* an extended inode */
+	cfs_node_set_uid(dir, 70000);
 	cfs_node_set_digest(file, digest);
 	assert_int_equal(cfs_node_set_payload(file, path), 0);
 	assert_int_equal(
@@ -920,6 +921,31 @@ static void test_specific_errors(void **state)
 			  7, "bad first name offset");
 	/* xattrs past the inode's area */
 	expect_tree_error(&small, in_off + 2, 2, 0xffff, "xattr");
+
+	/* a directory of 2^64 - 1 bytes: rounding its size up to blocks
+	 * wrapped, and it read as empty */
+	{
+		uint64_t off = inode_offset(&small, dir);
+
+		assert_int_equal(small.data[off] & 1, 1); /* extended */
+		expect_tree_error(&small, off + 8, 8, UINT64_MAX,
+				  "inline data");
+	}
+
+	/* names out of order (lookups would miss them; adding them to the
+	 * tree cost a move of all children each), a NUL in a name */
+	{
+		uint64_t at = find_dirent(&small, dir, "file");
+		uint64_t name = at - at % EROFS_BLOCK_SIZE +
+				get16(small.data + at + 8);
+
+		if (inode_at(&small, dir).tail_len > 0)
+			name = inode_at(&small, dir).tail_off +
+			       get16(small.data + at + 8);
+		assert_memory_equal(small.data + name, "file", 4);
+		expect_tree_error(&small, name, 1, 'z', "out of order");
+		expect_tree_error(&small, name + 2, 1, 0, "NUL in name");
+	}
 
 	/* a file larger than any dump or the writer takes (2^53 bytes),
 	 * whose chunk table still fits in the image: found as a dump that

@@ -37,7 +37,7 @@ struct walker {
 };
 
 struct entry {
-	char name[CFS_NAME_MAX + 1];
+	size_t name; /* offset in the listing's names */
 	size_t len;
 	uint64_t nid;
 	uint8_t type;
@@ -47,9 +47,22 @@ struct listing {
 	struct walker *w;
 	struct entry *e;
 	size_t n, cap;
+	char *names; /* each NUL-terminated */
+	size_t names_len, names_cap;
 	uint64_t start;
 	bool full; /* stopped at the entry budget */
 };
+
+static const char *name_of(const struct listing *l, const struct entry *e)
+{
+	return l->names + e->name;
+}
+
+static void listing_free(struct listing *l)
+{
+	free(l->e);
+	free(l->names);
+}
 
 /* Record the outcome of one call: the first failure is kept, and a
  * malformed image must always come with a message. */
@@ -87,11 +100,19 @@ static int take_entry(void *userdata, const char *name, size_t len,
 		l->e = e;
 		l->cap = cap;
 	}
-	memcpy(l->e[l->n].name, name, len);
-	l->e[l->n].name[len] = '\0';
-	l->e[l->n].len = len;
-	l->e[l->n].nid = nid;
-	l->e[l->n].type = type;
+	if (l->names_len + len + 1 > l->names_cap) {
+		size_t cap = (l->names_len + len + 1) * 2;
+		char *names = realloc(l->names, cap);
+
+		if (names == NULL)
+			abort();
+		l->names = names;
+		l->names_cap = cap;
+	}
+	memcpy(l->names + l->names_len, name, len);
+	l->names[l->names_len + len] = '\0';
+	l->e[l->n] = (struct entry){ l->names_len, len, nid, type };
+	l->names_len += len + 1;
 	l->n++;
 	return 0;
 }
@@ -189,25 +210,27 @@ static void walk_dir(struct walker *w, const struct cfs_inode *dir,
 				const struct entry *b = &l.e[l.n / 2 + i];
 
 				require(a->nid == b->nid && a->len == b->len &&
-					memcmp(a->name, b->name, a->len) == 0);
+					memcmp(name_of(&half, a),
+					       name_of(&l, b), a->len) == 0);
 			}
 		}
-		free(half.e);
+		listing_free(&half);
 	}
 
 	for (size_t i = 0; i < l.n; i++) {
 		const struct entry *e = &l.e[i];
+		const char *name = name_of(&l, e);
 		struct cfs_error err = { { 0 } };
 		struct cfs_inode ino;
 		uint64_t nid = UINT64_MAX;
 		int r;
 
-		r = cfs_image_lookup(w->img, dir, e->name, e->len, &nid, &err);
+		r = cfs_image_lookup(w->img, dir, name, e->len, &nid, &err);
 		if (r != -ENOENT)
 			note(w, r, &err);
 		if (r == -ENOENT)
 			require(nid == UINT64_MAX);
-		if (strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0)
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 			continue;
 		err.message[0] = '\0';
 		r = cfs_image_get_inode(w->img, e->nid, &ino, &err);
@@ -219,7 +242,7 @@ static void walk_dir(struct walker *w, const struct cfs_inode *dir,
 		if (S_ISDIR(ino.mode) && depth < MAX_DEPTH)
 			walk_dir(w, &ino, depth + 1);
 	}
-	free(l.e);
+	listing_free(&l);
 }
 
 /* print(parse(print(tree))) must be print(tree): what the printer writes,
