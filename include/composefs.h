@@ -451,7 +451,79 @@ int cfs_object_fd(const struct cfs_object *object);
 struct cfs_object *cfs_object_close(struct cfs_object *object);
 
 /* ------------------------------------------------------------------ */
-/* Mounting (see lib/mount.c) */
+/* Mounting (see lib/mount.c)
+ *
+ * The kernel mount of an image, as root: the image as a read-only EROFS
+ * filesystem (straight from the file where the kernel can, else through a
+ * read-only, autoclearing loop device), overlayfs on top of it with the
+ * object directories as data-only lower layers. The EROFS mount is left
+ * attached nowhere (older kernels need it attached for a moment, to a
+ * private temporary directory): unmounting the overlay releases it, and its
+ * loop device, with it.
+ */
+
+enum {
+	/* Every file must carry an fs-verity digest and the kernel checks it
+	 * on open (overlayfs verity=require). Refused with -EOPNOTSUPP, and a
+	 * message saying why, when the kernel or the filesystem of a basedir
+	 * cannot enforce it. */
+	CFS_MOUNT_VERITY = 1 << 0,
+	/* As CFS_MOUNT_VERITY where the kernel and the basedirs' filesystems
+	 * can enforce it; otherwise mount without. */
+	CFS_MOUNT_TRY_VERITY = 1 << 1,
+	/* A read-only mount, also over an upper directory. */
+	CFS_MOUNT_READONLY = 1 << 2,
+	/* Map the image's owners through the user namespace idmap_fd (an
+	 * idmapped EROFS layer). Needs the new mount API. */
+	CFS_MOUNT_IDMAP = 1 << 3,
+	/* The usual mount flags, applied to the overlay. */
+	CFS_MOUNT_NOSUID = 1 << 4,
+	CFS_MOUNT_NODEV = 1 << 5,
+	CFS_MOUNT_NOEXEC = 1 << 6,
+	CFS_MOUNT_NOATIME = 1 << 7,
+	/* Use mount(2) with an option string, as on kernels without the new
+	 * mount API or overlayfs' lowerdir+/datadir+ (which is detected and
+	 * falls back to this by itself); mainly for tests. */
+	CFS_MOUNT_LEGACY_API = 1 << 8,
+};
+
+struct cfs_mount_options {
+	/* Object directories (at least one), searched in this order. */
+	const char *const *basedirs;
+	size_t n_basedirs;
+	/* When not NULL, CFS_DIGEST_SIZE bytes: the fs-verity digest the
+	 * image must have. Where the image file has fs-verity the kernel's
+	 * measurement is compared; otherwise the image is copied into a sealed
+	 * memory file, measured there, and that very copy is mounted, so the
+	 * file cannot change between the check and the mount. Implies
+	 * CFS_MOUNT_TRY_VERITY for the objects. */
+	const uint8_t *digest;
+	/* Both or neither: a writable overlay whose changes go to upperdir. */
+	const char *upperdir;
+	const char *workdir;
+	/* With CFS_MOUNT_IDMAP: an fd of a user namespace (not taken over). */
+	int idmap_fd;
+	unsigned flags; /* CFS_MOUNT_* */
+};
+
+/* Mount the composefs image at path image on the directory target. The
+ * image is validated with the image reader first: a malformed one is refused
+ * (-EUCLEAN or the reader's errno) before anything is mounted. On failure
+ * everything already set up is undone and err says what failed. Errors
+ * besides the kernel's: -EINVAL (bad options), -EILSEQ (the image's digest
+ * is not opts->digest; the message gives both), -EOPNOTSUPP
+ * (CFS_MOUNT_VERITY where it cannot be enforced). */
+int cfs_mount_image(const char *image, const char *target,
+		    const struct cfs_mount_options *opts,
+		    struct cfs_error *err);
+/* The same for an image open as fd (read from offset 0; not taken over). */
+int cfs_mount_image_fd(int fd, const char *target,
+		       const struct cfs_mount_options *opts,
+		       struct cfs_error *err);
+/* Whether the kernel can enforce fs-verity on files in the directory dir:
+ * 0 when it can, -EOPNOTSUPP with a message naming what lacks it (the
+ * kernel, or dir's filesystem), another -errno when dir cannot be opened. */
+int cfs_mount_check_verity(const char *dir, struct cfs_error *err);
 
 /* Library version string. */
 const char *cfs_version(void);

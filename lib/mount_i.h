@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* Private helpers of lib/mount.c, visible to its unit test. */
+#ifndef CFS_MOUNT_I_H
+#define CFS_MOUNT_I_H
+
+/* path with '\', ',' and ':' escaped by a backslash, as overlayfs expects
+ * a layer path in an option string (it splits options at ',' and lowerdir
+ * at ':', then drops each escaping backslash). malloc'd; NULL on ENOMEM. */
+char *cfsi_mount_escape(const char *path);
+
+/* A sealed copy of the whole file behind fd in a memory file: nobody can
+ * write, shrink or grow it any more, so what is measured in it is what is
+ * mounted. The memory file is labelled "composefs:NAME" (name may be NULL).
+ * Returns the new fd (O_CLOEXEC) or -errno. */
+int cfsi_mount_sealed_copy(int fd, const char *name);
+
+#endif
