@@ -754,9 +754,10 @@ int cfsi_image_xattrs(const struct cfs_image *img, const struct cfsi_inode *ino,
 		if (r != 0)
 			return r;
 	}
-	/* the rest, up to the end of the area, are inline entries; padding
-	 * smaller than an entry may follow */
-	while (end - off > sizeof(struct erofs_xattr_entry)) {
+	/* the rest, up to the end of the area, are inline entries (4-byte
+	 * aligned, as is the area: nothing follows the last one, which may
+	 * be a bare 4-byte header, e.g. "trusted." with an empty value) */
+	while (end - off >= sizeof(struct erofs_xattr_entry)) {
 		r = xattr_entry(img, off, end, fn, userdata, &size, err);
 		if (r != 0)
 			return r;

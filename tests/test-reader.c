@@ -712,6 +712,36 @@ static void test_xattrs(void **state)
 	cfs_node_unref(root);
 }
 
+/* An xattr that is a bare prefix with no value is an entry of 4 bytes,
+ * nothing but its header: the last one of an inode was taken for padding
+ * and lost (found by fuzzing). */
+static void test_bare_prefix_xattrs(void **state)
+{
+	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *f = add(root, "f", S_IFREG | 0644);
+	struct cfs_node *back = NULL;
+	struct xattr_seen s;
+	struct cfs_inode ino;
+	struct image im, again;
+
+	assert_int_equal(cfs_node_set_xattr(f, "trusted.", "", 0), 0);
+	assert_int_equal(cfs_node_set_xattr(f, "user.", "", 0), 0);
+	image_make(root, 0, &im);
+	ino = walk_path(&im, "f");
+	s = xattrs_of(&im, &ino);
+	assert_int_equal(s.n, 2);
+	expect_xattr(&s, "trusted.", "", 0);
+	expect_xattr(&s, "user.", "", 0);
+	assert_int_equal(cfs_image_to_tree(im.img, &back, NULL), 0);
+	image_write(back, 0, &again);
+	assert_int_equal(again.size, im.size);
+	assert_memory_equal(again.data, im.data, im.size);
+	free(again.data);
+	cfs_node_unref(back);
+	image_done(&im);
+	cfs_node_unref(root);
+}
+
 static void test_overlay_info(void **state)
 {
 	uint8_t digest[CFS_DIGEST_SIZE];
@@ -1011,6 +1041,7 @@ int main(void)
 		cmocka_unit_test(test_symlinks),
 		cmocka_unit_test(test_inline_data),
 		cmocka_unit_test(test_xattrs),
+		cmocka_unit_test(test_bare_prefix_xattrs),
 		cmocka_unit_test(test_overlay_info),
 		cmocka_unit_test(test_inodes_version_root),
 		cmocka_unit_test(test_tree_roundtrip),
