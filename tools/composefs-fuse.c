@@ -44,6 +44,7 @@ struct server {
 	enum cfs_verify verify;
 	struct cfs_object_cache *cache;
 	bool foreground;
+	bool no_opendir; /* the kernel takes ENOSYS from opendir as "none" */
 };
 
 struct handle {
@@ -145,6 +146,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	/* Nothing ever changes: cache symlinks, keep data until told
 	 * otherwise (never), list and stat in one go. */
+	struct server *s = userdata;
+
+	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+		s->no_opendir = true;
+	}
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA)
@@ -239,6 +246,14 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
+	struct server *s = server_of(req);
+
+	/* No state to keep per open directory: where the kernel allows it,
+	 * say so once, and it stops asking (and keeps listings cached). */
+	if (s->no_opendir) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	/* listings never change: the kernel may keep them */
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
