@@ -61,6 +61,19 @@ struct builder {
 	uint64_t current_nid; /* ...and its inode */
 	unsigned xattrs_seen, xattrs_shared; /* entries met, shared ones */
 	size_t from_shared; /* node xattrs that came from shared entries */
+
+	/* Xattrs the writer adds to whiteouts and their directories, when
+	 * met elsewhere, were the input's own: kept, once that is known. */
+	struct held_xattr *held;
+	size_t n_held, cap_held;
+};
+
+struct held_xattr {
+	struct cfs_node *node;
+	const char *name; /* as given to the writer */
+	uint8_t *value;
+	size_t len;
+	bool dir_only; /* the writer's on a directory holding whiteouts */
 };
 
 static struct nid_entry *map_get(struct builder *b, uint64_t nid, bool create)
@@ -116,6 +129,71 @@ static int push_dir(struct builder *b, struct cfs_node *node, uint64_t nid,
 	return 0;
 }
 
+static int hold_xattr(struct builder *b, const char *name, const void *value,
+		      size_t len, bool dir_only)
+{
+	struct held_xattr *h;
+
+	if (b->n_held == b->cap_held) {
+		size_t cap = b->cap_held ? b->cap_held * 2 : 16;
+
+		h = reallocarray(b->held, cap, sizeof(*h));
+		if (h == NULL)
+			return -ENOMEM;
+		b->held = h;
+		b->cap_held = cap;
+	}
+	h = &b->held[b->n_held];
+	h->value = malloc(len > 0 ? len : 1);
+	if (h->value == NULL)
+		return -ENOMEM;
+	memcpy(h->value, value, len);
+	h->len = len;
+	h->name = name;
+	h->dir_only = dir_only;
+	h->node = cfs_node_ref(b->current);
+	b->n_held++;
+	return 0;
+}
+
+static bool has_whiteout(const struct cfs_node *dir)
+{
+	for (size_t i = 0; i < dir->n_children; i++)
+		if (S_ISCHR(dir->children[i]->mode) &&
+		    dir->children[i]->rdev == 0)
+			return true;
+	return false;
+}
+
+/* Give back the held xattrs the writer would not have added: to a node
+ * that is no whiteout, to a directory that holds none. Done for the nodes
+ * of one inode (since = where its xattrs started), or, for directories,
+ * once the whole tree is there. */
+static int settle_held(struct builder *b, size_t since, bool dirs)
+{
+	size_t kept = since;
+	int r = 0;
+
+	for (size_t i = since; i < b->n_held; i++) {
+		struct held_xattr *h = &b->held[i];
+
+		if (h->dir_only && !dirs) {
+			b->held[kept++] = *h;
+			continue;
+		}
+		if (r == 0 && !(h->dir_only ? has_whiteout(h->node) :
+					      S_ISCHR(h->node->mode)))
+			r = cfsi_node_set_xattr_limit(
+				h->node, h->name, h->value, h->len, UINT16_MAX);
+		cfs_node_unref(h->node);
+		free(h->value);
+	}
+	b->n_held = kept;
+	return r < 0 ? cfs_error_set(b->err, r == -ERANGE ? -EUCLEAN : r,
+				     "xattrs: %s", strerror(-r)) :
+		       0;
+}
+
 /* One stored xattr, turned back into what the writer was given. */
 static int take_xattr(void *userdata, const char *name, const void *value,
 		      size_t len)
@@ -151,18 +229,23 @@ static int take_xattr(void *userdata, const char *name, const void *value,
 			cfs_node_set_digest(n, v + 4);
 		return 0;
 	}
-	if (strcmp(name, OVL_XATTR_ESCAPED_WHITEOUT) == 0) {
-		if (S_ISREG(n->mode)) {
-			n->mode = S_IFCHR | (n->mode & ~S_IFMT);
-			n->rdev = 0;
-			cfs_node_set_size(n, 0);
-		}
+	if (strcmp(name, OVL_XATTR_ESCAPED_WHITEOUT) == 0 && S_ISREG(n->mode)) {
+		n->mode = S_IFCHR | (n->mode & ~S_IFMT);
+		n->rdev = 0;
+		cfs_node_set_size(n, 0);
 		return 0;
 	}
-	if (strcmp(name, OVL_XATTR_ESCAPED_WHITEOUTS) == 0 ||
-	    strcmp(name, OVL_XATTR_USER_WHITEOUT) == 0 ||
-	    strcmp(name, OVL_XATTR_USER_WHITEOUTS) == 0)
-		return 0; /* the writer adds these itself */
+	/* The writer adds these itself, to whiteouts and to directories
+	 * holding whiteouts: held until it is known whether this is one. */
+	if (strcmp(name, OVL_XATTR_USER_WHITEOUT) == 0)
+		return hold_xattr(b, OVL_XATTR_USER_WHITEOUT, value, len,
+				  false);
+	if (strcmp(name, OVL_XATTR_USER_WHITEOUTS) == 0 && S_ISDIR(n->mode))
+		return hold_xattr(b, OVL_XATTR_USER_WHITEOUTS, value, len,
+				  true);
+	if (strcmp(name, OVL_XATTR_ESCAPED_WHITEOUTS) == 0 && S_ISDIR(n->mode))
+		return hold_xattr(b, "trusted.overlay.whiteouts", value, len,
+				  true);
 	if (str_has_prefix(name, OVL_XATTR_TRUSTED_PREFIX)) {
 		if (!str_has_prefix(name, OVL_XATTR_ESCAPED_PREFIX))
 			return 0; /* overlayfs' own */
@@ -215,6 +298,7 @@ static int load_inode(struct builder *b, struct cfs_node *n,
 		      const struct cfsi_inode *ino)
 {
 	const struct cfs_inode *i = &ino->pub;
+	size_t held;
 	int r;
 
 	/* A larger file could be neither dumped nor written again: the dump
@@ -276,6 +360,7 @@ static int load_inode(struct builder *b, struct cfs_node *n,
 	b->xattrs_shared = ino->xattr_size ? b->img->data[ino->xattr_off + 4] :
 					     0;
 	b->from_shared = 0;
+	held = b->n_held;
 	r = cfsi_image_xattrs(b->img, ino, take_xattr, b, b->err);
 	if (r < 0)
 		return r;
@@ -288,7 +373,7 @@ static int load_inode(struct builder *b, struct cfs_node *n,
 			       n->n_xattrs - b->from_shared);
 		reverse_xattrs(n->xattrs, n->n_xattrs);
 	}
-	return 0;
+	return settle_held(b, held, false);
 }
 
 /* Bytes compared, a prefix first: the order of EROFS directories. */
@@ -485,8 +570,15 @@ int cfs_image_to_tree(const struct cfs_image *img, struct cfs_node **ret_root,
 					       err);
 	}
 	if (r == 0)
+		r = settle_held(&b, 0, true);
+	if (r == 0)
 		r = settle_links(&b);
 
+	for (size_t i = 0; i < b.n_held; i++) {
+		cfs_node_unref(b.held[i].node);
+		free(b.held[i].value);
+	}
+	free(b.held);
 	for (size_t i = 0; i < b.map_size; i++)
 		free(b.map[i].links);
 	free(b.map);

@@ -865,13 +865,48 @@ static struct cfs_node *special_tree(void)
 	return root;
 }
 
+/* The xattrs the writer adds to whiteouts and their directories, given
+ * by the input on other nodes too (found by fuzzing: they were dropped
+ * everywhere, and the image came back different). */
+static const char *const writer_names[] = {
+	"user.overlay.whiteout",
+	"user.overlay.whiteouts",
+	"trusted.overlay.whiteout",
+	"trusted.overlay.whiteouts",
+};
+
+static struct cfs_node *writer_xattrs_tree(void)
+{
+	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *plain = add(root, "plain", S_IFDIR | 0755);
+	struct cfs_node *holder = add(root, "holder", S_IFDIR | 0755);
+	struct cfs_node *file = add(root, "file", S_IFREG | 0644);
+	struct cfs_node *wh = add(holder, "wh", S_IFCHR | 0644);
+	struct cfs_node *nodes[] = { plain, holder, file, wh };
+
+	for (size_t i = 0; i < 4; i++) {
+		for (size_t j = 0; j < 4; j++) {
+			/* a regular file with the escaped whiteout mark is
+			 * a whiteout to overlayfs, and to the reader too */
+			if (nodes[i] == file && j == 2)
+				continue;
+			assert_int_equal(cfs_node_set_xattr(nodes[i],
+							    writer_names[j],
+							    "v", 1),
+					 0);
+		}
+	}
+	return root;
+}
+
 static void test_tree_roundtrip(void **state)
 {
 	uint8_t digest[CFS_DIGEST_SIZE];
-	struct cfs_node *trees[4] = { names_tree(500), data_tree(),
-				      xattr_tree(digest), special_tree() };
+	struct cfs_node *trees[5] = { names_tree(500), data_tree(),
+				      xattr_tree(digest), special_tree(),
+				      writer_xattrs_tree() };
 
-	for (size_t t = 0; t < 4; t++) {
+	for (size_t t = 0; t < 5; t++) {
 		for (uint32_t v = 0; v <= 1; v++) {
 			struct cfs_node *back = NULL;
 			struct image a, b;
@@ -888,6 +923,31 @@ static void test_tree_roundtrip(void **state)
 		}
 		cfs_node_unref(trees[t]);
 	}
+}
+
+static void test_writer_xattrs_kept(void **state)
+{
+	struct cfs_node *root = writer_xattrs_tree(), *back = NULL;
+	struct image im;
+
+	image_make(root, 1, &im);
+	assert_int_equal(cfs_image_to_tree(im.img, &back, NULL), 0);
+	/* where the writer would not have put them, they are the input's */
+	for (size_t j = 0; j < 4; j++) {
+		struct cfs_node *plain = cfs_node_lookup_child(back, "plain");
+		struct cfs_node *file = cfs_node_lookup_child(back, "file");
+		size_t len = 0;
+
+		assert_non_null(
+			cfs_node_get_xattr(plain, writer_names[j], &len));
+		assert_int_equal(len, 1);
+		if (j != 2)
+			assert_non_null(cfs_node_get_xattr(
+				file, writer_names[j], &len));
+	}
+	cfs_node_unref(back);
+	image_done(&im);
+	cfs_node_unref(root);
 }
 
 static void test_special_sizes(void **state)
@@ -1046,6 +1106,7 @@ int main(void)
 		cmocka_unit_test(test_inodes_version_root),
 		cmocka_unit_test(test_tree_roundtrip),
 		cmocka_unit_test(test_special_sizes),
+		cmocka_unit_test(test_writer_xattrs_kept),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_api_errors),
 	};
