@@ -38,12 +38,15 @@ struct nid_entry {
 	struct cfs_node *node; /* the file, once met */
 	struct cfs_node **links; /* link nodes met before the file */
 	size_t n_links;
+	uint64_t taken_at; /* the count of inodes once node was taken */
+	bool parent_marked; /* node's directory holds whiteouts */
 };
 
 struct dir_item {
 	struct cfs_node *node;
 	uint64_t nid;
 	unsigned depth; /* the root's is 0 */
+	bool marked; /* the writer marked it as holding whiteouts */
 };
 
 struct builder {
@@ -66,6 +69,7 @@ struct builder {
 	 * met elsewhere, were the input's own: kept, once that is known. */
 	struct held_xattr *held;
 	size_t n_held, cap_held;
+	bool marked; /* the current inode has the whiteouts marks */
 };
 
 struct held_xattr {
@@ -114,7 +118,7 @@ static struct nid_entry *map_get(struct builder *b, uint64_t nid, bool create)
 }
 
 static int push_dir(struct builder *b, struct cfs_node *node, uint64_t nid,
-		    unsigned depth)
+		    unsigned depth, bool marked)
 {
 	if (b->queue_len == b->queue_cap) {
 		size_t cap = b->queue_cap ? b->queue_cap * 2 : 64;
@@ -125,7 +129,8 @@ static int push_dir(struct builder *b, struct cfs_node *node, uint64_t nid,
 		b->queue = q;
 		b->queue_cap = cap;
 	}
-	b->queue[b->queue_len++] = (struct dir_item){ node, nid, depth };
+	b->queue[b->queue_len++] = (struct dir_item){ node, nid, depth,
+						      marked };
 	return 0;
 }
 
@@ -240,12 +245,17 @@ static int take_xattr(void *userdata, const char *name, const void *value,
 	if (strcmp(name, OVL_XATTR_USER_WHITEOUT) == 0)
 		return hold_xattr(b, OVL_XATTR_USER_WHITEOUT, value, len,
 				  false);
-	if (strcmp(name, OVL_XATTR_USER_WHITEOUTS) == 0 && S_ISDIR(n->mode))
+	if (strcmp(name, OVL_XATTR_USER_WHITEOUTS) == 0 && S_ISDIR(n->mode)) {
+		b->marked = true;
 		return hold_xattr(b, OVL_XATTR_USER_WHITEOUTS, value, len,
 				  true);
-	if (strcmp(name, OVL_XATTR_ESCAPED_WHITEOUTS) == 0 && S_ISDIR(n->mode))
+	}
+	if (strcmp(name, OVL_XATTR_ESCAPED_WHITEOUTS) == 0 &&
+	    S_ISDIR(n->mode)) {
+		b->marked = true;
 		return hold_xattr(b, "trusted.overlay.whiteouts", value, len,
 				  true);
+	}
 	if (str_has_prefix(name, OVL_XATTR_TRUSTED_PREFIX)) {
 		if (!str_has_prefix(name, OVL_XATTR_ESCAPED_PREFIX))
 			return 0; /* overlayfs' own */
@@ -360,6 +370,7 @@ static int load_inode(struct builder *b, struct cfs_node *n,
 	b->xattrs_shared = ino->xattr_size ? b->img->data[ino->xattr_off + 4] :
 					     0;
 	b->from_shared = 0;
+	b->marked = false;
 	held = b->n_held;
 	r = cfsi_image_xattrs(b->img, ino, take_xattr, b, b->err);
 	if (r < 0)
@@ -390,11 +401,53 @@ struct listing {
 	struct builder *b;
 	struct cfs_node *dir;
 	unsigned depth;
+	bool marked; /* dir holds whiteouts, says the image */
 	int error;
 	uint64_t nid; /* of dir */
 	char prev[CFS_NAME_MAX]; /* the entry before, prev_len > 0 */
 	size_t prev_len;
 };
+
+static bool is_whiteout(const struct cfs_node *n)
+{
+	return S_ISCHR(n->mode) && n->rdev == 0;
+}
+
+/*
+ * Which name of a hard-linked inode the writer had as the file cannot
+ * always be told from the inode numbers: a link met just before its file,
+ * with no inode numbered between them, looks the same. Either way the
+ * image is the same, but for a whiteout, whose directory the writer marks:
+ * so a whiteout taken under an unmarked directory moves to a name in a
+ * marked one met before any other inode (found by fuzzing).
+ */
+static int rename_file(struct builder *b, struct nid_entry *e,
+		       struct cfs_node *n, const struct cfsi_inode *ino,
+		       bool marked)
+{
+	struct cfs_node *old = e->node;
+	int r = load_inode(b, n, ino);
+
+	if (r < 0)
+		return r;
+	/* the old name becomes a link; links to it follow it to n */
+	free(old->payload);
+	old->payload = NULL;
+	free(old->content);
+	old->content = NULL;
+	for (size_t i = 0; i < old->n_xattrs; i++) {
+		free(old->xattrs[i].name);
+		free(old->xattrs[i].value);
+	}
+	free(old->xattrs);
+	old->xattrs = NULL;
+	old->n_xattrs = 0;
+	old->xattr_budget = 0;
+	old->link_to = cfs_node_ref(n);
+	e->node = n;
+	e->parent_marked = marked;
+	return 0;
+}
 
 static int add_entry(void *userdata, const char *name, size_t len, uint64_t nid,
 		     uint8_t type, uint64_t index)
@@ -472,12 +525,17 @@ static int add_entry(void *userdata, const char *name, size_t len, uint64_t nid,
 		e->node = n;
 		b->counter++;
 		r = load_inode(b, n, &ino);
-		return r < 0 ? r : push_dir(b, n, nid, l->depth + 1);
+		return r < 0 ? r : push_dir(b, n, nid, l->depth + 1, b->marked);
 	}
+	if (e->node != NULL && e->taken_at == b->counter &&
+	    is_whiteout(e->node) && !e->parent_marked && l->marked)
+		return rename_file(b, e, n, &ino, l->marked);
 	if (e->node == NULL && ino.pub.ino == b->counter) {
 		/* the writer's file: links met before it now have a target */
 		e->node = n;
 		b->counter++;
+		e->taken_at = b->counter;
+		e->parent_marked = l->marked;
 		r = load_inode(b, n, &ino);
 		for (size_t i = 0; i < e->n_links && r == 0; i++) {
 			e->links[i]->link_to = cfs_node_ref(n);
@@ -554,14 +612,16 @@ int cfs_image_to_tree(const struct cfs_image *img, struct cfs_node **ret_root,
 			e->is_dir = true;
 			e->node = root;
 			b.counter = 1;
-			r = push_dir(&b, root, img->root_nid, 0);
+			r = push_dir(&b, root, img->root_nid, 0, b.marked);
 		}
 	}
 	while (r == 0 && b.queue_head < b.queue_len) {
 		struct dir_item d = b.queue[b.queue_head++];
-		struct listing l = {
-			.b = &b, .dir = d.node, .depth = d.depth, .nid = d.nid
-		};
+		struct listing l = { .b = &b,
+				     .dir = d.node,
+				     .depth = d.depth,
+				     .marked = d.marked,
+				     .nid = d.nid };
 		struct cfsi_inode dir;
 
 		r = cfsi_image_inode(img, d.nid, &dir, err);

@@ -899,14 +899,30 @@ static struct cfs_node *writer_xattrs_tree(void)
 	return root;
 }
 
+/* A whiteout with a second name, met (breadth first) just before the
+ * whiteout itself in another directory: either could be the file as far
+ * as inode numbers tell, but only the whiteout's directory is marked
+ * (found by fuzzing). */
+static struct cfs_node *whiteout_links_tree(void)
+{
+	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *d = add(root, "d", S_IFDIR | 0755);
+	struct cfs_node *wh = add(d, "f", S_IFCHR | 0644);
+
+	assert_int_equal(
+		cfs_node_make_hardlink(add(root, "s", S_IFCHR | 0644), wh), 0);
+	return root;
+}
+
 static void test_tree_roundtrip(void **state)
 {
 	uint8_t digest[CFS_DIGEST_SIZE];
-	struct cfs_node *trees[5] = { names_tree(500), data_tree(),
-				      xattr_tree(digest), special_tree(),
-				      writer_xattrs_tree() };
+	struct cfs_node *trees[6] = {
+		names_tree(500), data_tree(),	       xattr_tree(digest),
+		special_tree(),	 writer_xattrs_tree(), whiteout_links_tree()
+	};
 
-	for (size_t t = 0; t < 5; t++) {
+	for (size_t t = 0; t < 6; t++) {
 		for (uint32_t v = 0; v <= 1; v++) {
 			struct cfs_node *back = NULL;
 			struct image a, b;
