@@ -17,9 +17,7 @@
 #include "tool.h"
 
 enum {
-	OPT_IMAGE = 256,
-	OPT_HELP,
-	OPT_VERSION,
+	OPT_IMAGE = TOOL_OPT_FIRST,
 };
 
 static void usage(FILE *out)
@@ -65,9 +63,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "image", no_argument, NULL, OPT_IMAGE },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ NULL, 0, NULL, 0 },
+		TOOL_LONGOPTS,
 	};
 	struct cfs_error err = { { 0 } };
 	struct cfs_image *image = NULL;
@@ -83,17 +79,8 @@ int main(int argc, char **argv)
 		case OPT_IMAGE:
 			as_image = true;
 			break;
-		case OPT_HELP:
-			usage(stdout);
-			return 0;
-		case OPT_VERSION:
-			tool_print_version();
-			return 0;
 		default:
-			fprintf(stderr,
-				"Try '%s --help' for more information.\n",
-				tool_name);
-			return 2;
+			tool_common_option(opt, usage);
 		}
 	}
 	argc -= optind;

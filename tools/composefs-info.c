@@ -18,10 +18,8 @@
 #include "tree_i.h"
 
 enum {
-	OPT_BASEDIR = 256,
+	OPT_BASEDIR = TOOL_OPT_FIRST,
 	OPT_FILTER,
-	OPT_HELP,
-	OPT_VERSION,
 };
 
 static void usage(FILE *out)
@@ -333,9 +331,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "basedir", required_argument, NULL, OPT_BASEDIR },
 		{ "filter", required_argument, NULL, OPT_FILTER },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ NULL, 0, NULL, 0 },
+		TOOL_LONGOPTS,
 	};
 	static struct options o;
 	const char *command;
@@ -355,17 +351,8 @@ int main(int argc, char **argv)
 					optarg);
 			add_arg(&o.filters, &o.n_filters, optarg);
 			break;
-		case OPT_HELP:
-			usage(stdout);
-			return 0;
-		case OPT_VERSION:
-			tool_print_version();
-			return 0;
 		default:
-			fprintf(stderr,
-				"Try '%s --help' for more information.\n",
-				tool_name);
-			return 2;
+			tool_common_option(opt, usage);
 		}
 	}
 	argc -= optind;

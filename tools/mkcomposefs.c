@@ -18,7 +18,7 @@
 #include "tool.h"
 
 enum {
-	OPT_SKIP_XATTRS = 256,
+	OPT_SKIP_XATTRS = TOOL_OPT_FIRST,
 	OPT_USER_XATTRS,
 	OPT_SKIP_DEVICES,
 	OPT_USE_EPOCH,
@@ -30,8 +30,6 @@ enum {
 	OPT_MAX_VERSION,
 	OPT_THREADS,
 	OPT_HARDLINKS,
-	OPT_HELP,
-	OPT_VERSION,
 };
 
 static void usage(FILE *out)
@@ -126,9 +124,7 @@ int main(int argc, char **argv)
 		{ "max-version", required_argument, NULL, OPT_MAX_VERSION },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "hardlinks", no_argument, NULL, OPT_HARDLINKS },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ NULL, 0, NULL, 0 },
+		TOOL_LONGOPTS,
 	};
 	struct cfs_build_options bopts = { 0 };
 	struct cfs_write_options wopts = { CFS_DEFAULT_VERSION_MIN,
@@ -188,17 +184,8 @@ int main(int argc, char **argv)
 			bopts.threads = (unsigned)parse_number(
 				optarg, "thread count", 1, 4096);
 			break;
-		case OPT_HELP:
-			usage(stdout);
-			return 0;
-		case OPT_VERSION:
-			tool_print_version();
-			return 0;
 		default:
-			fprintf(stderr,
-				"Try '%s --help' for more information.\n",
-				tool_name);
-			return 2;
+			tool_common_option(opt, usage);
 		}
 	}
 	if (version_set) {

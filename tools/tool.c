@@ -73,6 +73,22 @@ void tool_print_version(void)
 	printf("%s (composefs-c) %s\n", tool_name, cfs_version());
 }
 
+void tool_common_option(int opt, void (*usage)(FILE *out))
+{
+	switch (opt) {
+	case TOOL_OPT_HELP:
+		usage(stdout);
+		exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	case TOOL_OPT_VERSION:
+		tool_print_version();
+		exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	default:
+		fprintf(stderr, "Try '%s --help' for more information.\n",
+			tool_name);
+		exit(2);
+	}
+}
+
 /* Where a symlink to a file still to be made points. */
 static char *link_target(const char *path)
 {

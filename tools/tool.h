@@ -23,6 +23,27 @@ int tool_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tool_print_version(void);
 
 /*
+ * The long options every tool takes. A tool numbers its own options from
+ * TOOL_OPT_FIRST, ends its table with TOOL_LONGOPTS and passes whatever
+ * getopt_long returned that is not its own to tool_common_option.
+ */
+enum {
+	TOOL_OPT_HELP = 0x1000,
+	TOOL_OPT_VERSION,
+	TOOL_OPT_FIRST,
+};
+/* clang-format off */
+#define TOOL_LONGOPTS \
+	{ "help", no_argument, NULL, TOOL_OPT_HELP }, \
+	{ "version", no_argument, NULL, TOOL_OPT_VERSION }, \
+	{ NULL, 0, NULL, 0 }
+/* clang-format on */
+/* --help: usage(stdout), exit 0; --version: exit 0; anything else
+ * (getopt_long has said what): a pointer to --help, exit 2. */
+void tool_common_option(int opt, void (*usage)(FILE *out))
+	__attribute__((noreturn));
+
+/*
  * An output file written whole or not at all: a temporary file beside the
  * destination, renamed over it once complete. "-" is stdout; a destination
  * that is a device or a pipe is written in place; a symlink is followed
