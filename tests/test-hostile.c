@@ -29,6 +29,7 @@
 #include "erofs-format.h"
 #include "image_i.h"
 #include "walk-image.h"
+#include "test-util.h"
 
 struct image {
 	uint8_t *data;
@@ -46,55 +47,28 @@ static struct {
 /* ------------------------------------------------------------------ */
 /* Good images */
 
-static struct cfs_node *add(struct cfs_node *parent, const char *name,
-			    uint32_t mode)
-{
-	struct cfs_node *n = cfs_node_new();
-
-	assert_non_null(n);
-	assert_int_equal(cfs_node_set_mode(n, mode), 0);
-	cfs_node_set_mtime(n, 1700000000, 0);
-	if (parent != NULL)
-		assert_int_equal(cfs_node_add_child(parent, n, name), 0);
-	return n;
-}
-
 static void write_image(struct cfs_node *root, uint32_t version,
 			struct image *out)
 {
-	struct cfs_write_options opts = { version, version };
-	struct cfs_error err = { { 0 } };
-	int fd = memfd_create("image", MFD_CLOEXEC);
-	off_t size;
-
-	assert_true(fd >= 0);
-	if (cfs_write_image(root, &opts, fd, NULL, &err) < 0)
-		fail_msg("write: %s", err.message);
-	size = lseek(fd, 0, SEEK_END);
-	out->size = (size_t)size;
-	out->data = malloc(out->size);
-	assert_non_null(out->data);
-	assert_int_equal(pread(fd, out->data, out->size, 0),
-			 (ssize_t)out->size);
-	close(fd);
+	tu_write_image(root, version, &out->data, &out->size);
 }
 
 /* A bit of everything, in few blocks. */
 static struct cfs_node *small_tree(void)
 {
-	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
-	struct cfs_node *dir = add(root, "dir", S_IFDIR | 0700);
-	struct cfs_node *sub = add(dir, "sub", S_IFDIR | 0700);
-	struct cfs_node *file = add(dir, "file", S_IFREG | 0644);
-	struct cfs_node *in = add(root, "inline", S_IFREG | 0600);
-	struct cfs_node *link = add(root, "link", S_IFLNK | 0777);
-	struct cfs_node *dev = add(root, "dev", S_IFCHR | 0666);
-	struct cfs_node *hl = add(sub, "hardlink", S_IFREG | 0644);
+	struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *dir = tu_add(root, "dir", S_IFDIR | 0700);
+	struct cfs_node *sub = tu_add(dir, "sub", S_IFDIR | 0700);
+	struct cfs_node *file = tu_add(dir, "file", S_IFREG | 0644);
+	struct cfs_node *in = tu_add(root, "inline", S_IFREG | 0600);
+	struct cfs_node *link = tu_add(root, "link", S_IFLNK | 0777);
+	struct cfs_node *dev = tu_add(root, "dev", S_IFCHR | 0666);
+	struct cfs_node *hl = tu_add(sub, "hardlink", S_IFREG | 0644);
 	uint8_t digest[CFS_DIGEST_SIZE];
 	char path[CFS_OBJECT_PATH_SIZE];
 
-	add(sub, "whiteout", S_IFCHR | 0644);
-	add(root, "fifo", S_IFIFO | 0644);
+	tu_add(sub, "whiteout", S_IFCHR | 0644);
+	tu_add(root, "fifo", S_IFIFO | 0644);
 	memset(digest, 0xa5, sizeof(digest));
 	cfs_digest_to_object_path(digest, path);
 	cfs_node_set_size(file, 100000);
@@ -128,10 +102,10 @@ static struct cfs_node *small_tree(void)
 /* Directory blocks, a long symlink, the largest inline file. */
 static struct cfs_node *medium_tree(void)
 {
-	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
-	struct cfs_node *big = add(root, "big", S_IFDIR | 0755);
-	struct cfs_node *link = add(root, "longlink", S_IFLNK | 0777);
-	struct cfs_node *in = add(root, "inline", S_IFREG | 0644);
+	struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *big = tu_add(root, "big", S_IFDIR | 0755);
+	struct cfs_node *link = tu_add(root, "longlink", S_IFLNK | 0777);
+	struct cfs_node *in = tu_add(root, "inline", S_IFREG | 0644);
 	uint8_t content[CFS_INLINE_CONTENT_MAX];
 	char target[CFS_PAYLOAD_MAX + 1], name[64];
 
@@ -141,7 +115,7 @@ static struct cfs_node *medium_tree(void)
 		snprintf(
 			name, sizeof(name), "entry-%03d-%.*s", i, i % 50,
 			"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
-		n = add(big, name, (i % 10 ? S_IFREG : S_IFDIR) | 0644);
+		n = tu_add(big, name, (i % 10 ? S_IFREG : S_IFDIR) | 0644);
 		if (i % 10 == 3)
 			assert_int_equal(cfs_node_set_content(
 						 n, (const uint8_t *)name, 9),
@@ -973,14 +947,14 @@ static void test_specific_errors(void **state)
 static void test_deep(void **state)
 {
 	for (int depth = 2047; depth <= 2049; depth++) {
-		struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
+		struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0755);
 		struct cfs_node *d = root;
 		struct walk_result res;
 		struct image im;
 
 		for (int i = 0; i < depth; i++)
-			d = add(d, "d", S_IFDIR | 0755);
-		add(d, "f", S_IFREG | 0644);
+			d = tu_add(d, "d", S_IFDIR | 0755);
+		tu_add(d, "f", S_IFREG | 0644);
 		write_image(root, 0, &im);
 		cfs_node_unref(root);
 		res = run(im.data, im.size);

@@ -20,22 +20,10 @@
 #include "composefs.h"
 #include "erofs-format.h"
 #include "image_i.h"
+#include "test-util.h"
 
 /* ------------------------------------------------------------------ */
 /* Building trees and images */
-
-static struct cfs_node *add(struct cfs_node *parent, const char *name,
-			    uint32_t mode)
-{
-	struct cfs_node *n = cfs_node_new();
-
-	assert_non_null(n);
-	assert_int_equal(cfs_node_set_mode(n, mode), 0);
-	cfs_node_set_mtime(n, 1700000000, 0);
-	if (parent != NULL)
-		assert_int_equal(cfs_node_add_child(parent, n, name), 0);
-	return n;
-}
 
 struct image {
 	uint8_t *data;
@@ -46,22 +34,7 @@ struct image {
 static void image_write(struct cfs_node *root, uint32_t version,
 			struct image *out)
 {
-	struct cfs_write_options opts = { version, version };
-	struct cfs_error err = { { 0 } };
-	int fd = memfd_create("image", MFD_CLOEXEC);
-	off_t size;
-
-	assert_true(fd >= 0);
-	if (cfs_write_image(root, &opts, fd, NULL, &err) < 0)
-		fail_msg("write: %s", err.message);
-	size = lseek(fd, 0, SEEK_END);
-	assert_true(size > 0);
-	out->size = (size_t)size;
-	out->data = malloc(out->size);
-	assert_non_null(out->data);
-	assert_int_equal(pread(fd, out->data, out->size, 0),
-			 (ssize_t)out->size);
-	close(fd);
+	tu_write_image(root, version, &out->data, &out->size);
 	out->img = NULL;
 }
 
@@ -219,8 +192,8 @@ static char long_name[3][CFS_NAME_MAX + 1];
 
 static struct cfs_node *names_tree(size_t n_plain)
 {
-	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
-	struct cfs_node *big = add(root, "big", S_IFDIR | 0755);
+	struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *big = tu_add(root, "big", S_IFDIR | 0755);
 	char name[64];
 
 	memset(long_name[0], 'a', CFS_NAME_MAX);
@@ -229,23 +202,23 @@ static struct cfs_node *names_tree(size_t n_plain)
 	long_name[2][0] = '.';
 	for (size_t i = 0; i < 3; i++) {
 		long_name[i][CFS_NAME_MAX] = '\0';
-		add(big, long_name[i], S_IFREG | 0644);
+		tu_add(big, long_name[i], S_IFREG | 0644);
 	}
 	for (size_t i = 0; i < sizeof(odd_names) / sizeof(*odd_names); i++) {
 		static const uint32_t modes[] = { S_IFREG, S_IFDIR, S_IFIFO,
 						  S_IFSOCK };
 
-		add(big, odd_names[i], modes[i % 4] | 0644);
-		add(root, odd_names[i], S_IFREG | 0600);
+		tu_add(big, odd_names[i], modes[i % 4] | 0644);
+		tu_add(root, odd_names[i], S_IFREG | 0600);
 	}
 	for (size_t i = 0; i < n_plain; i++) {
 		struct cfs_node *n;
 
 		/* names of varied lengths, so blocks hold varied counts */
 		snprintf(name, sizeof(name), "%0*zu", (int)(5 + i % 40), i);
-		n = add(big, name, (i % 3 ? S_IFREG : S_IFDIR) | 0644);
+		n = tu_add(big, name, (i % 3 ? S_IFREG : S_IFDIR) | 0644);
 		if (i % 7 == 0 && S_ISDIR(cfs_node_get_mode(n)))
-			add(n, "x", S_IFREG | 0644);
+			tu_add(n, "x", S_IFREG | 0644);
 	}
 	return root;
 }
@@ -421,9 +394,9 @@ static uint8_t pattern(size_t size, size_t i)
 
 static struct cfs_node *data_tree(void)
 {
-	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
-	struct cfs_node *links = add(root, "links", S_IFDIR | 0755);
-	struct cfs_node *files = add(root, "files", S_IFDIR | 0755);
+	struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *links = tu_add(root, "links", S_IFDIR | 0755);
+	struct cfs_node *files = tu_add(root, "files", S_IFDIR | 0755);
 	char name[32], target[CFS_PAYLOAD_MAX + 1];
 	uint8_t content[CFS_INLINE_CONTENT_MAX];
 
@@ -435,7 +408,7 @@ static struct cfs_node *data_tree(void)
 			target[j] = j % 16 == 15 ? '/' : (char)('a' + j % 26);
 		target[n] = '\0';
 		snprintf(name, sizeof(name), "l%zu", n);
-		l = add(links, name, S_IFLNK | 0777);
+		l = tu_add(links, name, S_IFLNK | 0777);
 		assert_int_equal(cfs_node_set_symlink_target(l, target), 0);
 	}
 	for (size_t i = 0; i < sizeof(inline_sizes) / sizeof(*inline_sizes);
@@ -446,7 +419,7 @@ static struct cfs_node *data_tree(void)
 		for (size_t j = 0; j < n; j++)
 			content[j] = pattern(n, j);
 		snprintf(name, sizeof(name), "f%zu", n);
-		f = add(files, name, S_IFREG | 0644);
+		f = tu_add(files, name, S_IFREG | 0644);
 		assert_int_equal(cfs_node_set_content(f, content, n), 0);
 	}
 	return root;
@@ -632,13 +605,13 @@ static void set_xattrs(struct cfs_node *n, bool own)
 
 static struct cfs_node *xattr_tree(uint8_t digest[CFS_DIGEST_SIZE])
 {
-	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
-	struct cfs_node *a = add(root, "a", S_IFREG | 0644);
-	struct cfs_node *b = add(root, "b", S_IFREG | 0644);
-	struct cfs_node *obj = add(root, "obj", S_IFREG | 0644);
-	struct cfs_node *nodigest = add(root, "nodigest", S_IFREG | 0644);
-	struct cfs_node *sub = add(root, "sub", S_IFDIR | 0755);
-	struct cfs_node *wh = add(sub, "wh", S_IFCHR | 0644);
+	struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *a = tu_add(root, "a", S_IFREG | 0644);
+	struct cfs_node *b = tu_add(root, "b", S_IFREG | 0644);
+	struct cfs_node *obj = tu_add(root, "obj", S_IFREG | 0644);
+	struct cfs_node *nodigest = tu_add(root, "nodigest", S_IFREG | 0644);
+	struct cfs_node *sub = tu_add(root, "sub", S_IFDIR | 0755);
+	struct cfs_node *wh = tu_add(sub, "wh", S_IFCHR | 0644);
 	char path[CFS_OBJECT_PATH_SIZE];
 
 	set_xattrs(a, true);
@@ -717,8 +690,8 @@ static void test_xattrs(void **state)
  * and lost (found by fuzzing). */
 static void test_bare_prefix_xattrs(void **state)
 {
-	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
-	struct cfs_node *f = add(root, "f", S_IFREG | 0644);
+	struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *f = tu_add(root, "f", S_IFREG | 0644);
 	struct cfs_node *back = NULL;
 	struct xattr_seen s;
 	struct cfs_inode ino;
@@ -798,17 +771,17 @@ static void test_overlay_info(void **state)
 
 static void test_inodes_version_root(void **state)
 {
-	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0750);
-	struct cfs_node *dev = add(root, "dev", S_IFCHR | 0620);
-	struct cfs_node *blk = add(root, "blk", S_IFBLK | 0600);
-	struct cfs_node *big = add(root, "big", S_IFREG | 0644);
-	struct cfs_node *hl = add(root, "hl", S_IFREG | 0644);
+	struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0750);
+	struct cfs_node *dev = tu_add(root, "dev", S_IFCHR | 0620);
+	struct cfs_node *blk = tu_add(root, "blk", S_IFBLK | 0600);
+	struct cfs_node *big = tu_add(root, "big", S_IFREG | 0644);
+	struct cfs_node *hl = tu_add(root, "hl", S_IFREG | 0644);
 
 	struct cfs_inode ino;
 	struct image im;
 	uint16_t sb_root;
 
-	add(root, "sock", S_IFSOCK | 0755);
+	tu_add(root, "sock", S_IFSOCK | 0755);
 	cfs_node_set_rdev(dev, makedev(1, 3));
 	cfs_node_set_rdev(blk, makedev(259, 70000));
 	cfs_node_set_uid(dev, 100000);
@@ -855,13 +828,13 @@ static void test_inodes_version_root(void **state)
  * reading such an image back gave a tree that wrote another image). */
 static struct cfs_node *special_tree(void)
 {
-	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0755);
 
-	cfs_node_set_size(add(root, "fifo", S_IFIFO | 0644), 1ull << 40);
-	cfs_node_set_size(add(root, "chr", S_IFCHR | 0644), 5);
-	cfs_node_set_size(add(root, "sock", S_IFSOCK | 0644),
+	cfs_node_set_size(tu_add(root, "fifo", S_IFIFO | 0644), 1ull << 40);
+	cfs_node_set_size(tu_add(root, "chr", S_IFCHR | 0644), 5);
+	cfs_node_set_size(tu_add(root, "sock", S_IFSOCK | 0644),
 			  (uint64_t)UINT32_MAX + 1);
-	cfs_node_set_size(add(root, "blk", S_IFBLK | 0644), UINT32_MAX);
+	cfs_node_set_size(tu_add(root, "blk", S_IFBLK | 0644), UINT32_MAX);
 	return root;
 }
 
@@ -877,11 +850,11 @@ static const char *const writer_names[] = {
 
 static struct cfs_node *writer_xattrs_tree(void)
 {
-	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
-	struct cfs_node *plain = add(root, "plain", S_IFDIR | 0755);
-	struct cfs_node *holder = add(root, "holder", S_IFDIR | 0755);
-	struct cfs_node *file = add(root, "file", S_IFREG | 0644);
-	struct cfs_node *wh = add(holder, "wh", S_IFCHR | 0644);
+	struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *plain = tu_add(root, "plain", S_IFDIR | 0755);
+	struct cfs_node *holder = tu_add(root, "holder", S_IFDIR | 0755);
+	struct cfs_node *file = tu_add(root, "file", S_IFREG | 0644);
+	struct cfs_node *wh = tu_add(holder, "wh", S_IFCHR | 0644);
 	struct cfs_node *nodes[] = { plain, holder, file, wh };
 
 	for (size_t i = 0; i < 4; i++) {
@@ -905,12 +878,13 @@ static struct cfs_node *writer_xattrs_tree(void)
  * (found by fuzzing). */
 static struct cfs_node *whiteout_links_tree(void)
 {
-	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
-	struct cfs_node *d = add(root, "d", S_IFDIR | 0755);
-	struct cfs_node *wh = add(d, "f", S_IFCHR | 0644);
+	struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *d = tu_add(root, "d", S_IFDIR | 0755);
+	struct cfs_node *wh = tu_add(d, "f", S_IFCHR | 0644);
 
 	assert_int_equal(
-		cfs_node_make_hardlink(add(root, "s", S_IFCHR | 0644), wh), 0);
+		cfs_node_make_hardlink(tu_add(root, "s", S_IFCHR | 0644), wh),
+		0);
 	return root;
 }
 

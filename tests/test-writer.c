@@ -17,30 +17,18 @@
 #include <cmocka.h>
 
 #include "composefs.h"
-
-static struct cfs_node *add(struct cfs_node *parent, const char *name,
-			    uint32_t mode)
-{
-	struct cfs_node *n = cfs_node_new();
-
-	assert_non_null(n);
-	assert_int_equal(cfs_node_set_mode(n, mode), 0);
-	cfs_node_set_mtime(n, 1700000000, 5);
-	if (parent != NULL)
-		assert_int_equal(cfs_node_add_child(parent, n, name), 0);
-	return n;
-}
+#include "test-util.h"
 
 /* A tree with a bit of everything. */
 static struct cfs_node *sample_tree(void)
 {
-	struct cfs_node *root = add(NULL, NULL, S_IFDIR | 0755);
-	struct cfs_node *dir = add(root, "dir", S_IFDIR | 0700);
-	struct cfs_node *f = add(dir, "file", S_IFREG | 0644);
-	struct cfs_node *l = add(root, "link", S_IFLNK | 0777);
-	struct cfs_node *in = add(root, "inline", S_IFREG | 0600);
-	struct cfs_node *dev = add(root, "null", S_IFCHR | 0666);
-	struct cfs_node *hl = add(root, "hardlink", S_IFREG | 0644);
+	struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *dir = tu_add(root, "dir", S_IFDIR | 0700);
+	struct cfs_node *f = tu_add(dir, "file", S_IFREG | 0644);
+	struct cfs_node *l = tu_add(root, "link", S_IFLNK | 0777);
+	struct cfs_node *in = tu_add(root, "inline", S_IFREG | 0600);
+	struct cfs_node *dev = tu_add(root, "null", S_IFCHR | 0666);
+	struct cfs_node *hl = tu_add(root, "hardlink", S_IFREG | 0644);
 	uint8_t digest[CFS_DIGEST_SIZE];
 
 	memset(digest, 0x5a, sizeof(digest));
@@ -143,7 +131,7 @@ static void test_version_bump(void **state)
 	assert_int_equal(le32_at(&img, 12), 0); /* nothing needs version 1 */
 	free(img.data);
 
-	add(root, "whiteout", S_IFCHR | 0644); /* rdev 0:0 */
+	tu_add(root, "whiteout", S_IFCHR | 0644); /* rdev 0:0 */
 	assert_int_equal(write_image(root, 0, 1, &img), 0);
 	assert_int_equal(le32_at(&img, 12), 1);
 	free(img.data);
@@ -160,9 +148,9 @@ static void test_version_bump(void **state)
 static void test_errors(void **state)
 {
 	struct cfs_node *root = sample_tree();
-	struct cfs_node *outside = add(NULL, NULL, S_IFREG | 0644);
-	struct cfs_node *link = add(root, "to-outside", S_IFREG | 0644);
-	struct cfs_node *file = add(NULL, NULL, S_IFREG | 0644);
+	struct cfs_node *outside = tu_add(NULL, NULL, S_IFREG | 0644);
+	struct cfs_node *link = tu_add(root, "to-outside", S_IFREG | 0644);
+	struct cfs_node *file = tu_add(NULL, NULL, S_IFREG | 0644);
 	struct cfs_node *big;
 	struct image img = { 0 };
 
@@ -174,8 +162,8 @@ static void test_errors(void **state)
 	assert_int_equal(write_image(file, 0, 1, &img), -ENOTDIR);
 	cfs_node_unref(file);
 
-	root = add(NULL, NULL, S_IFDIR | 0755);
-	big = add(root, "big", S_IFREG | 0644);
+	root = tu_add(NULL, NULL, S_IFDIR | 0755);
+	big = tu_add(root, "big", S_IFREG | 0644);
 	cfs_node_set_size(big, (1ull << 53) + 1);
 	assert_int_equal(write_image(root, 0, 1, &img), -EFBIG);
 	cfs_node_set_size(big, 1ull << 53);
@@ -202,8 +190,8 @@ static void test_fsck(void **state)
 		struct cfs_node *n;
 
 		snprintf(name, sizeof(name), "entry-with-a-long-name-%05d", i);
-		n = add(cfs_node_lookup_child(root, "dir"), name,
-			S_IFREG | 0644);
+		n = tu_add(cfs_node_lookup_child(root, "dir"), name,
+			   S_IFREG | 0644);
 		cfs_node_set_mtime(n, 1700000000 + i, (uint32_t)i);
 	}
 	assert_int_equal(write_image(root, 0, 1, &img), 0);
