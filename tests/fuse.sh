@@ -12,13 +12,10 @@ set -uo pipefail
 tests_dir=$(cd "$(dirname "$0")" && pwd)
 . "$tests_dir/tap.sh"
 
-[ "$(id -u)" -eq 0 ] || tap_skip_all "needs root"
+tap_require_root
 [ -c /dev/fuse ] || tap_skip_all "no /dev/fuse"
-command -v fusermount3 >/dev/null || tap_skip_all "fusermount3 not installed"
-for fs in erofs overlay fuse; do
-	grep -qw "$fs" /proc/filesystems || modprobe "$fs" >/dev/null 2>&1 || true
-	grep -qw "$fs" /proc/filesystems || tap_skip_all "kernel has no $fs"
-done
+tap_require_commands fusermount3
+tap_require_fs erofs overlay fuse
 
 MKCOMPOSEFS=$(cfs_tool mkcomposefs) || exit 1
 FUSE=$(cfs_tool composefs-fuse) || exit 1

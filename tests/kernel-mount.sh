@@ -17,31 +17,10 @@ tests_dir=$(cd "$(dirname "$0")" && pwd)
 
 manifest=("python3" "$tests_dir/manifest.py")
 
-if [ "$(id -u)" -ne 0 ]; then
-	tap_skip_all "needs root"
-fi
-for fs in erofs overlay; do
-	if ! grep -qw "$fs" /proc/filesystems; then
-		modprobe "$fs" >/dev/null 2>&1 || true
-	fi
-	if ! grep -qw "$fs" /proc/filesystems; then
-		tap_skip_all "kernel has no $fs filesystem"
-	fi
-done
-for tool in python3 losetup setfattr; do
-	if ! command -v "$tool" >/dev/null; then
-		tap_skip_all "$tool is not installed"
-	fi
-done
-
-if ! mkcomposefs=$(cfs_tool mkcomposefs); then
-	echo "Bail out! no mkcomposefs to test"
-	exit 1
-fi
-if [ ! -x "$mkcomposefs" ]; then
-	echo "Bail out! mkcomposefs not found at $mkcomposefs"
-	exit 1
-fi
+tap_require_root
+tap_require_fs erofs overlay
+tap_require_commands python3 losetup setfattr
+cfs_require_tool mkcomposefs mkcomposefs
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cfs-kernel-mount.XXXXXX")
 src="$work/src"

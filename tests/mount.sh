@@ -20,32 +20,11 @@ tests_dir=$(cd "$(dirname "$0")" && pwd)
 
 manifest=("python3" "$tests_dir/manifest.py")
 
-if [ "$(id -u)" -ne 0 ]; then
-	tap_skip_all "needs root"
-fi
-for fs in erofs overlay; do
-	if ! grep -qw "$fs" /proc/filesystems; then
-		modprobe "$fs" >/dev/null 2>&1 || true
-	fi
-	if ! grep -qw "$fs" /proc/filesystems; then
-		tap_skip_all "kernel has no $fs filesystem"
-	fi
-done
-for tool in python3 losetup sha256sum; do
-	if ! command -v "$tool" >/dev/null; then
-		tap_skip_all "$tool is not installed"
-	fi
-done
-if ! mkcomposefs=$(cfs_tool mkcomposefs) || ! mcfs=$(cfs_tool mount.composefs); then
-	echo "Bail out! no tools to test"
-	exit 1
-fi
-for tool in "$mkcomposefs" "$mcfs"; do
-	if [ ! -x "$tool" ]; then
-		echo "Bail out! $tool not found"
-		exit 1
-	fi
-done
+tap_require_root
+tap_require_fs erofs overlay
+tap_require_commands python3 losetup sha256sum
+cfs_require_tool mkcomposefs mkcomposefs
+cfs_require_tool mcfs mount.composefs
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cfs-mount.XXXXXX")
 # A name of our own for the image: the sealed copy behind a digest= mount

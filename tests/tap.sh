@@ -9,7 +9,12 @@
 #   tap_diag "text"                   "# " lines (stdin when no argument)
 #   tap_skip_all "reason"             1..0 # SKIP reason, then exit 0
 #   tap_done                          prints the plan 1..N; exit 1 on failure
+#   tap_require_root                  skip all unless run as root
+#   tap_require_fs FS...              skip all unless the kernel has each
+#                                     filesystem (after trying modprobe)
+#   tap_require_commands CMD...       skip all unless each command is found
 #   cfs_tool NAME                     path of one of our tools (see below)
+#   cfs_require_tool VAR NAME         VAR=that path; "Bail out!" if missing
 #
 # Results are numbered as they come; the plan is printed last by tap_done.
 
@@ -64,6 +69,28 @@ tap_skip_all()
 	exit 0
 }
 
+tap_require_root()
+{
+	[ "$(id -u)" -eq 0 ] || tap_skip_all "needs root"
+}
+
+tap_require_fs()
+{
+	local fs
+	for fs in "$@"; do
+		grep -qw "$fs" /proc/filesystems || modprobe "$fs" >/dev/null 2>&1 || true
+		grep -qw "$fs" /proc/filesystems || tap_skip_all "kernel has no $fs filesystem"
+	done
+}
+
+tap_require_commands()
+{
+	local cmd
+	for cmd in "$@"; do
+		command -v "$cmd" >/dev/null || tap_skip_all "$cmd is not installed"
+	done
+}
+
 tap_done()
 {
 	printf '1..%d\n' "$TAP_COUNT"
@@ -86,4 +113,21 @@ cfs_tool()
 		printf '%s: CFS_BUILDDIR is not set and %s is not given\n' "$name" "$var" >&2
 		return 1
 	fi
+}
+
+# cfs_require_tool VAR NAME: sets VAR to cfs_tool NAME; a tool that is
+# missing or not executable ends the test with "Bail out!" (a build
+# problem, not a reason to skip).
+cfs_require_tool()
+{
+	local path
+	if ! path=$(cfs_tool "$2"); then
+		echo "Bail out! no $2 to test"
+		exit 1
+	fi
+	if [ ! -x "$path" ]; then
+		echo "Bail out! $2 not found at $path"
+		exit 1
+	fi
+	printf -v "$1" '%s' "$path"
 }
