@@ -11,6 +11,7 @@ set -uo pipefail
 
 tests_dir=$(cd "$(dirname "$0")" && pwd)
 . "$tests_dir/tap.sh"
+. "$tests_dir/assets.sh"
 
 tap_require_root
 [ -c /dev/fuse ] || tap_skip_all "no /dev/fuse"
@@ -20,7 +21,6 @@ tap_require_fs erofs overlay fuse
 MKCOMPOSEFS=$(cfs_tool mkcomposefs) || exit 1
 FUSE=$(cfs_tool composefs-fuse) || exit 1
 [ -x "$FUSE" ] || tap_skip_all "composefs-fuse not built (no libfuse3)"
-ASSETS=${CFS_ASSETS:-$tests_dir/../../shared/assets/upstream-composefs}
 manifest=(python3 "$tests_dir/manifest.py")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cfs-fuse.XXXXXX")
@@ -379,12 +379,10 @@ if [ -d "$ASSETS" ]; then
 	for f in "$ASSETS"/*.dump "$ASSETS"/*.dump.gz; do
 		name=$(basename "$f")
 		case "$name" in should-fail-* | special_v1.dump | bigfile*.dump | honggfuzz-bigfile*) continue ;; esac
-		cat=cat
-		case "$name" in *.gz) cat=zcat ;; esac
 		gstore="$work/gstore"
 		rm -rf "$gstore" "$work/g.img"
-		$cat "$f" | "$MKCOMPOSEFS" --from-file - "$work/g.img" 2>/dev/null || continue
-		$cat "$f" | python3 -c '
+		golden_read "$f" | "$MKCOMPOSEFS" --from-file - "$work/g.img" 2>/dev/null || continue
+		golden_read "$f" | python3 -c '
 import os, sys
 store = sys.argv[1]
 for line in sys.stdin.buffer:

@@ -7,9 +7,9 @@
 # a message, and no image file left behind.
 set -u
 . "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/assets.sh"
 
 MKCOMPOSEFS=$(cfs_tool mkcomposefs) || exit 1
-ASSETS=${CFS_ASSETS:-$(dirname "$0")/../../shared/assets/upstream-composefs}
 
 if [ ! -d "$ASSETS" ]; then
 	tap_skip_all "reference test assets not found at $ASSETS"
@@ -21,51 +21,10 @@ trap 'rm -rf -- "$work"' EXIT
 have_fsck=
 command -v fsck.erofs >/dev/null && have_fsck=1
 
-# A flattened symlink: an asset whose whole content names another asset.
-asset_source()
-{
-	local f="$1" target
-	if [ "$(stat -c %s "$f")" -lt 256 ]; then
-		target=$(cat "$f")
-		if [ -f "$ASSETS/$target" ] && [ "$target" != "$(basename "$f")" ]; then
-			printf '%s\n' "$ASSETS/$target"
-			return
-		fi
-	fi
-	printf '%s\n' "$f"
-}
-
-# mkcomposefs, in strict parse mode when $strict is set
-mk()
-{
-	if [ -n "$strict" ]; then
-		CFS_PARSE_STRICT=1 "$MKCOMPOSEFS" "$@"
-	else
-		env -u CFS_PARSE_STRICT "$MKCOMPOSEFS" "$@"
-	fi
-}
-
-for f in "$ASSETS"/*.dump "$ASSETS"/*.dump.gz; do
-	[ -f "$f" ] || continue
+while read -r f <&3; do
 	name=$(basename "$f")
-	case "$name" in should-fail-*) continue ;; esac
-	[ -f "$f.sha256" ] || continue
-
-	src=$(asset_source "$f")
-	version_args=()
-	if [ -f "$f.version" ]; then
-		v=$(cat "$f.version")
-		version_args=(--min-version="$v" --max-version="$v")
-	fi
-	strict=1
-	case "$name" in
-	no-newline.dump | longlink.dump | honggfuzz-longlink-unterminated.dump) strict= ;;
-	esac
-	cat=cat
-	case "$name" in *.gz) cat=zcat ;; esac
-
 	img="$work/$name.img"
-	out=$($cat "$src" | mk "${version_args[@]}" --from-file - "$img" 2>&1)
+	out=$(golden_read "$f" | golden_mk "$f" --from-file - "$img" 2>&1)
 	rc=$?
 	if [ $rc -ne 0 ]; then
 		tap_not_ok "$name: image built" "$out"
@@ -86,7 +45,7 @@ for f in "$ASSETS"/*.dump "$ASSETS"/*.dump.gz; do
 	fi
 
 	# The digest printed must be the image's fs-verity digest.
-	printed=$($cat "$src" | mk "${version_args[@]}" --from-file --print-digest-only - 2>&1)
+	printed=$(golden_read "$f" | golden_mk "$f" --from-file --print-digest-only - 2>&1)
 	if command -v fsverity >/dev/null; then
 		measured=$(fsverity digest --compact "$img")
 		if [ "$printed" = "$measured" ]; then
@@ -97,7 +56,7 @@ for f in "$ASSETS"/*.dump "$ASSETS"/*.dump.gz; do
 		fi
 	fi
 	rm -f "$img"
-done
+done 3< <(golden_dumps)
 
 for f in "$ASSETS"/should-fail-*.dump; do
 	[ -f "$f" ] || continue

@@ -10,13 +10,13 @@
 # Then measure-file, hard-link names, --filter, and errors.
 set -u
 . "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/assets.sh"
 
 MKCOMPOSEFS=$(cfs_tool mkcomposefs) || exit 1
 INFO=$(cfs_tool composefs-info) || exit 1
 DUMP=$(cfs_tool composefs-dump) || exit 1
 REPRINT=${DUMP_REPRINT:-${CFS_BUILDDIR:-}/tests/dump-reprint}
 TESTS=$(cd "$(dirname "$0")" && pwd)
-ASSETS=${CFS_ASSETS:-$TESTS/../../shared/assets/upstream-composefs}
 
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
@@ -36,51 +36,16 @@ cmp_files()
 	fi
 }
 
-# A flattened symlink: an asset whose whole content names another asset.
-asset_source()
-{
-	local f="$1" target
-	if [ "$(stat -c %s "$f")" -lt 256 ]; then
-		target=$(cat "$f")
-		if [ -f "$ASSETS/$target" ] && [ "$target" != "$(basename "$f")" ]; then
-			printf '%s\n' "$ASSETS/$target"
-			return
-		fi
-	fi
-	printf '%s\n' "$f"
-}
-
-# mkcomposefs, in strict parse mode when $strict is set
-mk()
-{
-	if [ -n "$strict" ]; then
-		CFS_PARSE_STRICT=1 "$MKCOMPOSEFS" "$@"
-	else
-		env -u CFS_PARSE_STRICT "$MKCOMPOSEFS" "$@"
-	fi
-}
-
 golden()
 {
-	local f="$1" name src v cat strict img
-	local -a version_args=() strict_arg=()
+	local f="$1" name v img
+	local -a strict_arg=()
 
 	name=$(basename "$f")
-	src=$(asset_source "$f")
-	if [ -f "$f.version" ]; then
-		v=$(cat "$f.version")
-		version_args=(--min-version="$v" --max-version="$v")
-	fi
-	strict=1
-	case "$name" in
-	no-newline.dump | longlink.dump | honggfuzz-longlink-unterminated.dump) strict= ;;
-	esac
-	[ -n "$strict" ] && strict_arg=(--strict)
-	cat=cat
-	case "$name" in *.gz) cat=zcat ;; esac
+	golden_strict "$f" && strict_arg=(--strict)
 
 	img="$work/$name.img"
-	if ! $cat "$src" | mk "${version_args[@]}" --from-file - "$img" 2>"$work/err"; then
+	if ! golden_read "$f" | golden_mk "$f" --from-file - "$img" 2>"$work/err"; then
 		tap_not_ok "$name: image built" "$(cat "$work/err")"
 		return
 	fi
@@ -89,7 +54,7 @@ golden()
 	# composefs-info dump gives back the dump as parsed
 	"$INFO" dump "$img" >"$work/info" 2>"$work/err" ||
 		tap_not_ok "$name: composefs-info dump" "$(cat "$work/err")"
-	$cat "$src" | "$REPRINT" "${strict_arg[@]}" >"$work/parsed"
+	golden_read "$f" | "$REPRINT" "${strict_arg[@]}" >"$work/parsed"
 	normalize "$v" "$work/parsed" >"$work/parsed.norm"
 	if cmp -s "$work/parsed" "$work/info"; then
 		tap_ok "$name: composefs-info dump prints the dump as parsed"
@@ -144,12 +109,9 @@ golden()
 }
 
 if [ -d "$ASSETS" ]; then
-	for f in "$ASSETS"/*.dump "$ASSETS"/*.dump.gz; do
-		[ -f "$f" ] || continue
-		case "$(basename "$f")" in should-fail-*) continue ;; esac
-		[ -f "$f.sha256" ] || continue
+	while read -r f <&3; do
 		golden "$f"
-	done
+	done 3< <(golden_dumps)
 	# objects of several images: each once, sorted
 	for f in config.dump.gz cs9-x86_64-minimal.dump.gz special.dump; do
 		[ -f "$ASSETS/$f" ] || continue
