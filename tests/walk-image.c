@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "composefs.h"
+#include "fuzz/fuzz.h"
 #include "tree_i.h"
 #include "walk-image.h"
 
@@ -19,17 +20,6 @@
 #define READ_SIZE 6000
 /* Dumps larger than this are printed but not parsed back. */
 #define MAX_REPARSE (8u << 20)
-
-/* A broken promise of the reader: crash loudly, so that a fuzzer or the
- * sanitizers report it with a stack. */
-#define require(cond)                                                          \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: broken promise: %s\n",         \
-				__FILE__, __LINE__, #cond);                    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 struct walker {
 	const struct cfs_image *img;

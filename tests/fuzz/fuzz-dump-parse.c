@@ -15,16 +15,6 @@
 #include "composefs.h"
 #include "fuzz.h"
 
-/* A broken promise: crash, so that the fuzzer keeps the input. */
-#define require(cond)                                                          \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: broken promise: %s\n",         \
-				__FILE__, __LINE__, #cond);                    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
-
 static char *print(const struct cfs_node *root, size_t *ret_len)
 {
 	char *text = NULL;
