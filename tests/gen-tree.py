@@ -9,22 +9,15 @@ Usage: gen-tree.py DIR (DIR must not exist). Needs root (devices, owners).
 """
 import os
 import random
-import socket
 import stat
 import sys
+
+from treelib import Tree, make_socket, setx, stamp_times, write
 
 root = os.fsencode(sys.argv[1])
 rng = random.Random(20240101)
 
-
-def p(*parts):
-    return os.path.join(root, *[os.fsencode(x) for x in parts])
-
-
-def write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
-
+p = Tree(root).p
 
 os.makedirs(root)
 
@@ -60,12 +53,7 @@ os.mknod(p("special", "char-1-3"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
 os.mknod(p("special", "char-big"), stat.S_IFCHR | 0o600, os.makedev(511, 300000))
 os.mknod(p("special", "block-8-1"), stat.S_IFBLK | 0o660, os.makedev(8, 1))
 os.mkfifo(p("special", "fifo"), 0o640)
-cwd = os.getcwd()
-os.chdir(p("special"))
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-sock.bind("socket")
-sock.close()
-os.chdir(cwd)
+make_socket(p("special", "socket"))
 # An overlay whiteout, with a neighbour.
 os.mkdir(p("whiteouts"))
 os.mknod(p("whiteouts", "whiteout"), stat.S_IFCHR | 0o600, os.makedev(0, 0))
@@ -113,10 +101,6 @@ os.chmod(p("dirs", "empty"), 0o1777)
 os.chmod(p("dirs", "a", "b"), 0o2750)
 
 # Extended attributes.
-def setx(path, name, value):
-    os.setxattr(path, name, value, follow_symlinks=False)
-
-
 f = p("files", "size-4097")
 setx(f, "user.plain", b"value")
 setx(f, "user.empty", b"")
@@ -151,10 +135,4 @@ TIMES = [
     2147483648000000001,
     946684800000000000,
 ]
-paths = [root]
-for dirpath, dirnames, filenames in os.walk(root):
-    paths += [os.path.join(dirpath, n) for n in dirnames + filenames]
-paths.sort()
-for i, path in enumerate(reversed(paths)):
-    t = TIMES[i % len(TIMES)]
-    os.utime(path, ns=(t, t), follow_symlinks=False)
+stamp_times(root, TIMES)

@@ -10,27 +10,15 @@ Usage: mount-tree.py DIR (DIR must not exist). Needs root (devices, owners).
 """
 import os
 import random
-import socket
 import stat
 import sys
+
+from treelib import Tree, make_socket, setx, stamp_times, write
 
 root = os.fsencode(sys.argv[1])
 rng = random.Random(20250101)
 
-
-def p(*parts):
-    return os.path.join(root, *[os.fsencode(x) if isinstance(x, str) else x
-                                for x in parts])
-
-
-def write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def setx(path, name, value):
-    os.setxattr(path, name, value, follow_symlinks=False)
-
+p = Tree(root).p
 
 os.makedirs(root)
 
@@ -61,12 +49,7 @@ os.mknod(p("special", "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
 os.mknod(p("special", "block"), stat.S_IFBLK | 0o600, os.makedev(8, 1))
 os.mknod(p("special", "whiteout"), stat.S_IFCHR | 0o600, os.makedev(0, 0))
 os.mkfifo(p("special", "fifo"), 0o640)
-cwd = os.getcwd()
-os.chdir(p("special"))
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-sock.bind("socket")
-sock.close()
-os.chdir(cwd)
+make_socket(p("special", "socket"))
 
 os.mkdir(p("hardlinks"))
 write(p("hardlinks", "big"), rng.randbytes(20000))
@@ -100,10 +83,4 @@ setx(p("hardlinks", "big"), "user.shared", b"by all links")
 setx(root, "user.on-root", b"root")
 
 TIMES = [1700000000123456789, -1234567890987654321, 4102444800999999999, 1]
-paths = [root]
-for dirpath, dirnames, filenames in os.walk(root):
-    paths += [os.path.join(dirpath, n) for n in dirnames + filenames]
-paths.sort()
-for i, path in enumerate(reversed(paths)):
-    t = TIMES[i % len(TIMES)]
-    os.utime(path, ns=(t, t), follow_symlinks=False)
+stamp_times(root, TIMES)
