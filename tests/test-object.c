@@ -16,18 +16,11 @@
 #include <cmocka.h>
 
 #include "composefs.h"
+#include "test-util.h"
 #include "fsverity_i.h"
 
 static char dir[PATH_MAX];
 static int dir_fd = -1;
-
-static void fill(uint8_t *p, size_t len, unsigned seed)
-{
-	for (size_t i = 0; i < len; i++) {
-		seed = seed * 1103515245 + 12345;
-		p[i] = (uint8_t)(seed >> 16);
-	}
-}
 
 /* Write name (under dir) with len pattern bytes; its digest. */
 static void put(const char *name, size_t len, unsigned seed,
@@ -38,7 +31,7 @@ static void put(const char *name, size_t len, unsigned seed,
 	int fd;
 
 	assert_non_null(data);
-	fill(data, len, seed);
+	tu_fill(data, len, seed);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_true(fd >= 0);
@@ -83,7 +76,7 @@ static void test_digest_from_leaves(void **state)
 
 		assert_non_null(data);
 		assert_non_null(leaves);
-		fill(data, len, (unsigned)i);
+		tu_fill(data, len, (unsigned)i);
 		cfs_fsverity_digest_buffer(data, len, a);
 		for (size_t k = 0; k < n; k++)
 			assert_int_equal(cfsi_fsverity_hash_block(
@@ -114,7 +107,7 @@ static void test_modes(void **state)
 	struct cfs_error err = { { 0 } };
 
 	put("obj", sizeof(expect), 7, digest);
-	fill(expect, sizeof(expect), 7);
+	tu_fill(expect, sizeof(expect), 7);
 	for (size_t m = 0; m < 3; m++) {
 		struct cfs_object *o = NULL;
 
@@ -205,7 +198,7 @@ static void test_block_check(void **state)
 	struct cfs_object *o = NULL;
 
 	put("blocks", sizeof(buf), 3, digest);
-	fill(expect, sizeof(expect), 3);
+	tu_fill(expect, sizeof(expect), 3);
 	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "blocks",
 					 sizeof(buf), digest, CFS_VERIFY_FULL,
 					 &o, &err),

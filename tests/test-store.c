@@ -19,18 +19,11 @@
 #include <cmocka.h>
 
 #include "composefs.h"
+#include "test-util.h"
 
 /* short enough that every path built from it fits in PATH_MAX */
 static char tmpdir[1024];
 static int n_tmp_files;
-
-static void fill(uint8_t *buf, size_t len, unsigned seed)
-{
-	for (size_t i = 0; i < len; i++) {
-		seed = seed * 1103515245 + 12345;
-		buf[i] = (uint8_t)(seed >> 16);
-	}
-}
 
 /* A file of len pattern bytes; returns an fd open for reading and its
  * digest. */
@@ -42,7 +35,7 @@ static int make_source(const char *name, size_t len, unsigned seed,
 	int fd;
 
 	assert_non_null(buf);
-	fill(buf, len, seed);
+	tu_fill(buf, len, seed);
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
@@ -183,7 +176,7 @@ static void test_add_from_other_fs(void **state)
 	int src, obj;
 
 	assert_non_null(buf);
-	fill(buf, len, 5);
+	tu_fill(buf, len, 5);
 	cfs_fsverity_digest_buffer(buf, len, digest);
 	src = memfd_create("test-store", MFD_CLOEXEC);
 	assert_true(src >= 0);

@@ -42,3 +42,11 @@ void tu_write_image(struct cfs_node *root, uint32_t version, uint8_t **data,
 	assert_int_equal(pread(fd, *data, *size, 0), (ssize_t)*size);
 	close(fd);
 }
+
+void tu_fill(uint8_t *buf, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++) {
+		seed = seed * 1103515245 + 12345;
+		buf[i] = (uint8_t)(seed >> 16);
+	}
+}

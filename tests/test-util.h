@@ -19,4 +19,7 @@ struct cfs_node *tu_add(struct cfs_node *parent, const char *name,
 void tu_write_image(struct cfs_node *root, uint32_t version, uint8_t **data,
 		    size_t *size);
 
+/* LEN bytes of a pattern that SEED determines. */
+void tu_fill(uint8_t *buf, size_t len, unsigned seed);
+
 #endif
