@@ -38,7 +38,6 @@
 
 /* What mountinfo shows as the overlay's source. */
 #define MOUNT_SOURCE "composefs"
-#define COPY_CHUNK (1024 * 1024)
 #define LOOP_ATTEMPTS 32
 /* memfd_create()'s limit on names */
 #define MEMFD_NAME_MAX 249
@@ -216,28 +215,10 @@ static int decide_verity(struct mount_state *s, struct cfs_error *err)
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
 int cfsi_mount_sealed_copy(int fd, const char *name)
 {
 	_cleanup_close_ int memfd = -1;
-	_cleanup_free_ uint8_t *buf = NULL;
 	char label[MEMFD_NAME_MAX + 1];
-	off_t off = 0;
 	int r;
 
 	/* The label shows in /proc/PID/fd and as the loop device's backing
@@ -246,24 +227,9 @@ int cfsi_mount_sealed_copy(int fd, const char *name)
 	memfd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (memfd < 0)
 		return -errno;
-	buf = malloc(COPY_CHUNK);
-	if (buf == NULL)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = pread(fd, buf, COPY_CHUNK, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		r = write_all(memfd, buf, n);
-		if (r < 0)
-			return r;
-		off += n;
-	}
+	r = cfsi_copy_data(fd, memfd, 0);
+	if (r < 0)
+		return r;
 	if (fcntl(memfd, F_ADD_SEALS,
 		  F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		return -errno;

@@ -425,7 +425,7 @@ static struct tree *disk_load(struct cfs_object_cache *c,
 	uint8_t measured[CFS_DIGEST_SIZE];
 	struct tree *t;
 	_cleanup_close_ int fd = -1;
-	uint64_t n = DIV_ROUND_UP(size, BLOCK_SIZE), done = 0;
+	uint64_t n = DIV_ROUND_UP(size, BLOCK_SIZE);
 
 	if (c->dir_fd < 0 || n == 0)
 		return NULL;
@@ -438,17 +438,9 @@ static struct tree *disk_load(struct cfs_object_cache *c,
 		return NULL;
 	t->n_leaves = n;
 	t->leaves = malloc(n * HASH_SIZE);
-	while (t->leaves != NULL && done < n * HASH_SIZE) {
-		ssize_t r = pread(fd, t->leaves + done, n * HASH_SIZE - done,
-				  (off_t)done);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		done += (uint64_t)r;
-	}
-	if (t->leaves == NULL || done != n * HASH_SIZE ||
+	if (t->leaves == NULL ||
+	    cfsi_pread_all(fd, t->leaves, n * HASH_SIZE, 0) !=
+		    (ssize_t)(n * HASH_SIZE) ||
 	    cfsi_fsverity_digest_from_leaves(t->leaves, n, size, measured) <
 		    0 ||
 	    memcmp(measured, digest, CFS_DIGEST_SIZE) != 0) {
@@ -465,8 +457,8 @@ static struct tree *disk_load(struct cfs_object_cache *c,
 static void disk_save(struct cfs_object_cache *c, const struct tree *t)
 {
 	char name[CFS_DIGEST_HEX_SIZE], tmp[CFS_DIGEST_HEX_SIZE + 32];
-	uint64_t done = 0, len = t->n_leaves * HASH_SIZE;
-	int fd;
+	uint64_t len = t->n_leaves * HASH_SIZE;
+	int fd, r;
 
 	if (c->dir_fd < 0 || len == 0)
 		return;
@@ -476,18 +468,9 @@ static void disk_save(struct cfs_object_cache *c, const struct tree *t)
 		    0600);
 	if (fd < 0)
 		return;
-	while (done < len) {
-		ssize_t r = pwrite(fd, t->leaves + done, len - done,
-				   (off_t)done);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		done += (uint64_t)r;
-	}
+	r = cfsi_pwrite_all(fd, t->leaves, len, 0);
 	close(fd);
-	if (done != len || renameat(c->dir_fd, tmp, c->dir_fd, name) < 0)
+	if (r < 0 || renameat(c->dir_fd, tmp, c->dir_fd, name) < 0)
 		(void)unlinkat(c->dir_fd, tmp, 0);
 }
 
@@ -582,25 +565,6 @@ fail:
 	return r;
 }
 
-static ssize_t pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, buf + done, len - done,
-				  (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
-}
-
 ssize_t cfs_object_pread(struct cfs_object *o, void *buf, size_t len,
 			 uint64_t offset, struct cfs_error *err)
 {
@@ -613,7 +577,7 @@ ssize_t cfs_object_pread(struct cfs_object *o, void *buf, size_t len,
 	if (len > o->size - offset)
 		len = o->size - offset;
 	if (o->mode != CFS_VERIFY_FULL) {
-		n = pread_full(o->fd, buf, len, offset);
+		n = cfsi_pread_all(o->fd, buf, len, offset);
 		if (n >= 0 && (size_t)n < len)
 			n = cfs_error_set(err, -EIO, "object %s: truncated",
 					  o->path);
@@ -633,7 +597,7 @@ ssize_t cfs_object_pread(struct cfs_object *o, void *buf, size_t len,
 		if (blocks == NULL)
 			return -ENOMEM;
 	}
-	n = pread_full(o->fd, blocks ? blocks : buf, span, first);
+	n = cfsi_pread_all(o->fd, blocks ? blocks : buf, span, first);
 	if (n < 0)
 		return cfs_error_set(err, n, "object %s: %s", o->path,
 				     strerror(-n));

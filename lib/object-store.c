@@ -192,48 +192,6 @@ static int create_tmp(int dir_fd, char name[TMP_NAME_SIZE])
 	return -EEXIST;
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len, off_t off)
-{
-	while (len > 0) {
-		ssize_t n = pwrite(fd, buf, len, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= n;
-		off += n;
-	}
-	return 0;
-}
-
-/* Plain read/write copy from off to the end of src. */
-static int copy_read_write(int src_fd, int dst_fd, off_t off)
-{
-	_cleanup_free_ uint8_t *buf = malloc(COPY_CHUNK);
-
-	if (buf == NULL)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = pread(src_fd, buf, COPY_CHUNK, off);
-		int r;
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return 0;
-		r = write_all(dst_fd, buf, n, off);
-		if (r < 0)
-			return r;
-		off += n;
-	}
-}
-
 static bool copy_file_range_unsupported(int errnum)
 {
 	switch (errnum) {
@@ -278,7 +236,7 @@ static int copy_file(int src_fd, int dst_fd)
 			break;
 	}
 	assert(in_off == out_off);
-	return copy_read_write(src_fd, dst_fd, in_off);
+	return cfsi_copy_data(src_fd, dst_fd, in_off);
 }
 
 /* fs-verity where the filesystem has it. Errors that only say it has not

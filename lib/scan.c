@@ -386,21 +386,11 @@ static int scan_node(struct scan *s, int dirfd, const char *name,
 
 static int read_full(int fd, uint8_t *buf, size_t len)
 {
-	size_t done = 0;
+	ssize_t n = cfsi_pread_all(fd, buf, len, 0);
 
-	while (done < len) {
-		ssize_t n = pread(fd, buf + done, len - done, (off_t)done);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -ENODATA; /* shrank under us */
-		done += (size_t)n;
-	}
-	return 0;
+	if (n >= 0 && (size_t)n < len)
+		return -ENODATA; /* shrank under us */
+	return n < 0 ? (int)n : 0;
 }
 
 static int process_file(struct scan *s, struct work_item *item,

@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -60,5 +62,16 @@ static inline bool str_has_prefix(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
+
+/* Whole transfers (lib/io.c), short ones and EINTR retried. */
+/* Up to len bytes at off: the count read, less than len only at the end of
+ * the file, or -errno. */
+ssize_t cfsi_pread_all(int fd, void *buf, size_t len, uint64_t off);
+/* len bytes at off, or at the file position (pipes too); 0 or -errno. */
+int cfsi_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+int cfsi_write_all(int fd, const void *buf, size_t len);
+/* The bytes of src from off to its end, to the same offsets in dst; 0 or
+ * -errno. */
+int cfsi_copy_data(int src_fd, int dst_fd, uint64_t off);
 
 #endif
