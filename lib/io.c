@@ -27,13 +27,17 @@ ssize_t cfsi_pread_all(int fd, void *buf, size_t len, uint64_t off)
 	return (ssize_t)done;
 }
 
-int cfsi_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+/* At off, or at the file position when at_pos is set. */
+static int write_loop(int fd, const void *buf, size_t len, uint64_t off,
+		      bool at_pos)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done,
-				   (off_t)(off + done));
+		const char *p = (const char *)buf + done;
+		ssize_t n = at_pos ? write(fd, p, len - done) :
+				     pwrite(fd, p, len - done,
+					    (off_t)(off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -46,22 +50,14 @@ int cfsi_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+int cfsi_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	return write_loop(fd, buf, len, off, false);
+}
+
 int cfsi_write_all(int fd, const void *buf, size_t len)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = write(fd, (const char *)buf + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		done += (size_t)n;
-	}
-	return 0;
+	return write_loop(fd, buf, len, 0, true);
 }
 
 int cfsi_copy_data(int src_fd, int dst_fd, uint64_t off)
