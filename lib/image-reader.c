@@ -131,23 +131,30 @@ int cfs_image_open_fd(int fd, struct cfs_image **ret_image,
 		      struct cfs_error *err)
 {
 	struct stat st;
+	off_t size;
 	void *map;
 	int r;
 
 	if (fstat(fd, &st) < 0)
 		return cfs_error_set(err, -errno, "stat: %s", strerror(errno));
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return cfs_error_set(err, -EINVAL, "not a regular file");
-	if (st.st_size <
-	    (off_t)(EROFS_SUPER_OFFSET + sizeof(struct erofs_super_block)))
+		return cfs_error_set(err, -EINVAL,
+				     "not a regular file or block device");
+	/* a block device's size is not in st_size */
+	size = S_ISBLK(st.st_mode) ? lseek(fd, 0, SEEK_END) : st.st_size;
+	if (size < 0)
+		return cfs_error_set(err, -errno, "size: %s", strerror(errno));
+	if (size < (off_t)(EROFS_SUPER_OFFSET + sizeof(struct erofs_super_block)))
 		return bad_image(err, "image too small (%lld bytes)",
-				 (long long)st.st_size);
-	map = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+				 (long long)size);
+	if ((uint64_t)size > SIZE_MAX)
+		return cfs_error_set(err, -EFBIG, "image too large");
+	map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
 		return cfs_error_set(err, -errno, "mmap: %s", strerror(errno));
-	r = cfs_image_open_buffer(map, st.st_size, ret_image, err);
+	r = cfs_image_open_buffer(map, (size_t)size, ret_image, err);
 	if (r < 0) {
-		munmap(map, st.st_size);
+		munmap(map, (size_t)size);
 		return r;
 	}
 	(*ret_image)->mapped = true;

@@ -285,5 +285,18 @@ done
 cmp_files "composefs-dump: - is standard output" "$work/expected" "$work/actual"
 "$DUMP" --image "$work/filter.img" "$work/keep"
 cmp_files "composefs-dump --image replaces an existing file" "$work/filter.img" "$work/keep"
+check_status "composefs-info: a directory is no image" 1 "not a regular file or block device" "$INFO" ls "$work"
+
+# --- an image on a block device (its size is not in st_size)
+if [ "$(id -u)" -ne 0 ] || ! command -v losetup >/dev/null; then
+	tap_skip "an image on a block device" "needs root and losetup"
+elif ! dev=$(losetup --find --show --read-only "$work/filter.img" 2>"$work/err"); then
+	tap_skip "an image on a block device" "no loop device: $(cat "$work/err")"
+else
+	"$INFO" dump "$dev" >"$work/actual" 2>&1
+	"$INFO" dump "$work/filter.img" >"$work/expected"
+	losetup -d "$dev"
+	cmp_files "an image on a block device (a loop device) reads as the file" "$work/expected" "$work/actual"
+fi
 
 tap_done

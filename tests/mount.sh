@@ -185,6 +185,18 @@ if mount_ok "mount.composefs mounts the image (basedir=STORE)" "basedir=$store";
 fi
 check_clean "after umount no mount, loop device or EROFS superblock is left"
 
+# An image on a block device (here a loop device of our own) mounts the same.
+if dev=$(losetup --find --show --read-only "$image" 2>&1); then
+	if mount_ok "an image on a block device mounts" "basedir=$store" "$dev"; then
+		compare "an image on a block device: the mount shows the source tree" "$mnt"
+		unmount
+	fi
+	losetup -d "$dev"
+else
+	tap_skip "an image on a block device mounts" "no loop device: $dev"
+fi
+check_clean "after an image on a block device, nothing is left"
+
 # --- several object stores --------------------------------------------------
 
 # Every other object in a second store, the rest in the first.
