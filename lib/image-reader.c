@@ -144,7 +144,8 @@ int cfs_image_open_fd(int fd, struct cfs_image **ret_image,
 	size = S_ISBLK(st.st_mode) ? lseek(fd, 0, SEEK_END) : st.st_size;
 	if (size < 0)
 		return cfs_error_set(err, -errno, "size: %s", strerror(errno));
-	if (size < (off_t)(EROFS_SUPER_OFFSET + sizeof(struct erofs_super_block)))
+	if (size <
+	    (off_t)(EROFS_SUPER_OFFSET + sizeof(struct erofs_super_block)))
 		return bad_image(err, "image too small (%lld bytes)",
 				 (long long)size);
 	if ((uint64_t)size > SIZE_MAX)
