@@ -806,7 +806,8 @@ static int load_measured(struct server *s, const char *path, const char *hex)
 	struct cfs_error err = { { 0 } };
 	_cleanup_close_ int fd = -1;
 	struct stat st;
-	size_t done = 0;
+	size_t done;
+	ssize_t n;
 
 	if (cfs_digest_from_hex(hex, want) < 0)
 		return tool_fail("invalid digest '%s' (64 hex digits expected)",
@@ -817,17 +818,12 @@ static int load_measured(struct server *s, const char *path, const char *hex)
 	s->image_copy = malloc(st.st_size ? st.st_size : 1);
 	if (s->image_copy == NULL)
 		return tool_fail("%s: out of memory", path);
-	while (done < (size_t)st.st_size) {
-		ssize_t n = read(fd, s->image_copy + done, st.st_size - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return tool_fail("%s: read: %s", path,
-					 n < 0 ? strerror(errno) :
-						 "file shrank");
-		done += (size_t)n;
-	}
+	n = cfsi_pread_all(fd, s->image_copy, st.st_size, 0);
+	if (n < 0)
+		return tool_fail("%s: read: %s", path, strerror((int)-n));
+	if (n != st.st_size)
+		return tool_fail("%s: read: file shrank", path);
+	done = (size_t)n;
 	cfs_fsverity_digest_buffer(s->image_copy, done, got);
 	if (memcmp(got, want, CFS_DIGEST_SIZE) != 0) {
 		cfs_digest_to_hex(got, got_hex);
@@ -835,6 +831,21 @@ static int load_measured(struct server *s, const char *path, const char *hex)
 				 got_hex, hex);
 	}
 	if (cfs_image_open_buffer(s->image_copy, done, &s->img, &err) < 0)
+		return tool_fail("%s: %s", path, err.message);
+	return 0;
+}
+
+/* The image as it is on disk, read ahead whole: it is small next to what it
+ * describes, and a walk of the tree touches all of it in no order. */
+static int open_image(struct server *s, const char *path)
+{
+	struct cfs_error err = { { 0 } };
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return tool_fail("%s: %s", path, strerror(errno));
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+	if (cfs_image_open_fd(fd, &s->img, &err) < 0)
 		return tool_fail("%s: %s", path, err.message);
 	return 0;
 }
@@ -913,8 +924,7 @@ int main(int argc, char **argv)
 	if (o.digest != NULL) {
 		if (load_measured(&s, o.image, o.digest) != 0)
 			goto out;
-	} else if (cfs_image_open(o.image, &s.img, &err) < 0) {
-		tool_fail("%s", err.message);
+	} else if (open_image(&s, o.image) != 0) {
 		goto out;
 	}
 	s.root_nid = cfs_image_get_root_nid(s.img);
