@@ -28,7 +28,7 @@
 
 #include "composefs.h"
 
-#define BLOCK_SIZE 4096
+#define FS_BLOCK 4096u /* linux/fs.h has a BLOCK_SIZE of its own */
 
 static const char *prog = "verity-helper";
 
@@ -102,14 +102,14 @@ static int print_block(const char *file, const char *n_arg)
 	n = strtoull(n_arg, &end, 10);
 	if (errno != 0 || end == n_arg || *end != '\0')
 		return usage();
-	offset = (uint64_t)n * BLOCK_SIZE;
+	offset = (uint64_t)n * FS_BLOCK;
 
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return fail("cannot open", file, errno);
 	memset(&fm, 0, sizeof(fm));
 	fm.map.fm_start = offset;
-	fm.map.fm_length = BLOCK_SIZE;
+	fm.map.fm_length = FS_BLOCK;
 	fm.map.fm_flags = FIEMAP_FLAG_SYNC;
 	fm.map.fm_extent_count = 1;
 	if (ioctl(fd, FS_IOC_FIEMAP, &fm.map) != 0) {
@@ -128,8 +128,9 @@ static int print_block(const char *file, const char *n_arg)
 			prog, n, file);
 		return 1;
 	}
-	printf("%" PRIu64 "\n",
-	       (e->fe_physical + (offset - e->fe_logical)) / BLOCK_SIZE);
+	printf("%llu\n", (unsigned long long)((e->fe_physical +
+					       (offset - e->fe_logical)) /
+					      FS_BLOCK));
 	return 0;
 }
 
@@ -137,7 +138,7 @@ static int print_block(const char *file, const char *n_arg)
  * errno is printed by name: that is what the test checks. */
 static int read_file(const char *file)
 {
-	static char buf[BLOCK_SIZE];
+	static char buf[FS_BLOCK];
 	uint64_t size = 0;
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 
@@ -151,8 +152,8 @@ static int read_file(const char *file)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			printf("read block %" PRIu64 ": %s\n",
-			       size / BLOCK_SIZE, strerrorname_np(errno));
+			printf("read block %" PRIu64 ": %s\n", size / FS_BLOCK,
+			       strerrorname_np(errno));
 			close(fd);
 			return 1;
 		}
