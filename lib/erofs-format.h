@@ -8,6 +8,7 @@
 
 #include <assert.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #define EROFS_BLOCK_BITS 12
 #define EROFS_BLOCK_SIZE (1u << EROFS_BLOCK_BITS)
@@ -48,6 +49,29 @@ enum {
 	EROFS_FT_SOCK = 6,
 	EROFS_FT_SYMLINK = 7,
 };
+
+/* The directory entry type of an inode of this mode. */
+static inline uint8_t erofs_file_type(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return EROFS_FT_REG_FILE;
+	case S_IFDIR:
+		return EROFS_FT_DIR;
+	case S_IFLNK:
+		return EROFS_FT_SYMLINK;
+	case S_IFCHR:
+		return EROFS_FT_CHRDEV;
+	case S_IFBLK:
+		return EROFS_FT_BLKDEV;
+	case S_IFIFO:
+		return EROFS_FT_FIFO;
+	case S_IFSOCK:
+		return EROFS_FT_SOCK;
+	default:
+		return EROFS_FT_UNKNOWN;
+	}
+}
 
 enum {
 	EROFS_XATTR_INDEX_NONE = 0,

@@ -896,28 +896,6 @@ static int compute_layout(struct writer *w)
 /* ------------------------------------------------------------------ */
 /* Output */
 
-static uint8_t erofs_file_type(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-		return EROFS_FT_REG_FILE;
-	case S_IFDIR:
-		return EROFS_FT_DIR;
-	case S_IFLNK:
-		return EROFS_FT_SYMLINK;
-	case S_IFCHR:
-		return EROFS_FT_CHRDEV;
-	case S_IFBLK:
-		return EROFS_FT_BLKDEV;
-	case S_IFIFO:
-		return EROFS_FT_FIFO;
-	case S_IFSOCK:
-		return EROFS_FT_SOCK;
-	default:
-		return EROFS_FT_UNKNOWN;
-	}
-}
-
 static uint8_t *put_xattr(uint8_t *p, const struct wxattr *x)
 {
 	struct erofs_xattr_entry e = {
@@ -1143,24 +1121,6 @@ static void put_inode(struct writer *w, uint8_t *image, uint64_t pos,
 	}
 }
 
-static int write_all(int fd, const uint8_t *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int emit_image(struct writer *w, int fd,
 		      uint8_t ret_digest[CFS_DIGEST_SIZE])
 {
@@ -1219,7 +1179,7 @@ static int emit_image(struct writer *w, int fd,
 	if (ret_digest != NULL)
 		cfs_fsverity_digest_buffer(image, total, ret_digest);
 	if (fd >= 0)
-		r = write_all(fd, image, total);
+		r = cfsi_write_all(fd, image, total);
 	free(image);
 	return r;
 }

@@ -157,27 +157,6 @@ static int name_cmp(const struct entry *a, const struct entry *b)
 	return a->len < b->len ? -1 : a->len > b->len;
 }
 
-static uint8_t file_type_of(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-		return EROFS_FT_REG_FILE;
-	case S_IFDIR:
-		return EROFS_FT_DIR;
-	case S_IFCHR:
-		return EROFS_FT_CHRDEV;
-	case S_IFBLK:
-		return EROFS_FT_BLKDEV;
-	case S_IFIFO:
-		return EROFS_FT_FIFO;
-	case S_IFSOCK:
-		return EROFS_FT_SOCK;
-	case S_IFLNK:
-		return EROFS_FT_SYMLINK;
-	}
-	return EROFS_FT_UNKNOWN;
-}
-
 /* ------------------------------------------------------------------ */
 /* Directories: names, lookup, resumed listings */
 
@@ -261,7 +240,7 @@ static size_t check_dir(const struct image *im, const struct cfs_inode *dir,
 				continue;
 			}
 			assert_int_equal(ino.mode, cfs_node_get_mode(c));
-			assert_int_equal(e->type, file_type_of(ino.mode));
+			assert_int_equal(e->type, erofs_file_type(ino.mode));
 		}
 		/* a name one byte longer, and one byte changed, are absent */
 		memcpy(near, e->name, e->len);
