@@ -38,11 +38,18 @@ struct dump_out {
 	size_t link_path_cap;
 };
 
+/* The error of a failed stdio call: its errno where it set one. */
+static int stdio_error(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
 static void out_flush(struct dump_out *o)
 {
+	errno = 0;
 	if (o->len > 0 && fwrite(o->buf, 1, o->len, o->f) != o->len &&
 	    o->error == 0)
-		o->error = -EIO;
+		o->error = stdio_error();
 	o->len = 0;
 }
 
@@ -288,7 +295,8 @@ int cfs_dump_print(const struct cfs_node *root, FILE *out)
 	free(o.buf);
 	free(o.path);
 	free(o.link_path);
+	errno = 0;
 	if (o.error == 0 && (fflush(out) != 0 || ferror(out)))
-		o.error = -EIO;
+		o.error = stdio_error();
 	return o.error;
 }

@@ -19,7 +19,7 @@ REPRINT=${DUMP_REPRINT:-${CFS_BUILDDIR:-}/tests/dump-reprint}
 TESTS=$(cd "$(dirname "$0")" && pwd)
 
 work=$(mktemp -d)
-trap 'rm -rf -- "$work"' EXIT
+trap 'umount "$work/fullfs" 2>/dev/null; rm -rf -- "$work"' EXIT
 
 normalize() { python3 "$TESTS/dump-normalize.py" "$@"; }
 expect() { python3 "$TESTS/dump-expect.py" "$@"; }
@@ -297,6 +297,40 @@ else
 	"$INFO" dump "$work/filter.img" >"$work/expected"
 	losetup -d "$dev"
 	cmp_files "an image on a block device (a loop device) reads as the file" "$work/expected" "$work/actual"
+fi
+
+# --- a full filesystem: the error named, the destination kept
+if [ "$(id -u)" -ne 0 ]; then
+	tap_skip "writing to a full filesystem" "needs root to mount a small tmpfs"
+elif ! mkdir "$work/fullfs" || ! mount -t tmpfs -o size=64k tmpfs "$work/fullfs"; then
+	tap_skip "writing to a full filesystem" "cannot mount a tmpfs"
+else
+	# a text bigger than the filesystem
+	python3 -c '
+import sys
+print("/ 4096 40755 2 0 0 0 0.0 - - -")
+for i in range(3000):
+    print("/file-with-a-long-name-%05d 0 100644 1 0 0 0 0.0 - - -" % i)
+' >"$work/many.dump"
+	"$MKCOMPOSEFS" --from-file "$work/many.dump" "$work/many.img"
+	printf 'old\n' >"$work/fullfs/text"
+	check_status "composefs-dump: a full filesystem is named (ENOSPC)" 1 \
+		"composefs-dump: .*No space left on device" "$DUMP" "$work/many.img" "$work/fullfs/text"
+	if [ "$(cat "$work/fullfs/text")" = old ] && [ -z "$(find "$work/fullfs" -name '.*')" ]; then
+		tap_ok "composefs-dump: on a full filesystem the destination is kept, no temporary file left"
+	else
+		tap_not_ok "composefs-dump: on a full filesystem the destination is kept, no temporary file left" \
+			"$(ls -la "$work/fullfs")"
+	fi
+	"$INFO" dump "$work/many.img" >"$work/fullfs/info" 2>"$work/err"
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q "No space left on device" "$work/err"; then
+		tap_ok "composefs-info: standard output on a full filesystem is an error (ENOSPC)"
+	else
+		tap_not_ok "composefs-info: standard output on a full filesystem is an error (ENOSPC)" \
+			"status $rc: $(cat "$work/err")"
+	fi
+	umount "$work/fullfs"
 fi
 
 tap_done

@@ -8,7 +8,7 @@ set -u
 
 MKCOMPOSEFS=$(cfs_tool mkcomposefs) || exit 1
 work=$(mktemp -d)
-trap 'rm -rf -- "$work"' EXIT
+trap 'umount "$work/fullfs" 2>/dev/null; rm -rf -- "$work"' EXIT
 cd "$work" || exit 1
 
 printf '/ 0 40755 2 0 0 0 0.0 - - -\n/f 5 100644 1 0 0 0 0.0 - hello -\n' >tree.dump
@@ -129,6 +129,42 @@ if [ -z "$(find store1 store2 -name '.tmp-*')" ] &&
 	tap_ok "the store holds one object and no temporary files"
 else
 	tap_not_ok "the store holds one object and no temporary files" "$(find store1)"
+fi
+
+# A full filesystem: a clear error, the old image kept, and nothing
+# half-written left, neither an image nor an object.
+if [ "$(id -u)" -ne 0 ]; then
+	tap_skip "a full filesystem" "needs root to mount a small tmpfs"
+elif ! mkdir fullfs || ! mount -t tmpfs -o size=1m tmpfs fullfs; then
+	tap_skip "a full filesystem" "cannot mount a tmpfs"
+else
+	mkdir big
+	head -c 700000 /dev/urandom >big/a
+	head -c 700000 /dev/urandom >big/b
+	echo old >fullfs/image
+	"$MKCOMPOSEFS" --digest-store=fullfs/store big fullfs/image 2>err
+	rc=$?
+	left=$(find fullfs -name '.*')
+	if [ $rc -eq 1 ] && grep -q "No space left on device" err &&
+		[ "$(cat fullfs/image)" = old ] && [ -z "$left" ]; then
+		tap_ok "--digest-store on a full filesystem: status 1, ENOSPC named, old image kept, no temporary object"
+	else
+		tap_not_ok "--digest-store on a full filesystem: status 1, ENOSPC named, old image kept, no temporary object" \
+			"status $rc: $(cat err); left: $left"
+	fi
+	rm -rf fullfs/store
+	head -c 1500000 /dev/zero >fullfs/filler 2>/dev/null
+	"$MKCOMPOSEFS" --from-file tree.dump fullfs/image 2>err
+	rc=$?
+	left=$(find fullfs -name '.*')
+	if [ $rc -eq 1 ] && grep -q "No space left on device" err &&
+		[ "$(cat fullfs/image)" = old ] && [ -z "$left" ]; then
+		tap_ok "an image on a full filesystem: status 1, ENOSPC named, old image kept, no temporary file"
+	else
+		tap_not_ok "an image on a full filesystem: status 1, ENOSPC named, old image kept, no temporary file" \
+			"status $rc: $(cat err); left: $left"
+	fi
+	umount fullfs
 fi
 
 tap_done

@@ -51,8 +51,9 @@ static int write_text(struct cfs_node *root, int fd)
 		return r;
 	}
 	r = cfs_dump_print(root, f);
+	errno = 0;
 	if (fclose(f) != 0 && r == 0)
-		r = -EIO;
+		r = errno > 0 ? -errno : -EIO;
 	return r;
 }
 

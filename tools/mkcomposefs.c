@@ -260,11 +260,14 @@ int main(int argc, char **argv)
 		}
 		r = cfs_build_from_directory(source, &bopts, &root, &err);
 		end_progress(&progress);
-		if (r < 0)
-			tool_die("%s", err.message);
 		/* objects are durable and in place before any image names them */
-		if (store != NULL && cfs_store_commit(store, &err) < 0)
+		if (r == 0 && store != NULL)
+			r = cfs_store_commit(store, &err);
+		if (r < 0) {
+			/* the objects not yet in place go, no temporary left */
+			cfs_store_free(store);
 			tool_die("%s", err.message);
+		}
 	}
 
 	r = cfs_write_image(root, &wopts, fd, print_digest ? digest : NULL,
