@@ -142,28 +142,25 @@ else
 	head -c 700000 /dev/urandom >big/a
 	head -c 700000 /dev/urandom >big/b
 	echo old >fullfs/image
-	"$MKCOMPOSEFS" --digest-store=fullfs/store big fullfs/image 2>err
-	rc=$?
-	left=$(find fullfs -name '.*')
-	if [ $rc -eq 1 ] && grep -q "No space left on device" err &&
-		[ "$(cat fullfs/image)" = old ] && [ -z "$left" ]; then
-		tap_ok "--digest-store on a full filesystem: status 1, ENOSPC named, old image kept, no temporary object"
-	else
-		tap_not_ok "--digest-store on a full filesystem: status 1, ENOSPC named, old image kept, no temporary object" \
-			"status $rc: $(cat err); left: $left"
-	fi
+	# no_space DESCRIPTION ARGS...: mkcomposefs ARGS fails as it should
+	no_space()
+	{
+		local description="$1: status 1, ENOSPC named, old image kept, nothing half-written left" rc left
+		shift
+		"$MKCOMPOSEFS" "$@" 2>err
+		rc=$?
+		left=$(find fullfs -name '.*')
+		if [ $rc -eq 1 ] && grep -q "No space left on device" err &&
+			[ "$(cat fullfs/image)" = old ] && [ -z "$left" ]; then
+			tap_ok "$description"
+		else
+			tap_not_ok "$description" "status $rc: $(cat err); left: $left"
+		fi
+	}
+	no_space "--digest-store on a full filesystem" --digest-store=fullfs/store big fullfs/image
 	rm -rf fullfs/store
 	head -c 1500000 /dev/zero >fullfs/filler 2>/dev/null
-	"$MKCOMPOSEFS" --from-file tree.dump fullfs/image 2>err
-	rc=$?
-	left=$(find fullfs -name '.*')
-	if [ $rc -eq 1 ] && grep -q "No space left on device" err &&
-		[ "$(cat fullfs/image)" = old ] && [ -z "$left" ]; then
-		tap_ok "an image on a full filesystem: status 1, ENOSPC named, old image kept, no temporary file"
-	else
-		tap_not_ok "an image on a full filesystem: status 1, ENOSPC named, old image kept, no temporary file" \
-			"status $rc: $(cat err); left: $left"
-	fi
+	no_space "an image on a full filesystem" --from-file tree.dump fullfs/image
 	umount fullfs
 fi
 
