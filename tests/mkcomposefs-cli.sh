@@ -131,6 +131,38 @@ else
 	tap_not_ok "the store holds one object and no temporary files" "$(find store1)"
 fi
 
+# Killed while it writes: no temporary file left (the dump comes from a
+# pipe that is kept open, so mkcomposefs waits with its output open).
+mkfifo slow-input
+for sig in TERM INT HUP; do
+	rm -f killed.img
+	# (a background job of a script starts with SIGINT ignored: undo that)
+	env --default-signal=INT "$MKCOMPOSEFS" --from-file slow-input killed.img 2>/dev/null &
+	pid=$!
+	exec 3>slow-input
+	for _ in $(seq 50); do
+		[ -n "$(find . -maxdepth 1 -name '.killed.img.*')" ] && break
+		sleep 0.1
+	done
+	before=$(find . -maxdepth 1 -name '.killed.img.*' | wc -l)
+	kill -s "$sig" "$pid"
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$?
+	exec 3>&-
+	left=$(find . -maxdepth 1 -name '.killed.img*' -o -maxdepth 1 -name killed.img)
+	if [ "$before" -eq 1 ] && [ -z "$left" ] && [ $rc -gt 128 ]; then
+		tap_ok "SIG$sig while writing: the temporary image is removed, the signal ends it (status $rc)"
+	else
+		tap_not_ok "SIG$sig while writing: the temporary image is removed, the signal ends it" \
+			"temporary files before: $before, status $rc, left: $left"
+	fi
+done
+
 # A full filesystem: a clear error, the old image kept, and nothing
 # half-written left, neither an image nor an object.
 if [ "$(id -u)" -ne 0 ]; then

@@ -3,7 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +18,43 @@
 const char *tool_name = "composefs";
 
 static struct tool_output *pending_output;
+/* The temporary file's name again, for the signal handler: a plain buffer
+ * it can read at any moment. Cleared once the file is renamed or gone (an
+ * unlink of a name already renamed fails harmlessly). */
+static char signal_tmp_path[PATH_MAX];
+
+static void remove_on_signal(int sig)
+{
+	int saved = errno;
+
+	if (signal_tmp_path[0] != '\0')
+		(void)unlink(signal_tmp_path);
+	errno = saved;
+	/* then die of the signal, as without this handler */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* A tool killed while writing its output leaves no temporary file. */
+static void catch_fatal_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	static bool done;
+	struct sigaction sa = { .sa_handler = remove_on_signal };
+
+	if (done)
+		return;
+	done = true;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old;
+
+		/* a signal ignored by the caller (nohup) stays ignored */
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler != SIG_IGN)
+			(void)sigaction(sigs[i], &sa, NULL);
+	}
+}
 
 static void remove_pending_output(void)
 {
@@ -136,6 +176,12 @@ int tool_output_open(struct tool_output *o, const char *dest)
 		o->tmp_path = NULL;
 		return -ENOMEM;
 	}
+	if (strlen(o->tmp_path) >= sizeof(signal_tmp_path)) {
+		free(o->tmp_path);
+		o->tmp_path = NULL;
+		return -ENAMETOOLONG;
+	}
+	catch_fatal_signals();
 	o->fd = mkostemp(o->tmp_path, O_CLOEXEC);
 	if (o->fd < 0) {
 		int r = -errno;
@@ -144,6 +190,7 @@ int tool_output_open(struct tool_output *o, const char *dest)
 		o->tmp_path = NULL;
 		return r;
 	}
+	memcpy(signal_tmp_path, o->tmp_path, strlen(o->tmp_path) + 1);
 	pending_output = o;
 	return 0;
 }
@@ -152,6 +199,7 @@ void tool_output_abort(struct tool_output *o)
 {
 	if (o->tmp_path != NULL)
 		(void)unlink(o->tmp_path);
+	signal_tmp_path[0] = '\0';
 	if (o->fd > STDOUT_FILENO)
 		close(o->fd);
 	free(o->tmp_path);
