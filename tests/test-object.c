@@ -310,21 +310,9 @@ static void test_disk_cache(void **state)
 	cfs_object_cache_free(cache);
 }
 
-static int remove_all(void)
-{
-	char cmd[PATH_MAX + 16];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
-}
-
 static int setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/cfs-test-object-XXXXXX",
-		 tmp ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL)
+	if (tu_make_tmpdir(dir, sizeof(dir), "cfs-test-object") < 0)
 		return -1;
 	dir_fd = open(dir, O_RDONLY | O_DIRECTORY);
 	return dir_fd < 0 ? -1 : 0;
@@ -333,7 +321,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	close(dir_fd);
-	return remove_all() == 0 ? 0 : -1;
+	return tu_remove_tree(dir);
 }
 
 int main(void)

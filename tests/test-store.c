@@ -361,24 +361,14 @@ static void test_batch(void **state)
 		close(src[i]);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type,
-			struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static int setup(void **state)
 {
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test-store-XXXXXX",
-		 base && *base ? base : "/tmp");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return tu_make_tmpdir(tmpdir, sizeof(tmpdir), "test-store");
 }
 
 static int teardown(void **state)
 {
-	return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return tu_remove_tree(tmpdir);
 }
 
 int main(void)

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -49,4 +52,29 @@ void tu_fill(uint8_t *buf, size_t len, unsigned seed)
 		seed = seed * 1103515245 + 12345;
 		buf[i] = (uint8_t)(seed >> 16);
 	}
+}
+
+int tu_make_tmpdir(char *buf, size_t size, const char *name)
+{
+	const char *base = getenv("TMPDIR");
+	int n = snprintf(buf, size, "%s/%s-XXXXXX",
+			 base != NULL && *base != '\0' ? base : "/tmp", name);
+
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	return mkdtemp(buf) == NULL ? -1 : 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+int tu_remove_tree(const char *path)
+{
+	return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }

@@ -22,4 +22,10 @@ void tu_write_image(struct cfs_node *root, uint32_t version, uint8_t **data,
 /* LEN bytes of a pattern that SEED determines. */
 void tu_fill(uint8_t *buf, size_t len, unsigned seed);
 
+/* A new directory $TMPDIR/NAME-XXXXXX (/tmp without TMPDIR) in buf; 0 or
+ * -1 (for a cmocka group setup). */
+int tu_make_tmpdir(char *buf, size_t size, const char *name);
+/* Remove path and everything under it; 0 or -1. */
+int tu_remove_tree(const char *path);
+
 #endif
