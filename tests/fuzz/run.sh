@@ -39,11 +39,15 @@ merge | seed) ;;
 *[!0-9]* | "") usage ;;
 esac
 
-cd "$(dirname "$0")/../.."
+self=$(readlink -f "$0")
+cd "$(dirname "$self")/../.."
 build=${FUZZ_BUILDDIR:-build-fuzz}
 
 # The library through meson (instrumented for coverage, sanitized), the
-# target linked with libFuzzer's main by hand.
+# target linked with libFuzzer's main by hand; one build at a time when both
+# targets start together (a lock on this script).
+exec 9<"$self"
+flock 9
 if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" -Dtests=false \
 		-Db_sanitize=address,undefined -Db_lundef=false \
@@ -55,6 +59,7 @@ clang -g -O1 -std=gnu11 -D_GNU_SOURCE -fno-omit-frame-pointer \
 	-Iinclude -Ilib -I"$build" "tests/fuzz/$target.c" "${extra[@]}" \
 	"$build/lib/libcomposefs-internal.a" -lcrypto -lpthread \
 	-o "$build/$target"
+flock -u 9
 mkdir -p "$build/$corpus" "$build/artifacts"
 
 # The inputs kept in the repository, as files libFuzzer can read: images
