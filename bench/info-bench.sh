@@ -51,6 +51,7 @@ printf '| %-34s | %-24s | %-24s | %-6s | %-10s | %-10s | %-6s |\n' \
 printf '|%s|\n' "------------------------------------|--------------------------|--------------------------|--------|------------|------------|--------"
 
 same=()
+ours= # set by run_stats
 for cmd in dump ls objects; do
 	run_stats ours "$INFO" "$cmd" "$img"
 	base=

@@ -20,6 +20,7 @@ manifest=("python3" "$tests_dir/manifest.py")
 tap_require_root
 tap_require_fs erofs overlay
 tap_require_commands python3 losetup setfattr
+mkcomposefs= # set by cfs_require_tool
 cfs_require_tool mkcomposefs mkcomposefs
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cfs-kernel-mount.XXXXXX")

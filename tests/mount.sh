@@ -23,6 +23,7 @@ manifest=("python3" "$tests_dir/manifest.py")
 tap_require_root
 tap_require_fs erofs overlay
 tap_require_commands python3 losetup sha256sum
+mkcomposefs= mcfs= # set by cfs_require_tool
 cfs_require_tool mkcomposefs mkcomposefs
 cfs_require_tool mcfs mount.composefs
 
