@@ -17,6 +17,9 @@
 #   TREE_SOURCE   what to copy when TREE is not given (default /usr/share:
 #                 ~1 GB, ~57k files here; /usr itself is 8.6 GB)
 #   RUNS          runs per measurement (default 7; the median is reported)
+#   STORE_RUNS    runs filling an empty store (default 3)
+#   STORE_COLD    when set, the page cache is dropped before each of those
+#                 (root only): the tree is read from disk
 #   WORKDIR       scratch space (default: a new temporary directory)
 set -euo pipefail
 
@@ -79,14 +82,23 @@ print(f"{statistics.median(t):.2f} {min(t):.2f} {max(t):.2f} {int(statistics.med
 }
 : >"$WORKDIR/fill-ours.txt"
 : >"$WORKDIR/fill-base.txt"
+# cold: drop the page cache before each run (needs root), so that the tree is
+# read from disk as after a fresh checkout; STORE_COLD=1.
+settle()
+{
+	sync
+	if [ -n "${STORE_COLD:-}" ]; then
+		echo 3 >/proc/sys/vm/drop_caches
+	fi
+}
 for ((i = 0; i < ${STORE_RUNS:-3}; i++)); do
 	rm -rf "$WORKDIR/store-ours" "$WORKDIR/store-base"
-	sync
+	settle
 	/usr/bin/time -o "$WORKDIR/time.txt" -f '%e %M' "$MKCOMPOSEFS" \
 		--digest-store="$WORKDIR/store-ours" "$TREE" "$WORKDIR/ours-tree.img" >/dev/null 2>&1 || true
 	tail -n1 "$WORKDIR/time.txt" >>"$WORKDIR/fill-ours.txt"
 	if [ -n "$BASELINE" ]; then
-		sync
+		settle
 		/usr/bin/time -o "$WORKDIR/time.txt" -f '%e %M' "$BASELINE" \
 			--digest-store="$WORKDIR/store-base" "$TREE" "$WORKDIR/base-tree.img" >/dev/null 2>&1 || true
 		tail -n1 "$WORKDIR/time.txt" >>"$WORKDIR/fill-base.txt"
@@ -95,7 +107,7 @@ done
 ours=$(median_of <"$WORKDIR/fill-ours.txt")
 base=
 [ -n "$BASELINE" ] && base=$(median_of <"$WORKDIR/fill-base.txt")
-row "--digest-store, empty store" "$ours" "$base"
+row "--digest-store, empty store${STORE_COLD:+, cold}" "$ours" "$base"
 run_stats ours "$MKCOMPOSEFS" --digest-store="$WORKDIR/store-ours" "$TREE" "$WORKDIR/ours-tree.img"
 base=
 if [ -n "$BASELINE" ]; then

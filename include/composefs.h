@@ -249,7 +249,7 @@ typedef void (*cfs_progress_fn)(void *userdata, uint64_t done, uint64_t total);
 
 struct cfs_build_options {
 	unsigned flags; /* CFS_BUILD_* */
-	unsigned threads; /* digest workers; 0 = number of processors */
+	unsigned threads; /* digest workers; 0 = twice the processors (4-64) */
 	struct cfs_store *store; /* when set, objects are added to it */
 	cfs_progress_fn progress; /* may be NULL */
 	void *progress_userdata;

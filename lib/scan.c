@@ -493,12 +493,22 @@ static unsigned cpu_count(void)
 	return 1;
 }
 
+/* Workers mostly wait for the disk when the tree is not in the page cache
+ * (a cold tree digests in two thirds of the time with twice as many
+ * workers as processors, and no slower warm), so more than one each. */
+static unsigned default_workers(void)
+{
+	unsigned n = cpu_count() * 2;
+
+	return n < 4 ? 4 : n > 64 ? 64 : n;
+}
+
 /* Scan the tree while workers digest the files found so far; the calling
  * thread joins the workers when the scan is over. */
 static int scan_and_process(struct scan *s, const char *path,
 			    const struct stat *st, struct cfs_node *root)
 {
-	unsigned n = s->opts->threads ? s->opts->threads : cpu_count();
+	unsigned n = s->opts->threads ? s->opts->threads : default_workers();
 	pthread_t *threads = calloc(n, sizeof(*threads));
 	unsigned started = 0;
 	int r;

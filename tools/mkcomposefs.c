@@ -51,7 +51,8 @@ static void usage(FILE *out)
 		"  --from-file           SOURCE is a composefs-dump file\n"
 		"  --min-version=N       lowest format version to write (default %d)\n"
 		"  --max-version=N       highest format version to write (default %d)\n"
-		"  --threads=N           worker threads for digests (default: all CPUs)\n"
+		"  --threads=N           worker threads for digests and copies\n"
+		"                        (default: twice the CPUs, 4 to 64)\n"
 		"  --hardlinks           keep hard links in SOURCE as hard links\n"
 		"  --help                show this help\n"
 		"  --version             show the version\n",
