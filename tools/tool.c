@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -33,6 +34,21 @@ static void remove_on_signal(int sig)
 	/* then die of the signal, as without this handler */
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+/* The handler never sees half a name: the signals wait meanwhile. */
+static void set_signal_tmp_path(const char *path)
+{
+	sigset_t block, old;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	memcpy(signal_tmp_path, path, strlen(path) + 1);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* A tool killed while writing its output leaves no temporary file. */
@@ -190,7 +206,7 @@ int tool_output_open(struct tool_output *o, const char *dest)
 		o->tmp_path = NULL;
 		return r;
 	}
-	memcpy(signal_tmp_path, o->tmp_path, strlen(o->tmp_path) + 1);
+	set_signal_tmp_path(o->tmp_path);
 	pending_output = o;
 	return 0;
 }
@@ -199,7 +215,7 @@ void tool_output_abort(struct tool_output *o)
 {
 	if (o->tmp_path != NULL)
 		(void)unlink(o->tmp_path);
-	signal_tmp_path[0] = '\0';
+	signal_tmp_path[0] = '\0'; /* one byte: never seen half done */
 	if (o->fd > STDOUT_FILENO)
 		close(o->fd);
 	free(o->tmp_path);
