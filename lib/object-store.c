@@ -2,9 +2,23 @@
 /*
  * The object store: a directory of files named by their fs-verity digest,
  * DIR/ab/cdef... . This is the only code that writes objects. An object is
- * written under a temporary name in its final directory, made durable, and
- * only then renamed into place without replacing anything, so a reader
- * either finds a complete object or none, whatever crashes or races.
+ * written to an anonymous file in its final directory (lib/tmpfile.c), made
+ * durable, and only then linked in under its name, so that a reader finds a
+ * complete object or none, whatever crashes or races, and a killed writer
+ * leaves nothing behind.
+ *
+ * Batch mode stages objects (written, not yet durable, not yet named) and
+ * commits them together: one syncfs for their contents, then their names,
+ * then one syncfs for the names. A batch is committed as soon as it holds
+ * BATCH_MAX_OBJECTS objects or BATCH_MAX_BYTES bytes, by the adder that
+ * filled it, so that a long run that is interrupted keeps most of its work
+ * and the open descriptors stay few.
+ *
+ * Threads: the staged batch, the set of digests being written and the
+ * count of batches being committed are under store->lock. An adder that
+ * finds its digest already staged (or being written) by another returns at
+ * once; cfs_store_commit() waits for batches other threads are committing,
+ * so that after it returns every add that returned before it is durable.
  */
 #include "config.h"
 
@@ -14,36 +28,40 @@
 #include <limits.h>
 #include <linux/fs.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "composefs.h"
+#include "store_i.h"
+#include "tmpfile_i.h"
 #include "util.h"
 
-#define TMP_PREFIX ".tmp-"
-/* ".tmp-" + 16 hex digits + NUL */
-#define TMP_NAME_SIZE (sizeof(TMP_PREFIX) + 16)
 #define COPY_CHUNK (1024 * 1024)
+#define BATCH_MAX_OBJECTS 256
+#define BATCH_MAX_BYTES (256ULL << 20)
 
-/* An object waiting for cfs_store_commit() in batch mode. */
-enum pending_state {
-	PENDING_FREE,
-	PENDING_CLAIMED,
-	PENDING_WRITTEN,
-	PENDING_FAILED
+/* An object written, waiting for its batch to be committed. */
+struct staged {
+	uint8_t digest[CFS_DIGEST_SIZE];
+	struct cfsi_tmpfile file;
+	bool replace; /* a damaged file has the name */
 };
 
-struct pending {
-	uint8_t digest[CFS_DIGEST_SIZE];
-	char tmp_name[TMP_NAME_SIZE];
-	enum pending_state state;
+struct batch {
+	struct staged *items;
+	size_t n, cap;
+	uint64_t bytes;
+};
+
+/* Open-addressed set of digests (linear probing, deletion by shifting). */
+struct digest_set {
+	uint8_t (*slots)[CFS_DIGEST_SIZE];
+	bool *used;
+	size_t size, n;
 };
 
 struct cfs_store {
@@ -51,11 +69,116 @@ struct cfs_store {
 	int dir_fd;
 	unsigned flags;
 
-	/* batch mode: open-addressed set of pending objects by digest */
 	pthread_mutex_t lock;
-	struct pending *pending;
-	size_t pending_size, pending_used;
+	pthread_cond_t idle; /* signalled when a batch commit ends */
+	struct batch batch; /* staged, not committed */
+	struct digest_set writing; /* staged or being written */
+	unsigned committing; /* batches being committed by adders */
+	int failed; /* -errno of a batch commit that failed, sticky */
+	char failed_message[sizeof(((struct cfs_error *)0)->message)];
 };
+
+static size_t digest_slot(const struct digest_set *s, const uint8_t *digest)
+{
+	uint64_t h;
+
+	memcpy(&h, digest, sizeof(h));
+	return h & (s->size - 1);
+}
+
+static bool set_find(const struct digest_set *s, const uint8_t *digest,
+		     size_t *ret_slot)
+{
+	size_t slot;
+
+	if (s->size == 0)
+		return false;
+	for (slot = digest_slot(s, digest); s->used[slot];
+	     slot = (slot + 1) & (s->size - 1)) {
+		if (memcmp(s->slots[slot], digest, CFS_DIGEST_SIZE) == 0) {
+			*ret_slot = slot;
+			return true;
+		}
+	}
+	*ret_slot = slot;
+	return false;
+}
+
+static int set_grow(struct digest_set *s)
+{
+	struct digest_set bigger = { 0 };
+
+	bigger.size = s->size ? s->size * 2 : 256;
+	bigger.slots = calloc(bigger.size, sizeof(*bigger.slots));
+	bigger.used = calloc(bigger.size, sizeof(*bigger.used));
+	if (bigger.slots == NULL || bigger.used == NULL) {
+		free(bigger.slots);
+		free(bigger.used);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->size; i++) {
+		size_t slot;
+
+		if (!s->used[i])
+			continue;
+		(void)set_find(&bigger, s->slots[i], &slot);
+		memcpy(bigger.slots[slot], s->slots[i], CFS_DIGEST_SIZE);
+		bigger.used[slot] = true;
+		bigger.n++;
+	}
+	free(s->slots);
+	free(s->used);
+	*s = bigger;
+	return 0;
+}
+
+/* 1 when added, 0 when it was there already. */
+static int set_add(struct digest_set *s, const uint8_t *digest)
+{
+	size_t slot;
+	int r;
+
+	if ((s->n + 1) * 2 > s->size) {
+		r = set_grow(s);
+		if (r < 0)
+			return r;
+	}
+	if (set_find(s, digest, &slot))
+		return 0;
+	memcpy(s->slots[slot], digest, CFS_DIGEST_SIZE);
+	s->used[slot] = true;
+	s->n++;
+	return 1;
+}
+
+static void set_remove(struct digest_set *s, const uint8_t *digest)
+{
+	size_t hole, next, mask = s->size - 1;
+
+	if (!set_find(s, digest, &hole))
+		return;
+	s->used[hole] = false;
+	s->n--;
+	/* Shift back the entries of the run after the hole that may no
+	 * longer be found past it. */
+	for (next = (hole + 1) & mask; s->used[next]; next = (next + 1) & mask) {
+		size_t home = digest_slot(s, s->slots[next]);
+
+		if (((next - home) & mask) >= ((next - hole) & mask)) {
+			memcpy(s->slots[hole], s->slots[next], CFS_DIGEST_SIZE);
+			s->used[hole] = true;
+			s->used[next] = false;
+			hole = next;
+		}
+	}
+}
+
+static void set_free(struct digest_set *s)
+{
+	free(s->slots);
+	free(s->used);
+	*s = (struct digest_set){ 0 };
+}
 
 /* mkdir -p: create path and its missing parents. */
 static int mkdir_parents(const char *path, mode_t mode)
@@ -115,31 +238,57 @@ int cfs_store_open(const char *path, unsigned flags,
 	store->dir_fd = TAKE_FD(fd);
 	store->flags = flags;
 	pthread_mutex_init(&store->lock, NULL);
+	pthread_cond_init(&store->idle, NULL);
 	*ret_store = store;
 	return 0;
+}
+
+static void subdir_name(const uint8_t digest[CFS_DIGEST_SIZE], char dir[3])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	dir[0] = hex[digest[0] >> 4];
+	dir[1] = hex[digest[0] & 15];
+	dir[2] = '\0';
+}
+
+static void discard_batch(struct cfs_store *store, struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct staged *s = &b->items[i];
+		_cleanup_close_ int sub_fd = -1;
+		char dir[3];
+
+		if (s->file.named) {
+			subdir_name(s->digest, dir);
+			sub_fd = openat(store->dir_fd, dir,
+					O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+						O_NOFOLLOW);
+		}
+		cfsi_tmpfile_discard(&s->file, sub_fd);
+	}
+	free(b->items);
+	*b = (struct batch){ 0 };
 }
 
 struct cfs_store *cfs_store_free(struct cfs_store *store)
 {
 	if (store != NULL) {
 		/* uncommitted objects of a batch are dropped */
-		for (size_t i = 0; i < store->pending_size; i++) {
-			struct pending *p = &store->pending[i];
-			char path[CFS_OBJECT_PATH_SIZE + TMP_NAME_SIZE];
-
-			if (p->state != PENDING_WRITTEN)
-				continue;
-			snprintf(path, sizeof(path), "%02x/%s", p->digest[0],
-				 p->tmp_name);
-			(void)unlinkat(store->dir_fd, path, 0);
-		}
-		free(store->pending);
+		discard_batch(store, &store->batch);
+		set_free(&store->writing);
+		pthread_cond_destroy(&store->idle);
 		pthread_mutex_destroy(&store->lock);
 		(void)close(store->dir_fd);
 		free(store->path);
 		free(store);
 	}
 	return NULL;
+}
+
+const char *cfsi_store_path(const struct cfs_store *store)
+{
+	return store->path;
 }
 
 int cfs_store_open_object(struct cfs_store *store,
@@ -151,45 +300,6 @@ int cfs_store_open_object(struct cfs_store *store,
 	cfs_digest_to_object_path(digest, path);
 	fd = openat(store->dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	return fd < 0 ? -errno : fd;
-}
-
-/*
- * A fresh temporary name. getrandom() keeps names of concurrent writers
- * (threads, processes, containers sharing the store) apart; should it fail,
- * a per-process counter, the pid and the clock do. O_EXCL catches the rest.
- */
-static void make_tmp_name(char name[TMP_NAME_SIZE])
-{
-	static atomic_uint_fast64_t counter;
-	uint64_t v;
-
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v)) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		v = atomic_fetch_add(&counter, 1) ^ ((uint64_t)getpid() << 40) ^
-		    (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
-	}
-	snprintf(name, TMP_NAME_SIZE, TMP_PREFIX "%016llx",
-		 (unsigned long long)v);
-}
-
-static int create_tmp(int dir_fd, char name[TMP_NAME_SIZE])
-{
-	for (int attempt = 0; attempt < 100; attempt++) {
-		int fd;
-
-		make_tmp_name(name);
-		fd = openat(dir_fd, name,
-			    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-				    O_NOFOLLOW,
-			    0600);
-		if (fd >= 0)
-			return fd;
-		if (errno != EEXIST)
-			return -errno;
-	}
-	return -EEXIST;
 }
 
 static bool copy_file_range_unsupported(int errnum)
@@ -283,126 +393,39 @@ static int open_subdir(int dir_fd, const char *name, bool *ret_made)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Move tmp_name to name in dir_fd unless name exists. Returns 0 when ours
- * went in, 1 when another writer's object was already there. */
-static int publish(int dir_fd, const char *tmp_name, const char *name)
+/* What is at an object's name: 0 nothing, 1 a regular file of the right
+ * size (taken as the object: fsck checks contents), 2 something else (a
+ * damaged object, to be replaced), or -errno. */
+static int object_state(struct cfs_store *store, const char *path,
+			uint64_t size)
 {
-	if (renameat2(dir_fd, tmp_name, dir_fd, name, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno == EEXIST)
+	struct stat st;
+
+	if (fstatat(store->dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size == size)
 		return 1;
-	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-		return -errno;
-
-	/* No RENAME_NOREPLACE here: linkat() never replaces either. */
-	if (linkat(dir_fd, tmp_name, dir_fd, name, 0) != 0)
-		return errno == EEXIST ? 1 : -errno;
-	/* Our object is in place; a leftover temp name is only litter. */
-	(void)unlinkat(dir_fd, tmp_name, 0);
-	return 0;
+	return 2;
 }
 
-/* Batch mode bookkeeping; all under store->lock. */
-static struct pending *pending_find(struct cfs_store *store,
-				    const uint8_t digest[CFS_DIGEST_SIZE])
-{
-	size_t mask = store->pending_size - 1, slot;
-	uint64_t h;
-
-	if (store->pending_size == 0)
-		return NULL;
-	memcpy(&h, digest, sizeof(h));
-	for (slot = h & mask; store->pending[slot].state != PENDING_FREE;
-	     slot = (slot + 1) & mask)
-		if (memcmp(store->pending[slot].digest, digest,
-			   CFS_DIGEST_SIZE) == 0)
-			return &store->pending[slot];
-	return &store->pending[slot];
-}
-
-static int pending_grow(struct cfs_store *store)
-{
-	size_t size = store->pending_size ? store->pending_size * 2 : 1024;
-	struct pending *old = store->pending;
-	size_t old_size = store->pending_size;
-
-	store->pending = calloc(size, sizeof(*store->pending));
-	if (store->pending == NULL) {
-		store->pending = old;
-		return -ENOMEM;
-	}
-	store->pending_size = size;
-	for (size_t i = 0; i < old_size; i++)
-		if (old[i].state != PENDING_FREE)
-			*pending_find(store, old[i].digest) = old[i];
-	free(old);
-	return 0;
-}
-
-/* Claim digest for this writer: 1 if claimed, 0 if another add of the same
- * object is already under way or done. */
-static int pending_claim(struct cfs_store *store,
-			 const uint8_t digest[CFS_DIGEST_SIZE])
-{
-	struct pending *p;
-	int r = 1;
-
-	pthread_mutex_lock(&store->lock);
-	if ((store->pending_used + 1) * 2 > store->pending_size) {
-		r = pending_grow(store);
-		if (r < 0)
-			goto out;
-		r = 1;
-	}
-	p = pending_find(store, digest);
-	if (p->state == PENDING_CLAIMED || p->state == PENDING_WRITTEN) {
-		r = 0;
-		goto out;
-	}
-	if (p->state == PENDING_FREE)
-		store->pending_used++;
-	memcpy(p->digest, digest, CFS_DIGEST_SIZE);
-	p->state = PENDING_CLAIMED;
-out:
-	pthread_mutex_unlock(&store->lock);
-	return r;
-}
-
-static void pending_settle(struct cfs_store *store,
-			   const uint8_t digest[CFS_DIGEST_SIZE],
-			   const char *tmp_name, bool ok)
-{
-	struct pending *p;
-
-	pthread_mutex_lock(&store->lock);
-	p = pending_find(store, digest);
-	p->state = ok ? PENDING_WRITTEN : PENDING_FAILED;
-	if (ok)
-		memcpy(p->tmp_name, tmp_name, TMP_NAME_SIZE);
-	pthread_mutex_unlock(&store->lock);
-}
-
-int cfs_store_commit(struct cfs_store *store, struct cfs_error *err)
+/* Name every staged object of b and make the names durable; the batch is
+ * emptied. Objects already named by someone else are dropped. */
+static int commit_batch(struct cfs_store *store, struct batch *b,
+			struct cfs_error *err)
 {
 	int r = 0;
 
-	if (!(store->flags & CFS_STORE_BATCH) || store->pending_used == 0)
-		return 0;
 	/* Contents first: one flush of the filesystem for every object. */
-	if (syncfs(store->dir_fd) != 0)
-		return cfs_error_set(err, -errno, "object store %s: syncfs: %s",
-				     store->path, strerror(errno));
-	pthread_mutex_lock(&store->lock);
-	for (size_t i = 0; i < store->pending_size && r == 0; i++) {
-		struct pending *p = &store->pending[i];
+	if (b->n > 0 && syncfs(store->dir_fd) != 0)
+		r = cfs_error_set(err, -errno, "object store %s: syncfs: %s",
+				  store->path, strerror(errno));
+	for (size_t i = 0; i < b->n && r == 0; i++) {
+		struct staged *s = &b->items[i];
 		char path[CFS_OBJECT_PATH_SIZE], dir[3];
 		_cleanup_close_ int sub_fd = -1;
 
-		if (p->state != PENDING_WRITTEN)
-			continue;
-		cfs_digest_to_object_path(p->digest, path);
-		memcpy(dir, path, 2);
-		dir[2] = '\0';
+		cfs_digest_to_object_path(s->digest, path);
+		subdir_name(s->digest, dir);
 		sub_fd = openat(store->dir_fd, dir,
 				O_RDONLY | O_DIRECTORY | O_CLOEXEC |
 					O_NOFOLLOW);
@@ -411,32 +434,108 @@ int cfs_store_commit(struct cfs_store *store, struct cfs_error *err)
 					  path, store->path, strerror(errno));
 			break;
 		}
-		r = publish(sub_fd, p->tmp_name, path + 3);
-		if (r > 0)
-			(void)unlinkat(sub_fd, p->tmp_name, 0);
-		if (r < 0) {
-			r = cfs_error_set(
-				err, r,
-				"object %s in %s: rename into place: %s", path,
-				store->path, strerror(-r));
-			break;
-		}
-		r = 0;
-		p->state = PENDING_FREE;
+		r = cfsi_tmpfile_link(&s->file, sub_fd, path + 3, s->replace);
+		cfsi_tmpfile_discard(&s->file, sub_fd);
+		if (r < 0)
+			r = cfs_error_set(err, r,
+					  "object %s in %s: link into place: %s",
+					  path, store->path, strerror(-r));
+		else
+			r = 0;
 	}
-	if (r == 0) {
-		/* nothing is pending any more: give the table back */
-		free(store->pending);
-		store->pending = NULL;
-		store->pending_size = 0;
-		store->pending_used = 0;
-	}
-	pthread_mutex_unlock(&store->lock);
 	/* Then the names. */
-	if (r == 0 && syncfs(store->dir_fd) != 0)
+	if (r == 0 && b->n > 0 && syncfs(store->dir_fd) != 0)
 		r = cfs_error_set(err, -errno, "object store %s: syncfs: %s",
 				  store->path, strerror(errno));
+
+	pthread_mutex_lock(&store->lock);
+	for (size_t i = 0; i < b->n; i++)
+		set_remove(&store->writing, b->items[i].digest);
+	pthread_mutex_unlock(&store->lock);
+	discard_batch(store, b);
 	return r;
+}
+
+/* Commit a batch taken off the store by this thread; on failure the store
+ * remembers the error for cfs_store_commit(). */
+static int commit_taken(struct cfs_store *store, struct batch *b,
+			struct cfs_error *err)
+{
+	struct cfs_error local = { { 0 } };
+	int r = commit_batch(store, b, &local);
+
+	pthread_mutex_lock(&store->lock);
+	if (r < 0 && store->failed == 0) {
+		store->failed = r;
+		memcpy(store->failed_message, local.message,
+		       sizeof(local.message));
+	}
+	store->committing--;
+	pthread_cond_broadcast(&store->idle);
+	pthread_mutex_unlock(&store->lock);
+	if (r < 0)
+		return cfs_error_set(err, r, "%s", local.message);
+	return 0;
+}
+
+int cfs_store_commit(struct cfs_store *store, struct cfs_error *err)
+{
+	struct batch b;
+	int r;
+
+	if (!(store->flags & CFS_STORE_BATCH))
+		return 0;
+	pthread_mutex_lock(&store->lock);
+	b = store->batch;
+	store->batch = (struct batch){ 0 };
+	store->committing++;
+	pthread_mutex_unlock(&store->lock);
+
+	r = commit_taken(store, &b, err);
+
+	pthread_mutex_lock(&store->lock);
+	while (store->committing > 0)
+		pthread_cond_wait(&store->idle, &store->lock);
+	if (r == 0 && store->failed < 0)
+		r = cfs_error_set(err, store->failed, "%s",
+				  store->failed_message);
+	pthread_mutex_unlock(&store->lock);
+	return r;
+}
+
+/* Put a written object into the batch; commit the batch when full. */
+static int stage(struct cfs_store *store, struct staged *s, uint64_t size,
+		 struct cfs_error *err)
+{
+	struct batch full = { 0 };
+	struct batch *b;
+
+	pthread_mutex_lock(&store->lock);
+	b = &store->batch;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct staged *items = reallocarray(b->items, cap,
+						    sizeof(*items));
+
+		if (items == NULL) {
+			set_remove(&store->writing, s->digest);
+			pthread_mutex_unlock(&store->lock);
+			return cfs_error_set(err, -ENOMEM, "out of memory");
+		}
+		b->items = items;
+		b->cap = cap;
+	}
+	b->items[b->n++] = *s;
+	b->bytes += size;
+	if (b->n >= BATCH_MAX_OBJECTS || b->bytes >= BATCH_MAX_BYTES) {
+		full = *b;
+		*b = (struct batch){ 0 };
+		store->committing++;
+	}
+	pthread_mutex_unlock(&store->lock);
+	if (full.n == 0)
+		return 0;
+	return commit_taken(store, &full, err);
 }
 
 int cfs_store_add_fd(struct cfs_store *store, int src_fd,
@@ -444,9 +543,8 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 		     struct cfs_error *err)
 {
 	char path[CFS_OBJECT_PATH_SIZE];
-	char tmp_name[TMP_NAME_SIZE];
+	struct staged s = { .file = { .fd = -1 } };
 	_cleanup_close_ int sub_fd = -1;
-	_cleanup_close_ int tmp_fd = -1;
 	const char *name = path + 3; /* inside the "ab" directory */
 	const char *step;
 	bool made_subdir = false;
@@ -457,65 +555,62 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 	assert(store != NULL);
 	batch = (store->flags & CFS_STORE_BATCH) != 0;
 	cfs_digest_to_object_path(digest, path);
+	memcpy(s.digest, digest, CFS_DIGEST_SIZE);
 
-	if (fstatat(store->dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+	if (fstat(src_fd, &st) != 0)
+		return cfs_error_set(err, -errno, "object %s: source: %s",
+				     path, strerror(errno));
+	r = object_state(store, path, (uint64_t)st.st_size);
+	if (r < 0)
+		return cfs_error_set(err, r, "object %s in %s: stat: %s", path,
+				     store->path, strerror(-r));
+	if (r == 1)
 		return 0;
-	if (errno != ENOENT)
-		return cfs_error_set(err, -errno, "object %s in %s: stat: %s",
-				     path, store->path, strerror(errno));
-	if (batch) {
-		r = pending_claim(store, digest);
-		if (r <= 0)
-			return r < 0 ? cfs_error_set(err, r, "out of memory") :
-				       0;
-	}
+	s.replace = r == 2;
+
+	pthread_mutex_lock(&store->lock);
+	r = set_add(&store->writing, digest);
+	pthread_mutex_unlock(&store->lock);
+	if (r < 0)
+		return cfs_error_set(err, r, "out of memory");
+	if (r == 0)
+		return 0; /* another add of this object is under way */
 
 	path[2] = '\0';
 	sub_fd = open_subdir(store->dir_fd, path, &made_subdir);
 	path[2] = '/';
 	if (sub_fd < 0) {
-		if (batch)
-			pending_settle(store, digest, NULL, false);
-		return cfs_error_set(err, sub_fd,
-				     "object %s in %s: create directory: %s",
-				     path, store->path, strerror(-sub_fd));
+		r = sub_fd;
+		step = "create directory";
+		goto fail;
 	}
 
-	tmp_fd = create_tmp(sub_fd, tmp_name);
-	if (tmp_fd < 0) {
-		if (batch)
-			pending_settle(store, digest, NULL, false);
-		return cfs_error_set(
-			err, tmp_fd,
-			"object %s in %s: create temporary file: %s", path,
-			store->path, strerror(-tmp_fd));
-	}
-
+	step = "create temporary file";
+	r = cfsi_tmpfile_create(sub_fd, &s.file);
+	if (r < 0)
+		goto fail;
 	step = "copy";
-	r = copy_file(src_fd, tmp_fd);
+	r = copy_file(src_fd, s.file.fd);
 	if (r < 0)
 		goto fail;
 	step = "chmod";
-	if (fchmod(tmp_fd, 0644) != 0)
+	if (fchmod(s.file.fd, 0644) != 0)
 		goto fail_errno;
 	step = "fsync";
-	if (!batch && fsync(tmp_fd) != 0)
+	if (!batch && fsync(s.file.fd) != 0)
 		goto fail_errno;
 	/* In a batch, start writing back now so that the one flush at commit
 	 * has little left to wait for; failure here only costs that overlap. */
 	if (batch)
-		(void)sync_file_range(tmp_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	step = "close";
-	if (close(TAKE_FD(tmp_fd)) != 0)
-		goto fail_errno;
+		(void)sync_file_range(s.file.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 
 	/* fs-verity refuses files that are open for writing. */
 	step = "reopen";
-	tmp_fd = openat(sub_fd, tmp_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (tmp_fd < 0)
-		goto fail_errno;
+	r = cfsi_tmpfile_reopen_readonly(&s.file, sub_fd);
+	if (r < 0)
+		goto fail;
 	step = "enable fs-verity";
-	r = enable_verity(tmp_fd, digest);
+	r = enable_verity(s.file.fd, digest);
 	if (r == -EBADMSG) {
 		step = "fs-verity digest does not match the object name";
 		goto fail;
@@ -524,18 +619,18 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 		goto fail;
 
 	if (batch) {
-		/* cfs_store_commit() makes it durable and visible */
-		pending_settle(store, digest, tmp_name, true);
-		return 0;
+		/* made durable and named by a commit of its batch */
+		return stage(store, &s, (uint64_t)st.st_size, err);
 	}
 
-	step = "rename into place";
-	r = publish(sub_fd, tmp_name, name);
+	step = "link into place";
+	r = cfsi_tmpfile_link(&s.file, sub_fd, name, s.replace);
 	if (r < 0)
 		goto fail;
-	if (r > 0)
-		/* Another writer got there first with the same content. */
-		(void)unlinkat(sub_fd, tmp_name, 0);
+	cfsi_tmpfile_discard(&s.file, sub_fd);
+	pthread_mutex_lock(&store->lock);
+	set_remove(&store->writing, digest);
+	pthread_mutex_unlock(&store->lock);
 
 	/*
 	 * The object is complete and visible; now make its name durable (also
@@ -550,9 +645,10 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 fail_errno:
 	r = -errno;
 fail:
-	(void)unlinkat(sub_fd, tmp_name, 0);
-	if (batch)
-		pending_settle(store, digest, NULL, false);
+	cfsi_tmpfile_discard(&s.file, sub_fd);
+	pthread_mutex_lock(&store->lock);
+	set_remove(&store->writing, digest);
+	pthread_mutex_unlock(&store->lock);
 	return cfs_error_set(err, r, "object %s in %s: %s: %s", path,
 			     store->path, step, strerror(-r));
 }

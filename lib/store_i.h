@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* The object store's helpers for the rest of the library. */
+#ifndef CFS_STORE_I_H
+#define CFS_STORE_I_H
+
+#include "composefs.h"
+
+/* The path the store was opened with. */
+const char *cfsi_store_path(const struct cfs_store *store);
+
+#endif
