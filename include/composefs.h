@@ -525,6 +525,174 @@ int cfs_mount_image_fd(int fd, const char *target,
  * kernel, or dir's filesystem), another -errno when dir cannot be opened. */
 int cfs_mount_check_verity(const char *dir, struct cfs_error *err);
 
+/* ------------------------------------------------------------------ */
+/* Repositories (see lib/repo.c)
+ *
+ * A directory holding an object store shared by named images:
+ *
+ *   DIR/composefs-repository   format marker: "composefs-repository 1\n"
+ *   DIR/lock                   the lock file (flock)
+ *   DIR/objects/ab/cdef...     objects, as cfs_store writes them (a basedir
+ *                              for mounts as it is)
+ *   DIR/images/HEX             image files, named by their fs-verity digest
+ *   DIR/names/NAME             one line: the HEX digest of the image NAME
+ *                              names
+ *
+ * What is alive is what a name reaches: the named images and the objects
+ * they use. Everything else is removed by cfs_repo_gc().
+ *
+ * Locking: every user of a repository holds the lock file shared, except
+ * gc and a repairing fsck, which hold it alone; a handle keeps its lock
+ * until it is freed.
+ */
+
+struct cfs_repo;
+
+enum {
+	/* Hold the repository's lock alone (gc, repair). */
+	CFS_REPO_EXCLUSIVE = 1 << 0,
+	/* Fail with -EWOULDBLOCK instead of waiting for the lock. */
+	CFS_REPO_NOWAIT = 1 << 1,
+};
+
+/* Called once when the lock is held by someone else, before waiting. */
+typedef void (*cfs_repo_wait_fn)(void *userdata, const char *path);
+
+/* Make a new, empty repository at path (made with its missing parents).
+ * -EEXIST when path already holds a repository, -ENOTEMPTY when it is a
+ * directory holding something else. */
+int cfs_repo_init(const char *path, struct cfs_error *err);
+/* Open the repository at path and take its lock (shared unless
+ * CFS_REPO_EXCLUSIVE). -ENOENT when there is none, -EPROTO when the marker
+ * names a format this library does not know. */
+int cfs_repo_open(const char *path, unsigned flags, cfs_repo_wait_fn wait,
+		  void *wait_userdata, struct cfs_repo **ret_repo,
+		  struct cfs_error *err);
+/* Drop the lock; NULL-safe; returns NULL. */
+struct cfs_repo *cfs_repo_free(struct cfs_repo *repo);
+/* The repository's directory and its objects directory. */
+const char *cfs_repo_get_path(const struct cfs_repo *repo);
+const char *cfs_repo_get_objects_path(const struct cfs_repo *repo);
+
+/* Whether name can name an image: 1 to 255 bytes, no '/', no control
+ * character, not starting with '.'. 0 or -EINVAL. */
+int cfs_repo_check_name(const char *name, struct cfs_error *err);
+
+/* The object store of the repository, in batch mode, for building a tree
+ * whose objects go into it (cfs_build_options.store). Free it with
+ * cfs_store_free() (after cfs_repo_add_image(), which commits it). */
+int cfs_repo_open_store(struct cfs_repo *repo, struct cfs_store **ret_store,
+			struct cfs_error *err);
+
+enum {
+	/* Move an existing name to the new image (else -EEXIST, unless it
+	 * already names this very image). */
+	CFS_REPO_REPLACE = 1 << 0,
+};
+
+/* Write the image of root into the repository and name it name. store,
+ * when not NULL, is committed first. Every object the tree names must be
+ * in the repository (-ENOENT naming the first missing one). The image is
+ * durable before the name, the name durable before this returns. */
+int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
+		       const struct cfs_write_options *opts,
+		       struct cfs_store *store, const char *name,
+		       unsigned flags, uint8_t ret_digest[CFS_DIGEST_SIZE],
+		       struct cfs_error *err);
+/* The digest of the image name names. -ENOENT for an unknown name. */
+int cfs_repo_resolve(struct cfs_repo *repo, const char *name,
+		     uint8_t ret_digest[CFS_DIGEST_SIZE], struct cfs_error *err);
+/* Path of the image file of digest (malloc'd), whether or not it exists. */
+char *cfs_repo_image_path(const struct cfs_repo *repo,
+			  const uint8_t digest[CFS_DIGEST_SIZE]);
+/* The bytes of the image of digest, checked against it: -EILSEQ when the
+ * file has another digest, -ENOENT when it is missing. The buffer is
+ * malloc'd. */
+int cfs_repo_read_image(struct cfs_repo *repo,
+			const uint8_t digest[CFS_DIGEST_SIZE],
+			uint8_t **ret_data, size_t *ret_size,
+			struct cfs_error *err);
+/* Remove a name (the image and its objects stay until gc). */
+int cfs_repo_remove_name(struct cfs_repo *repo, const char *name,
+			 struct cfs_error *err);
+
+/* One named image with what it holds and shares. Objects are counted once
+ * per image; bytes are file sizes. shared_bytes are those of objects some
+ * other image (of another digest) also uses; unique_bytes the rest. */
+struct cfs_repo_image_info {
+	const char *name;
+	uint8_t digest[CFS_DIGEST_SIZE];
+	uint64_t image_size;
+	uint64_t n_objects, object_bytes, shared_bytes, unique_bytes;
+	/* 0, or -errno when the image could not be read (message says why;
+	 * the counts are then 0) */
+	int error;
+	const char *message;
+};
+typedef int (*cfs_repo_image_fn)(void *userdata,
+				 const struct cfs_repo_image_info *info);
+/* Call fn for every name, sorted by name. A non-zero return of fn stops
+ * the walk and is returned. */
+int cfs_repo_list_images(struct cfs_repo *repo, cfs_repo_image_fn fn,
+			 void *userdata, struct cfs_error *err);
+
+/* One problem fsck found. kind is a short fixed word ("corrupt-object",
+ * "missing-object", "stray", "leftover", ...), path relative to the
+ * repository. */
+struct cfs_repo_problem {
+	const char *kind;
+	const char *path;
+	const char *message;
+	bool repaired;
+};
+typedef void (*cfs_repo_problem_fn)(void *userdata,
+				    const struct cfs_repo_problem *problem);
+
+enum {
+	/* Move bad objects and stray files to DIR/quarantine/ (so that the
+	 * next add writes those objects again), remove leftovers of
+	 * interrupted writes. Needs the repository opened exclusive. */
+	CFS_FSCK_REPAIR = 1 << 0,
+};
+
+struct cfs_repo_fsck_stats {
+	uint64_t n_names, n_images, n_objects, object_bytes;
+	uint64_t n_problems;
+};
+
+/* Check the whole repository: every object's content against its name
+ * (the kernel's fs-verity measurement where the object has it, else
+ * computed, on threads workers, 0 for one per processor), every file in
+ * objects/ for its type, name and place, every image parsed and its
+ * objects present, every name resolved. fn is called for each problem, in
+ * a stable order; progress (may be NULL) with objects checked so far.
+ * Returns 0 when the walk could be done (problems or not: see
+ * ret_stats->n_problems), else -errno. */
+int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, unsigned threads,
+		  cfs_repo_problem_fn fn, cfs_progress_fn progress,
+		  void *userdata, struct cfs_repo_fsck_stats *ret_stats,
+		  struct cfs_error *err);
+
+enum {
+	CFS_GC_DRY_RUN = 1 << 0, /* say what would go, remove nothing */
+};
+
+/* Called for each file gc removes (or would remove): its path relative to
+ * the repository and its size. */
+typedef void (*cfs_repo_gc_fn)(void *userdata, const char *path,
+			       uint64_t bytes);
+struct cfs_repo_gc_stats {
+	uint64_t n_images, n_objects, n_leftovers, bytes;
+};
+
+/* Remove every image no name reaches, every object no named image uses,
+ * and every leftover of an interrupted write. Needs the repository opened
+ * exclusive. An image that is named but cannot be read stops gc before
+ * anything is removed (its objects cannot be known): -EUCLEAN. */
+int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
+		void *userdata, struct cfs_repo_gc_stats *ret_stats,
+		struct cfs_error *err);
+
 /* Library version string. */
 const char *cfs_version(void);
 

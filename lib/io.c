@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -79,5 +81,25 @@ int cfsi_copy_data(int src_fd, int dst_fd, uint64_t off)
 		if (r < 0)
 			return r;
 		off += (uint64_t)n;
+	}
+}
+
+int cfsi_mkdir_parents(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = strdup(path);
+
+	if (p == NULL)
+		return -ENOMEM;
+	for (char *slash = p;; slash++) {
+		slash = strchr(slash, '/');
+		if (slash == p)
+			continue; /* the root directory */
+		if (slash != NULL)
+			*slash = '\0';
+		if (mkdir(p, mode) != 0 && errno != EEXIST)
+			return -errno;
+		if (slash == NULL)
+			return 0;
+		*slash = '/';
 	}
 }

@@ -180,27 +180,6 @@ static void set_free(struct digest_set *s)
 	*s = (struct digest_set){ 0 };
 }
 
-/* mkdir -p: create path and its missing parents. */
-static int mkdir_parents(const char *path, mode_t mode)
-{
-	_cleanup_free_ char *p = strdup(path);
-
-	if (p == NULL)
-		return -ENOMEM;
-	for (char *slash = p;; slash++) {
-		slash = strchr(slash, '/');
-		if (slash == p)
-			continue; /* the root directory */
-		if (slash != NULL)
-			*slash = '\0';
-		if (mkdir(p, mode) != 0 && errno != EEXIST)
-			return -errno;
-		if (slash == NULL)
-			return 0;
-		*slash = '/';
-	}
-}
-
 int cfs_store_open(const char *path, unsigned flags,
 		   struct cfs_store **ret_store, struct cfs_error *err)
 {
@@ -212,7 +191,7 @@ int cfs_store_open(const char *path, unsigned flags,
 		return cfs_error_set(err, -EINVAL, "empty object store path");
 
 	if (flags & CFS_STORE_CREATE) {
-		r = mkdir_parents(path, 0755);
+		r = cfsi_mkdir_parents(path, 0755);
 		if (r < 0)
 			return cfs_error_set(
 				err, r, "cannot create object store %s: %s",
@@ -352,7 +331,7 @@ static int copy_file(int src_fd, int dst_fd)
 /* fs-verity where the filesystem has it. Errors that only say it has not
  * are ignored; an error of a filesystem that has it is not. When enabled,
  * the kernel's digest must be the one the object is named by. */
-static int enable_verity(int fd, const uint8_t digest[CFS_DIGEST_SIZE])
+int cfsi_enable_verity(int fd, const uint8_t digest[CFS_DIGEST_SIZE])
 {
 	uint8_t measured[CFS_DIGEST_SIZE];
 	int r;
@@ -610,7 +589,7 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 	if (r < 0)
 		goto fail;
 	step = "enable fs-verity";
-	r = enable_verity(s.file.fd, digest);
+	r = cfsi_enable_verity(s.file.fd, digest);
 	if (r == -EBADMSG) {
 		step = "fs-verity digest does not match the object name";
 		goto fail;

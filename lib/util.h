@@ -73,5 +73,7 @@ int cfsi_write_all(int fd, const void *buf, size_t len);
 /* The bytes of src from off to its end, to the same offsets in dst; 0 or
  * -errno. */
 int cfsi_copy_data(int src_fd, int dst_fd, uint64_t off);
+/* mkdir -p: path and its missing parents; 0 or -errno. */
+int cfsi_mkdir_parents(const char *path, mode_t mode);
 
 #endif

@@ -72,40 +72,6 @@ static long parse_number(const char *arg, const char *what, long min, long max)
 	return v;
 }
 
-struct progress {
-	bool shown;
-	uint64_t done, total;
-	struct timespec last;
-};
-
-/* Called by the workers under their lock; the total grows while the source
- * is still being read. At most ten updates a second. */
-static void show_progress(void *data, uint64_t done, uint64_t total)
-{
-	struct progress *p = data;
-	struct timespec now;
-
-	p->done = done;
-	p->total = total;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if ((now.tv_sec - p->last.tv_sec) * 1000000000L + now.tv_nsec -
-		    p->last.tv_nsec <
-	    100000000L)
-		return;
-	p->last = now;
-	p->shown = true;
-	fprintf(stderr, "\r%s: %llu of %llu files digested", tool_name,
-		(unsigned long long)done, (unsigned long long)total);
-}
-
-static void end_progress(struct progress *p)
-{
-	if (p->shown)
-		fprintf(stderr, "\r%s: %llu of %llu files digested\n",
-			tool_name, (unsigned long long)p->done,
-			(unsigned long long)p->total);
-}
-
 /* Static: the exit handler that removes it may run after main returns. */
 static struct tool_output out = { .fd = -1 };
 
@@ -130,7 +96,7 @@ int main(int argc, char **argv)
 	struct cfs_build_options bopts = { 0 };
 	struct cfs_write_options wopts = { CFS_DEFAULT_VERSION_MIN,
 					   CFS_DEFAULT_VERSION_MAX };
-	struct progress progress = { 0 };
+	struct tool_progress progress = { .what = "files digested" };
 	const char *store_path = NULL, *source, *image = NULL;
 	bool print_digest = false, digest_only = false, from_file = false;
 	bool version_set = false;
@@ -255,12 +221,10 @@ int main(int argc, char **argv)
 				tool_die("%s", err.message);
 			bopts.store = store;
 		}
-		if (isatty(STDERR_FILENO)) {
-			bopts.progress = show_progress;
-			bopts.progress_userdata = &progress;
-		}
+		bopts.progress = tool_progress_fn();
+		bopts.progress_userdata = &progress;
 		r = cfs_build_from_directory(source, &bopts, &root, &err);
-		end_progress(&progress);
+		tool_progress_end(&progress);
 		/* objects are durable and in place before any image names them */
 		if (r == 0 && store != NULL)
 			r = cfs_store_commit(store, &err);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "composefs.h"
@@ -258,4 +259,35 @@ int tool_output_commit(struct tool_output *o)
 	o->tmp_path = NULL;
 	tool_output_abort(o);
 	return 0;
+}
+
+cfs_progress_fn tool_progress_fn(void)
+{
+	return isatty(STDERR_FILENO) ? tool_progress_update : NULL;
+}
+
+void tool_progress_update(void *data, uint64_t done, uint64_t total)
+{
+	struct tool_progress *p = data;
+	struct timespec now;
+
+	p->done = done;
+	p->total = total;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - p->last.tv_sec) * 1000000000L + now.tv_nsec -
+		    p->last.tv_nsec <
+	    100000000L)
+		return;
+	p->last = now;
+	p->shown = true;
+	fprintf(stderr, "\r%s: %llu of %llu %s", tool_name,
+		(unsigned long long)done, (unsigned long long)total, p->what);
+}
+
+void tool_progress_end(struct tool_progress *p)
+{
+	if (p->shown)
+		fprintf(stderr, "\r%s: %llu of %llu %s\n", tool_name,
+			(unsigned long long)p->done,
+			(unsigned long long)p->total, p->what);
 }

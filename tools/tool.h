@@ -4,7 +4,11 @@
 #define CFS_TOOL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
+
+#include "composefs.h"
 
 /* The tool's name in messages ("mkcomposefs: ..."); set by tool_init. */
 extern const char *tool_name;
@@ -63,5 +67,23 @@ int tool_output_open(struct tool_output *o, const char *dest);
 int tool_output_commit(struct tool_output *o);
 /* Drop it: the temporary file is removed. */
 void tool_output_abort(struct tool_output *o);
+
+/*
+ * A progress line on stderr ("NAME: DONE of TOTAL WHAT"), at most ten
+ * updates a second, only when stderr is a terminal. tool_progress_update
+ * has the shape of cfs_progress_fn (userdata is the struct); its caller
+ * serialises the calls.
+ */
+struct tool_progress {
+	const char *what; /* "files digested" */
+	bool shown;
+	uint64_t done, total;
+	struct timespec last;
+};
+/* The callback to use, or NULL when stderr is not a terminal. */
+cfs_progress_fn tool_progress_fn(void);
+void tool_progress_update(void *data, uint64_t done, uint64_t total);
+/* The last figures on a line of their own, when a line was shown. */
+void tool_progress_end(struct tool_progress *p);
 
 #endif

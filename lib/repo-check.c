@@ -1,0 +1,992 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/*
+ * What a repository holds and whether it is sound: the images a name
+ * reaches and the objects they use (listing, gc), and a check of every
+ * file against what its name promises (fsck). Nothing found in the
+ * repository is trusted: a file at an object's name may be anything, and
+ * is looked at with lstat before it is opened (never blocking on a FIFO).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "composefs.h"
+#include "repo_i.h"
+#include "tmpfile_i.h"
+#include "util.h"
+
+/* ------------------------------------------------------------------ */
+/* Objects by digest */
+
+static size_t map_home(const struct object_map *map, const uint8_t *digest)
+{
+	uint64_t h;
+
+	memcpy(&h, digest, sizeof(h));
+	return h & (map->size - 1);
+}
+
+struct object_entry *cfsi_object_map_find(const struct object_map *map,
+					  const uint8_t *digest)
+{
+	if (map->size == 0)
+		return NULL;
+	for (size_t i = map_home(map, digest); map->slots[i].used;
+	     i = (i + 1) & (map->size - 1))
+		if (memcmp(map->slots[i].digest, digest, CFS_DIGEST_SIZE) == 0)
+			return &map->slots[i];
+	return NULL;
+}
+
+struct object_entry *cfsi_object_map_add(struct object_map *map,
+					 const uint8_t *digest)
+{
+	struct object_entry *e = cfsi_object_map_find(map, digest);
+	size_t i;
+
+	if (e != NULL)
+		return e;
+	if ((map->n + 1) * 2 > map->size) {
+		struct object_map bigger = { .size = map->size ? map->size * 2 :
+								 1024 };
+
+		bigger.slots = calloc(bigger.size, sizeof(*bigger.slots));
+		if (bigger.slots == NULL)
+			return NULL;
+		for (size_t k = 0; k < map->size; k++) {
+			if (!map->slots[k].used)
+				continue;
+			for (i = map_home(&bigger, map->slots[k].digest);
+			     bigger.slots[i].used; i = (i + 1) & (bigger.size - 1))
+				;
+			bigger.slots[i] = map->slots[k];
+		}
+		bigger.n = map->n;
+		free(map->slots);
+		*map = bigger;
+	}
+	for (i = map_home(map, digest); map->slots[i].used;
+	     i = (i + 1) & (map->size - 1))
+		;
+	e = &map->slots[i];
+	*e = (struct object_entry){ .used = true };
+	memcpy(e->digest, digest, CFS_DIGEST_SIZE);
+	map->n++;
+	return e;
+}
+
+void cfsi_object_map_free(struct object_map *map)
+{
+	free(map->slots);
+	*map = (struct object_map){ 0 };
+}
+
+int cfsi_tree_for_each_object(const struct cfs_node *root, tree_object_fn fn,
+			      void *userdata)
+{
+	for (size_t i = 0; i < cfs_node_get_n_children(root); i++) {
+		const struct cfs_node *n = cfs_node_get_child(root, i);
+		uint32_t type = cfs_node_get_mode(n) & S_IFMT;
+		const char *payload = cfs_node_get_payload(n);
+		uint8_t digest[CFS_DIGEST_SIZE];
+		int r;
+
+		if (type == S_IFDIR) {
+			r = cfsi_tree_for_each_object(n, fn, userdata);
+		} else if (type == S_IFREG && payload != NULL &&
+			   payload[0] != '\0' &&
+			   cfs_node_get_content(n) == NULL &&
+			   cfs_node_get_hardlink_target(n) == NULL) {
+			/* what the writer points at with a redirect */
+			bool ok = cfsi_object_path_to_digest(payload, digest) ==
+				  0;
+
+			r = fn(userdata, payload, ok ? digest : NULL,
+			       cfs_node_get_size(n));
+		} else {
+			r = 0;
+		}
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Directory listings, sorted */
+
+struct dir_list {
+	char **names;
+	size_t n;
+};
+
+static void dir_list_free(struct dir_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+	*l = (struct dir_list){ 0 };
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The entries of name in dir_fd ("." for dir_fd itself), but "." and "..". */
+static int list_dir(int dir_fd, const char *name, struct dir_list *ret)
+{
+	struct dir_list l = { 0 };
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	fd = openat(dir_fd, name,
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (l.n == cap) {
+			char **names;
+
+			cap = cap ? cap * 2 : 64;
+			names = reallocarray(l.names, cap, sizeof(*names));
+			if (names == NULL) {
+				r = -ENOMEM;
+				break;
+			}
+			l.names = names;
+		}
+		l.names[l.n] = strdup(de->d_name);
+		if (l.names[l.n] == NULL) {
+			r = -ENOMEM;
+			break;
+		}
+		l.n++;
+	}
+	if (r == 0 && errno != 0)
+		r = -errno;
+	closedir(d);
+	if (r < 0) {
+		dir_list_free(&l);
+		return r;
+	}
+	if (l.n > 0)
+		qsort(l.names, l.n, sizeof(*l.names), cmp_str);
+	*ret = l;
+	return 0;
+}
+
+static bool is_hex(const char *s, size_t len)
+{
+	if (strlen(s) != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Listing */
+
+struct image_objects {
+	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t (*objects)[CFS_DIGEST_SIZE];
+	size_t n, cap;
+	uint64_t image_size;
+	int error;
+	char *message;
+};
+
+struct collect {
+	struct object_map *map;
+	struct image_objects *image;
+	uint32_t index; /* of the image, from 1 */
+};
+
+static int collect_object(void *userdata, const char *payload,
+			  const uint8_t *digest, uint64_t size)
+{
+	struct collect *c = userdata;
+	struct object_entry *e;
+
+	if (digest == NULL)
+		return 0; /* not an object of this store: counted by nobody */
+	e = cfsi_object_map_add(c->map, digest);
+	if (e == NULL)
+		return -ENOMEM;
+	if (e->last == c->index)
+		return 0;
+	e->last = c->index;
+	e->refs++;
+	e->size = size;
+	if (c->image == NULL)
+		return 0;
+	if (c->image->n == c->image->cap) {
+		size_t cap = c->image->cap ? c->image->cap * 2 : 256;
+		void *p = reallocarray(c->image->objects, cap,
+				       sizeof(*c->image->objects));
+
+		if (p == NULL)
+			return -ENOMEM;
+		c->image->objects = p;
+		c->image->cap = cap;
+	}
+	memcpy(c->image->objects[c->image->n++], digest, CFS_DIGEST_SIZE);
+	return 0;
+}
+
+int cfs_repo_list_images(struct cfs_repo *repo, cfs_repo_image_fn fn,
+			 void *userdata, struct cfs_error *err)
+{
+	struct name_list names = { 0 };
+	struct object_map map = { 0 };
+	struct image_objects *images = NULL;
+	size_t n_images = 0;
+	int r;
+
+	r = cfsi_repo_read_names(repo, &names, err);
+	if (r < 0)
+		return r;
+	images = calloc(names.n ? names.n : 1, sizeof(*images));
+	if (images == NULL) {
+		r = cfs_error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	/* Each distinct image once: two names of one image share nothing. */
+	for (size_t i = 0; i < names.n; i++) {
+		struct cfs_error detail = { { 0 } };
+		struct image_objects *img = NULL;
+		struct cfs_node *root = NULL;
+		struct collect c;
+
+		for (size_t k = 0; k < n_images && img == NULL; k++)
+			if (memcmp(images[k].digest, names.digests[i],
+				   CFS_DIGEST_SIZE) == 0)
+				img = &images[k];
+		if (img != NULL)
+			continue;
+		img = &images[n_images++];
+		memcpy(img->digest, names.digests[i], CFS_DIGEST_SIZE);
+		r = cfsi_repo_load_tree(repo, img->digest, &img->image_size,
+					&root, &detail);
+		if (r < 0) {
+			img->error = r;
+			img->message = strdup(detail.message);
+			continue;
+		}
+		c = (struct collect){ &map, img, (uint32_t)n_images };
+		r = cfsi_tree_for_each_object(root, collect_object, &c);
+		cfs_node_unref(root);
+		if (r < 0) {
+			r = cfs_error_set(err, r, "out of memory");
+			goto out;
+		}
+	}
+	r = 0;
+	for (size_t i = 0; i < names.n && r == 0; i++) {
+		struct cfs_repo_image_info info = { .name = names.names[i] };
+		struct image_objects *img = NULL;
+
+		for (size_t k = 0; k < n_images && img == NULL; k++)
+			if (memcmp(images[k].digest, names.digests[i],
+				   CFS_DIGEST_SIZE) == 0)
+				img = &images[k];
+		memcpy(info.digest, img->digest, CFS_DIGEST_SIZE);
+		info.image_size = img->image_size;
+		info.error = img->error;
+		info.message = img->message ? img->message : "";
+		for (size_t k = 0; k < img->n; k++) {
+			const struct object_entry *e =
+				cfsi_object_map_find(&map, img->objects[k]);
+
+			info.n_objects++;
+			info.object_bytes += e->size;
+			if (e->refs > 1)
+				info.shared_bytes += e->size;
+			else
+				info.unique_bytes += e->size;
+		}
+		r = fn(userdata, &info);
+	}
+out:
+	for (size_t k = 0; k < n_images; k++) {
+		free(images[k].objects);
+		free(images[k].message);
+	}
+	free(images);
+	cfsi_object_map_free(&map);
+	cfsi_name_list_free(&names);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* fsck */
+
+struct fsck {
+	struct cfs_repo *repo;
+	unsigned flags;
+	cfs_repo_problem_fn fn;
+	cfs_progress_fn progress;
+	void *userdata;
+	struct cfs_repo_fsck_stats stats;
+	int quarantine_fd;
+	/* objects found good, with their sizes */
+	struct object_map good;
+};
+
+/* Move what is at path (relative to the repository) into quarantine/. */
+static int quarantine(struct fsck *f, const char *path)
+{
+	char flat[PATH_MAX], tmp[CFSI_TMP_NAME_SIZE];
+	size_t j = 0;
+
+	if (f->quarantine_fd < 0) {
+		if (mkdirat(f->repo->dir_fd, "quarantine", 0700) != 0 &&
+		    errno != EEXIST)
+			return -errno;
+		f->quarantine_fd = openat(f->repo->dir_fd, "quarantine",
+					  O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+						  O_NOFOLLOW);
+		if (f->quarantine_fd < 0)
+			return -errno;
+	}
+	for (size_t i = 0; path[i] && j < sizeof(flat) - 40; i++)
+		flat[j++] = path[i] == '/' ? '-' : path[i];
+	cfsi_tmpfile_make_name(tmp);
+	snprintf(flat + j, sizeof(flat) - j, "%s", tmp + 4);
+	if (renameat(f->repo->dir_fd, path, f->quarantine_fd, flat) != 0)
+		return -errno;
+	return 0;
+}
+
+enum fix {
+	FIX_NONE,
+	FIX_REMOVE,
+	FIX_QUARANTINE,
+};
+
+static void problem(struct fsck *f, const char *kind, const char *path,
+		    enum fix fix, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void problem(struct fsck *f, const char *kind, const char *path,
+		    enum fix fix, const char *fmt, ...)
+{
+	struct cfs_repo_problem p = { .kind = kind, .path = path };
+	char message[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	p.message = message;
+	if ((f->flags & CFS_FSCK_REPAIR) && fix != FIX_NONE) {
+		int r = fix == FIX_REMOVE ?
+				(unlinkat(f->repo->dir_fd, path, 0) == 0 ?
+					 0 :
+					 -errno) :
+				quarantine(f, path);
+
+		p.repaired = r == 0;
+	}
+	f->stats.n_problems++;
+	if (f->fn != NULL)
+		f->fn(f->userdata, &p);
+}
+
+/* Objects to hash, and what came of it. */
+struct check_item {
+	char path[CFS_OBJECT_PATH_SIZE + 8]; /* "objects/ab/cdef..." */
+	uint8_t digest[CFS_DIGEST_SIZE];
+	uint64_t size;
+	int result; /* 0 good, -EILSEQ wrong content, -EUCLEAN changed type,
+		       or -errno */
+	uint8_t actual[CFS_DIGEST_SIZE];
+};
+
+struct hash_pool {
+	struct fsck *f;
+	struct check_item *items;
+	size_t n;
+	atomic_size_t next;
+	pthread_mutex_t lock;
+	uint64_t done;
+};
+
+static void check_object(struct fsck *f, struct check_item *it)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	fd = openat(f->repo->dir_fd, it->path,
+		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		it->result = errno == ELOOP ? -EUCLEAN : -errno;
+		return;
+	}
+	if (fstat(fd, &st) != 0) {
+		it->result = -errno;
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		it->result = -EUCLEAN;
+		return;
+	}
+	it->size = (uint64_t)st.st_size;
+	it->result = cfsi_file_digest(fd, it->actual);
+	if (it->result == 0 &&
+	    memcmp(it->actual, it->digest, CFS_DIGEST_SIZE) != 0)
+		it->result = -EILSEQ;
+}
+
+static void *hash_worker(void *data)
+{
+	struct hash_pool *p = data;
+
+	for (;;) {
+		size_t i = atomic_fetch_add(&p->next, 1);
+
+		if (i >= p->n)
+			break;
+		check_object(p->f, &p->items[i]);
+		if (p->f->progress != NULL) {
+			pthread_mutex_lock(&p->lock);
+			p->done++;
+			p->f->progress(p->f->userdata, p->done, p->n);
+			pthread_mutex_unlock(&p->lock);
+		}
+	}
+	return NULL;
+}
+
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+}
+
+static int hash_all(struct fsck *f, struct check_item *items, size_t n,
+		    unsigned threads)
+{
+	struct hash_pool pool = { .f = f, .items = items, .n = n };
+	pthread_t tids[64];
+	unsigned started = 0;
+
+	if (threads == 0)
+		threads = default_threads();
+	if (threads > 64)
+		threads = 64;
+	pthread_mutex_init(&pool.lock, NULL);
+	for (unsigned i = 1; i < threads && i < n; i++) {
+		if (pthread_create(&tids[started], NULL, hash_worker, &pool) !=
+		    0)
+			break;
+		started++;
+	}
+	hash_worker(&pool);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	pthread_mutex_destroy(&pool.lock);
+	return 0;
+}
+
+/* objects/: every entry looked at, every object hashed. */
+static int fsck_objects(struct fsck *f, unsigned threads,
+			struct cfs_error *err)
+{
+	struct dir_list top = { 0 };
+	struct check_item *items = NULL;
+	size_t n_items = 0, cap = 0;
+	char path[PATH_MAX];
+	int r;
+
+	r = list_dir(f->repo->dir_fd, "objects", &top);
+	if (r < 0)
+		return cfs_error_set(err, r, "%s/objects: %s", f->repo->path,
+				     strerror(-r));
+	for (size_t i = 0; i < top.n; i++) {
+		struct dir_list sub = { 0 };
+		struct stat st;
+
+		snprintf(path, sizeof(path), "objects/%s", top.names[i]);
+		if (cfsi_is_tmp_name(top.names[i])) {
+			problem(f, "leftover", path, FIX_REMOVE,
+				"temporary file of an interrupted write");
+			continue;
+		}
+		if (fstatat(f->repo->dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) !=
+		    0) {
+			problem(f, "unreadable", path, FIX_NONE, "%s",
+				strerror(errno));
+			continue;
+		}
+		if (!is_hex(top.names[i], 2) || !S_ISDIR(st.st_mode)) {
+			problem(f, "stray", path, FIX_QUARANTINE,
+				is_hex(top.names[i], CFS_DIGEST_SIZE * 2) ?
+					"an object outside its fan-out directory" :
+					"not an object directory of the store");
+			continue;
+		}
+		r = list_dir(f->repo->dir_fd, path, &sub);
+		if (r < 0) {
+			problem(f, "unreadable", path, FIX_NONE, "%s",
+				strerror(-r));
+			continue;
+		}
+		for (size_t k = 0; k < sub.n; k++) {
+			const char *name = sub.names[k];
+
+			snprintf(path, sizeof(path), "objects/%s/%s",
+				 top.names[i], name);
+			if (cfsi_is_tmp_name(name)) {
+				problem(f, "leftover", path, FIX_REMOVE,
+					"temporary file of an interrupted write");
+				continue;
+			}
+			if (!is_hex(name, CFS_DIGEST_SIZE * 2 - 2)) {
+				problem(f, "stray", path, FIX_QUARANTINE,
+					"not named as an object");
+				continue;
+			}
+			if (fstatat(f->repo->dir_fd, path, &st,
+				    AT_SYMLINK_NOFOLLOW) != 0) {
+				problem(f, "unreadable", path, FIX_NONE, "%s",
+					strerror(errno));
+				continue;
+			}
+			if (!S_ISREG(st.st_mode)) {
+				problem(f, "not-regular", path, FIX_QUARANTINE,
+					"an object that is not a regular file (%s)",
+					S_ISLNK(st.st_mode)  ? "a symlink" :
+					S_ISDIR(st.st_mode)  ? "a directory" :
+					S_ISFIFO(st.st_mode) ? "a FIFO" :
+					S_ISSOCK(st.st_mode) ? "a socket" :
+							       "a device");
+				continue;
+			}
+			if (n_items == cap) {
+				void *p;
+
+				cap = cap ? cap * 2 : 1024;
+				p = reallocarray(items, cap, sizeof(*items));
+				if (p == NULL) {
+					dir_list_free(&sub);
+					r = cfs_error_set(err, -ENOMEM,
+							  "out of memory");
+					goto out;
+				}
+				items = p;
+			}
+			memset(&items[n_items], 0, sizeof(items[n_items]));
+			snprintf(items[n_items].path,
+				 sizeof(items[n_items].path), "objects/%.2s/%.62s",
+				 top.names[i], name);
+			{
+				char obj[CFS_OBJECT_PATH_SIZE];
+
+				snprintf(obj, sizeof(obj), "%s/%s",
+					 top.names[i], name);
+				(void)cfsi_object_path_to_digest(
+					obj, items[n_items].digest);
+			}
+			n_items++;
+		}
+		dir_list_free(&sub);
+	}
+
+	hash_all(f, items, n_items, threads);
+
+	r = 0;
+	for (size_t i = 0; i < n_items; i++) {
+		struct check_item *it = &items[i];
+		char hex[CFS_DIGEST_HEX_SIZE];
+		struct object_entry *e;
+
+		switch (it->result) {
+		case 0:
+			f->stats.n_objects++;
+			f->stats.object_bytes += it->size;
+			e = cfsi_object_map_add(&f->good, it->digest);
+			if (e == NULL) {
+				r = cfs_error_set(err, -ENOMEM,
+						  "out of memory");
+				goto out;
+			}
+			e->size = it->size;
+			break;
+		case -EILSEQ:
+			cfs_digest_to_hex(it->actual, hex);
+			problem(f, "corrupt-object", it->path, FIX_QUARANTINE,
+				"content does not match the name (its digest is %s)",
+				hex);
+			break;
+		case -EUCLEAN:
+			problem(f, "not-regular", it->path, FIX_QUARANTINE,
+				"an object that is not a regular file");
+			break;
+		default:
+			problem(f, "unreadable", it->path, FIX_NONE, "%s",
+				strerror(-it->result));
+		}
+	}
+out:
+	free(items);
+	dir_list_free(&top);
+	return r;
+}
+
+struct image_check {
+	struct fsck *f;
+	const char *image_path;
+};
+
+static int check_image_object(void *userdata, const char *payload,
+			      const uint8_t *digest, uint64_t size)
+{
+	struct image_check *c = userdata;
+	const struct object_entry *e;
+	char path[PATH_MAX];
+
+	if (digest == NULL) {
+		problem(c->f, "bad-object-path", c->image_path, FIX_NONE,
+			"names the object '%s', not a path of the store layout",
+			payload);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "objects/%s", payload);
+	e = cfsi_object_map_find(&c->f->good, digest);
+	if (e == NULL)
+		problem(c->f, "missing-object", path, FIX_NONE,
+			"used by %s, not in the store (or damaged)",
+			c->image_path);
+	else if (e->size != size)
+		problem(c->f, "missing-object", path, FIX_NONE,
+			"used by %s as %llu bytes, the object has %llu",
+			c->image_path, (unsigned long long)size,
+			(unsigned long long)e->size);
+	return 0;
+}
+
+static int fsck_images(struct fsck *f, struct cfs_error *err)
+{
+	struct dir_list l = { 0 };
+	char path[PATH_MAX];
+	int r;
+
+	r = list_dir(f->repo->dir_fd, "images", &l);
+	if (r < 0)
+		return cfs_error_set(err, r, "%s/images: %s", f->repo->path,
+				     strerror(-r));
+	for (size_t i = 0; i < l.n; i++) {
+		struct cfs_error detail = { { 0 } };
+		uint8_t digest[CFS_DIGEST_SIZE];
+		struct cfs_node *root = NULL;
+		struct image_check c = { f, path };
+
+		snprintf(path, sizeof(path), "images/%s", l.names[i]);
+		if (cfsi_is_tmp_name(l.names[i])) {
+			problem(f, "leftover", path, FIX_REMOVE,
+				"temporary file of an interrupted write");
+			continue;
+		}
+		if (!is_hex(l.names[i], CFS_DIGEST_SIZE * 2) ||
+		    cfs_digest_from_hex(l.names[i], digest) < 0) {
+			problem(f, "stray", path, FIX_QUARANTINE,
+				"not named as an image");
+			continue;
+		}
+		r = cfsi_repo_load_tree(f->repo, digest, NULL, &root, &detail);
+		if (r == -ENOMEM) {
+			dir_list_free(&l);
+			return cfs_error_set(err, r, "out of memory");
+		}
+		if (r < 0) {
+			problem(f, "corrupt-image", path, FIX_QUARANTINE, "%s",
+				detail.message);
+			continue;
+		}
+		f->stats.n_images++;
+		r = cfsi_tree_for_each_object(root, check_image_object, &c);
+		cfs_node_unref(root);
+	}
+	dir_list_free(&l);
+	return 0;
+}
+
+static int fsck_names(struct fsck *f, struct cfs_error *err)
+{
+	struct dir_list l = { 0 };
+	char path[PATH_MAX];
+	int r;
+
+	r = list_dir(f->repo->dir_fd, "names", &l);
+	if (r < 0)
+		return cfs_error_set(err, r, "%s/names: %s", f->repo->path,
+				     strerror(-r));
+	for (size_t i = 0; i < l.n; i++) {
+		struct cfs_error detail = { { 0 } };
+		uint8_t digest[CFS_DIGEST_SIZE];
+		char hex[CFS_DIGEST_HEX_SIZE], image[PATH_MAX];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "names/%s", l.names[i]);
+		if (cfsi_is_tmp_name(l.names[i])) {
+			problem(f, "leftover", path, FIX_REMOVE,
+				"temporary file of an interrupted write");
+			continue;
+		}
+		if (cfs_repo_resolve(f->repo, l.names[i], digest, &detail) <
+		    0) {
+			problem(f, "bad-name", path, FIX_NONE, "%s",
+				detail.message);
+			continue;
+		}
+		f->stats.n_names++;
+		cfs_digest_to_hex(digest, hex);
+		snprintf(image, sizeof(image), "images/%s", hex);
+		if (fstatat(f->repo->dir_fd, image, &st, AT_SYMLINK_NOFOLLOW) !=
+		    0)
+			problem(f, "dangling-name", path, FIX_NONE,
+				"names the image %s, which is missing", hex);
+	}
+	dir_list_free(&l);
+	return 0;
+}
+
+int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, unsigned threads,
+		  cfs_repo_problem_fn fn, cfs_progress_fn progress,
+		  void *userdata, struct cfs_repo_fsck_stats *ret_stats,
+		  struct cfs_error *err)
+{
+	struct fsck f = { .repo = repo,
+			  .flags = flags,
+			  .fn = fn,
+			  .progress = progress,
+			  .userdata = userdata,
+			  .quarantine_fd = -1 };
+	int r;
+
+	if ((flags & CFS_FSCK_REPAIR) && !(repo->flags & CFS_REPO_EXCLUSIVE))
+		return cfs_error_set(
+			err, -EINVAL,
+			"repairing needs the repository opened exclusive");
+	r = fsck_names(&f, err);
+	if (r == 0)
+		r = fsck_objects(&f, threads, err);
+	/* images last: whether their objects are there is known by now */
+	if (r == 0)
+		r = fsck_images(&f, err);
+	if (f.quarantine_fd >= 0)
+		close(f.quarantine_fd);
+	cfsi_object_map_free(&f.good);
+	if (r == 0 && (flags & CFS_FSCK_REPAIR))
+		(void)syncfs(repo->dir_fd);
+	if (r == 0 && ret_stats != NULL)
+		*ret_stats = f.stats;
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* gc */
+
+struct gc {
+	struct cfs_repo *repo;
+	unsigned flags;
+	cfs_repo_gc_fn fn;
+	void *userdata;
+	struct cfs_repo_gc_stats stats;
+};
+
+/* Remove path (relative to the repository), a file; 0 or -errno. */
+static int gc_remove(struct gc *g, const char *path, uint64_t *counter,
+		     struct cfs_error *err)
+{
+	struct stat st;
+
+	if (fstatat(g->repo->dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 :
+					 cfs_error_set(err, -errno, "%s/%s: %s",
+						       g->repo->path, path,
+						       strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return 0; /* not ours to remove: fsck reports it */
+	if (!(g->flags & CFS_GC_DRY_RUN) &&
+	    unlinkat(g->repo->dir_fd, path, 0) != 0 && errno != ENOENT)
+		return cfs_error_set(err, -errno, "cannot remove %s/%s: %s",
+				     g->repo->path, path, strerror(errno));
+	(*counter)++;
+	if (S_ISREG(st.st_mode))
+		g->stats.bytes += (uint64_t)st.st_size;
+	if (g->fn != NULL)
+		g->fn(g->userdata, path, S_ISREG(st.st_mode) ?
+					       (uint64_t)st.st_size :
+					       0);
+	return 0;
+}
+
+int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
+		void *userdata, struct cfs_repo_gc_stats *ret_stats,
+		struct cfs_error *err)
+{
+	struct gc g = { repo, flags, fn, userdata, { 0 } };
+	struct name_list names = { 0 };
+	struct object_map live = { 0 };
+	struct object_map live_images = { 0 };
+	struct dir_list l = { 0 };
+	char path[PATH_MAX];
+	int r;
+
+	if (!(repo->flags & CFS_REPO_EXCLUSIVE))
+		return cfs_error_set(
+			err, -EINVAL,
+			"gc needs the repository opened exclusive");
+
+	/* The roots, and everything they reach: any doubt stops gc before
+	 * it removes anything. */
+	r = cfsi_repo_read_names(repo, &names, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < names.n; i++) {
+		struct cfs_error detail = { { 0 } };
+		struct cfs_node *root = NULL;
+		struct collect c = { &live, NULL, 1 };
+
+		if (cfsi_object_map_find(&live_images, names.digests[i]))
+			continue;
+		if (cfsi_object_map_add(&live_images, names.digests[i]) ==
+		    NULL) {
+			r = cfs_error_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		r = cfsi_repo_load_tree(repo, names.digests[i], NULL, &root,
+					&detail);
+		if (r == -ENOENT)
+			continue; /* a dangling name keeps nothing */
+		if (r < 0) {
+			r = cfs_error_set(
+				err, -EUCLEAN,
+				"the image named '%s' cannot be read, so what it uses is not known; nothing removed: %s",
+				names.names[i], detail.message);
+			goto out;
+		}
+		r = cfsi_tree_for_each_object(root, collect_object, &c);
+		cfs_node_unref(root);
+		if (r < 0) {
+			r = cfs_error_set(err, r, "out of memory");
+			goto out;
+		}
+	}
+
+	/* Names: only leftovers go. */
+	r = list_dir(repo->dir_fd, "names", &l);
+	if (r < 0) {
+		r = cfs_error_set(err, r, "%s/names: %s", repo->path,
+				  strerror(-r));
+		goto out;
+	}
+	for (size_t i = 0; i < l.n && r == 0; i++) {
+		snprintf(path, sizeof(path), "names/%s", l.names[i]);
+		if (cfsi_is_tmp_name(l.names[i]))
+			r = gc_remove(&g, path, &g.stats.n_leftovers, err);
+	}
+	dir_list_free(&l);
+	if (r < 0)
+		goto out;
+
+	/* Images no name reaches. */
+	r = list_dir(repo->dir_fd, "images", &l);
+	if (r < 0) {
+		r = cfs_error_set(err, r, "%s/images: %s", repo->path,
+				  strerror(-r));
+		goto out;
+	}
+	for (size_t i = 0; i < l.n && r == 0; i++) {
+		uint8_t digest[CFS_DIGEST_SIZE];
+
+		snprintf(path, sizeof(path), "images/%s", l.names[i]);
+		if (cfsi_is_tmp_name(l.names[i]))
+			r = gc_remove(&g, path, &g.stats.n_leftovers, err);
+		else if (is_hex(l.names[i], CFS_DIGEST_SIZE * 2) &&
+			 cfs_digest_from_hex(l.names[i], digest) == 0 &&
+			 cfsi_object_map_find(&live_images, digest) == NULL)
+			r = gc_remove(&g, path, &g.stats.n_images, err);
+	}
+	dir_list_free(&l);
+	if (r < 0)
+		goto out;
+
+	/* Objects no named image uses. */
+	r = list_dir(repo->dir_fd, "objects", &l);
+	if (r < 0) {
+		r = cfs_error_set(err, r, "%s/objects: %s", repo->path,
+				  strerror(-r));
+		goto out;
+	}
+	for (size_t i = 0; i < l.n && r == 0; i++) {
+		struct dir_list sub = { 0 };
+
+		snprintf(path, sizeof(path), "objects/%s", l.names[i]);
+		if (cfsi_is_tmp_name(l.names[i])) {
+			r = gc_remove(&g, path, &g.stats.n_leftovers, err);
+			continue;
+		}
+		if (!is_hex(l.names[i], 2))
+			continue;
+		if (list_dir(repo->dir_fd, path, &sub) < 0)
+			continue; /* not a directory: fsck's to report */
+		for (size_t k = 0; k < sub.n && r == 0; k++) {
+			char obj[CFS_OBJECT_PATH_SIZE + 16];
+			uint8_t digest[CFS_DIGEST_SIZE];
+
+			snprintf(path, sizeof(path), "objects/%s/%s",
+				 l.names[i], sub.names[k]);
+			snprintf(obj, sizeof(obj), "%s/%s", l.names[i],
+				 sub.names[k]);
+			if (cfsi_is_tmp_name(sub.names[k]))
+				r = gc_remove(&g, path, &g.stats.n_leftovers,
+					      err);
+			else if (cfsi_object_path_to_digest(obj, digest) == 0 &&
+				 cfsi_object_map_find(&live, digest) == NULL)
+				r = gc_remove(&g, path, &g.stats.n_objects,
+					      err);
+		}
+		dir_list_free(&sub);
+	}
+	dir_list_free(&l);
+	if (r == 0 && !(flags & CFS_GC_DRY_RUN) && syncfs(repo->dir_fd) != 0)
+		r = cfs_error_set(err, -errno, "%s: syncfs: %s", repo->path,
+				  strerror(errno));
+	if (r == 0 && ret_stats != NULL)
+		*ret_stats = g.stats;
+out:
+	cfsi_object_map_free(&live);
+	cfsi_object_map_free(&live_images);
+	cfsi_name_list_free(&names);
+	return r;
+}

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* composefs mount: a named image, checked against its digest, mounted by
+ * the kernel as root, else served by composefs-fuse. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "composefs-cmd.h"
+#include "composefs.h"
+#include "tool.h"
+
+enum {
+	OPT_FUSE = TOOL_OPT_FIRST,
+};
+
+static void mount_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s [--repo DIR] mount [-o OPTIONS] [--fuse] NAME MOUNTPOINT\n"
+		"Mount the image NAME on MOUNTPOINT, with the repository's objects\n"
+		"as its object directory, refusing an image file whose digest is not\n"
+		"the one NAME points to. As root the kernel mounts it (EROFS and\n"
+		"overlayfs); otherwise, or with --fuse or verify=, composefs-fuse\n"
+		"serves it, checking every file's content against its digest.\n"
+		"\n"
+		"Options (-o, comma-separated):\n"
+		"  ro, rw, nosuid, nodev, noexec, noatime\n"
+		"  verity               every file must have fs-verity, which the\n"
+		"                       kernel checks (kernel mount)\n"
+		"  tryverity            the same where the kernel can\n"
+		"  upperdir=DIR,workdir=DIR  a writable overlay (kernel mount)\n"
+		"  verify=full|open|none how composefs-fuse checks contents\n"
+		"  other options are passed to composefs-fuse\n",
+		tool_name);
+}
+
+struct mount_settings {
+	struct cfs_mount_options kernel;
+	char *fuse_opts; /* extra -o for composefs-fuse, comma-separated */
+	bool fuse;
+	bool kernel_only; /* an option only the kernel mount has */
+};
+
+static void append_fuse_opt(struct mount_settings *s, const char *opt)
+{
+	char *joined;
+
+	if (asprintf(&joined, "%s%s%s", s->fuse_opts ? s->fuse_opts : "",
+		     s->fuse_opts ? "," : "", opt) < 0)
+		tool_die("out of memory");
+	free(s->fuse_opts);
+	s->fuse_opts = joined;
+}
+
+static void parse_mount_options(struct mount_settings *s, char *list)
+{
+	static const struct {
+		const char *name;
+		unsigned set, clear;
+		bool fuse_too;
+	} flags[] = {
+		{ "ro", CFS_MOUNT_READONLY, 0, false },
+		{ "rw", 0, CFS_MOUNT_READONLY, false },
+		{ "verity", CFS_MOUNT_VERITY, 0, false },
+		{ "tryverity", CFS_MOUNT_TRY_VERITY, 0, false },
+		{ "nosuid", CFS_MOUNT_NOSUID, 0, true },
+		{ "nodev", CFS_MOUNT_NODEV, 0, true },
+		{ "noexec", CFS_MOUNT_NOEXEC, 0, true },
+		{ "noatime", CFS_MOUNT_NOATIME, 0, true },
+	};
+	char *save = NULL;
+
+	for (char *opt = strtok_r(list, ",", &save); opt != NULL;
+	     opt = strtok_r(NULL, ",", &save)) {
+		bool known = false;
+
+		for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+			if (strcmp(opt, flags[i].name) != 0)
+				continue;
+			s->kernel.flags = (s->kernel.flags | flags[i].set) &
+					  ~flags[i].clear;
+			if (flags[i].fuse_too)
+				append_fuse_opt(s, opt);
+			known = true;
+		}
+		if (known)
+			continue;
+		if (strncmp(opt, "upperdir=", 9) == 0) {
+			s->kernel.upperdir = opt + 9;
+			s->kernel_only = true;
+		} else if (strncmp(opt, "workdir=", 8) == 0) {
+			s->kernel.workdir = opt + 8;
+			s->kernel_only = true;
+		} else if (strncmp(opt, "basedir=", 8) == 0 ||
+			   strncmp(opt, "digest=", 7) == 0) {
+			tool_bad_usage("mount option '%s': the repository "
+				       "gives the objects and the digest",
+				       opt);
+		} else {
+			/* verify= and the rest are composefs-fuse's */
+			if (strncmp(opt, "verify=", 7) == 0)
+				s->fuse = true;
+			append_fuse_opt(s, opt);
+		}
+	}
+}
+
+/* composefs-fuse beside this program, else on the PATH. */
+static char *find_fuse_server(void)
+{
+	const char *env = getenv("COMPOSEFS_FUSE");
+	char self[PATH_MAX], *slash, *path;
+	ssize_t n;
+
+	if (env != NULL && env[0] != '\0')
+		return strdup(env);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			if (asprintf(&path, "%s/composefs-fuse", self) >= 0) {
+				if (access(path, X_OK) == 0)
+					return path;
+				free(path);
+			}
+		}
+	}
+	return strdup("composefs-fuse");
+}
+
+int cmd_mount(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "fuse", no_argument, NULL, OPT_FUSE },
+		TOOL_LONGOPTS,
+	};
+	struct mount_settings s = { .kernel = { .idmap_fd = -1 } };
+	struct cfs_error err = { { 0 } };
+	uint8_t digest[CFS_DIGEST_SIZE];
+	char hex[CFS_DIGEST_HEX_SIZE];
+	struct cfs_repo *repo;
+	const char *name, *target, *objects;
+	char *image;
+	int opt;
+
+	while ((opt = sub_getopt(argc, argv, "o:", longopts, mount_usage)) !=
+	       -1) {
+		if (opt == 'o')
+			parse_mount_options(&s, optarg);
+		else if (opt == OPT_FUSE)
+			s.fuse = true;
+		else
+			tool_common_option(opt, mount_usage);
+	}
+	if (argc - optind != 2)
+		tool_bad_usage("mount takes a NAME and a MOUNTPOINT");
+	name = argv[optind];
+	target = argv[optind + 1];
+	if (geteuid() != 0)
+		s.fuse = true;
+	if (s.fuse && s.kernel_only)
+		tool_bad_usage("upperdir and workdir need the kernel mount "
+			       "(as root, without --fuse or verify=)");
+	if ((s.kernel.upperdir == NULL) != (s.kernel.workdir == NULL))
+		tool_bad_usage("upperdir and workdir go together");
+
+	repo = open_repo(0);
+	if (cfs_repo_resolve(repo, name, digest, &err) < 0)
+		tool_die("%s", err.message);
+	image = cfs_repo_image_path(repo, digest);
+	if (image == NULL)
+		tool_die("out of memory");
+	objects = cfs_repo_get_objects_path(repo);
+	cfs_digest_to_hex(digest, hex);
+
+	if (!s.fuse) {
+		const char *basedirs[] = { objects };
+
+		s.kernel.basedirs = basedirs;
+		s.kernel.n_basedirs = 1;
+		/* the library checks the image against it, on a copy it then
+		 * mounts where the file has no fs-verity */
+		s.kernel.digest = digest;
+		if (cfs_mount_image(image, target, &s.kernel, &err) < 0)
+			tool_die("cannot mount '%s' on %s: %s", name, target,
+				 err.message);
+		cfs_repo_free(repo);
+		free(image);
+		free(s.fuse_opts);
+		return 0;
+	} else {
+		char *server = find_fuse_server(), *opts;
+
+		if (server == NULL)
+			tool_die("out of memory");
+		if (strchr(objects, ',') != NULL)
+			tool_die("the repository path %s has a ',', which "
+				 "composefs-fuse options cannot carry",
+				 objects);
+		if (asprintf(&opts, "basedir=%s,digest=%s%s%s", objects, hex,
+			     s.fuse_opts ? "," : "",
+			     s.fuse_opts ? s.fuse_opts : "") < 0)
+			tool_die("out of memory");
+		/* the lock is not inherited (close-on-exec): a mount is no
+		 * root for gc, names are */
+		cfs_repo_free(repo);
+		fflush(NULL);
+		execl(server, server, "-o", opts, image, target, (char *)NULL);
+		if (strchr(server, '/') == NULL)
+			execlp(server, server, "-o", opts, image, target,
+			       (char *)NULL);
+		tool_die("cannot run %s: %s", server, strerror(errno));
+	}
+}
