@@ -763,7 +763,7 @@ static int fsck_names(struct fsck *f, struct cfs_error *err)
 		}
 		if (cfs_repo_resolve(f->repo, l.names[i], digest, &detail) <
 		    0) {
-			problem(f, "bad-name", path, FIX_NONE, "%s",
+			problem(f, "bad-name", path, FIX_QUARANTINE, "%s",
 				detail.message);
 			continue;
 		}
@@ -772,7 +772,7 @@ static int fsck_names(struct fsck *f, struct cfs_error *err)
 		snprintf(image, sizeof(image), "images/%s", hex);
 		if (fstatat(f->repo->dir_fd, image, &st, AT_SYMLINK_NOFOLLOW) !=
 		    0)
-			problem(f, "dangling-name", path, FIX_NONE,
+			problem(f, "dangling-name", path, FIX_QUARANTINE,
 				"names the image %s, which is missing", hex);
 	}
 	dir_list_free(&l);

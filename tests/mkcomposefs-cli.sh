@@ -132,19 +132,34 @@ else
 fi
 
 # Killed while it writes: no temporary file left (the dump comes from a
-# pipe that is kept open, so mkcomposefs waits with its output open).
+# pipe that is kept open, so mkcomposefs waits with its output open). The
+# output is an anonymous file in the image's directory, so even SIGKILL
+# leaves nothing.
 mkfifo slow-input
-for sig in TERM INT HUP; do
+# output_open PID: the process has a file open in this directory that is
+# its output (anonymous: "#INODE (deleted)", or a named temporary)
+output_open()
+{
+	local fd
+	for fd in /proc/"$1"/fd/*; do
+		case "$(readlink "$fd")" in
+		"$work"/\#*" (deleted)" | "$work"/.tmp-*) return 0 ;;
+		esac
+	done
+	return 1
+}
+for sig in TERM INT HUP KILL; do
 	rm -f killed.img
+	files_before=$(ls -A)
 	# (a background job of a script starts with SIGINT ignored: undo that)
 	env --default-signal=INT "$MKCOMPOSEFS" --from-file slow-input killed.img 2>/dev/null &
 	pid=$!
 	exec 3>slow-input
+	opened=no
 	for _ in $(seq 50); do
-		[ -n "$(find . -maxdepth 1 -name '.killed.img.*')" ] && break
+		output_open "$pid" && opened=yes && break
 		sleep 0.1
 	done
-	before=$(find . -maxdepth 1 -name '.killed.img.*' | wc -l)
 	kill -s "$sig" "$pid"
 	for _ in $(seq 50); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -154,12 +169,12 @@ for sig in TERM INT HUP; do
 	wait "$pid"
 	rc=$?
 	exec 3>&-
-	left=$(find . -maxdepth 1 -name '.killed.img*' -o -maxdepth 1 -name killed.img)
-	if [ "$before" -eq 1 ] && [ -z "$left" ] && [ $rc -gt 128 ]; then
-		tap_ok "SIG$sig while writing: the temporary image is removed, the signal ends it (status $rc)"
+	left=$(diff <(printf '%s\n' "$files_before") <(ls -A))
+	if [ "$opened" = yes ] && [ -z "$left" ] && [ ! -e killed.img ] && [ $rc -gt 128 ]; then
+		tap_ok "SIG$sig while writing: no image and no temporary file left, the signal ends it (status $rc)"
 	else
-		tap_not_ok "SIG$sig while writing: the temporary image is removed, the signal ends it" \
-			"temporary files before: $before, status $rc, left: $left"
+		tap_not_ok "SIG$sig while writing: no image and no temporary file left, the signal ends it" \
+			"output open: $opened, status $rc, left: $left"
 	fi
 done
 

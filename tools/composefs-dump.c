@@ -58,7 +58,7 @@ static int write_text(struct cfs_node *root, int fd)
 }
 
 /* Static: the exit handler that removes it may run after main returns. */
-static struct tool_output out = { .fd = -1 };
+static struct tool_output out = { .fd = -1, .dir_fd = -1 };
 
 int main(int argc, char **argv)
 {

@@ -479,7 +479,7 @@ static void export_usage(FILE *out)
 		tool_name);
 }
 
-static struct tool_output export_out = { .fd = -1 };
+static struct tool_output export_out = { .fd = -1, .dir_fd = -1 };
 
 static int cmd_export(int argc, char **argv)
 {

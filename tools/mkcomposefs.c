@@ -73,7 +73,7 @@ static long parse_number(const char *arg, const char *what, long min, long max)
 }
 
 /* Static: the exit handler that removes it may run after main returns. */
-static struct tool_output out = { .fd = -1 };
+static struct tool_output out = { .fd = -1, .dir_fd = -1 };
 
 int main(int argc, char **argv)
 {

@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "composefs.h"
+#include "tmpfile_i.h"
 #include "tool.h"
+#include "util.h"
 
 const char *tool_name = "composefs";
 
@@ -166,9 +168,11 @@ static char *link_target(const char *path)
 int tool_output_open(struct tool_output *o, const char *dest)
 {
 	const char *slash;
+	_cleanup_free_ char *dir = NULL;
 	struct stat st;
+	int r;
 
-	*o = (struct tool_output){ .fd = -1 };
+	*o = (struct tool_output){ .fd = -1, .dir_fd = -1 };
 	if (strcmp(dest, "-") == 0) {
 		o->fd = STDOUT_FILENO;
 		return 0;
@@ -187,41 +191,48 @@ int tool_output_open(struct tool_output *o, const char *dest)
 	if (o->path == NULL)
 		return -ENOMEM;
 	slash = strrchr(o->path, '/');
-	if (asprintf(&o->tmp_path, "%.*s.%s.XXXXXX",
-		     slash ? (int)(slash - o->path + 1) : 0, o->path,
-		     slash ? slash + 1 : o->path) < 0) {
-		o->tmp_path = NULL;
+	dir = slash == NULL ? strdup(".") :
+	      slash == o->path ? strdup("/") :
+				 strndup(o->path, (size_t)(slash - o->path));
+	if (dir == NULL)
 		return -ENOMEM;
-	}
-	if (strlen(o->tmp_path) >= sizeof(signal_tmp_path)) {
-		free(o->tmp_path);
-		o->tmp_path = NULL;
+	o->name = slash ? slash + 1 : o->path;
+	if (strlen(o->path) + CFSI_TMP_NAME_SIZE + 1 >= sizeof(signal_tmp_path))
 		return -ENAMETOOLONG;
-	}
+	o->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (o->dir_fd < 0)
+		return -errno;
 	catch_fatal_signals();
-	o->fd = mkostemp(o->tmp_path, O_CLOEXEC);
-	if (o->fd < 0) {
-		int r = -errno;
-
-		free(o->tmp_path);
-		o->tmp_path = NULL;
+	r = cfsi_tmpfile_create(o->dir_fd, &o->tmp);
+	if (r < 0) {
+		(void)close(o->dir_fd);
+		o->dir_fd = -1;
 		return r;
 	}
-	set_signal_tmp_path(o->tmp_path);
+	o->fd = o->tmp.fd;
+	/* An anonymous file goes with the process, however it dies; a named
+	 * one is removed by the signal handler or at exit. */
+	if (o->tmp.named) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, o->tmp.name);
+		set_signal_tmp_path(path);
+	}
 	pending_output = o;
 	return 0;
 }
 
 void tool_output_abort(struct tool_output *o)
 {
-	if (o->tmp_path != NULL)
-		(void)unlink(o->tmp_path);
 	signal_tmp_path[0] = '\0'; /* one byte: never seen half done */
-	if (o->fd > STDOUT_FILENO)
+	if (o->dir_fd >= 0) {
+		cfsi_tmpfile_discard(&o->tmp, o->dir_fd);
+		(void)close(o->dir_fd);
+	} else if (o->fd > STDOUT_FILENO) {
 		close(o->fd);
-	free(o->tmp_path);
+	}
 	free(o->path);
-	*o = (struct tool_output){ .fd = -1 };
+	*o = (struct tool_output){ .fd = -1, .dir_fd = -1 };
 	if (pending_output == o)
 		pending_output = NULL;
 }
@@ -232,7 +243,7 @@ int tool_output_commit(struct tool_output *o)
 	int r = 0;
 
 	umask(mask);
-	if (o->tmp_path == NULL) {
+	if (o->dir_fd < 0) {
 		if (o->fd > STDOUT_FILENO && close(o->fd) < 0)
 			r = -errno;
 		else if (o->fd == STDOUT_FILENO && fflush(stdout) != 0)
@@ -241,24 +252,14 @@ int tool_output_commit(struct tool_output *o)
 		tool_output_abort(o);
 		return r;
 	}
-	/* mkostemp makes 0600; the result is as readable as any new file */
-	if (fchmod(o->fd, 0666 & ~mask) < 0 || fsync(o->fd) < 0 ||
-	    close(o->fd) < 0) {
+	/* the temporary file is 0600; the result is as readable as any new
+	 * file */
+	if (fchmod(o->fd, 0666 & ~mask) < 0 || fsync(o->fd) < 0)
 		r = -errno;
-		o->fd = -1;
-		tool_output_abort(o);
-		return r;
-	}
-	o->fd = -1;
-	if (rename(o->tmp_path, o->path) < 0) {
-		r = -errno;
-		tool_output_abort(o);
-		return r;
-	}
-	free(o->tmp_path);
-	o->tmp_path = NULL;
+	if (r == 0)
+		r = cfsi_tmpfile_link(&o->tmp, o->dir_fd, o->name, true);
 	tool_output_abort(o);
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 cfs_progress_fn tool_progress_fn(void)

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "composefs.h"
+#include "tmpfile_i.h"
 
 /* The tool's name in messages ("mkcomposefs: ..."); set by tool_init. */
 extern const char *tool_name;
@@ -48,15 +49,18 @@ void tool_common_option(int opt, void (*usage)(FILE *out))
 	__attribute__((noreturn));
 
 /*
- * An output file written whole or not at all: a temporary file beside the
- * destination, renamed over it once complete. "-" is stdout; a destination
- * that is a device or a pipe is written in place; a symlink is followed
- * (also to a file still to be made). After tool_output_open, the temporary
- * file is removed if the tool exits without tool_output_commit.
+ * An output file written whole or not at all: an anonymous file (or, where
+ * the filesystem has none, a temporary name) beside the destination, linked
+ * over it once complete. "-" is stdout; a destination that is a device or a
+ * pipe is written in place; a symlink is followed (also to a file still to
+ * be made). After tool_output_open, nothing is left behind if the tool
+ * exits or is killed without tool_output_commit.
  */
 struct tool_output {
 	char *path; /* final name, NULL when written in place */
-	char *tmp_path;
+	const char *name; /* its last component */
+	int dir_fd; /* its directory, -1 when written in place */
+	struct cfsi_tmpfile tmp;
 	int fd;
 };
 
