@@ -437,4 +437,22 @@ wait "$pid"
 out=$(cat wait.out)
 expect_output "a command waiting for the lock says so" "waiting for the lock"
 
+# mkcomposefs into a repository's objects follows the locking protocol
+exec 9>repo/lock
+flock -x 9
+"$MKCOMPOSEFS" --digest-store=repo/objects crash-src/c1 direct.cfs >mk.out 2>&1 &
+pid=$!
+sleep 0.5
+if kill -0 "$pid" 2>/dev/null && [ ! -e direct.cfs ]; then
+	tap_ok "mkcomposefs --digest-store=REPO/objects waits while gc holds the repository"
+else
+	tap_not_ok "mkcomposefs --digest-store=REPO/objects waits while gc holds the repository" "$(cat mk.out)"
+fi
+flock -u 9
+exec 9>&-
+wait "$pid"
+tap_check "... and goes on once it is free" test -s direct.cfs
+out=$(cat mk.out)
+expect_output "... saying it waits" "waiting for the lock"
+
 tap_done

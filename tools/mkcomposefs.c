@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 
 #include "composefs.h"
 #include "tool.h"
+#include "util.h"
 
 enum {
 	OPT_SKIP_XATTRS = TOOL_OPT_FIRST,
@@ -72,6 +74,39 @@ static long parse_number(const char *arg, const char *what, long min, long max)
 	return v;
 }
 
+static void say_waiting(void *userdata, const char *path)
+{
+	fprintf(stderr, "%s: waiting for the lock of the repository %s...\n",
+		tool_name, path);
+}
+
+/*
+ * A store that is the objects directory of a repository is written under
+ * the repository's lock, held shared as the composefs command's adds do,
+ * so that a gc never runs beside this run. (The image this run writes is
+ * not named in the repository: the next gc removes its objects.)
+ */
+static struct cfs_repo *lock_repository(const char *store_path)
+{
+	_cleanup_free_ char *real = realpath(store_path, NULL);
+	struct cfs_error err = { { 0 } };
+	struct cfs_repo *repo = NULL;
+	char *slash, marker[PATH_MAX];
+
+	if (real == NULL || (slash = strrchr(real, '/')) == NULL ||
+	    strcmp(slash + 1, "objects") != 0)
+		return NULL;
+	*slash = '\0';
+	snprintf(marker, sizeof(marker), "%s/composefs-repository",
+		 slash == real ? "" : real);
+	if (access(marker, F_OK) != 0)
+		return NULL;
+	if (cfs_repo_open(slash == real ? "/" : real, 0, say_waiting, NULL,
+			  &repo, &err) < 0)
+		tool_die("%s", err.message);
+	return repo;
+}
+
 /* Static: the exit handler that removes it may run after main returns. */
 static struct tool_output out = { .fd = -1, .dir_fd = -1 };
 
@@ -104,6 +139,7 @@ int main(int argc, char **argv)
 	struct cfs_error err = { { 0 } };
 	struct cfs_node *root = NULL;
 	struct cfs_store *store = NULL;
+	struct cfs_repo *repo = NULL;
 	uint8_t digest[CFS_DIGEST_SIZE];
 	int opt, fd = -1, r;
 
@@ -220,6 +256,7 @@ int main(int argc, char **argv)
 			if (r < 0)
 				tool_die("%s", err.message);
 			bopts.store = store;
+			repo = lock_repository(store_path);
 		}
 		bopts.progress = tool_progress_fn();
 		bopts.progress_userdata = &progress;
@@ -256,5 +293,6 @@ int main(int argc, char **argv)
 		tool_die("writing to stdout: %s", strerror(errno));
 	cfs_node_unref(root);
 	cfs_store_free(store);
+	cfs_repo_free(repo);
 	return 0;
 }
