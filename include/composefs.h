@@ -601,7 +601,8 @@ int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
 		       struct cfs_error *err);
 /* The digest of the image name names. -ENOENT for an unknown name. */
 int cfs_repo_resolve(struct cfs_repo *repo, const char *name,
-		     uint8_t ret_digest[CFS_DIGEST_SIZE], struct cfs_error *err);
+		     uint8_t ret_digest[CFS_DIGEST_SIZE],
+		     struct cfs_error *err);
 /* Path of the image file of digest (malloc'd), whether or not it exists. */
 char *cfs_repo_image_path(const struct cfs_repo *repo,
 			  const uint8_t digest[CFS_DIGEST_SIZE]);

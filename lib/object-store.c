@@ -161,7 +161,8 @@ static void set_remove(struct digest_set *s, const uint8_t *digest)
 	s->n--;
 	/* Shift back the entries of the run after the hole that may no
 	 * longer be found past it. */
-	for (next = (hole + 1) & mask; s->used[next]; next = (next + 1) & mask) {
+	for (next = (hole + 1) & mask; s->used[next];
+	     next = (next + 1) & mask) {
 		size_t home = digest_slot(s, s->slots[next]);
 
 		if (((next - home) & mask) >= ((next - hole) & mask)) {
@@ -416,9 +417,9 @@ static int commit_batch(struct cfs_store *store, struct batch *b,
 		r = cfsi_tmpfile_link(&s->file, sub_fd, path + 3, s->replace);
 		cfsi_tmpfile_discard(&s->file, sub_fd);
 		if (r < 0)
-			r = cfs_error_set(err, r,
-					  "object %s in %s: link into place: %s",
-					  path, store->path, strerror(-r));
+			r = cfs_error_set(
+				err, r, "object %s in %s: link into place: %s",
+				path, store->path, strerror(-r));
 		else
 			r = 0;
 	}
@@ -537,8 +538,8 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 	memcpy(s.digest, digest, CFS_DIGEST_SIZE);
 
 	if (fstat(src_fd, &st) != 0)
-		return cfs_error_set(err, -errno, "object %s: source: %s",
-				     path, strerror(errno));
+		return cfs_error_set(err, -errno, "object %s: source: %s", path,
+				     strerror(errno));
 	r = object_state(store, path, (uint64_t)st.st_size);
 	if (r < 0)
 		return cfs_error_set(err, r, "object %s in %s: stat: %s", path,

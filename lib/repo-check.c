@@ -68,7 +68,8 @@ struct object_entry *cfsi_object_map_add(struct object_map *map,
 			if (!map->slots[k].used)
 				continue;
 			for (i = map_home(&bigger, map->slots[k].digest);
-			     bigger.slots[i].used; i = (i + 1) & (bigger.size - 1))
+			     bigger.slots[i].used;
+			     i = (i + 1) & (bigger.size - 1))
 				;
 			bigger.slots[i] = map->slots[k];
 		}
@@ -321,8 +322,8 @@ int cfs_repo_list_images(struct cfs_repo *repo, cfs_repo_image_fn fn,
 		info.error = img->error;
 		info.message = img->message ? img->message : "";
 		for (size_t k = 0; k < img->n; k++) {
-			const struct object_entry *e =
-				cfsi_object_map_find(&map, img->objects[k]);
+			const struct object_entry *e = cfsi_object_map_find(
+				&map, img->objects[k]);
 
 			info.n_objects++;
 			info.object_bytes += e->size;
@@ -517,8 +518,7 @@ static int hash_all(struct fsck *f, struct check_item *items, size_t n,
 }
 
 /* objects/: every entry looked at, every object hashed. */
-static int fsck_objects(struct fsck *f, unsigned threads,
-			struct cfs_error *err)
+static int fsck_objects(struct fsck *f, unsigned threads, struct cfs_error *err)
 {
 	struct dir_list top = { 0 };
 	struct check_item *items = NULL;
@@ -605,8 +605,8 @@ static int fsck_objects(struct fsck *f, unsigned threads,
 			}
 			memset(&items[n_items], 0, sizeof(items[n_items]));
 			snprintf(items[n_items].path,
-				 sizeof(items[n_items].path), "objects/%.2s/%.62s",
-				 top.names[i], name);
+				 sizeof(items[n_items].path),
+				 "objects/%.2s/%.62s", top.names[i], name);
 			{
 				char obj[CFS_OBJECT_PATH_SIZE];
 
@@ -666,6 +666,30 @@ struct image_check {
 	const char *image_path;
 };
 
+/*
+ * An object the walk of objects/ did not find good, looked at again: an add
+ * running beside fsck (both hold the lock shared) may have put an image
+ * and its objects in place since; its objects came first. 0 when it is
+ * good now (and counted so).
+ */
+static int recheck_object(struct fsck *f, const uint8_t *digest,
+			  const char *payload)
+{
+	struct check_item it = { 0 };
+	struct object_entry *e;
+
+	snprintf(it.path, sizeof(it.path), "objects/%s", payload);
+	memcpy(it.digest, digest, CFS_DIGEST_SIZE);
+	check_object(f, &it);
+	if (it.result < 0)
+		return it.result;
+	e = cfsi_object_map_add(&f->good, digest);
+	if (e == NULL)
+		return -ENOMEM;
+	e->size = it.size;
+	return 0;
+}
+
 static int check_image_object(void *userdata, const char *payload,
 			      const uint8_t *digest, uint64_t size)
 {
@@ -681,6 +705,8 @@ static int check_image_object(void *userdata, const char *payload,
 	}
 	snprintf(path, sizeof(path), "objects/%s", payload);
 	e = cfsi_object_map_find(&c->f->good, digest);
+	if (e == NULL && recheck_object(c->f, digest, payload) == 0)
+		e = cfsi_object_map_find(&c->f->good, digest);
 	if (e == NULL)
 		problem(c->f, "missing-object", path, FIX_NONE,
 			"used by %s, not in the store (or damaged)",
@@ -844,9 +870,8 @@ static int gc_remove(struct gc *g, const char *path, uint64_t *counter,
 	if (S_ISREG(st.st_mode))
 		g->stats.bytes += (uint64_t)st.st_size;
 	if (g->fn != NULL)
-		g->fn(g->userdata, path, S_ISREG(st.st_mode) ?
-					       (uint64_t)st.st_size :
-					       0);
+		g->fn(g->userdata, path,
+		      S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
 	return 0;
 }
 

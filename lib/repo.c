@@ -259,16 +259,16 @@ static int take_lock(struct cfs_repo *repo, cfs_repo_wait_fn wait,
 		return cfs_error_set(err, -errno, "%s/lock: flock: %s",
 				     repo->path, strerror(errno));
 	if (repo->flags & CFS_REPO_NOWAIT)
-		return cfs_error_set(err, -EWOULDBLOCK,
-				     "repository %s is locked by another process",
-				     repo->path);
+		return cfs_error_set(
+			err, -EWOULDBLOCK,
+			"repository %s is locked by another process",
+			repo->path);
 	if (wait != NULL)
 		wait(userdata, repo->path);
 	while (flock(repo->lock_fd, op) != 0)
 		if (errno != EINTR)
-			return cfs_error_set(err, -errno,
-					     "%s/lock: flock: %s", repo->path,
-					     strerror(errno));
+			return cfs_error_set(err, -errno, "%s/lock: flock: %s",
+					     repo->path, strerror(errno));
 	return 0;
 }
 
@@ -316,8 +316,8 @@ int cfs_repo_open(const char *path, unsigned flags, cfs_repo_wait_fn wait,
 				path);
 		else
 			r = cfs_error_set(err, r,
-					  "cannot open repository %s: %s",
-					  path, strerror(-r));
+					  "cannot open repository %s: %s", path,
+					  strerror(-r));
 		goto fail;
 	}
 	r = check_marker(repo->dir_fd, path, err);
@@ -435,7 +435,8 @@ int cfs_repo_resolve(struct cfs_repo *repo, const char *name,
 						     strerror((int)-n));
 	if (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = '\0';
-	if (n != CFS_DIGEST_SIZE * 2 || cfs_digest_from_hex(buf, ret_digest) < 0)
+	if (n != CFS_DIGEST_SIZE * 2 ||
+	    cfs_digest_from_hex(buf, ret_digest) < 0)
 		return cfs_error_set(err, -EUCLEAN,
 				     "%s/names/%s: not an image digest",
 				     repo->path, name);
@@ -454,8 +455,8 @@ int cfs_repo_remove_name(struct cfs_repo *repo, const char *name,
 			return cfs_error_set(err, -ENOENT,
 					     "no image named '%s' in %s", name,
 					     repo->path);
-		return cfs_error_set(err, -errno, "%s/names/%s: %s",
-				     repo->path, name, strerror(errno));
+		return cfs_error_set(err, -errno, "%s/names/%s: %s", repo->path,
+				     name, strerror(errno));
 	}
 	if (fsync(repo->names_fd) != 0)
 		return cfs_error_set(err, -errno, "%s/names: fsync: %s",

@@ -32,9 +32,8 @@ static bool can_link_anonymous(void)
 	struct stat st;
 
 	if (v == 0) {
-		v = stat("/proc/self/fd", &st) == 0 && S_ISDIR(st.st_mode) ?
-			    1 :
-			    -1;
+		v = stat("/proc/self/fd", &st) == 0 && S_ISDIR(st.st_mode) ? 1 :
+									     -1;
 		atomic_store(&proc_fd_usable, v);
 	}
 	return v > 0;

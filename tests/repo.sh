@@ -344,12 +344,14 @@ cfs init >/dev/null
 cfs add crash-src/a base >/dev/null
 killed=0
 for round in $(seq 1 50); do
+	# (the tool itself in the background, not a shell function, so that
+	# the kill reaches it)
 	if [ $((round % 5)) -eq 0 ]; then
-		cfs gc >/dev/null 2>&1 &
+		"$COMPOSEFS" --repo "$work/repo" gc >/dev/null 2>&1 &
 	else
 		# each round a tree of its own: new objects to write
 		rm -rf crash-src/r && make_tree crash-src/r $((100 + round)) 200
-		cfs add --replace crash-src/r "round$((round % 3))" >/dev/null 2>&1 &
+		"$COMPOSEFS" --repo "$work/repo" add --replace crash-src/r "round$((round % 3))" >/dev/null 2>&1 &
 	fi
 	pid=$!
 	sleep "0.$(printf '%03d' $((RANDOM % 80)))"
@@ -411,14 +413,17 @@ for round in 1 2 3; do
 	done
 	cfs gc >gc.out 2>&1 &
 	pids+=($!)
+	# a check beside them finds nothing wrong in what they do
+	cfs fsck >fsck.out 2>&1 &
+	pids+=($!)
 	for pid in "${pids[@]}"; do
-		wait "$pid" || failures="$failures round $round: $(cat add*.out gc.out)"
+		wait "$pid" || failures="$failures round $round: $(cat add*.out gc.out fsck.out)"
 	done
 done
 if [ -z "$failures" ]; then
-	tap_ok "four adds and a gc at once all succeed, three times"
+	tap_ok "four adds, a gc and an fsck at once all succeed, three times"
 else
-	tap_not_ok "four adds and a gc at once all succeed, three times" "$failures"
+	tap_not_ok "four adds, a gc and an fsck at once all succeed, three times" "$failures"
 fi
 expect 0 "... and fsck is clean (no named image misses an object)" cfs fsck
 expect 0 "... gc" cfs gc

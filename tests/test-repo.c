@@ -108,9 +108,8 @@ static void test_init_open(void **state)
 	{
 		struct cfs_repo *other = NULL;
 
-		assert_int_equal(cfs_repo_open(path, 0, NULL, NULL, &other,
-					       &err),
-				 0);
+		assert_int_equal(
+			cfs_repo_open(path, 0, NULL, NULL, &other, &err), 0);
 		cfs_repo_free(other);
 		assert_int_equal(cfs_repo_open(path,
 					       CFS_REPO_EXCLUSIVE |
@@ -209,9 +208,8 @@ static void test_images_and_gc(void **state)
 	assert_int_equal(cfs_repo_remove_name(repo, "b", &err), 0);
 	assert_int_equal(cfs_repo_remove_name(repo, "b", &err), -ENOENT);
 	assert_int_equal(cfs_repo_resolve(repo, "b", got, &err), -ENOENT);
-	assert_int_equal(cfs_repo_gc(repo, CFS_GC_DRY_RUN, NULL, NULL, &gc,
-				     &err),
-			 0);
+	assert_int_equal(
+		cfs_repo_gc(repo, CFS_GC_DRY_RUN, NULL, NULL, &gc, &err), 0);
 	assert_int_equal(gc.n_images, 1);
 	assert_int_equal(gc.n_objects, 1);
 	assert_int_equal(cfs_repo_gc(repo, 0, NULL, NULL, &gc, &err), 0);
@@ -223,9 +221,8 @@ static void test_images_and_gc(void **state)
 	assert_int_equal(cfs_repo_gc(repo, 0, NULL, NULL, &gc, &err), 0);
 	assert_int_equal(gc.n_images + gc.n_objects + gc.n_leftovers, 0);
 
-	assert_int_equal(cfs_repo_fsck(repo, 0, 2, NULL, NULL, NULL, &fsck,
-				       &err),
-			 0);
+	assert_int_equal(
+		cfs_repo_fsck(repo, 0, 2, NULL, NULL, NULL, &fsck, &err), 0);
 	assert_int_equal(fsck.n_problems, 0);
 	assert_int_equal(fsck.n_names, 2);
 	assert_int_equal(fsck.n_images, 1);
@@ -253,8 +250,7 @@ static void test_missing_object(void **state)
 			 -ENOENT);
 	assert_non_null(strstr(err.message, "not in the repository"));
 	assert_int_equal(cfs_repo_resolve(repo, "x", got, &err), -ENOENT);
-	assert_int_equal(cfs_repo_gc(repo, 0, NULL, NULL, NULL, &err),
-			 -EINVAL);
+	assert_int_equal(cfs_repo_gc(repo, 0, NULL, NULL, NULL, &err), -EINVAL);
 	assert_int_equal(cfs_repo_fsck(repo, CFS_FSCK_REPAIR, 0, NULL, NULL,
 				       NULL, NULL, &err),
 			 -EINVAL);

@@ -379,8 +379,7 @@ static void test_batch_fills(void **state)
 		uint8_t digest[CFS_DIGEST_SIZE];
 		int src = make_source("fills-src", 100 + i, 1000 + i, digest);
 
-		assert_int_equal(cfs_store_add_fd(store, src, digest, &err),
-				 0);
+		assert_int_equal(cfs_store_add_fd(store, src, digest, &err), 0);
 		close(src);
 	}
 	for (int i = 0; i < 300; i++) {
@@ -488,8 +487,7 @@ static void test_damaged_replaced(void **state)
 		int obj;
 
 		cfs_digest_to_object_path(digest, object);
-		snprintf(path, sizeof(path), "%s/damaged/%.2s", tmpdir,
-			 object);
+		snprintf(path, sizeof(path), "%s/damaged/%.2s", tmpdir, object);
 		(void)mkdir(path, 0755);
 		snprintf(path, sizeof(path), "%s/damaged/%s", tmpdir, object);
 		if (kind == 0) {

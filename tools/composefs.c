@@ -78,8 +78,9 @@ static char *default_repo(void)
 
 static void say_waiting(void *userdata, const char *path)
 {
-	fprintf(stderr, "%s: waiting for the lock of %s (in use by another "
-			"command)...\n",
+	fprintf(stderr,
+		"%s: waiting for the lock of %s (in use by another "
+		"command)...\n",
 		tool_name, path);
 }
 
@@ -88,15 +89,14 @@ struct cfs_repo *open_repo(unsigned flags)
 	struct cfs_error err = { { 0 } };
 	struct cfs_repo *repo = NULL;
 
-	if (cfs_repo_open(repo_path, flags, say_waiting, NULL, &repo, &err) <
-	    0)
+	if (cfs_repo_open(repo_path, flags, say_waiting, NULL, &repo, &err) < 0)
 		tool_die("%s", err.message);
 	return repo;
 }
 
 /* Subcommand options: getopt_long over argv, with --help handled. */
 int sub_getopt(int argc, char **argv, const char *shortopts,
-		      const struct option *longopts, void (*sub_usage)(FILE *))
+	       const struct option *longopts, void (*sub_usage)(FILE *))
 {
 	int opt = getopt_long(argc, argv, shortopts, longopts, NULL);
 
@@ -132,9 +132,10 @@ static void check_stdout(void)
 
 static void init_usage(FILE *out)
 {
-	fprintf(out, "Usage: %s [--repo DIR] init\n"
-		     "Make a new, empty repository (and its missing parent "
-		     "directories).\n",
+	fprintf(out,
+		"Usage: %s [--repo DIR] init\n"
+		"Make a new, empty repository (and its missing parent "
+		"directories).\n",
 		tool_name);
 }
 
@@ -425,8 +426,7 @@ static int print_image(void *userdata, const struct cfs_repo_image_info *i)
 		human_size(i->unique_bytes, unique, sizeof(unique));
 		if (l->count == 0)
 			printf("%-20s %-64s %8s %11s %11s %11s\n", "NAME",
-			       "DIGEST", "OBJECTS", "SIZE", "SHARED",
-			       "UNIQUE");
+			       "DIGEST", "OBJECTS", "SIZE", "SHARED", "UNIQUE");
 		printf("%-20s %s %8llu %11s %11s %11s%s\n", i->name, hex,
 		       (unsigned long long)i->n_objects, total, shared, unique,
 		       i->error < 0 ? "  (unreadable)" : "");
@@ -628,8 +628,8 @@ static int cmd_fsck(int argc, char **argv)
 			flags |= CFS_FSCK_REPAIR;
 			break;
 		case OPT_THREADS:
-			threads = (unsigned)parse_number(optarg,
-							 "thread count", 1, 64);
+			threads = (unsigned)parse_number(optarg, "thread count",
+							 1, 64);
 			break;
 		default:
 			tool_common_option(opt, fsck_usage);

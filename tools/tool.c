@@ -191,7 +191,7 @@ int tool_output_open(struct tool_output *o, const char *dest)
 	if (o->path == NULL)
 		return -ENOMEM;
 	slash = strrchr(o->path, '/');
-	dir = slash == NULL ? strdup(".") :
+	dir = slash == NULL    ? strdup(".") :
 	      slash == o->path ? strdup("/") :
 				 strndup(o->path, (size_t)(slash - o->path));
 	if (dir == NULL)
