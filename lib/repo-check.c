@@ -124,82 +124,6 @@ int cfsi_tree_for_each_object(const struct cfs_node *root, tree_object_fn fn,
 	return 0;
 }
 
-/* ------------------------------------------------------------------ */
-/* Directory listings, sorted */
-
-struct dir_list {
-	char **names;
-	size_t n;
-};
-
-static void dir_list_free(struct dir_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->names[i]);
-	free(l->names);
-	*l = (struct dir_list){ 0 };
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The entries of name in dir_fd ("." for dir_fd itself), but "." and "..". */
-static int list_dir(int dir_fd, const char *name, struct dir_list *ret)
-{
-	struct dir_list l = { 0 };
-	size_t cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int fd, r = 0;
-
-	fd = openat(dir_fd, name,
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	errno = 0;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (l.n == cap) {
-			char **names;
-
-			cap = cap ? cap * 2 : 64;
-			names = reallocarray(l.names, cap, sizeof(*names));
-			if (names == NULL) {
-				r = -ENOMEM;
-				break;
-			}
-			l.names = names;
-		}
-		l.names[l.n] = strdup(de->d_name);
-		if (l.names[l.n] == NULL) {
-			r = -ENOMEM;
-			break;
-		}
-		l.n++;
-	}
-	if (r == 0 && errno != 0)
-		r = -errno;
-	closedir(d);
-	if (r < 0) {
-		dir_list_free(&l);
-		return r;
-	}
-	if (l.n > 0)
-		qsort(l.names, l.n, sizeof(*l.names), cmp_str);
-	*ret = l;
-	return 0;
-}
-
 static bool is_hex(const char *s, size_t len)
 {
 	if (strlen(s) != len)
@@ -520,18 +444,18 @@ static int hash_all(struct fsck *f, struct check_item *items, size_t n,
 /* objects/: every entry looked at, every object hashed. */
 static int fsck_objects(struct fsck *f, unsigned threads, struct cfs_error *err)
 {
-	struct dir_list top = { 0 };
+	struct cfsi_dir_list top = { 0 };
 	struct check_item *items = NULL;
 	size_t n_items = 0, cap = 0;
 	char path[PATH_MAX];
 	int r;
 
-	r = list_dir(f->repo->dir_fd, "objects", &top);
+	r = cfsi_list_dir(f->repo->dir_fd, "objects", &top);
 	if (r < 0)
 		return cfs_error_set(err, r, "%s/objects: %s", f->repo->path,
 				     strerror(-r));
 	for (size_t i = 0; i < top.n; i++) {
-		struct dir_list sub = { 0 };
+		struct cfsi_dir_list sub = { 0 };
 		struct stat st;
 
 		snprintf(path, sizeof(path), "objects/%s", top.names[i]);
@@ -553,7 +477,7 @@ static int fsck_objects(struct fsck *f, unsigned threads, struct cfs_error *err)
 					"not an object directory of the store");
 			continue;
 		}
-		r = list_dir(f->repo->dir_fd, path, &sub);
+		r = cfsi_list_dir(f->repo->dir_fd, path, &sub);
 		if (r < 0) {
 			problem(f, "unreadable", path, FIX_NONE, "%s",
 				strerror(-r));
@@ -596,7 +520,7 @@ static int fsck_objects(struct fsck *f, unsigned threads, struct cfs_error *err)
 				cap = cap ? cap * 2 : 1024;
 				p = reallocarray(items, cap, sizeof(*items));
 				if (p == NULL) {
-					dir_list_free(&sub);
+					cfsi_dir_list_free(&sub);
 					r = cfs_error_set(err, -ENOMEM,
 							  "out of memory");
 					goto out;
@@ -617,7 +541,7 @@ static int fsck_objects(struct fsck *f, unsigned threads, struct cfs_error *err)
 			}
 			n_items++;
 		}
-		dir_list_free(&sub);
+		cfsi_dir_list_free(&sub);
 	}
 
 	hash_all(f, items, n_items, threads);
@@ -657,7 +581,7 @@ static int fsck_objects(struct fsck *f, unsigned threads, struct cfs_error *err)
 	}
 out:
 	free(items);
-	dir_list_free(&top);
+	cfsi_dir_list_free(&top);
 	return r;
 }
 
@@ -721,11 +645,11 @@ static int check_image_object(void *userdata, const char *payload,
 
 static int fsck_images(struct fsck *f, struct cfs_error *err)
 {
-	struct dir_list l = { 0 };
+	struct cfsi_dir_list l = { 0 };
 	char path[PATH_MAX];
 	int r;
 
-	r = list_dir(f->repo->dir_fd, "images", &l);
+	r = cfsi_list_dir(f->repo->dir_fd, "images", &l);
 	if (r < 0)
 		return cfs_error_set(err, r, "%s/images: %s", f->repo->path,
 				     strerror(-r));
@@ -749,7 +673,7 @@ static int fsck_images(struct fsck *f, struct cfs_error *err)
 		}
 		r = cfsi_repo_load_tree(f->repo, digest, NULL, &root, &detail);
 		if (r == -ENOMEM) {
-			dir_list_free(&l);
+			cfsi_dir_list_free(&l);
 			return cfs_error_set(err, r, "out of memory");
 		}
 		if (r < 0) {
@@ -761,17 +685,17 @@ static int fsck_images(struct fsck *f, struct cfs_error *err)
 		r = cfsi_tree_for_each_object(root, check_image_object, &c);
 		cfs_node_unref(root);
 	}
-	dir_list_free(&l);
+	cfsi_dir_list_free(&l);
 	return 0;
 }
 
 static int fsck_names(struct fsck *f, struct cfs_error *err)
 {
-	struct dir_list l = { 0 };
+	struct cfsi_dir_list l = { 0 };
 	char path[PATH_MAX];
 	int r;
 
-	r = list_dir(f->repo->dir_fd, "names", &l);
+	r = cfsi_list_dir(f->repo->dir_fd, "names", &l);
 	if (r < 0)
 		return cfs_error_set(err, r, "%s/names: %s", f->repo->path,
 				     strerror(-r));
@@ -801,7 +725,7 @@ static int fsck_names(struct fsck *f, struct cfs_error *err)
 			problem(f, "dangling-name", path, FIX_QUARANTINE,
 				"names the image %s, which is missing", hex);
 	}
-	dir_list_free(&l);
+	cfsi_dir_list_free(&l);
 	return 0;
 }
 
@@ -883,7 +807,7 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 	struct name_list names = { 0 };
 	struct object_map live = { 0 };
 	struct object_map live_images = { 0 };
-	struct dir_list l = { 0 };
+	struct cfsi_dir_list l = { 0 };
 	char path[PATH_MAX];
 	int r;
 
@@ -929,7 +853,7 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 	}
 
 	/* Names: only leftovers go. */
-	r = list_dir(repo->dir_fd, "names", &l);
+	r = cfsi_list_dir(repo->dir_fd, "names", &l);
 	if (r < 0) {
 		r = cfs_error_set(err, r, "%s/names: %s", repo->path,
 				  strerror(-r));
@@ -940,12 +864,12 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 		if (cfsi_is_tmp_name(l.names[i]))
 			r = gc_remove(&g, path, &g.stats.n_leftovers, err);
 	}
-	dir_list_free(&l);
+	cfsi_dir_list_free(&l);
 	if (r < 0)
 		goto out;
 
 	/* Images no name reaches. */
-	r = list_dir(repo->dir_fd, "images", &l);
+	r = cfsi_list_dir(repo->dir_fd, "images", &l);
 	if (r < 0) {
 		r = cfs_error_set(err, r, "%s/images: %s", repo->path,
 				  strerror(-r));
@@ -962,19 +886,19 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 			 cfsi_object_map_find(&live_images, digest) == NULL)
 			r = gc_remove(&g, path, &g.stats.n_images, err);
 	}
-	dir_list_free(&l);
+	cfsi_dir_list_free(&l);
 	if (r < 0)
 		goto out;
 
 	/* Objects no named image uses. */
-	r = list_dir(repo->dir_fd, "objects", &l);
+	r = cfsi_list_dir(repo->dir_fd, "objects", &l);
 	if (r < 0) {
 		r = cfs_error_set(err, r, "%s/objects: %s", repo->path,
 				  strerror(-r));
 		goto out;
 	}
 	for (size_t i = 0; i < l.n && r == 0; i++) {
-		struct dir_list sub = { 0 };
+		struct cfsi_dir_list sub = { 0 };
 
 		snprintf(path, sizeof(path), "objects/%s", l.names[i]);
 		if (cfsi_is_tmp_name(l.names[i])) {
@@ -983,7 +907,7 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 		}
 		if (!is_hex(l.names[i], 2))
 			continue;
-		if (list_dir(repo->dir_fd, path, &sub) < 0)
+		if (cfsi_list_dir(repo->dir_fd, path, &sub) < 0)
 			continue; /* not a directory: fsck's to report */
 		for (size_t k = 0; k < sub.n && r == 0; k++) {
 			char obj[CFS_OBJECT_PATH_SIZE + 16];
@@ -1001,9 +925,9 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 				r = gc_remove(&g, path, &g.stats.n_objects,
 					      err);
 		}
-		dir_list_free(&sub);
+		cfsi_dir_list_free(&sub);
 	}
-	dir_list_free(&l);
+	cfsi_dir_list_free(&l);
 	if (r == 0 && !(flags & CFS_GC_DRY_RUN) && syncfs(repo->dir_fd) != 0)
 		r = cfs_error_set(err, -errno, "%s: syncfs: %s", repo->path,
 				  strerror(errno));

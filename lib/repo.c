@@ -118,31 +118,21 @@ static ssize_t read_small_file(int dir_fd, const char *name, char *buf,
 /* Whether dir_fd holds nothing but what init makes (a half-made init). */
 static int only_repo_entries(int dir_fd)
 {
-	int fd = dup(dir_fd);
-	struct dirent *de;
-	DIR *d;
-	int r = 1;
+	struct cfsi_dir_list l = { 0 };
+	int r = cfsi_list_dir(dir_fd, ".", &l);
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d)) != NULL) {
-		bool known = strcmp(de->d_name, ".") == 0 ||
-			     strcmp(de->d_name, "..") == 0 ||
-			     strcmp(de->d_name, "lock") == 0;
+	if (r < 0)
+		return r;
+	r = 1;
+	for (size_t i = 0; i < l.n && r == 1; i++) {
+		bool known = strcmp(l.names[i], "lock") == 0;
 
-		for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++)
-			known = known || strcmp(de->d_name, subdirs[i]) == 0;
-		if (!known) {
+		for (size_t k = 0; k < ARRAY_SIZE(subdirs); k++)
+			known = known || strcmp(l.names[i], subdirs[k]) == 0;
+		if (!known)
 			r = 0;
-			break;
-		}
 	}
-	closedir(d);
+	cfsi_dir_list_free(&l);
 	return r;
 }
 
@@ -481,63 +471,103 @@ void cfsi_name_list_free(struct name_list *list)
 int cfsi_repo_read_names(struct cfs_repo *repo, struct name_list *ret,
 			 struct cfs_error *err)
 {
+	struct cfsi_dir_list l = { 0 };
 	struct name_list list = { 0 };
+	int r;
+
+	r = cfsi_list_dir(repo->dir_fd, "names", &l);
+	if (r < 0)
+		return cfs_error_set(err, r, "%s/names: %s", repo->path,
+				     strerror(-r));
+	list.names = calloc(l.n ? l.n : 1, sizeof(*list.names));
+	list.digests = calloc(l.n ? l.n : 1, sizeof(*list.digests));
+	if (list.names == NULL || list.digests == NULL) {
+		cfsi_dir_list_free(&l);
+		cfsi_name_list_free(&list);
+		return cfs_error_set(err, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		/* leftovers of interrupted writes are no names */
+		if (l.names[i][0] == '.')
+			continue;
+		list.names[list.n] = TAKE_PTR(l.names[i]);
+		r = cfs_repo_resolve(repo, list.names[list.n],
+				     list.digests[list.n], err);
+		list.n++;
+		if (r < 0) {
+			cfsi_dir_list_free(&l);
+			cfsi_name_list_free(&list);
+			return r;
+		}
+	}
+	cfsi_dir_list_free(&l);
+	*ret = list;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Directory listings, sorted */
+
+void cfsi_dir_list_free(struct cfsi_dir_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+	*l = (struct cfsi_dir_list){ 0 };
+}
+
+/* The entries of name in dir_fd ("." for dir_fd itself), but "." and "..". */
+int cfsi_list_dir(int dir_fd, const char *name, struct cfsi_dir_list *ret)
+{
+	struct cfsi_dir_list l = { 0 };
 	size_t cap = 0;
 	struct dirent *de;
 	DIR *d;
 	int fd, r = 0;
 
-	fd = dup(repo->names_fd);
-	if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0 ||
-	    (d = fdopendir(fd)) == NULL) {
+	fd = openat(dir_fd, name,
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (d == NULL) {
 		r = -errno;
-		if (fd >= 0)
-			close(fd);
-		return cfs_error_set(err, r, "%s/names: %s", repo->path,
-				     strerror(-r));
+		close(fd);
+		return r;
 	}
+	errno = 0;
 	while ((de = readdir(d)) != NULL) {
-		/* ".", "..", and leftovers of interrupted writes */
-		if (de->d_name[0] == '.')
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (list.n == cap) {
+		if (l.n == cap) {
 			char **names;
 
 			cap = cap ? cap * 2 : 64;
-			names = reallocarray(list.names, cap, sizeof(*names));
+			names = reallocarray(l.names, cap, sizeof(*names));
 			if (names == NULL) {
 				r = -ENOMEM;
 				break;
 			}
-			list.names = names;
+			l.names = names;
 		}
-		list.names[list.n] = strdup(de->d_name);
-		if (list.names[list.n] == NULL) {
+		l.names[l.n] = strdup(de->d_name);
+		if (l.names[l.n] == NULL) {
 			r = -ENOMEM;
 			break;
 		}
-		list.n++;
+		l.n++;
 	}
+	if (r == 0 && errno != 0)
+		r = -errno;
 	closedir(d);
 	if (r < 0) {
-		cfsi_name_list_free(&list);
-		return cfs_error_set(err, r, "out of memory");
+		cfsi_dir_list_free(&l);
+		return r;
 	}
-	if (list.n > 0)
-		qsort(list.names, list.n, sizeof(*list.names), cmp_str);
-	list.digests = calloc(list.n ? list.n : 1, sizeof(*list.digests));
-	if (list.digests == NULL) {
-		cfsi_name_list_free(&list);
-		return cfs_error_set(err, -ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < list.n; i++) {
-		r = cfs_repo_resolve(repo, list.names[i], list.digests[i], err);
-		if (r < 0) {
-			cfsi_name_list_free(&list);
-			return r;
-		}
-	}
-	*ret = list;
+	if (l.n > 0)
+		qsort(l.names, l.n, sizeof(*l.names), cmp_str);
+	*ret = l;
 	return 0;
 }
 

@@ -55,6 +55,15 @@ int cfsi_tree_for_each_object(const struct cfs_node *root, tree_object_fn fn,
 int cfsi_object_path_to_digest(const char *path,
 			       uint8_t ret_digest[CFS_DIGEST_SIZE]);
 
+/* The entries of name in dir_fd ("." for dir_fd itself) but "." and "..",
+ * sorted. */
+struct cfsi_dir_list {
+	char **names;
+	size_t n;
+};
+int cfsi_list_dir(int dir_fd, const char *name, struct cfsi_dir_list *ret);
+void cfsi_dir_list_free(struct cfsi_dir_list *l);
+
 /* The digests of the named images, sorted by name: names[i] names
  * digests[i]. A name that cannot be read is an error. */
 struct name_list {

@@ -16,31 +16,18 @@ mkdir -p src/sub
 head -c 10000 /dev/urandom >src/sub/file
 ln -s sub/file src/link
 
-# expect STATUS DESCRIPTION CMD...: run CMD, check its exit status
-expect()
-{
-	local want="$1" description="$2" out rc
-	shift 2
-	out=$("$@" 2>&1)
-	rc=$?
-	if [ "$rc" -eq "$want" ]; then
-		tap_ok "$description (status $rc)"
-	else
-		tap_not_ok "$description" "status $rc, expected $want: $out"
-	fi
-}
 
-expect 0 "--help" "$MKCOMPOSEFS" --help
-expect 0 "--version" "$MKCOMPOSEFS" --version
-expect 2 "unknown option is a usage error" "$MKCOMPOSEFS" --no-such-option src x.img
-expect 2 "missing image argument is a usage error" "$MKCOMPOSEFS" src
-expect 2 "too many arguments" "$MKCOMPOSEFS" src a.img b.img
-expect 2 "--threads=0 is refused" "$MKCOMPOSEFS" --threads=0 src x.img
-expect 2 "--min-version=2 is refused" "$MKCOMPOSEFS" --min-version=2 src x.img
-expect 2 "--print-digest-only takes no image" "$MKCOMPOSEFS" --print-digest-only src x.img
-expect 1 "a missing source fails" "$MKCOMPOSEFS" no-such-dir x.img
-expect 1 "a regular file is not a source directory" "$MKCOMPOSEFS" tree.dump x.img
-expect 1 "writing onto a directory fails" "$MKCOMPOSEFS" src src
+tap_expect 0 "--help" "$MKCOMPOSEFS" --help
+tap_expect 0 "--version" "$MKCOMPOSEFS" --version
+tap_expect 2 "unknown option is a usage error" "$MKCOMPOSEFS" --no-such-option src x.img
+tap_expect 2 "missing image argument is a usage error" "$MKCOMPOSEFS" src
+tap_expect 2 "too many arguments" "$MKCOMPOSEFS" src a.img b.img
+tap_expect 2 "--threads=0 is refused" "$MKCOMPOSEFS" --threads=0 src x.img
+tap_expect 2 "--min-version=2 is refused" "$MKCOMPOSEFS" --min-version=2 src x.img
+tap_expect 2 "--print-digest-only takes no image" "$MKCOMPOSEFS" --print-digest-only src x.img
+tap_expect 1 "a missing source fails" "$MKCOMPOSEFS" no-such-dir x.img
+tap_expect 1 "a regular file is not a source directory" "$MKCOMPOSEFS" tree.dump x.img
+tap_expect 1 "writing onto a directory fails" "$MKCOMPOSEFS" src src
 if [ -z "$(ls -A | grep -v -x -e tree.dump -e src)" ]; then
 	tap_ok "failed runs leave no files behind"
 else
@@ -85,8 +72,8 @@ fi
 if [ "$(id -u)" -eq 0 ]; then
 	mknod null c 1 3
 	mknod full c 1 7
-	expect 0 "writing to a null device" "$MKCOMPOSEFS" --from-file tree.dump null
-	expect 1 "writing to a full device fails" "$MKCOMPOSEFS" --from-file tree.dump full
+	tap_expect 0 "writing to a null device" "$MKCOMPOSEFS" --from-file tree.dump null
+	tap_expect 1 "writing to a full device fails" "$MKCOMPOSEFS" --from-file tree.dump full
 	if [ -c null ] && [ -c full ]; then
 		tap_ok "device nodes are still devices afterwards"
 	else
@@ -109,7 +96,7 @@ fi
 "$MKCOMPOSEFS" src d.img
 cp d.img d.before
 printf '/ 0 40755 2 0 0 0 0.0 - - -\n/bad 0 777 1 0 0 0 0.0 - - -\n' >bad.dump
-expect 1 "a bad dump fails" "$MKCOMPOSEFS" --from-file bad.dump d.img
+tap_expect 1 "a bad dump fails" "$MKCOMPOSEFS" --from-file bad.dump d.img
 if cmp -s d.img d.before && [ -z "$(ls -A | grep '^\.d\.img')" ]; then
 	tap_ok "a failed run keeps the existing image and leaves no temporary file"
 else

@@ -23,20 +23,6 @@ unset COMPOSEFS_REPO
 
 cfs() { "$COMPOSEFS" --repo "$work/repo" "$@"; }
 
-# expect STATUS DESCRIPTION CMD...: run CMD, check its exit status; its
-# output is left in $out.
-expect()
-{
-	local want="$1" description="$2" rc
-	shift 2
-	out=$("$@" 2>&1)
-	rc=$?
-	if [ "$rc" -eq "$want" ]; then
-		tap_ok "$description (status $rc)"
-	else
-		tap_not_ok "$description" "status $rc, expected $want: $out"
-	fi
-}
 
 # expect_output DESCRIPTION PATTERN: the last expect's output matches
 expect_output()
@@ -96,20 +82,20 @@ make_tree src1 1 20
 make_tree src2 2 20
 cp src1/sub/f2 src2/sub/shared-copy # one object in both images
 
-expect 1 "a repository that does not exist is refused" cfs images
+tap_expect 1 "a repository that does not exist is refused" cfs images
 expect_output "... saying so" "no repository at"
-expect 0 "init" cfs init
-expect 1 "a second init is refused" cfs init
+tap_expect 0 "init" cfs init
+tap_expect 1 "a second init is refused" cfs init
 expect_output "... saying so" "already a composefs repository"
 [ -f repo/composefs-repository ] && [ -d repo/objects ] && [ -d repo/images ] && [ -d repo/names ]
 tap_check "init makes the documented layout" test $? -eq 0
 mkdir notempty && touch notempty/x
-expect 1 "init refuses a directory holding something else" \
+tap_expect 1 "init refuses a directory holding something else" \
 	"$COMPOSEFS" --repo notempty init
 
-expect 0 "add a directory" cfs add src1 one
+tap_expect 0 "add a directory" cfs add src1 one
 d1=$out
-expect 0 "add a second directory" cfs add src2 two
+tap_expect 0 "add a second directory" cfs add src2 two
 d2=$out
 ref1=$("$MKCOMPOSEFS" --print-digest src1 ref1.cfs)
 if [ "$d1" = "$ref1" ]; then
@@ -117,37 +103,37 @@ if [ "$d1" = "$ref1" ]; then
 else
 	tap_not_ok "add prints the digest mkcomposefs gives the same tree" "$d1 vs $ref1"
 fi
-expect 0 "export" cfs export one one.cfs
+tap_expect 0 "export" cfs export one one.cfs
 tap_check "the exported image is mkcomposefs's, byte for byte" cmp one.cfs ref1.cfs
-expect 0 "export to stdout" sh -c "'$COMPOSEFS' --repo '$work/repo' export two - >two.cfs"
+tap_expect 0 "export to stdout" sh -c "'$COMPOSEFS' --repo '$work/repo' export two - >two.cfs"
 tap_check "... and has the digest add printed" \
 	test "$("$INFO" measure-file two.cfs | cut -d' ' -f1)" = "$d2"
 
-expect 0 "adding the same tree under the same name again" cfs add src1 one
+tap_expect 0 "adding the same tree under the same name again" cfs add src1 one
 expect_output "... is a no-op with the same digest" "$d1"
-expect 1 "a taken name is not moved to another image" cfs add src2 one
+tap_expect 1 "a taken name is not moved to another image" cfs add src2 one
 expect_output "... saying so" "taken by image $d1"
 tap_check "... and still names the first image" test "$(cat repo/names/one)" = "$d1"
-expect 0 "--replace moves a name" cfs add --replace src2 one
+tap_expect 0 "--replace moves a name" cfs add --replace src2 one
 tap_check "... to the new image" test "$(cat repo/names/one)" = "$d2"
-expect 0 "--replace back" cfs add --replace src1 one
+tap_expect 0 "--replace back" cfs add --replace src1 one
 
-expect 2 "a name with a slash is a usage error" cfs add src1 a/b
-expect 2 "a name starting with a dot is a usage error" cfs add src1 .hidden
-expect 2 "add without a name is a usage error" cfs add src1
-expect 2 "an unknown command is a usage error" cfs frobnicate
-expect 2 "an unknown option is a usage error" cfs images --frob
-expect 0 "--help" cfs --help
-expect 0 "add --help" cfs add --help
-expect 1 "export of an unknown name fails" cfs export nosuch x.cfs
+tap_expect 2 "a name with a slash is a usage error" cfs add src1 a/b
+tap_expect 2 "a name starting with a dot is a usage error" cfs add src1 .hidden
+tap_expect 2 "add without a name is a usage error" cfs add src1
+tap_expect 2 "an unknown command is a usage error" cfs frobnicate
+tap_expect 2 "an unknown option is a usage error" cfs images --frob
+tap_expect 0 "--help" cfs --help
+tap_expect 0 "add --help" cfs add --help
+tap_expect 1 "export of an unknown name fails" cfs export nosuch x.cfs
 expect_output "... naming it" "no image named 'nosuch'"
 tap_check "... writing nothing" test ! -e x.cfs
-expect 1 "rm of an unknown name fails" cfs rm nosuch
-expect 1 "add of a missing directory fails" cfs add no-such-dir three
+tap_expect 1 "rm of an unknown name fails" cfs rm nosuch
+tap_expect 1 "add of a missing directory fails" cfs add no-such-dir three
 tap_check "... naming nothing" test ! -e repo/names/three
 
 # images: counts and sharing
-expect 0 "images --json" cfs images --json
+tap_expect 0 "images --json" cfs images --json
 printf '%s\n' "$out" >images.json
 python3 - "$work" >check.out 2>&1 <<'EOF'
 import json, os, subprocess, sys
@@ -177,33 +163,33 @@ print("ok")
 EOF
 tap_check "images counts objects, bytes, shared and unique bytes right" grep -qx ok check.out
 tap_diag <check.out
-expect 0 "images as a table" cfs images
+tap_expect 0 "images as a table" cfs images
 expect_output "... one line per name" "^two  *$d2"
 
 # --from-file: a dump whose objects are in the repository
 "$INFO" dump one.cfs >one.dump
-expect 0 "add --from-file a dump of an image of the repository" cfs add --from-file one.dump one-again
+tap_expect 0 "add --from-file a dump of an image of the repository" cfs add --from-file one.dump one-again
 expect_output "... gives the same digest" "$d1"
 printf '/ 0 40755 2 0 0 0 0.0 - - -\n/f 100000 100644 1 0 0 0 0.0 %s - %s\n' \
 	"ab/$(printf '%062d' 0)" "ab$(printf '%062d' 0)" >missing.dump
-expect 1 "add --from-file of a dump whose object is missing fails" cfs add --from-file missing.dump nope
+tap_expect 1 "add --from-file of a dump whose object is missing fails" cfs add --from-file missing.dump nope
 expect_output "... naming the object" "ab/0000"
 tap_check "... naming nothing" test ! -e repo/names/nope
 
 # repositories of another format, or not repositories
 cp -a repo future
 echo "composefs-repository 99" >future/composefs-repository
-expect 1 "a repository of an unknown format is refused" "$COMPOSEFS" --repo future images
+tap_expect 1 "a repository of an unknown format is refused" "$COMPOSEFS" --repo future images
 expect_output "... naming the format" "format 99"
 rm -rf future
 mkdir plain
-expect 1 "a directory that is no repository is refused" "$COMPOSEFS" --repo plain images
+tap_expect 1 "a directory that is no repository is refused" "$COMPOSEFS" --repo plain images
 expect_output "... saying so" "not a composefs repository"
-expect 0 "COMPOSEFS_REPO chooses the repository" env COMPOSEFS_REPO="$work/repo" "$COMPOSEFS" images
+tap_expect 0 "COMPOSEFS_REPO chooses the repository" env COMPOSEFS_REPO="$work/repo" "$COMPOSEFS" images
 if [ "$(id -u)" -eq 0 ]; then
 	chmod 755 "$work"
 	mkdir -p xdg && chown 65534:65534 xdg
-	expect 0 "a user's init goes to \$XDG_DATA_HOME/composefs" \
+	tap_expect 0 "a user's init goes to \$XDG_DATA_HOME/composefs" \
 		env -u COMPOSEFS_REPO XDG_DATA_HOME="$work/xdg" setpriv --reuid=65534 --regid=65534 --clear-groups "$COMPOSEFS" init
 	tap_check "... there" test -f xdg/composefs/composefs-repository
 else
@@ -212,38 +198,38 @@ fi
 
 # a read-only repository: reading works, writing fails clearly
 if [ "$(id -u)" -eq 0 ] && mkdir ro && mount --bind repo ro && mount -o remount,bind,ro ro; then
-	expect 0 "a read-only repository lists its images" "$COMPOSEFS" --repo ro images
-	expect 0 "... exports them" "$COMPOSEFS" --repo ro export one ro.cfs
-	expect 0 "... checks clean" "$COMPOSEFS" --repo ro fsck
-	expect 1 "... refuses an add" "$COMPOSEFS" --repo ro add src1 more
+	tap_expect 0 "a read-only repository lists its images" "$COMPOSEFS" --repo ro images
+	tap_expect 0 "... exports them" "$COMPOSEFS" --repo ro export one ro.cfs
+	tap_expect 0 "... checks clean" "$COMPOSEFS" --repo ro fsck
+	tap_expect 1 "... refuses an add" "$COMPOSEFS" --repo ro add src1 more
 	expect_output "... saying why" "Read-only file system"
-	expect 1 "... refuses an rm" "$COMPOSEFS" --repo ro rm one
+	tap_expect 1 "... refuses an rm" "$COMPOSEFS" --repo ro rm one
 	umount ro
 else
 	tap_skip "a read-only repository" "needs root for a read-only bind mount"
 fi
 
-expect 0 "fsck of a sound repository" cfs fsck
-expect 0 "fsck --json" cfs fsck --json
+tap_expect 0 "fsck of a sound repository" cfs fsck
+tap_expect 0 "fsck --json" cfs fsck --json
 python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["problems"]==[] and d["names"]==3 and d["images"]==2, d' "$out"
 tap_check "... says so in JSON" test $? -eq 0
 
 # gc
-expect 0 "rm" cfs rm two
+tap_expect 0 "rm" cfs rm two
 tap_check "... removes the name" test ! -e repo/names/two
 before=$(objects_on_disk)
-expect 0 "gc --dry-run" cfs gc --dry-run
+tap_expect 0 "gc --dry-run" cfs gc --dry-run
 expect_output "... lists the image that would go" "images/$d2"
 tap_check "... removes nothing" test "$(objects_on_disk)" = "$before" -a -e "repo/images/$d2"
-expect 0 "gc" cfs gc
+tap_expect 0 "gc" cfs gc
 expect_output "... counts what went" "removed 1 images"
 tap_check "... leaves exactly the objects the named images use" \
 	test "$(objects_on_disk)" = "$(objects_in_use)"
 tap_check "... and removes the unnamed image" test ! -e "repo/images/$d2"
 tap_check "... keeping the shared object" \
 	test -e "repo/objects/$("$INFO" measure-file src2/sub/shared-copy | cut -c1-2)/$("$INFO" measure-file src2/sub/shared-copy | cut -c3-64)"
-expect 0 "fsck after gc" cfs fsck
-expect 0 "add what gc removed, again" cfs add src2 two
+tap_expect 0 "fsck after gc" cfs fsck
+tap_expect 0 "add what gc removed, again" cfs add src2 two
 
 # ------------------------------------------------------------------
 # fsck against planted damage
@@ -295,15 +281,15 @@ plant leftover "a leftover temporary file" "echo x >objects/${obj%%/*}/.tmp-0123
 # a FIFO must not block a quarantined add either
 rm -rf damaged && cp -a repo damaged
 rm "damaged/objects/$obj" && mkfifo "damaged/objects/$obj"
-expect 0 "an add replaces a FIFO at an object's name" timeout 20 "$COMPOSEFS" --repo damaged add src1 again
-expect 0 "... leaving the repository clean" timeout 20 "$COMPOSEFS" --repo damaged fsck
+tap_expect 0 "an add replaces a FIFO at an object's name" timeout 20 "$COMPOSEFS" --repo damaged add src1 again
+tap_expect 0 "... leaving the repository clean" timeout 20 "$COMPOSEFS" --repo damaged fsck
 
 # ------------------------------------------------------------------
 # Mounts by name
 
 if [ "$(id -u)" -eq 0 ] && grep -qw erofs /proc/filesystems; then
 	mkdir -p mnt
-	expect 0 "mount by name (kernel)" cfs mount one mnt
+	tap_expect 0 "mount by name (kernel)" cfs mount one mnt
 	if mountpoint -q mnt && [ -n "$(ls mnt)" ]; then
 		tap_check "... shows the tree" diff -r src1 mnt
 		umount mnt
@@ -312,23 +298,23 @@ if [ "$(id -u)" -eq 0 ] && grep -qw erofs /proc/filesystems; then
 	fi
 	cp -a repo swapped
 	cp "swapped/images/$d2" "swapped/images/$d1"
-	expect 1 "a swapped image file is refused (kernel)" "$COMPOSEFS" --repo swapped mount one mnt
+	tap_expect 1 "a swapped image file is refused (kernel)" "$COMPOSEFS" --repo swapped mount one mnt
 	expect_output "... naming the digests" "$d1"
 	tap_check "... and nothing is mounted" sh -c '! mountpoint -q mnt'
 	if [ -c /dev/fuse ] && [ -x "$(cfs_tool composefs-fuse)" ]; then
-		expect 0 "mount --fuse by name" env COMPOSEFS_FUSE="$(cfs_tool composefs-fuse)" "$COMPOSEFS" --repo "$work/repo" mount --fuse one mnt
+		tap_expect 0 "mount --fuse by name" env COMPOSEFS_FUSE="$(cfs_tool composefs-fuse)" "$COMPOSEFS" --repo "$work/repo" mount --fuse one mnt
 		if mountpoint -q mnt && [ -n "$(ls mnt)" ]; then
 			tap_check "... shows the tree" diff -r src1 mnt
 			umount mnt
 		else
 			tap_not_ok "... shows the tree" "nothing mounted"
 		fi
-		expect 1 "a swapped image file is refused (FUSE)" env COMPOSEFS_FUSE="$(cfs_tool composefs-fuse)" "$COMPOSEFS" --repo swapped mount --fuse one mnt
+		tap_expect 1 "a swapped image file is refused (FUSE)" env COMPOSEFS_FUSE="$(cfs_tool composefs-fuse)" "$COMPOSEFS" --repo swapped mount --fuse one mnt
 		tap_check "... and nothing is mounted" sh -c '! mountpoint -q mnt'
 	else
 		tap_skip "mount --fuse by name" "no /dev/fuse or no composefs-fuse"
 	fi
-	expect 2 "upperdir without workdir is a usage error" cfs mount -o upperdir=/tmp one mnt
+	tap_expect 2 "upperdir without workdir is a usage error" cfs mount -o upperdir=/tmp one mnt
 	rm -rf swapped
 else
 	tap_skip "mount by name" "needs root and EROFS"
@@ -365,12 +351,12 @@ else
 	tap_not_ok "at least 10 of the 50 runs were killed while they worked" "only $killed"
 fi
 tap_check "after 50 killed adds and gcs, no temporary file is left" no_tmp_files repo
-expect 0 "... fsck is clean" cfs fsck
-expect 0 "... gc runs" cfs gc
+tap_expect 0 "... fsck is clean" cfs fsck
+tap_expect 0 "... gc runs" cfs gc
 tap_check "... after which every object is used by a named image" \
 	test "$(objects_on_disk)" = "$(objects_in_use)"
 tap_check "... and none of them is missing" test -z "$(comm -13 <(objects_on_disk) <(objects_in_use))"
-expect 0 "... and fsck is clean" cfs fsck
+tap_expect 0 "... and fsck is clean" cfs fsck
 
 # an interrupted mkcomposefs --digest-store keeps its finished batches and
 # leaves no temporary file in the store
@@ -425,8 +411,8 @@ if [ -z "$failures" ]; then
 else
 	tap_not_ok "four adds, a gc and an fsck at once all succeed, three times" "$failures"
 fi
-expect 0 "... and fsck is clean (no named image misses an object)" cfs fsck
-expect 0 "... gc" cfs gc
+tap_expect 0 "... and fsck is clean (no named image misses an object)" cfs fsck
+tap_expect 0 "... gc" cfs gc
 tap_check "... leaves exactly what the named images use" \
 	test "$(objects_on_disk)" = "$(objects_in_use)"
 

@@ -6,6 +6,9 @@
 #   tap_not_ok "description" [diag]   not ok N - description, diag as "# " lines
 #   tap_skip "description" "reason"   ok N - description # SKIP reason
 #   tap_check "description" cmd...    runs cmd; ok, or not ok with its output
+#   tap_expect STATUS "description" cmd...
+#                                     runs cmd; ok when it exits with STATUS;
+#                                     its output is left in $out
 #   tap_diag "text"                   "# " lines (stdin when no argument)
 #   tap_skip_all "reason"             1..0 # SKIP reason, then exit 0
 #   tap_done                          prints the plan 1..N; exit 1 on failure
@@ -60,6 +63,19 @@ tap_check()
 		tap_ok "$description"
 	else
 		tap_not_ok "$description" "$(printf 'failed: %s\n%s' "$*" "$output")"
+	fi
+}
+
+tap_expect()
+{
+	local want="$1" description="$2" rc
+	shift 2
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq "$want" ]; then
+		tap_ok "$description (status $rc)"
+	else
+		tap_not_ok "$description" "status $rc, expected $want: $out"
 	fi
 }
 

@@ -159,16 +159,7 @@ static int cmd_init(int argc, char **argv)
 /* add */
 
 enum {
-	OPT_SKIP_XATTRS = TOOL_OPT_FIRST,
-	OPT_USER_XATTRS,
-	OPT_SKIP_DEVICES,
-	OPT_USE_EPOCH,
-	OPT_FROM_FILE,
-	OPT_MIN_VERSION,
-	OPT_MAX_VERSION,
-	OPT_THREADS,
-	OPT_HARDLINKS,
-	OPT_REPLACE,
+	OPT_REPLACE = TOOL_OPT_FIRST,
 	OPT_PRINT_DIGEST,
 	OPT_JSON,
 	OPT_REPAIR,
@@ -185,32 +176,12 @@ static void add_usage(FILE *out)
 		"digest. A NAME already naming the same image is left as it is;\n"
 		"naming another one is refused unless --replace is given.\n"
 		"\n"
-		"Options (as mkcomposefs):\n"
-		"  --from-file           SOURCE is a composefs dump (- reads stdin)\n"
-		"                        whose objects are in the repository\n"
-		"  --use-epoch           set every mtime to 0\n"
-		"  --skip-devices        leave out block and character devices\n"
-		"  --skip-xattrs         store no xattrs\n"
-		"  --user-xattrs         store only user.* xattrs\n"
-		"  --min-version=N       lowest format version to write (default %d)\n"
-		"  --max-version=N       highest format version to write (default %d)\n"
-		"  --threads=N           worker threads for digests and copies\n"
-		"  --hardlinks           keep hard links in SOURCE as hard links\n"
-		"  --replace             move NAME to the new image\n",
-		tool_name, CFS_DEFAULT_VERSION_MIN, CFS_DEFAULT_VERSION_MAX);
-}
-
-static long parse_number(const char *arg, const char *what, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (*arg == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
-		tool_bad_usage("invalid %s '%s' (expected %ld to %ld)", what,
-			       arg, min, max);
-	return v;
+		"Options:\n"
+		"  --replace             move NAME to the new image\n"
+		"  (as mkcomposefs; with --from-file the dump's objects must be\n"
+		"  in the repository already)\n",
+		tool_name);
+	tool_build_usage(out);
 }
 
 static struct cfs_node *parse_dump(const char *source)
@@ -240,26 +211,14 @@ static struct cfs_node *parse_dump(const char *source)
 static int cmd_add(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "skip-xattrs", no_argument, NULL, OPT_SKIP_XATTRS },
-		{ "user-xattrs", no_argument, NULL, OPT_USER_XATTRS },
-		{ "skip-devices", no_argument, NULL, OPT_SKIP_DEVICES },
-		{ "use-epoch", no_argument, NULL, OPT_USE_EPOCH },
-		{ "from-file", no_argument, NULL, OPT_FROM_FILE },
-		{ "min-version", required_argument, NULL, OPT_MIN_VERSION },
-		{ "max-version", required_argument, NULL, OPT_MAX_VERSION },
-		{ "threads", required_argument, NULL, OPT_THREADS },
-		{ "hardlinks", no_argument, NULL, OPT_HARDLINKS },
 		{ "replace", no_argument, NULL, OPT_REPLACE },
 		{ "print-digest", no_argument, NULL, OPT_PRINT_DIGEST },
+		TOOL_BUILD_LONGOPTS,
 		TOOL_LONGOPTS,
 	};
-	struct cfs_build_options bopts = { 0 };
-	struct cfs_write_options wopts = { CFS_DEFAULT_VERSION_MIN,
-					   CFS_DEFAULT_VERSION_MAX };
+	struct tool_build b = TOOL_BUILD_INIT;
 	struct tool_progress progress = { .what = "files digested" };
 	struct cfs_error err = { { 0 } };
-	bool from_file = false, version_set = false;
-	long min_version = 0, max_version = 0;
 	unsigned flags = 0;
 	struct cfs_repo *repo;
 	struct cfs_store *store = NULL;
@@ -270,52 +229,14 @@ static int cmd_add(int argc, char **argv)
 	int opt, r;
 
 	while ((opt = sub_getopt(argc, argv, "", longopts, add_usage)) != -1) {
-		switch (opt) {
-		case OPT_SKIP_XATTRS:
-			bopts.flags |= CFS_BUILD_SKIP_XATTRS;
-			break;
-		case OPT_USER_XATTRS:
-			bopts.flags |= CFS_BUILD_USER_XATTRS;
-			break;
-		case OPT_SKIP_DEVICES:
-			bopts.flags |= CFS_BUILD_SKIP_DEVICES;
-			break;
-		case OPT_USE_EPOCH:
-			bopts.flags |= CFS_BUILD_USE_EPOCH;
-			break;
-		case OPT_HARDLINKS:
-			bopts.flags |= CFS_BUILD_HARDLINKS;
-			break;
-		case OPT_FROM_FILE:
-			from_file = true;
-			break;
-		case OPT_MIN_VERSION:
-			version_set = true;
-			min_version = parse_number(optarg, "min version", 0,
-						   CFS_VERSION_MAX);
-			break;
-		case OPT_MAX_VERSION:
-			version_set = true;
-			max_version = parse_number(optarg, "max version", 0,
-						   CFS_VERSION_MAX);
-			break;
-		case OPT_THREADS:
-			bopts.threads = (unsigned)parse_number(
-				optarg, "thread count", 1, 4096);
-			break;
-		case OPT_REPLACE:
+		if (tool_build_option(&b, opt, optarg))
+			continue;
+		if (opt == OPT_REPLACE)
 			flags |= CFS_REPO_REPLACE;
-			break;
-		case OPT_PRINT_DIGEST:
-			break; /* the digest is always printed */
-		default:
+		else if (opt != OPT_PRINT_DIGEST) /* it is always printed */
 			tool_common_option(opt, add_usage);
-		}
 	}
-	if (version_set) {
-		wopts.min_version = (uint32_t)min_version;
-		wopts.max_version = (uint32_t)max_version;
-	}
+	tool_build_finish(&b);
 	if (argc - optind != 2)
 		tool_bad_usage("add takes a SOURCE and a NAME");
 	source = argv[optind];
@@ -324,25 +245,22 @@ static int cmd_add(int argc, char **argv)
 		tool_bad_usage("empty source path");
 	if (cfs_repo_check_name(name, &err) < 0)
 		tool_bad_usage("%s", err.message);
-	if (from_file && (bopts.flags & CFS_BUILD_HARDLINKS))
-		tool_bad_usage(
-			"--hardlinks applies to a source directory only");
 
 	repo = open_repo(0);
-	if (from_file) {
+	if (b.from_file) {
 		root = parse_dump(source);
 	} else {
 		if (cfs_repo_open_store(repo, &store, &err) < 0)
 			tool_die("%s", err.message);
-		bopts.store = store;
-		bopts.progress = tool_progress_fn();
-		bopts.progress_userdata = &progress;
-		r = cfs_build_from_directory(source, &bopts, &root, &err);
+		b.build.store = store;
+		b.build.progress = tool_progress_fn();
+		b.build.progress_userdata = &progress;
+		r = cfs_build_from_directory(source, &b.build, &root, &err);
 		tool_progress_end(&progress);
 		if (r < 0)
 			tool_die("%s", err.message);
 	}
-	r = cfs_repo_add_image(repo, root, &wopts, store, name, flags, digest,
+	r = cfs_repo_add_image(repo, root, &b.write, store, name, flags, digest,
 			       &err);
 	if (r < 0)
 		tool_die("%s", err.message);
@@ -609,7 +527,7 @@ static int cmd_fsck(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "repair", no_argument, NULL, OPT_REPAIR },
-		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "threads", required_argument, NULL, TOOL_OPT_THREADS },
 		TOOL_LONGOPTS,
 	};
 	struct fsck_output o = { .progress = { .what = "objects checked" } };
@@ -627,9 +545,9 @@ static int cmd_fsck(int argc, char **argv)
 		case OPT_REPAIR:
 			flags |= CFS_FSCK_REPAIR;
 			break;
-		case OPT_THREADS:
-			threads = (unsigned)parse_number(optarg, "thread count",
-							 1, 64);
+		case TOOL_OPT_THREADS:
+			threads = (unsigned)tool_parse_number(
+				optarg, "thread count", 1, 64);
 			break;
 		default:
 			tool_common_option(opt, fsck_usage);

@@ -20,18 +20,9 @@
 #include "util.h"
 
 enum {
-	OPT_SKIP_XATTRS = TOOL_OPT_FIRST,
-	OPT_USER_XATTRS,
-	OPT_SKIP_DEVICES,
-	OPT_USE_EPOCH,
-	OPT_DIGEST_STORE,
+	OPT_DIGEST_STORE = TOOL_OPT_FIRST,
 	OPT_PRINT_DIGEST,
 	OPT_PRINT_DIGEST_ONLY,
-	OPT_FROM_FILE,
-	OPT_MIN_VERSION,
-	OPT_MAX_VERSION,
-	OPT_THREADS,
-	OPT_HARDLINKS,
 };
 
 static void usage(FILE *out)
@@ -45,33 +36,11 @@ static void usage(FILE *out)
 		"Options:\n"
 		"  --digest-store=DIR    store file contents as objects in DIR\n"
 		"  --print-digest        print the image's fs-verity digest\n"
-		"  --print-digest-only   print the digest, write no image\n"
-		"  --use-epoch           set every mtime to 0\n"
-		"  --skip-devices        leave out block and character devices\n"
-		"  --skip-xattrs         store no xattrs\n"
-		"  --user-xattrs         store only user.* xattrs\n"
-		"  --from-file           SOURCE is a composefs-dump file\n"
-		"  --min-version=N       lowest format version to write (default %d)\n"
-		"  --max-version=N       highest format version to write (default %d)\n"
-		"  --threads=N           worker threads for digests and copies\n"
-		"                        (default: twice the CPUs, 4 to 64)\n"
-		"  --hardlinks           keep hard links in SOURCE as hard links\n"
-		"  --help                show this help\n"
-		"  --version             show the version\n",
-		tool_name, CFS_DEFAULT_VERSION_MIN, CFS_DEFAULT_VERSION_MAX);
-}
-
-static long parse_number(const char *arg, const char *what, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (*arg == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
-		tool_bad_usage("invalid %s '%s' (expected %ld to %ld)", what,
-			       arg, min, max);
-	return v;
+		"  --print-digest-only   print the digest, write no image\n",
+		tool_name);
+	tool_build_usage(out);
+	fprintf(out, "  --help                show this help\n"
+		     "  --version             show the version\n");
 }
 
 static void say_waiting(void *userdata, const char *path)
@@ -113,29 +82,18 @@ static struct tool_output out = { .fd = -1, .dir_fd = -1 };
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "skip-xattrs", no_argument, NULL, OPT_SKIP_XATTRS },
-		{ "user-xattrs", no_argument, NULL, OPT_USER_XATTRS },
-		{ "skip-devices", no_argument, NULL, OPT_SKIP_DEVICES },
-		{ "use-epoch", no_argument, NULL, OPT_USE_EPOCH },
 		{ "digest-store", required_argument, NULL, OPT_DIGEST_STORE },
 		{ "print-digest", no_argument, NULL, OPT_PRINT_DIGEST },
 		{ "print-digest-only", no_argument, NULL,
 		  OPT_PRINT_DIGEST_ONLY },
-		{ "from-file", no_argument, NULL, OPT_FROM_FILE },
-		{ "min-version", required_argument, NULL, OPT_MIN_VERSION },
-		{ "max-version", required_argument, NULL, OPT_MAX_VERSION },
-		{ "threads", required_argument, NULL, OPT_THREADS },
-		{ "hardlinks", no_argument, NULL, OPT_HARDLINKS },
+		TOOL_BUILD_LONGOPTS,
 		TOOL_LONGOPTS,
 	};
-	struct cfs_build_options bopts = { 0 };
-	struct cfs_write_options wopts = { CFS_DEFAULT_VERSION_MIN,
-					   CFS_DEFAULT_VERSION_MAX };
+	struct tool_build b = TOOL_BUILD_INIT;
+	struct cfs_build_options *bopts = &b.build;
 	struct tool_progress progress = { .what = "files digested" };
 	const char *store_path = NULL, *source, *image = NULL;
-	bool print_digest = false, digest_only = false, from_file = false;
-	bool version_set = false;
-	long min_version = 0, max_version = 0;
+	bool print_digest = false, digest_only = false;
 	struct cfs_error err = { { 0 } };
 	struct cfs_node *root = NULL;
 	struct cfs_store *store = NULL;
@@ -145,22 +103,9 @@ int main(int argc, char **argv)
 
 	tool_init("mkcomposefs");
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (tool_build_option(&b, opt, optarg))
+			continue;
 		switch (opt) {
-		case OPT_SKIP_XATTRS:
-			bopts.flags |= CFS_BUILD_SKIP_XATTRS;
-			break;
-		case OPT_USER_XATTRS:
-			bopts.flags |= CFS_BUILD_USER_XATTRS;
-			break;
-		case OPT_SKIP_DEVICES:
-			bopts.flags |= CFS_BUILD_SKIP_DEVICES;
-			break;
-		case OPT_USE_EPOCH:
-			bopts.flags |= CFS_BUILD_USE_EPOCH;
-			break;
-		case OPT_HARDLINKS:
-			bopts.flags |= CFS_BUILD_HARDLINKS;
-			break;
 		case OPT_DIGEST_STORE:
 			store_path = optarg;
 			break;
@@ -170,32 +115,11 @@ int main(int argc, char **argv)
 		case OPT_PRINT_DIGEST_ONLY:
 			print_digest = digest_only = true;
 			break;
-		case OPT_FROM_FILE:
-			from_file = true;
-			break;
-		case OPT_MIN_VERSION:
-			version_set = true;
-			min_version = parse_number(optarg, "min version", 0,
-						   CFS_VERSION_MAX);
-			break;
-		case OPT_MAX_VERSION:
-			version_set = true;
-			max_version = parse_number(optarg, "max version", 0,
-						   CFS_VERSION_MAX);
-			break;
-		case OPT_THREADS:
-			bopts.threads = (unsigned)parse_number(
-				optarg, "thread count", 1, 4096);
-			break;
 		default:
 			tool_common_option(opt, usage);
 		}
 	}
-	if (version_set) {
-		/* As the reference: naming either bound resets the other. */
-		wopts.min_version = (uint32_t)min_version;
-		wopts.max_version = (uint32_t)max_version;
-	}
+	tool_build_finish(&b);
 
 	argc -= optind;
 	argv += optind;
@@ -215,9 +139,6 @@ int main(int argc, char **argv)
 			tool_bad_usage("too many arguments");
 		image = argv[1];
 	}
-	if (from_file && (bopts.flags & CFS_BUILD_HARDLINKS))
-		tool_bad_usage(
-			"--hardlinks applies to a source directory only");
 
 	if (image != NULL && strcmp(image, "-") == 0) {
 		if (isatty(STDOUT_FILENO))
@@ -231,7 +152,7 @@ int main(int argc, char **argv)
 		fd = out.fd;
 	}
 
-	if (from_file) {
+	if (b.from_file) {
 		FILE *in = stdin;
 		unsigned flags = getenv("CFS_PARSE_STRICT") ? CFS_DUMP_STRICT :
 							      0;
@@ -255,12 +176,12 @@ int main(int argc, char **argv)
 					   &store, &err);
 			if (r < 0)
 				tool_die("%s", err.message);
-			bopts.store = store;
+			bopts->store = store;
 			repo = lock_repository(store_path);
 		}
-		bopts.progress = tool_progress_fn();
-		bopts.progress_userdata = &progress;
-		r = cfs_build_from_directory(source, &bopts, &root, &err);
+		bopts->progress = tool_progress_fn();
+		bopts->progress_userdata = &progress;
+		r = cfs_build_from_directory(source, bopts, &root, &err);
 		tool_progress_end(&progress);
 		/* objects are durable and in place before any image names them */
 		if (r == 0 && store != NULL)
@@ -272,7 +193,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	r = cfs_write_image(root, &wopts, fd, print_digest ? digest : NULL,
+	r = cfs_write_image(root, &b.write, fd, print_digest ? digest : NULL,
 			    &err);
 	if (r < 0)
 		tool_die("cannot write image%s%s: %s", image ? " " : "",

@@ -292,3 +292,84 @@ void tool_progress_end(struct tool_progress *p)
 			(unsigned long long)p->done,
 			(unsigned long long)p->total, p->what);
 }
+
+long tool_parse_number(const char *arg, const char *what, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
+		tool_bad_usage("invalid %s '%s' (expected %ld to %ld)", what,
+			       arg, min, max);
+	return v;
+}
+
+bool tool_build_option(struct tool_build *b, int opt, const char *arg)
+{
+	switch (opt) {
+	case TOOL_OPT_SKIP_XATTRS:
+		b->build.flags |= CFS_BUILD_SKIP_XATTRS;
+		return true;
+	case TOOL_OPT_USER_XATTRS:
+		b->build.flags |= CFS_BUILD_USER_XATTRS;
+		return true;
+	case TOOL_OPT_SKIP_DEVICES:
+		b->build.flags |= CFS_BUILD_SKIP_DEVICES;
+		return true;
+	case TOOL_OPT_USE_EPOCH:
+		b->build.flags |= CFS_BUILD_USE_EPOCH;
+		return true;
+	case TOOL_OPT_HARDLINKS:
+		b->build.flags |= CFS_BUILD_HARDLINKS;
+		return true;
+	case TOOL_OPT_FROM_FILE:
+		b->from_file = true;
+		return true;
+	case TOOL_OPT_MIN_VERSION:
+		b->version_set = true;
+		b->min_version = tool_parse_number(arg, "min version", 0,
+						   CFS_VERSION_MAX);
+		return true;
+	case TOOL_OPT_MAX_VERSION:
+		b->version_set = true;
+		b->max_version = tool_parse_number(arg, "max version", 0,
+						   CFS_VERSION_MAX);
+		return true;
+	case TOOL_OPT_THREADS:
+		b->build.threads = (unsigned)tool_parse_number(
+			arg, "thread count", 1, 4096);
+		return true;
+	default:
+		return false;
+	}
+}
+
+void tool_build_finish(struct tool_build *b)
+{
+	if (b->version_set) {
+		/* As the reference: naming either bound resets the other. */
+		b->write.min_version = (uint32_t)b->min_version;
+		b->write.max_version = (uint32_t)b->max_version;
+	}
+	if (b->from_file && (b->build.flags & CFS_BUILD_HARDLINKS))
+		tool_bad_usage(
+			"--hardlinks applies to a source directory only");
+}
+
+void tool_build_usage(FILE *out)
+{
+	fprintf(out,
+		"  --use-epoch           set every mtime to 0\n"
+		"  --skip-devices        leave out block and character devices\n"
+		"  --skip-xattrs         store no xattrs\n"
+		"  --user-xattrs         store only user.* xattrs\n"
+		"  --from-file           SOURCE is a composefs-dump file\n"
+		"  --min-version=N       lowest format version to write (default %d)\n"
+		"  --max-version=N       highest format version to write (default %d)\n"
+		"  --threads=N           worker threads for digests and copies\n"
+		"                        (default: twice the CPUs, 4 to 64)\n"
+		"  --hardlinks           keep hard links in SOURCE as hard links\n",
+		CFS_DEFAULT_VERSION_MIN, CFS_DEFAULT_VERSION_MAX);
+}

@@ -35,6 +35,16 @@ void tool_print_version(void);
 enum {
 	TOOL_OPT_HELP = 0x1000,
 	TOOL_OPT_VERSION,
+	/* the options of building an image (TOOL_BUILD_LONGOPTS) */
+	TOOL_OPT_SKIP_XATTRS,
+	TOOL_OPT_USER_XATTRS,
+	TOOL_OPT_SKIP_DEVICES,
+	TOOL_OPT_USE_EPOCH,
+	TOOL_OPT_FROM_FILE,
+	TOOL_OPT_MIN_VERSION,
+	TOOL_OPT_MAX_VERSION,
+	TOOL_OPT_THREADS,
+	TOOL_OPT_HARDLINKS,
 	TOOL_OPT_FIRST,
 };
 /* clang-format off */
@@ -42,7 +52,41 @@ enum {
 	{ "help", no_argument, NULL, TOOL_OPT_HELP }, \
 	{ "version", no_argument, NULL, TOOL_OPT_VERSION }, \
 	{ NULL, 0, NULL, 0 }
+/* What mkcomposefs and composefs add take alike, before TOOL_LONGOPTS. */
+#define TOOL_BUILD_LONGOPTS \
+	{ "skip-xattrs", no_argument, NULL, TOOL_OPT_SKIP_XATTRS }, \
+	{ "user-xattrs", no_argument, NULL, TOOL_OPT_USER_XATTRS }, \
+	{ "skip-devices", no_argument, NULL, TOOL_OPT_SKIP_DEVICES }, \
+	{ "use-epoch", no_argument, NULL, TOOL_OPT_USE_EPOCH }, \
+	{ "from-file", no_argument, NULL, TOOL_OPT_FROM_FILE }, \
+	{ "min-version", required_argument, NULL, TOOL_OPT_MIN_VERSION }, \
+	{ "max-version", required_argument, NULL, TOOL_OPT_MAX_VERSION }, \
+	{ "threads", required_argument, NULL, TOOL_OPT_THREADS }, \
+	{ "hardlinks", no_argument, NULL, TOOL_OPT_HARDLINKS }
 /* clang-format on */
+
+/* How to build an image, as the build options say. */
+struct tool_build {
+	struct cfs_build_options build;
+	struct cfs_write_options write;
+	bool from_file;
+	bool version_set;
+	long min_version, max_version;
+};
+#define TOOL_BUILD_INIT                                                        \
+	{                                                                      \
+		.write = { CFS_DEFAULT_VERSION_MIN, CFS_DEFAULT_VERSION_MAX }  \
+	}
+/* Take opt (with its argument arg) when it is a build option: true. */
+bool tool_build_option(struct tool_build *b, int opt, const char *arg);
+/* After the options: the version bounds settled, conflicts refused. */
+void tool_build_finish(struct tool_build *b);
+/* The help lines of the build options. */
+void tool_build_usage(FILE *out);
+
+/* A number from min to max, else a usage error naming what it is. */
+long tool_parse_number(const char *arg, const char *what, long min, long max);
+
 /* --help: usage(stdout), exit 0; --version: exit 0; anything else
  * (getopt_long has said what): a pointer to --help, exit 2. */
 void tool_common_option(int opt, void (*usage)(FILE *out))
