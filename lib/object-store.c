@@ -14,11 +14,14 @@
  * filled it, so that a long run that is interrupted keeps most of its work
  * and the open descriptors stay few.
  *
- * Threads: the staged batch, the set of digests being written and the
- * count of batches being committed are under store->lock. An adder that
- * finds its digest already staged (or being written) by another returns at
- * once; cfs_store_commit() waits for batches other threads are committing,
- * so that after it returns every add that returned before it is durable.
+ * Threads: the staged batch, the sets of digests being written and staged
+ * and the count of batches being committed are under store->lock. An adder
+ * that finds its digest being written by another waits for that one to
+ * finish (and writes it itself if that one failed); one that finds it
+ * staged returns at once. cfs_store_commit() waits for the batches other
+ * threads are committing. So when an add returns, its object is in place
+ * or staged, and after a commit every add that returned before it is
+ * durable and named.
  */
 #include "config.h"
 
@@ -71,8 +74,10 @@ struct cfs_store {
 
 	pthread_mutex_t lock;
 	pthread_cond_t idle; /* signalled when a batch commit ends */
+	pthread_cond_t written; /* signalled when an add leaves `writing` */
 	struct batch batch; /* staged, not committed */
-	struct digest_set writing; /* staged or being written */
+	struct digest_set writing; /* being written by an adder */
+	struct digest_set staged; /* written, in a batch not yet named */
 	unsigned committing; /* batches being committed by adders */
 	int failed; /* -errno of a batch commit that failed, sticky */
 	char failed_message[sizeof(((struct cfs_error *)0)->message)];
@@ -219,6 +224,7 @@ int cfs_store_open(const char *path, unsigned flags,
 	store->flags = flags;
 	pthread_mutex_init(&store->lock, NULL);
 	pthread_cond_init(&store->idle, NULL);
+	pthread_cond_init(&store->written, NULL);
 	*ret_store = store;
 	return 0;
 }
@@ -257,6 +263,8 @@ struct cfs_store *cfs_store_free(struct cfs_store *store)
 		/* uncommitted objects of a batch are dropped */
 		discard_batch(store, &store->batch);
 		set_free(&store->writing);
+		set_free(&store->staged);
+		pthread_cond_destroy(&store->written);
 		pthread_cond_destroy(&store->idle);
 		pthread_mutex_destroy(&store->lock);
 		(void)close(store->dir_fd);
@@ -430,7 +438,7 @@ static int commit_batch(struct cfs_store *store, struct batch *b,
 
 	pthread_mutex_lock(&store->lock);
 	for (size_t i = 0; i < b->n; i++)
-		set_remove(&store->writing, b->items[i].digest);
+		set_remove(&store->staged, b->items[i].digest);
 	pthread_mutex_unlock(&store->lock);
 	discard_batch(store, b);
 	return r;
@@ -483,12 +491,23 @@ int cfs_store_commit(struct cfs_store *store, struct cfs_error *err)
 	return r;
 }
 
-/* Put a written object into the batch; commit the batch when full. */
+/* This adder is done writing digest (well or not): others may go on. */
+static void done_writing(struct cfs_store *store, const uint8_t *digest)
+{
+	pthread_mutex_lock(&store->lock);
+	set_remove(&store->writing, digest);
+	pthread_cond_broadcast(&store->written);
+	pthread_mutex_unlock(&store->lock);
+}
+
+/* Put a written object into the batch; commit the batch when full. On
+ * failure the object is dropped. */
 static int stage(struct cfs_store *store, struct staged *s, uint64_t size,
 		 struct cfs_error *err)
 {
 	struct batch full = { 0 };
 	struct batch *b;
+	int r = 0;
 
 	pthread_mutex_lock(&store->lock);
 	b = &store->batch;
@@ -497,13 +516,21 @@ static int stage(struct cfs_store *store, struct staged *s, uint64_t size,
 		struct staged *items = reallocarray(b->items, cap,
 						    sizeof(*items));
 
-		if (items == NULL) {
-			set_remove(&store->writing, s->digest);
-			pthread_mutex_unlock(&store->lock);
-			return cfs_error_set(err, -ENOMEM, "out of memory");
+		if (items == NULL)
+			r = -ENOMEM;
+		else {
+			b->items = items;
+			b->cap = cap;
 		}
-		b->items = items;
-		b->cap = cap;
+	}
+	if (r == 0)
+		r = set_add(&store->staged, s->digest);
+	set_remove(&store->writing, s->digest);
+	pthread_cond_broadcast(&store->written);
+	if (r < 0) {
+		pthread_mutex_unlock(&store->lock);
+		cfsi_tmpfile_discard(&s->file, -1);
+		return cfs_error_set(err, r, "out of memory");
 	}
 	b->items[b->n++] = *s;
 	b->bytes += size;
@@ -516,6 +543,38 @@ static int stage(struct cfs_store *store, struct staged *s, uint64_t size,
 	if (full.n == 0)
 		return 0;
 	return commit_taken(store, &full, err);
+}
+
+/*
+ * Become the writer of digest: 1 when this add is to write it, 0 when it is
+ * in place (a file of the right size) or staged, -errno. Waits while
+ * another add writes it. *ret_replace says the name holds something that
+ * is not the object.
+ */
+static int claim(struct cfs_store *store, const char *path,
+		 const uint8_t *digest, uint64_t size, bool *ret_replace)
+{
+	for (;;) {
+		int r = object_state(store, path, size);
+
+		if (r < 0 || r == 1)
+			return r < 0 ? r : 0;
+		*ret_replace = r == 2;
+		pthread_mutex_lock(&store->lock);
+		if (set_find(&store->staged, digest, &(size_t){ 0 })) {
+			pthread_mutex_unlock(&store->lock);
+			return 0;
+		}
+		if (set_find(&store->writing, digest, &(size_t){ 0 })) {
+			/* then look again: it may have failed */
+			pthread_cond_wait(&store->written, &store->lock);
+			pthread_mutex_unlock(&store->lock);
+			continue;
+		}
+		r = set_add(&store->writing, digest);
+		pthread_mutex_unlock(&store->lock);
+		return r < 0 ? r : 1;
+	}
 }
 
 int cfs_store_add_fd(struct cfs_store *store, int src_fd,
@@ -540,21 +599,12 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 	if (fstat(src_fd, &st) != 0)
 		return cfs_error_set(err, -errno, "object %s: source: %s", path,
 				     strerror(errno));
-	r = object_state(store, path, (uint64_t)st.st_size);
+	r = claim(store, path, digest, (uint64_t)st.st_size, &s.replace);
 	if (r < 0)
-		return cfs_error_set(err, r, "object %s in %s: stat: %s", path,
+		return cfs_error_set(err, r, "object %s in %s: %s", path,
 				     store->path, strerror(-r));
-	if (r == 1)
-		return 0;
-	s.replace = r == 2;
-
-	pthread_mutex_lock(&store->lock);
-	r = set_add(&store->writing, digest);
-	pthread_mutex_unlock(&store->lock);
-	if (r < 0)
-		return cfs_error_set(err, r, "out of memory");
 	if (r == 0)
-		return 0; /* another add of this object is under way */
+		return 0;
 
 	path[2] = '\0';
 	sub_fd = open_subdir(store->dir_fd, path, &made_subdir);
@@ -608,9 +658,7 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 	if (r < 0)
 		goto fail;
 	cfsi_tmpfile_discard(&s.file, sub_fd);
-	pthread_mutex_lock(&store->lock);
-	set_remove(&store->writing, digest);
-	pthread_mutex_unlock(&store->lock);
+	done_writing(store, digest);
 
 	/*
 	 * The object is complete and visible; now make its name durable (also
@@ -626,9 +674,7 @@ fail_errno:
 	r = -errno;
 fail:
 	cfsi_tmpfile_discard(&s.file, sub_fd);
-	pthread_mutex_lock(&store->lock);
-	set_remove(&store->writing, digest);
-	pthread_mutex_unlock(&store->lock);
+	done_writing(store, digest);
 	return cfs_error_set(err, r, "object %s in %s: %s: %s", path,
 			     store->path, step, strerror(-r));
 }

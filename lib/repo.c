@@ -770,7 +770,7 @@ int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
 		       struct cfs_error *err)
 {
 	struct presence presence = { repo, err };
-	uint8_t digest[CFS_DIGEST_SIZE], old[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_SIZE], old[CFS_DIGEST_SIZE] = { 0 };
 	char hex[CFS_DIGEST_HEX_SIZE + 1], old_hex[CFS_DIGEST_HEX_SIZE];
 	struct cfs_error ignored;
 	bool exists;

@@ -199,15 +199,22 @@ struct racer {
 	int fd;
 	const uint8_t *digest;
 	int ret;
+	bool visible;
 	struct cfs_error err;
 };
 
 static void *race(void *arg)
 {
 	struct racer *r = arg;
+	int obj;
 
 	pthread_barrier_wait(r->barrier);
 	r->ret = cfs_store_add_fd(r->store, r->fd, r->digest, &r->err);
+	/* returned: the object is in place, whichever thread wrote it */
+	obj = cfs_store_open_object(r->store, r->digest);
+	r->visible = obj >= 0;
+	if (obj >= 0)
+		close(obj);
 	return NULL;
 }
 
@@ -236,6 +243,7 @@ static void test_concurrent(void **state)
 		for (int i = 0; i < 2; i++) {
 			pthread_join(t[i], NULL);
 			assert_int_equal(r[i].ret, 0);
+			assert_true(r[i].visible);
 		}
 		pthread_barrier_destroy(&barrier);
 
