@@ -161,19 +161,20 @@ struct cfs_fsverity;
 
 /* A streaming digest context; NULL on ENOMEM. */
 struct cfs_fsverity *cfs_fsverity_new(void);
-/* Feed the next bytes of the file. */
-void cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data,
-			 size_t len);
-/* The digest of everything fed so far. The context may not be updated
+/* Feed the next bytes of the file. 0, or -ENOMEM once hashing has failed
+ * (memory ran out): the context keeps that error. */
+int cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data, size_t len);
+/* The digest of everything fed so far: 0, or the error of a failed update
+ * (ret_digest is then not written). The context may not be updated
  * afterwards. */
-void cfs_fsverity_final(struct cfs_fsverity *ctx,
-			uint8_t ret_digest[CFS_DIGEST_SIZE]);
+int cfs_fsverity_final(struct cfs_fsverity *ctx,
+		       uint8_t ret_digest[CFS_DIGEST_SIZE]);
 /* NULL-safe; returns NULL. */
 struct cfs_fsverity *cfs_fsverity_free(struct cfs_fsverity *ctx);
 
-/* Digest of a buffer. */
-void cfs_fsverity_digest_buffer(const void *data, size_t len,
-				uint8_t ret_digest[CFS_DIGEST_SIZE]);
+/* Digest of a buffer: 0 or -ENOMEM. */
+int cfs_fsverity_digest_buffer(const void *data, size_t len,
+			       uint8_t ret_digest[CFS_DIGEST_SIZE]);
 /* Digest of the whole file behind fd (read with pread from offset 0; the
  * file position is not used). */
 int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]);

@@ -301,8 +301,8 @@ int cfsi_writer_emit(struct writer *w, int fd,
 	}
 
 	if (ret_digest != NULL)
-		cfs_fsverity_digest_buffer(image, total, ret_digest);
-	if (fd >= 0)
+		r = cfs_fsverity_digest_buffer(image, total, ret_digest);
+	if (r == 0 && fd >= 0)
 		r = cfsi_write_all(fd, image, total);
 	free(image);
 	return r;

@@ -56,6 +56,8 @@ struct cfs_fsverity {
 	/* optional copy of the data blocks' hashes (the tree's leaves) */
 	uint8_t *leaves;
 	uint64_t max_leaves;
+	/* -errno once hashing failed (memory ran out): the digest is lost */
+	int error;
 };
 
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
@@ -74,19 +76,16 @@ static const EVP_MD *sha256_md(void)
 	return sha256_fetched != NULL ? sha256_fetched : EVP_sha256();
 }
 
-/*
- * With SHA-256 from OpenSSL's default provider these calls only fail when
- * memory runs out. The void API of the header (digest_buffer, update, final)
- * cannot report that, and handing back a wrong digest would defeat the point
- * of a digest, so that is treated as fatal.
- */
-static void sha256(EVP_MD_CTX *md_ctx, const void *data, size_t len,
-		   uint8_t out[FSV_HASH_SIZE])
+/* With SHA-256 from OpenSSL's default provider these calls only fail when
+ * memory runs out: -ENOMEM then. */
+static int sha256(EVP_MD_CTX *md_ctx, const void *data, size_t len,
+		  uint8_t out[FSV_HASH_SIZE])
 {
 	if (EVP_DigestInit_ex2(md_ctx, sha256_md(), NULL) != 1 ||
 	    EVP_DigestUpdate(md_ctx, data, len) != 1 ||
 	    EVP_DigestFinal_ex(md_ctx, out, NULL) != 1)
-		abort();
+		return -ENOMEM;
+	return 0;
 }
 
 /* Hash one full block of level lvl into the pending block of the level
@@ -98,8 +97,12 @@ static void hash_block(struct cfs_fsverity *ctx, unsigned lvl,
 		struct fsverity_level *up = &ctx->level[lvl + 1];
 
 		assert(lvl + 1 < FSV_LEVELS);
-		sha256(ctx->md_ctx, block, FSV_BLOCK_SIZE,
-		       up->block + up->fill);
+		if (ctx->error < 0)
+			return;
+		ctx->error = sha256(ctx->md_ctx, block, FSV_BLOCK_SIZE,
+				    up->block + up->fill);
+		if (ctx->error < 0)
+			return;
 		if (lvl == 0 && ctx->leaves != NULL &&
 		    ctx->level[0].n_blocks < ctx->max_leaves)
 			memcpy(ctx->leaves +
@@ -143,7 +146,7 @@ struct cfs_fsverity *cfs_fsverity_free(struct cfs_fsverity *ctx)
 	return NULL;
 }
 
-void cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data, size_t len)
+int cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data, size_t len)
 {
 	struct fsverity_level *data_level = &ctx->level[0];
 	const uint8_t *p = data;
@@ -161,7 +164,7 @@ void cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data, size_t len)
 		p += n;
 		len -= n;
 		if (data_level->fill < FSV_BLOCK_SIZE)
-			return;
+			return ctx->error;
 		data_level->fill = 0;
 		hash_block(ctx, 0, data_level->block);
 	}
@@ -175,10 +178,11 @@ void cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data, size_t len)
 		memcpy(data_level->block, p, len);
 		data_level->fill = len;
 	}
+	return ctx->error;
 }
 
-void cfs_fsverity_final(struct cfs_fsverity *ctx,
-			uint8_t ret_digest[CFS_DIGEST_SIZE])
+int cfs_fsverity_final(struct cfs_fsverity *ctx,
+		       uint8_t ret_digest[CFS_DIGEST_SIZE])
 {
 	struct fsverity_descriptor desc = {
 		.version = 1,
@@ -212,20 +216,24 @@ void cfs_fsverity_final(struct cfs_fsverity *ctx,
 		}
 	}
 
-	sha256(ctx->md_ctx, &desc, sizeof(desc), ret_digest);
+	if (ctx->error < 0)
+		return ctx->error;
+	return sha256(ctx->md_ctx, &desc, sizeof(desc), ret_digest);
 }
 
-void cfs_fsverity_digest_buffer(const void *data, size_t len,
-				uint8_t ret_digest[CFS_DIGEST_SIZE])
+int cfs_fsverity_digest_buffer(const void *data, size_t len,
+			       uint8_t ret_digest[CFS_DIGEST_SIZE])
 {
 	struct cfs_fsverity *ctx = cfs_fsverity_new();
+	int r;
 
-	/* See sha256(): no way to report this through a void function. */
 	if (ctx == NULL)
-		abort();
-	cfs_fsverity_update(ctx, data, len);
-	cfs_fsverity_final(ctx, ret_digest);
+		return -ENOMEM;
+	r = cfs_fsverity_update(ctx, data, len);
+	if (r == 0)
+		r = cfs_fsverity_final(ctx, ret_digest);
 	cfs_fsverity_free(ctx);
+	return r;
 }
 
 int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
@@ -233,6 +241,7 @@ int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
 	_cleanup_free_ uint8_t *buf = NULL;
 	struct cfs_fsverity *ctx;
 	off_t off = 0;
+	int r;
 
 	buf = malloc(FSV_READ_CHUNK);
 	ctx = cfs_fsverity_new();
@@ -248,8 +257,7 @@ int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
 		ssize_t n = pread(fd, buf, FSV_READ_CHUNK, off);
 
 		if (n < 0) {
-			int r = -errno;
-
+			r = -errno;
 			if (r == -EINTR)
 				continue;
 			cfs_fsverity_free(ctx);
@@ -257,13 +265,14 @@ int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
 		}
 		if (n == 0)
 			break;
-		cfs_fsverity_update(ctx, buf, n);
+		if (cfs_fsverity_update(ctx, buf, n) < 0)
+			break; /* final() reports it */
 		off += n;
 	}
 
-	cfs_fsverity_final(ctx, ret_digest);
+	r = cfs_fsverity_final(ctx, ret_digest);
 	cfs_fsverity_free(ctx);
-	return 0;
+	return r;
 }
 
 int cfs_fsverity_measure_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
@@ -372,10 +381,12 @@ static void block_ctx_free(void *p)
 	EVP_MD_CTX_free(p);
 }
 
+static int block_ctx_error;
+
 static void block_ctx_init(void)
 {
 	if (pthread_key_create(&block_ctx_key, block_ctx_free) != 0)
-		abort();
+		block_ctx_error = -EAGAIN;
 }
 
 int cfsi_fsverity_hash_block(const void *data, size_t len,
@@ -387,6 +398,8 @@ int cfsi_fsverity_hash_block(const void *data, size_t len,
 	if (len > FSV_BLOCK_SIZE)
 		return -EINVAL;
 	(void)pthread_once(&block_ctx_once, block_ctx_init);
+	if (block_ctx_error < 0)
+		return block_ctx_error;
 	md_ctx = pthread_getspecific(block_ctx_key);
 	if (md_ctx == NULL) {
 		md_ctx = EVP_MD_CTX_new();
@@ -400,8 +413,7 @@ int cfsi_fsverity_hash_block(const void *data, size_t len,
 		memset(block + len, 0, FSV_BLOCK_SIZE - len);
 		data = block;
 	}
-	sha256(md_ctx, data, FSV_BLOCK_SIZE, ret_hash);
-	return 0;
+	return sha256(md_ctx, data, FSV_BLOCK_SIZE, ret_hash);
 }
 
 int cfsi_fsverity_digest_from_leaves(const uint8_t *leaves, uint64_t n_leaves,
@@ -418,6 +430,7 @@ int cfsi_fsverity_digest_from_leaves(const uint8_t *leaves, uint64_t n_leaves,
 	const uint8_t *hashes = leaves;
 	uint64_t n = n_leaves;
 	EVP_MD_CTX *md_ctx;
+	int r = 0;
 
 	if (n_leaves != DIV_ROUND_UP(data_size, FSV_BLOCK_SIZE))
 		return -EINVAL;
@@ -427,7 +440,7 @@ int cfsi_fsverity_digest_from_leaves(const uint8_t *leaves, uint64_t n_leaves,
 	/* Each level packs the hashes below it into blocks (the last one
 	 * zero-padded) and hashes those, until a single hash remains: the
 	 * root. One data block: its hash is the root; none: all zeros. */
-	while (n > 1) {
+	while (n > 1 && r == 0) {
 		uint64_t blocks = DIV_ROUND_UP(n, FSV_HASHES_PER_BLOCK);
 		uint8_t *next = malloc(blocks * FSV_HASH_SIZE);
 
@@ -435,7 +448,7 @@ int cfsi_fsverity_digest_from_leaves(const uint8_t *leaves, uint64_t n_leaves,
 			EVP_MD_CTX_free(md_ctx);
 			return -ENOMEM;
 		}
-		for (uint64_t b = 0; b < blocks; b++) {
+		for (uint64_t b = 0; b < blocks && r == 0; b++) {
 			uint8_t block[FSV_BLOCK_SIZE] = { 0 };
 			uint64_t first = b * FSV_HASHES_PER_BLOCK;
 			uint64_t count = n - first < FSV_HASHES_PER_BLOCK ?
@@ -444,17 +457,18 @@ int cfsi_fsverity_digest_from_leaves(const uint8_t *leaves, uint64_t n_leaves,
 
 			memcpy(block, hashes + first * FSV_HASH_SIZE,
 			       count * FSV_HASH_SIZE);
-			sha256(md_ctx, block, FSV_BLOCK_SIZE,
-			       next + b * FSV_HASH_SIZE);
+			r = sha256(md_ctx, block, FSV_BLOCK_SIZE,
+				   next + b * FSV_HASH_SIZE);
 		}
 		free(level);
 		level = next;
 		hashes = level;
 		n = blocks;
 	}
-	if (n == 1)
+	if (r == 0 && n == 1)
 		memcpy(desc.root_hash, hashes, FSV_HASH_SIZE);
-	sha256(md_ctx, &desc, sizeof(desc), ret_digest);
+	if (r == 0)
+		r = sha256(md_ctx, &desc, sizeof(desc), ret_digest);
 	EVP_MD_CTX_free(md_ctx);
-	return 0;
+	return r;
 }

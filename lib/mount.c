@@ -61,6 +61,9 @@ struct mount_state {
 	/* the detached EROFS mount, or the temporary directory holding it */
 	int erofs_fd;
 	char *erofs_dir;
+	/* overlayfs refused to create the overlay while the EROFS layer was
+	 * detached: the one case that attaching it may cure */
+	bool detached_refused;
 	/* a path to the root of the EROFS mount */
 	char lower[PATH_MAX];
 };
@@ -628,8 +631,11 @@ static int overlay_mount_new(struct mount_state *s, struct cfs_error *err)
 	if (opts->workdir != NULL &&
 	    set_escaped(fs, "workdir", opts->workdir) < 0)
 		return fs_error(err, fs, -errno, "workdir", opts->workdir);
-	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		s->detached_refused = errno == EINVAL && s->erofs_fd >= 0 &&
+				      s->erofs_dir == NULL;
 		return fs_error(err, fs, -errno, "creating the overlay", NULL);
+	}
 	mnt = fsmount(fs, FSMOUNT_CLOEXEC, mount_attrs(opts->flags));
 	if (mnt < 0)
 		return fs_error(err, fs, -errno, "creating the overlay", NULL);
@@ -759,8 +765,9 @@ static int mount_image_fd(int fd, const char *name, const char *target,
 	r = -ENOSYS;
 	if (!s.legacy) {
 		r = overlay_mount_new(&s, err);
-		/* an older overlayfs refusing the detached layer */
-		if (r == -EINVAL && s.erofs_fd >= 0) {
+		/* an older overlayfs refusing the detached layer; other
+		 * errors (a bad upperdir...) are the caller's */
+		if (r == -EINVAL && s.detached_refused) {
 			r = erofs_attach(&s, err);
 			if (r == 0)
 				r = overlay_mount_new(&s, err);

@@ -206,11 +206,13 @@ static void tree_unref(struct cfs_object_cache *c, struct tree *t)
 
 /* ------------------------------------------------------------------ */
 
-/* Open path below dir_fd without leaving it or following any symlink. */
+/* Open path below dir_fd without leaving it or following any symlink.
+ * O_NONBLOCK: a FIFO or a device at an object's name must not block the
+ * open (the caller refuses anything but a regular file). */
 static int open_beneath(int dir_fd, const char *path)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 			   RESOLVE_NO_MAGICLINKS,
 	};
@@ -241,7 +243,8 @@ static int open_beneath(int dir_fd, const char *path)
 			}
 			nfd = openat(cur, part,
 				     O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-					     (next ? O_DIRECTORY : O_NOCTTY));
+					     (next ? O_DIRECTORY :
+						     O_NOCTTY | O_NONBLOCK));
 			if (cur != dir_fd)
 				close(cur);
 			cur = dir_fd;
@@ -515,16 +518,21 @@ int cfs_object_open(struct cfs_object_cache *cache, const int *basedir_fds,
 				  path, strerror(-r));
 		goto fail;
 	}
-	if (fstat(o->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != size) {
-		r = cfs_error_set(err, -EIO,
-				  "object %s: %s (%lld bytes, the image says "
-				  "%llu)",
-				  path,
-				  S_ISREG(st.st_mode) ? "wrong size" :
-							"not a regular file",
-				  (long long)st.st_size,
-				  (unsigned long long)size);
+	if (fstat(o->fd, &st) < 0) {
+		r = cfs_error_set(err, -errno, "object %s: %s", path,
+				  strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size) {
+		r = S_ISREG(st.st_mode) ?
+			    cfs_error_set(err, -EIO,
+					  "object %s: wrong size (%lld bytes, "
+					  "the image says %llu)",
+					  path, (long long)st.st_size,
+					  (unsigned long long)size) :
+			    cfs_error_set(err, -EIO,
+					  "object %s: not a regular file",
+					  path);
 		goto fail;
 	}
 

@@ -619,7 +619,8 @@ int cfs_repo_read_image(struct cfs_repo *repo,
 				     repo->path, hex, strerror((int)-n));
 	/* The digest of the very bytes handed out: a file changed under us
 	 * cannot slip through. */
-	cfs_fsverity_digest_buffer(data, (size_t)n, actual);
+	if (cfs_fsverity_digest_buffer(data, (size_t)n, actual) < 0)
+		return cfs_error_set(err, -ENOMEM, "out of memory");
 	if (memcmp(actual, digest, CFS_DIGEST_SIZE) != 0) {
 		cfs_digest_to_hex(actual, actual_hex);
 		return cfs_error_set(

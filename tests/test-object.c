@@ -174,6 +174,17 @@ static void test_refusals(void **state)
 	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "sub/link", 9000,
 					 digest, CFS_VERIFY_NONE, &o, &err),
 			 -EACCES);
+	/* anything but a regular file at the name is refused at once: a FIFO
+	 * (whose open would block without a writer), a directory */
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "fifo", 9000,
+					 digest, CFS_VERIFY_FULL, &o, &err),
+			 -EIO);
+	assert_non_null(strstr(err.message, "not a regular file"));
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "sub", 9000, digest,
+					 CFS_VERIFY_NONE, &o, &err),
+			 -EIO);
 	/* a later basedir is searched when an earlier lacks the object */
 	{
 		int fds[2] = { open("/", O_RDONLY | O_DIRECTORY), dir_fd };

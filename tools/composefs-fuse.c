@@ -824,7 +824,8 @@ static int load_measured(struct server *s, const char *path, const char *hex)
 	if (n != st.st_size)
 		return tool_fail("%s: read: file shrank", path);
 	done = (size_t)n;
-	cfs_fsverity_digest_buffer(s->image_copy, done, got);
+	if (cfs_fsverity_digest_buffer(s->image_copy, done, got) < 0)
+		return tool_fail("%s: out of memory", path);
 	if (memcmp(got, want, CFS_DIGEST_SIZE) != 0) {
 		cfs_digest_to_hex(got, got_hex);
 		return tool_fail("%s: image digest is %s, expected %s", path,
