@@ -168,6 +168,7 @@ head -c 10000 /dev/urandom >"$vsrc/wrong-content"
 head -c 10000 /dev/urandom >"$vsrc/wrong-size"
 head -c 10000 /dev/urandom >"$vsrc/missing"
 head -c 20000 /dev/urandom >"$vsrc/open-mode"
+head -c 10000 /dev/urandom >"$vsrc/fifo-object"
 "$MKCOMPOSEFS" --digest-store="$vstore" "$vsrc" "$work/v.img"
 # object_of NAME: the store object of $vsrc/NAME
 object_of()
@@ -182,6 +183,7 @@ else
 	head -c 10000 /dev/urandom >"$(object_of wrong-content)"
 	head -c 9999 /dev/urandom >"$(object_of wrong-size)"
 	rm -f "$(object_of missing)"
+	rm -f "$(object_of fifo-object)" && mkfifo "$(object_of fifo-object)"
 
 	fuse_mount_bg "$work/v.log" "$work/v.img" "$work/v" "basedir=$vstore"
 	obj=$(object_of three-blocks)
@@ -222,6 +224,20 @@ EOF
 			tap_ok "verify=full: $f fails at open (${out##*: })"
 		fi
 	done
+	out=$(timeout 10 cat "$work/v/fifo-object" 2>&1 >/dev/null)
+	rc=$?
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && printf '%s' "$out" | grep -q "Input/output error"; then
+		tap_ok "a FIFO at an object's name fails at once with EIO, never blocks"
+	else
+		tap_not_ok "a FIFO at an object's name fails at once with EIO, never blocks" "status $rc: $out"
+	fi
+	for _ in 1 2 3 4 5; do cat "$work/v/wrong-content" >/dev/null 2>&1; done
+	n=$(grep -c "wrong-content" "$work/v.log")
+	if [ "$n" -eq 1 ]; then
+		tap_ok "six failed opens of one file are logged once"
+	else
+		tap_not_ok "six failed opens of one file are logged once" "$n lines: $(cat "$work/v.log")"
+	fi
 	unmount "$work/v"
 
 	# open mode checks the whole object at open; none serves it as it is

@@ -45,7 +45,52 @@ struct server {
 	struct cfs_object_cache *cache;
 	bool foreground;
 	bool no_opendir; /* the kernel takes ENOSYS from opendir as "none" */
+	/* inodes whose failure was logged (nid + 1; 0 is a free slot) */
+	pthread_mutex_t failed_lock;
+	uint64_t *failed;
+	size_t failed_size, failed_n;
 };
+
+/* Whether a failure of inode nid is the first one: only that is logged,
+ * so that a flood of bad reads of one file is one log line, and the walk
+ * that finds its path runs once. */
+static bool first_failure(struct server *s, uint64_t nid)
+{
+	bool first = true;
+	size_t i;
+
+	pthread_mutex_lock(&s->failed_lock);
+	if ((s->failed_n + 1) * 2 > s->failed_size) {
+		size_t size = s->failed_size ? s->failed_size * 2 : 256;
+		uint64_t *slots = calloc(size, sizeof(*slots));
+
+		if (slots == NULL)
+			goto out; /* log it, remember nothing */
+		for (size_t k = 0; k < s->failed_size; k++) {
+			if (s->failed[k] == 0)
+				continue;
+			for (i = s->failed[k] & (size - 1); slots[i];
+			     i = (i + 1) & (size - 1))
+				;
+			slots[i] = s->failed[k];
+		}
+		free(s->failed);
+		s->failed = slots;
+		s->failed_size = size;
+	}
+	for (i = (nid + 1) & (s->failed_size - 1); s->failed[i];
+	     i = (i + 1) & (s->failed_size - 1)) {
+		if (s->failed[i] == nid + 1) {
+			first = false;
+			goto out;
+		}
+	}
+	s->failed[i] = nid + 1;
+	s->failed_n++;
+out:
+	pthread_mutex_unlock(&s->failed_lock);
+	return first;
+}
 
 struct handle {
 	struct cfs_inode inode;
@@ -438,8 +483,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (r != 0) {
 		char path[4096];
 
-		path_of(s, h->inode.nid, path, sizeof(path));
-		logmsg(s, "open %s: %s", path, err.message);
+		if (first_failure(s, h->inode.nid)) {
+			path_of(s, h->inode.nid, path, sizeof(path));
+			logmsg(s, "open %s: %s", path, err.message);
+		}
 		goto fail;
 	}
 done:
@@ -532,8 +579,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (n < 0) {
 		char path[4096];
 
-		path_of(s, h->inode.nid, path, sizeof(path));
-		logmsg(s, "read %s: %s", path, err.message);
+		if (first_failure(s, h->inode.nid)) {
+			path_of(s, h->inode.nid, path, sizeof(path));
+			logmsg(s, "read %s: %s", path, err.message);
+		}
 		fuse_reply_err(req, EIO);
 	} else {
 		fuse_reply_buf(req, buf, (size_t)n);
@@ -707,7 +756,22 @@ static int path_entry(void *userdata, const char *name, size_t len,
 		p->found = true;
 		return 1;
 	}
-	if (type == EROFS_FT_DIR && p->n < p->cap) {
+	if (type == EROFS_FT_DIR) {
+		if (p->n == p->cap) {
+			size_t cap = p->cap ? p->cap * 2 : 64;
+			uint64_t *queue = reallocarray(p->queue, cap,
+						       sizeof(*queue));
+			char **paths;
+
+			if (queue == NULL)
+				return 1;
+			p->queue = queue;
+			paths = reallocarray(p->paths, cap, sizeof(*paths));
+			if (paths == NULL)
+				return 1;
+			p->paths = paths;
+			p->cap = cap;
+		}
 		if (asprintf(&p->paths[p->n], "%s/%.*s", p->dirs_path, (int)len,
 			     name) < 0)
 			return 1;
@@ -722,7 +786,7 @@ static void path_of(struct server *s, uint64_t nid, char *out, size_t size)
 	struct cfs_inode dir;
 
 	snprintf(out, size, "inode %llu", (unsigned long long)nid);
-	p.cap = 1u << 20;
+	p.cap = 64;
 	p.queue = calloc(p.cap, sizeof(*p.queue));
 	p.paths = calloc(p.cap, sizeof(*p.paths));
 	if (p.queue == NULL || p.paths == NULL)
@@ -877,7 +941,8 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct options o = { 0 };
-	struct server s = { .verify = CFS_VERIFY_FULL };
+	struct server s = { .verify = CFS_VERIFY_FULL,
+			    .failed_lock = PTHREAD_MUTEX_INITIALIZER };
 	struct cfs_error err = { { 0 } };
 	struct fuse_session *se = NULL;
 	struct cfs_inode root;
@@ -996,6 +1061,7 @@ out:
 	cfs_object_cache_free(s.cache);
 	cfs_image_free(s.img);
 	free(s.image_copy);
+	free(s.failed);
 	for (size_t i = 0; i < s.n_basedirs; i++)
 		close(s.basedir_fds[i]);
 	free(s.basedir_fds);
