@@ -345,6 +345,24 @@ expect_status 2 "verify=bogus is a usage error" "$FUSE" -o verify=bogus "$work/s
 expect_status 1 "a missing image is an error" "$FUSE" "$work/nope.img" "$work/h"
 expect_status 1 "an unreadable basedir is an error" "$FUSE" -o basedir=/nonexistent "$work/small.img" "$work/h"
 
+# The image file truncated, then rewritten, under a running server: it goes
+# on serving what it loaded (it holds a copy, not a mapping of the file).
+cp "$work/small.img" "$work/moving.img"
+fuse_mount_bg "$work/moving.log" "$work/moving.img" "$work/mv" "basedir=$store"
+before=$(cd "$work/mv" && find . -type f -exec sha256sum {} + | sort)
+truncate -s 0 "$work/moving.img"
+after_truncate=$(cd "$work/mv" && find . -type f -exec sha256sum {} + | sort)
+head -c 100000 /dev/urandom >"$work/moving.img"
+after_rewrite=$(cd "$work/mv" && find . -type f -exec sha256sum {} + | sort)
+if [ -n "$before" ] && [ "$before" = "$after_truncate" ] && [ "$before" = "$after_rewrite" ] &&
+	kill -0 "$fuse_pid" 2>/dev/null; then
+	tap_ok "the image truncated and rewritten under the server: same files served, server alive"
+else
+	tap_not_ok "the image truncated and rewritten under the server: same files served, server alive" \
+		"before: $before; after truncate: $after_truncate; log: $(cat "$work/moving.log")"
+fi
+unmount "$work/mv"
+
 # SIGTERM unmounts cleanly.
 fuse_mount_bg "$work/term.log" "$work/small.img" "$work/t" "basedir=$store"
 kill -TERM "$fuse_pid"

@@ -861,56 +861,57 @@ static void usage(void)
 	       tool_name);
 }
 
-/* Read the whole image into memory, so that the bytes served are exactly
- * the bytes measured. */
-static int load_measured(struct server *s, const char *path, const char *hex)
+/*
+ * Read the whole image into memory and serve from that copy: the bytes
+ * served are the bytes measured (with digest=), and a file truncated or
+ * rewritten under a running server changes nothing (a mapping of it would
+ * fault). Images are small next to what they describe, and a walk of the
+ * tree touches all of them anyway.
+ */
+static int load_image(struct server *s, const char *path, const char *hex)
 {
 	uint8_t want[CFS_DIGEST_SIZE], got[CFS_DIGEST_SIZE];
 	char got_hex[CFS_DIGEST_HEX_SIZE];
 	struct cfs_error err = { { 0 } };
 	_cleanup_close_ int fd = -1;
 	struct stat st;
-	size_t done;
+	off_t size;
 	ssize_t n;
 
-	if (cfs_digest_from_hex(hex, want) < 0)
+	if (hex != NULL && cfs_digest_from_hex(hex, want) < 0)
 		return tool_fail("invalid digest '%s' (64 hex digits expected)",
 				 hex);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO given as the image must not hang the start */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return tool_fail("%s: %s", path, strerror(errno));
-	s->image_copy = malloc(st.st_size ? st.st_size : 1);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return tool_fail("%s: not a regular file or block device",
+				 path);
+	/* st_size is 0 for a block device */
+	size = lseek(fd, 0, SEEK_END);
+	if (size < 0)
+		return tool_fail("%s: %s", path, strerror(errno));
+	s->image_copy = malloc(size ? (size_t)size : 1);
 	if (s->image_copy == NULL)
 		return tool_fail("%s: out of memory", path);
-	n = cfsi_pread_all(fd, s->image_copy, st.st_size, 0);
+	n = cfsi_pread_all(fd, s->image_copy, (size_t)size, 0);
 	if (n < 0)
 		return tool_fail("%s: read: %s", path, strerror((int)-n));
-	if (n != st.st_size)
+	if (n != size)
 		return tool_fail("%s: read: file shrank", path);
-	done = (size_t)n;
-	if (cfs_fsverity_digest_buffer(s->image_copy, done, got) < 0)
-		return tool_fail("%s: out of memory", path);
-	if (memcmp(got, want, CFS_DIGEST_SIZE) != 0) {
-		cfs_digest_to_hex(got, got_hex);
-		return tool_fail("%s: image digest is %s, expected %s", path,
-				 got_hex, hex);
+	s->image_blocks = (uint64_t)size / 4096;
+	if (hex != NULL) {
+		if (cfs_fsverity_digest_buffer(s->image_copy, (size_t)n, got) <
+		    0)
+			return tool_fail("%s: out of memory", path);
+		if (memcmp(got, want, CFS_DIGEST_SIZE) != 0) {
+			cfs_digest_to_hex(got, got_hex);
+			return tool_fail("%s: image digest is %s, expected %s",
+					 path, got_hex, hex);
+		}
 	}
-	if (cfs_image_open_buffer(s->image_copy, done, &s->img, &err) < 0)
-		return tool_fail("%s: %s", path, err.message);
-	return 0;
-}
-
-/* The image as it is on disk, read ahead whole: it is small next to what it
- * describes, and a walk of the tree touches all of it in no order. */
-static int open_image(struct server *s, const char *path)
-{
-	struct cfs_error err = { { 0 } };
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return tool_fail("%s: %s", path, strerror(errno));
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-	if (cfs_image_open_fd(fd, &s->img, &err) < 0)
+	if (cfs_image_open_buffer(s->image_copy, (size_t)n, &s->img, &err) < 0)
 		return tool_fail("%s: %s", path, err.message);
 	return 0;
 }
@@ -987,22 +988,12 @@ int main(int argc, char **argv)
 	if (o.basedir != NULL && open_basedirs(&s, o.basedir) != 0)
 		goto out;
 
-	if (o.digest != NULL) {
-		if (load_measured(&s, o.image, o.digest) != 0)
-			goto out;
-	} else if (open_image(&s, o.image) != 0) {
+	if (load_image(&s, o.image, o.digest) != 0)
 		goto out;
-	}
 	s.root_nid = cfs_image_get_root_nid(s.img);
 	if (cfs_image_get_inode(s.img, s.root_nid, &root, &err) < 0) {
 		tool_fail("%s: %s", o.image, err.message);
 		goto out;
-	}
-	{
-		struct stat st;
-
-		if (stat(o.image, &st) == 0)
-			s.image_blocks = (uint64_t)st.st_size / 4096;
 	}
 	s.cache = cfs_object_cache_new(0);
 	if (s.cache == NULL) {

@@ -237,12 +237,36 @@ void tool_output_abort(struct tool_output *o)
 		pending_output = NULL;
 }
 
+/* The process umask, read without changing it (umask(2) can only be read
+ * by setting it, which another thread's file creation could observe). */
+static mode_t current_umask(void)
+{
+	char line[128];
+	mode_t mask;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (f != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL) {
+			unsigned v;
+
+			if (sscanf(line, "Umask: %o", &v) == 1) {
+				fclose(f);
+				return (mode_t)v & 0777;
+			}
+		}
+		fclose(f);
+	}
+	/* no /proc (or a kernel before 4.7): the old way */
+	mask = umask(0);
+	umask(mask);
+	return mask;
+}
+
 int tool_output_commit(struct tool_output *o)
 {
-	mode_t mask = umask(0);
+	mode_t mask = current_umask();
 	int r = 0;
 
-	umask(mask);
 	if (o->dir_fd < 0) {
 		if (o->fd > STDOUT_FILENO && close(o->fd) < 0)
 			r = -errno;
