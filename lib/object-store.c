@@ -240,19 +240,8 @@ static void subdir_name(const uint8_t digest[CFS_DIGEST_SIZE], char dir[3])
 
 static void discard_batch(struct cfs_store *store, struct batch *b)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		struct staged *s = &b->items[i];
-		_cleanup_close_ int sub_fd = -1;
-		char dir[3];
-
-		if (s->file.named) {
-			subdir_name(s->digest, dir);
-			sub_fd = openat(store->dir_fd, dir,
-					O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-						O_NOFOLLOW);
-		}
-		cfsi_tmpfile_discard(&s->file, sub_fd);
-	}
+	for (size_t i = 0; i < b->n; i++)
+		cfsi_tmpfile_discard(&b->items[i].file, store->dir_fd);
 	free(b->items);
 	*b = (struct batch){ 0 };
 }
@@ -411,19 +400,21 @@ static int commit_batch(struct cfs_store *store, struct batch *b,
 		struct staged *s = &b->items[i];
 		char path[CFS_OBJECT_PATH_SIZE], dir[3];
 		_cleanup_close_ int sub_fd = -1;
+		bool made;
 
 		cfs_digest_to_object_path(s->digest, path);
 		subdir_name(s->digest, dir);
-		sub_fd = openat(store->dir_fd, dir,
-				O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-					O_NOFOLLOW);
+		sub_fd = open_subdir(store->dir_fd, dir, &made);
 		if (sub_fd < 0) {
-			r = cfs_error_set(err, -errno, "object %s in %s: %s",
-					  path, store->path, strerror(errno));
+			r = cfs_error_set(
+				err, sub_fd,
+				"object %s in %s: create directory: %s", path,
+				store->path, strerror(-sub_fd));
 			break;
 		}
-		r = cfsi_tmpfile_link(&s->file, sub_fd, path + 3, s->replace);
-		cfsi_tmpfile_discard(&s->file, sub_fd);
+		r = cfsi_tmpfile_link_from(&s->file, store->dir_fd, sub_fd,
+					   path + 3, s->replace);
+		cfsi_tmpfile_discard(&s->file, store->dir_fd);
 		if (r < 0)
 			r = cfs_error_set(
 				err, r, "object %s in %s: link into place: %s",
@@ -577,70 +568,40 @@ static int claim(struct cfs_store *store, const char *path,
 	}
 }
 
-int cfs_store_add_fd(struct cfs_store *store, int src_fd,
-		     const uint8_t digest[CFS_DIGEST_SIZE],
-		     struct cfs_error *err)
+/*
+ * The end of every add: s->file holds the whole object (written, still
+ * open for writing) and this thread is its writer (claim()). Make it the
+ * object named s->digest: staged in a batch, or named and durable.
+ */
+static int settle(struct cfs_store *store, struct staged *s, uint64_t size,
+		  struct cfs_error *err)
 {
 	char path[CFS_OBJECT_PATH_SIZE];
-	struct staged s = { .file = { .fd = -1 } };
 	_cleanup_close_ int sub_fd = -1;
-	const char *name = path + 3; /* inside the "ab" directory */
-	const char *step;
+	bool batch = (store->flags & CFS_STORE_BATCH) != 0;
 	bool made_subdir = false;
-	bool batch;
-	struct stat st;
+	const char *step;
 	int r;
 
-	assert(store != NULL);
-	batch = (store->flags & CFS_STORE_BATCH) != 0;
-	cfs_digest_to_object_path(digest, path);
-	memcpy(s.digest, digest, CFS_DIGEST_SIZE);
-
-	if (fstat(src_fd, &st) != 0)
-		return cfs_error_set(err, -errno, "object %s: source: %s", path,
-				     strerror(errno));
-	r = claim(store, path, digest, (uint64_t)st.st_size, &s.replace);
-	if (r < 0)
-		return cfs_error_set(err, r, "object %s in %s: %s", path,
-				     store->path, strerror(-r));
-	if (r == 0)
-		return 0;
-
-	path[2] = '\0';
-	sub_fd = open_subdir(store->dir_fd, path, &made_subdir);
-	path[2] = '/';
-	if (sub_fd < 0) {
-		r = sub_fd;
-		step = "create directory";
-		goto fail;
-	}
-
-	step = "create temporary file";
-	r = cfsi_tmpfile_create(sub_fd, &s.file);
-	if (r < 0)
-		goto fail;
-	step = "copy";
-	r = copy_file(src_fd, s.file.fd);
-	if (r < 0)
-		goto fail;
+	cfs_digest_to_object_path(s->digest, path);
 	step = "chmod";
-	if (fchmod(s.file.fd, 0644) != 0)
+	if (fchmod(s->file.fd, 0644) != 0)
 		goto fail_errno;
 	step = "fsync";
-	if (!batch && fsync(s.file.fd) != 0)
+	if (!batch && fsync(s->file.fd) != 0)
 		goto fail_errno;
 	/* In a batch, start writing back now so that the one flush at commit
 	 * has little left to wait for; failure here only costs that overlap. */
 	if (batch)
-		(void)sync_file_range(s.file.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		(void)sync_file_range(s->file.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 
 	/* fs-verity refuses files that are open for writing. */
 	step = "reopen";
-	r = cfsi_tmpfile_reopen_readonly(&s.file, sub_fd);
+	r = cfsi_tmpfile_reopen_readonly(&s->file, store->dir_fd);
 	if (r < 0)
 		goto fail;
 	step = "enable fs-verity";
-	r = cfsi_enable_verity(s.file.fd, digest);
+	r = cfsi_enable_verity(s->file.fd, s->digest);
 	if (r == -EBADMSG) {
 		step = "fs-verity digest does not match the object name";
 		goto fail;
@@ -650,15 +611,24 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 
 	if (batch) {
 		/* made durable and named by a commit of its batch */
-		return stage(store, &s, (uint64_t)st.st_size, err);
+		return stage(store, s, size, err);
 	}
 
+	path[2] = '\0';
+	sub_fd = open_subdir(store->dir_fd, path, &made_subdir);
+	path[2] = '/';
+	step = "create directory";
+	if (sub_fd < 0) {
+		r = sub_fd;
+		goto fail;
+	}
 	step = "link into place";
-	r = cfsi_tmpfile_link(&s.file, sub_fd, name, s.replace);
+	r = cfsi_tmpfile_link_from(&s->file, store->dir_fd, sub_fd, path + 3,
+				   s->replace);
 	if (r < 0)
 		goto fail;
-	cfsi_tmpfile_discard(&s.file, sub_fd);
-	done_writing(store, digest);
+	cfsi_tmpfile_discard(&s->file, store->dir_fd);
+	done_writing(store, s->digest);
 
 	/*
 	 * The object is complete and visible; now make its name durable (also
@@ -673,8 +643,118 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 fail_errno:
 	r = -errno;
 fail:
-	cfsi_tmpfile_discard(&s.file, sub_fd);
-	done_writing(store, digest);
+	cfsi_tmpfile_discard(&s->file, store->dir_fd);
+	done_writing(store, s->digest);
 	return cfs_error_set(err, r, "object %s in %s: %s: %s", path,
 			     store->path, step, strerror(-r));
+}
+
+int cfs_store_add_fd(struct cfs_store *store, int src_fd,
+		     const uint8_t digest[CFS_DIGEST_SIZE],
+		     struct cfs_error *err)
+{
+	char path[CFS_OBJECT_PATH_SIZE];
+	struct staged s = { .file = { .fd = -1 } };
+	const char *step;
+	struct stat st;
+	int r;
+
+	assert(store != NULL);
+	cfs_digest_to_object_path(digest, path);
+	memcpy(s.digest, digest, CFS_DIGEST_SIZE);
+
+	if (fstat(src_fd, &st) != 0)
+		return cfs_error_set(err, -errno, "object %s: source: %s", path,
+				     strerror(errno));
+	r = claim(store, path, digest, (uint64_t)st.st_size, &s.replace);
+	if (r < 0)
+		return cfs_error_set(err, r, "object %s in %s: %s", path,
+				     store->path, strerror(-r));
+	if (r == 0)
+		return 0;
+
+	step = "create temporary file";
+	r = cfsi_tmpfile_create(store->dir_fd, &s.file);
+	if (r == 0) {
+		step = "copy";
+		r = copy_file(src_fd, s.file.fd);
+	}
+	if (r < 0) {
+		cfsi_tmpfile_discard(&s.file, store->dir_fd);
+		done_writing(store, digest);
+		return cfs_error_set(err, r, "object %s in %s: %s: %s", path,
+				     store->path, step, strerror(-r));
+	}
+	return settle(store, &s, (uint64_t)st.st_size, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Objects written while their digest is computed */
+
+struct cfsi_store_object {
+	struct cfsi_tmpfile file;
+	uint64_t size;
+};
+
+int cfsi_store_object_begin(struct cfs_store *store,
+			    struct cfsi_store_object **ret,
+			    struct cfs_error *err)
+{
+	struct cfsi_store_object *o = calloc(1, sizeof(*o));
+	int r;
+
+	if (o == NULL)
+		return cfs_error_set(err, -ENOMEM, "out of memory");
+	r = cfsi_tmpfile_create(store->dir_fd, &o->file);
+	if (r < 0) {
+		free(o);
+		return cfs_error_set(err, r, "object store %s: new object: %s",
+				     store->path, strerror(-r));
+	}
+	*ret = o;
+	return 0;
+}
+
+int cfsi_store_object_write(struct cfsi_store_object *o, const void *data,
+			    size_t len)
+{
+	int r = cfsi_write_all(o->file.fd, data, len);
+
+	if (r == 0)
+		o->size += len;
+	return r;
+}
+
+void cfsi_store_object_abort(struct cfs_store *store,
+			     struct cfsi_store_object *o)
+{
+	if (o == NULL)
+		return;
+	cfsi_tmpfile_discard(&o->file, store->dir_fd);
+	free(o);
+}
+
+int cfsi_store_object_finish(struct cfs_store *store,
+			     struct cfsi_store_object *o,
+			     const uint8_t digest[CFS_DIGEST_SIZE],
+			     struct cfs_error *err)
+{
+	char path[CFS_OBJECT_PATH_SIZE];
+	struct staged s = { .file = o->file };
+	uint64_t size = o->size;
+	int r;
+
+	free(o);
+	memcpy(s.digest, digest, CFS_DIGEST_SIZE);
+	cfs_digest_to_object_path(digest, path);
+	r = claim(store, path, digest, size, &s.replace);
+	if (r <= 0) {
+		/* already there (or failed): the bytes written go */
+		cfsi_tmpfile_discard(&s.file, store->dir_fd);
+		if (r < 0)
+			return cfs_error_set(err, r, "object %s in %s: %s",
+					     path, store->path, strerror(-r));
+		return 0;
+	}
+	return settle(store, &s, size, err);
 }

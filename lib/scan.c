@@ -20,7 +20,11 @@
 #include <unistd.h>
 
 #include "node_i.h"
+#include "store_i.h"
 #include "util.h"
+
+/* Reads of a file being digested and stored. */
+#define READ_CHUNK (256 * 1024)
 
 struct work_item {
 	struct cfs_node *node;
@@ -393,6 +397,80 @@ static int read_full(int fd, uint8_t *buf, size_t len)
 	return n < 0 ? (int)n : 0;
 }
 
+/*
+ * Digest the file and copy it into the store in one read: each chunk feeds
+ * the digest and the object's file, so the object holds exactly the bytes
+ * its name was computed from, even if the source changes meanwhile (which
+ * the size check then reports). An object the store has already is dropped
+ * unwritten to disk.
+ */
+static int digest_and_store(struct scan *s, int fd, struct cfs_node *node,
+			    const char *path, uint8_t digest[CFS_DIGEST_SIZE],
+			    struct cfs_error *err)
+{
+	struct cfsi_store_object *obj = NULL;
+	struct cfs_fsverity *ctx = NULL;
+	_cleanup_free_ uint8_t *buf = malloc(READ_CHUNK);
+	struct cfs_error store_err = { { 0 } };
+	uint64_t off = 0;
+	const char *what = "reading";
+	int r;
+
+	ctx = cfs_fsverity_new();
+	if (buf == NULL || ctx == NULL) {
+		cfs_fsverity_free(ctx);
+		return cfs_error_set(err, -ENOMEM, "out of memory");
+	}
+	r = cfsi_store_object_begin(s->opts->store, &obj, &store_err);
+	if (r < 0) {
+		cfs_fsverity_free(ctx);
+		return cfs_error_set(err, r, "%s: storing object: %s", path,
+				     store_err.message);
+	}
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	for (;;) {
+		ssize_t n = cfsi_pread_all(fd, buf, READ_CHUNK, off);
+
+		if (n <= 0) {
+			r = (int)n;
+			break;
+		}
+		r = cfs_fsverity_update(ctx, buf, (size_t)n);
+		if (r < 0) {
+			what = "computing digest";
+			break;
+		}
+		r = cfsi_store_object_write(obj, buf, (size_t)n);
+		if (r < 0) {
+			what = "storing object";
+			break;
+		}
+		off += (uint64_t)n;
+	}
+	if (r == 0 && off != node->size) {
+		r = -ESTALE;
+		what = "changed size while being read";
+	}
+	if (r == 0)
+		r = cfs_fsverity_final(ctx, digest);
+	cfs_fsverity_free(ctx);
+	if (r < 0) {
+		cfsi_store_object_abort(s->opts->store, obj);
+		if (r == -ESTALE)
+			return cfs_error_set(err, r,
+					     "%s: %s (%llu bytes, then %llu)",
+					     path, what,
+					     (unsigned long long)node->size,
+					     (unsigned long long)off);
+		return path_fail(err, r, path, what);
+	}
+	r = cfsi_store_object_finish(s->opts->store, obj, digest, &store_err);
+	if (r < 0)
+		return cfs_error_set(err, r, "%s: storing object: %s", path,
+				     store_err.message);
+	return 0;
+}
+
 static int process_file(struct scan *s, struct work_item *item,
 			struct cfs_error *err)
 {
@@ -401,22 +479,37 @@ static int process_file(struct scan *s, struct work_item *item,
 			 node->size <= CFS_INLINE_RECOMMENDED_MAX;
 	bool digest_it = !(s->flags & CFS_BUILD_NO_DIGEST);
 	uint8_t digest[CFS_DIGEST_SIZE];
+	char object[CFS_OBJECT_PATH_SIZE];
 	_cleanup_close_ int fd = -1;
+	struct stat st;
 	int r;
 
 	if (!inline_it && !digest_it)
 		return 0;
-	fd = open(item->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK and the check after it: a file swapped for a FIFO or a
+	 * device since the scan must not hang us or be read as content */
+	fd = open(item->path,
+		  O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return path_fail(err, -errno, item->path, "opening");
+	if (fstat(fd, &st) != 0)
+		return path_fail(err, -errno, item->path, "opening");
+	if (!S_ISREG(st.st_mode))
+		return cfs_error_set(err, -ESTALE,
+				     "%s: no longer a regular file",
+				     item->path);
 
-	if (digest_it) {
-		char object[CFS_OBJECT_PATH_SIZE];
-
+	if (digest_it && !inline_it && s->opts->store != NULL) {
+		r = digest_and_store(s, fd, node, item->path, digest, err);
+		if (r < 0)
+			return r;
+	} else if (digest_it) {
 		r = cfs_fsverity_digest_fd(fd, digest);
 		if (r < 0)
 			return path_fail(err, r, item->path,
 					 "computing digest");
+	}
+	if (digest_it) {
 		cfs_node_set_digest(node, digest);
 		cfs_digest_to_object_path(digest, object);
 		r = cfs_node_set_payload(node, object);
@@ -430,17 +523,6 @@ static int process_file(struct scan *s, struct work_item *item,
 		if (r < 0)
 			return path_fail(err, r, item->path, "reading");
 		return cfs_node_set_content(node, buf, node->size);
-	}
-	if (s->opts->store != NULL && digest_it) {
-		struct cfs_error store_err = { { 0 } };
-
-		r = cfs_store_add_fd(s->opts->store, fd, digest, &store_err);
-		if (r < 0)
-			return cfs_error_set(err, r, "%s: storing object: %s",
-					     item->path,
-					     store_err.message[0] ?
-						     store_err.message :
-						     strerror(-r));
 	}
 	return 0;
 }

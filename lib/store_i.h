@@ -3,6 +3,8 @@
 #ifndef CFS_STORE_I_H
 #define CFS_STORE_I_H
 
+#include <stddef.h>
+
 #include "composefs.h"
 
 /* The path the store was opened with. */
@@ -12,5 +14,25 @@ const char *cfsi_store_path(const struct cfs_store *store);
  * that only say it has not are ignored) and check that the kernel's digest
  * is digest: -EBADMSG when not. */
 int cfsi_enable_verity(int fd, const uint8_t digest[CFS_DIGEST_SIZE]);
+
+/*
+ * An object written while its digest is computed, so that one read of the
+ * source feeds both: begin, write its bytes, then finish under the digest
+ * they turned out to have. Its bytes go to an anonymous file of the store,
+ * which finish names (or drops, when the store has the object already:
+ * bytes that never reached the disk). finish and abort free o.
+ */
+struct cfsi_store_object;
+int cfsi_store_object_begin(struct cfs_store *store,
+			    struct cfsi_store_object **ret,
+			    struct cfs_error *err);
+int cfsi_store_object_write(struct cfsi_store_object *o, const void *data,
+			    size_t len);
+int cfsi_store_object_finish(struct cfs_store *store,
+			     struct cfsi_store_object *o,
+			     const uint8_t digest[CFS_DIGEST_SIZE],
+			     struct cfs_error *err);
+void cfsi_store_object_abort(struct cfs_store *store,
+			     struct cfsi_store_object *o);
 
 #endif

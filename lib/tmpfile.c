@@ -144,17 +144,23 @@ static int link_to_tmp_name(struct cfsi_tmpfile *t, int dir_fd,
 int cfsi_tmpfile_link(struct cfsi_tmpfile *t, int dir_fd, const char *name,
 		      bool replace)
 {
+	return cfsi_tmpfile_link_from(t, dir_fd, dir_fd, name, replace);
+}
+
+int cfsi_tmpfile_link_from(struct cfsi_tmpfile *t, int src_dir_fd, int dir_fd,
+			   const char *name, bool replace)
+{
 	char proc[64], tmp[CFSI_TMP_NAME_SIZE];
 	int r;
 
 	if (t->named) {
 		if (replace) {
-			if (renameat(dir_fd, t->name, dir_fd, name) != 0)
+			if (renameat(src_dir_fd, t->name, dir_fd, name) != 0)
 				return -errno;
 			t->named = false;
 			return 0;
 		}
-		if (renameat2(dir_fd, t->name, dir_fd, name,
+		if (renameat2(src_dir_fd, t->name, dir_fd, name,
 			      RENAME_NOREPLACE) == 0) {
 			t->named = false;
 			return 0;
@@ -164,9 +170,9 @@ int cfsi_tmpfile_link(struct cfsi_tmpfile *t, int dir_fd, const char *name,
 		if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
 			return -errno;
 		/* No RENAME_NOREPLACE here: linkat() never replaces either. */
-		if (linkat(dir_fd, t->name, dir_fd, name, 0) != 0)
+		if (linkat(src_dir_fd, t->name, dir_fd, name, 0) != 0)
 			return errno == EEXIST ? 1 : -errno;
-		(void)unlinkat(dir_fd, t->name, 0);
+		(void)unlinkat(src_dir_fd, t->name, 0);
 		t->named = false;
 		return 0;
 	}

@@ -28,6 +28,10 @@ int cfsi_tmpfile_reopen_readonly(struct cfsi_tmpfile *t, int dir_fd);
  * descriptor stays open either way. */
 int cfsi_tmpfile_link(struct cfsi_tmpfile *t, int dir_fd, const char *name,
 		      bool replace);
+/* The same for a file created in src_dir_fd, to be named in dir_fd (on
+ * the same filesystem). */
+int cfsi_tmpfile_link_from(struct cfsi_tmpfile *t, int src_dir_fd, int dir_fd,
+			   const char *name, bool replace);
 /* Close the file; a named temporary is removed. */
 void cfsi_tmpfile_discard(struct cfsi_tmpfile *t, int dir_fd);
 
