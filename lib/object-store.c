@@ -754,7 +754,23 @@ int cfsi_store_object_finish(struct cfs_store *store,
 		if (r < 0)
 			return cfs_error_set(err, r, "object %s in %s: %s",
 					     path, store->path, strerror(-r));
-		return 0;
+		return 1;
 	}
 	return settle(store, &s, size, err);
+}
+
+bool cfsi_store_has(struct cfs_store *store,
+		    const uint8_t digest[CFS_DIGEST_SIZE], uint64_t size)
+{
+	char path[CFS_OBJECT_PATH_SIZE];
+	size_t slot;
+	bool staged;
+
+	cfs_digest_to_object_path(digest, path);
+	if (object_state(store, path, size) == 1)
+		return true;
+	pthread_mutex_lock(&store->lock);
+	staged = set_find(&store->staged, digest, &slot);
+	pthread_mutex_unlock(&store->lock);
+	return staged;
 }

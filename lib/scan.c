@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ struct scan {
 	size_t next, done;
 	bool scan_done;
 	bool failed;
+	atomic_int store_score; /* see digest_and_store() */
 	int worker_error; /* the first worker failure... */
 	struct cfs_error worker_err; /* ...and its message */
 };
@@ -398,15 +400,18 @@ static int read_full(int fd, uint8_t *buf, size_t len)
 }
 
 /*
- * Digest the file and copy it into the store in one read: each chunk feeds
- * the digest and the object's file, so the object holds exactly the bytes
- * its name was computed from, even if the source changes meanwhile (which
- * the size check then reports). An object the store has already is dropped
- * unwritten to disk.
+ * Copy the file into the store while its digest is computed: each chunk
+ * feeds the digest and the object's file, so the object holds exactly the
+ * bytes its name is computed from, even if the source changes meanwhile.
+ * With expected (the digest of an earlier read), the bytes must give that
+ * digest again, else the file changed between the reads: -ESTALE. Returns
+ * 1 when the store had the object already (the copy never reaches the
+ * disk), 0 when it went in.
  */
-static int digest_and_store(struct scan *s, int fd, struct cfs_node *node,
-			    const char *path, uint8_t digest[CFS_DIGEST_SIZE],
-			    struct cfs_error *err)
+static int copy_and_digest(struct scan *s, int fd, struct cfs_node *node,
+			   const char *path, const uint8_t *expected,
+			   uint8_t digest[CFS_DIGEST_SIZE],
+			   struct cfs_error *err)
 {
 	struct cfsi_store_object *obj = NULL;
 	struct cfs_fsverity *ctx = NULL;
@@ -454,21 +459,68 @@ static int digest_and_store(struct scan *s, int fd, struct cfs_node *node,
 	if (r == 0)
 		r = cfs_fsverity_final(ctx, digest);
 	cfs_fsverity_free(ctx);
+	if (r == 0 && expected != NULL &&
+	    memcmp(digest, expected, CFS_DIGEST_SIZE) != 0) {
+		r = -ESTALE;
+		what = "changed while being read";
+	}
 	if (r < 0) {
 		cfsi_store_object_abort(s->opts->store, obj);
 		if (r == -ESTALE)
-			return cfs_error_set(err, r,
-					     "%s: %s (%llu bytes, then %llu)",
-					     path, what,
-					     (unsigned long long)node->size,
-					     (unsigned long long)off);
+			return cfs_error_set(err, r, "%s: %s", path, what);
 		return path_fail(err, r, path, what);
 	}
 	r = cfsi_store_object_finish(s->opts->store, obj, digest, &store_err);
 	if (r < 0)
 		return cfs_error_set(err, r, "%s: storing object: %s", path,
 				     store_err.message);
-	return 0;
+	return r;
+}
+
+/*
+ * Which way to store a file pays depends on the store: into an empty one,
+ * one read that feeds the digest and the copy; into one that has most
+ * objects already (a second version of a tree, a run again after an
+ * interruption), a read for the digest alone, and a copy (checked against
+ * that digest) only for the objects missing. The last files tell which:
+ * s->store_score counts up for each object found, down for each missing.
+ */
+#define STORE_SCORE_MAX 32
+
+static void store_score(struct scan *s, bool found)
+{
+	int v = atomic_load(&s->store_score);
+
+	if (found && v < STORE_SCORE_MAX)
+		atomic_fetch_add(&s->store_score, 1);
+	else if (!found && v > -STORE_SCORE_MAX)
+		atomic_fetch_sub(&s->store_score, 1);
+}
+
+static int digest_and_store(struct scan *s, int fd, struct cfs_node *node,
+			    const char *path, uint8_t digest[CFS_DIGEST_SIZE],
+			    struct cfs_error *err)
+{
+	uint8_t first[CFS_DIGEST_SIZE];
+	int r;
+
+	if (atomic_load(&s->store_score) <= 0) {
+		r = copy_and_digest(s, fd, node, path, NULL, digest, err);
+		if (r >= 0)
+			store_score(s, r == 1);
+		return r < 0 ? r : 0;
+	}
+	r = cfs_fsverity_digest_fd(fd, first);
+	if (r < 0)
+		return path_fail(err, r, path, "computing digest");
+	if (cfsi_store_has(s->opts->store, first, node->size)) {
+		memcpy(digest, first, CFS_DIGEST_SIZE);
+		store_score(s, true);
+		return 0;
+	}
+	store_score(s, false);
+	r = copy_and_digest(s, fd, node, path, first, digest, err);
+	return r < 0 ? r : 0;
 }
 
 static int process_file(struct scan *s, struct work_item *item,

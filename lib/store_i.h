@@ -3,6 +3,7 @@
 #ifndef CFS_STORE_I_H
 #define CFS_STORE_I_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "composefs.h"
@@ -28,11 +29,17 @@ int cfsi_store_object_begin(struct cfs_store *store,
 			    struct cfs_error *err);
 int cfsi_store_object_write(struct cfsi_store_object *o, const void *data,
 			    size_t len);
+/* 0 when this object went in, 1 when the store had it already, -errno */
 int cfsi_store_object_finish(struct cfs_store *store,
 			     struct cfsi_store_object *o,
 			     const uint8_t digest[CFS_DIGEST_SIZE],
 			     struct cfs_error *err);
 void cfsi_store_object_abort(struct cfs_store *store,
 			     struct cfsi_store_object *o);
+
+/* Whether the store has the object digest of size bytes (in place, or
+ * staged in a batch). */
+bool cfsi_store_has(struct cfs_store *store,
+		    const uint8_t digest[CFS_DIGEST_SIZE], uint64_t size);
 
 #endif
