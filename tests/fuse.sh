@@ -379,6 +379,36 @@ else
 fi
 unmount "$work/mv"
 
+# As root the mount is like the kernel's: devices and setuid work, so a
+# system tree runs in a chroot (its /dev/null opens); -o nodev restricts it.
+busybox=$(command -v busybox || true)
+# (ldd fails on a static program)
+if [ -z "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
+	tap_skip "a program runs in a chroot into the FUSE mount" "no static busybox (package busybox-static)"
+else
+	mkdir -p "$work/croot/bin" "$work/croot/dev"
+	cp "$busybox" "$work/croot/bin/busybox"
+	mknod "$work/croot/dev/null" c 1 3
+	chmod 666 "$work/croot/dev/null"
+	"$MKCOMPOSEFS" --digest-store="$work/cstore" "$work/croot" "$work/croot.img"
+	fuse_mount_bg "$work/croot.log" "$work/croot.img" "$work/cr" "basedir=$work/cstore"
+	out=$(chroot "$work/cr" /bin/busybox sh -c 'echo 42 >/dev/null && echo ran' 2>&1)
+	if [ "$out" = ran ]; then
+		tap_ok "a program runs in a chroot into the FUSE mount and opens its /dev/null"
+	else
+		tap_not_ok "a program runs in a chroot into the FUSE mount and opens its /dev/null" \
+			"$out; $(grep composefs /proc/mounts)"
+	fi
+	unmount "$work/cr"
+	fuse_mount_bg "$work/croot2.log" "$work/croot.img" "$work/cr2" "basedir=$work/cstore,nodev"
+	if out=$(chroot "$work/cr2" /bin/busybox sh -c 'echo 42 >/dev/null && echo ran' 2>&1); then
+		tap_not_ok "-o nodev: the chroot's /dev/null does not open" "$out"
+	else
+		tap_ok "-o nodev: the chroot's /dev/null does not open (${out##*: })"
+	fi
+	unmount "$work/cr2"
+fi
+
 # SIGTERM unmounts cleanly.
 fuse_mount_bg "$work/term.log" "$work/small.img" "$work/t" "basedir=$store"
 kill -TERM "$fuse_pid"

@@ -855,7 +855,10 @@ static void usage(void)
 	       "                           later mounts (checked again on use)\n"
 	       "  -f                       stay in the foreground\n"
 	       "  -s                       single-threaded\n"
-	       "  -o OPT                   other FUSE mount options\n"
+	       "  -o OPT                   other FUSE mount options (as root\n"
+	       "                           the default is allow_other,dev,suid,\n"
+	       "                           as the kernel mount; -o nodev,nosuid\n"
+	       "                           restricts it)\n"
 	       "  -h, --help               this help\n"
 	       "  -V, --version            the version\n",
 	       tool_name);
@@ -1006,12 +1009,16 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	/* read-only, permissions checked by the kernel as on any file
-	 * system, and (as root) visible to all, like the kernel mount */
+	/* Read-only, permissions checked by the kernel as on any file
+	 * system, and as root like the kernel mount (mount.composefs):
+	 * visible to all, with devices and setuid programs working (a system
+	 * tree in a chroot needs its /dev/null; libfuse would mount nodev,
+	 * nosuid). Put first, so that the caller's -o nodev, nosuid... win;
+	 * without root the kernel and fusermount3 impose nodev,nosuid. */
 	if (asprintf(&mount_opts,
 		     "-oro,default_permissions,subtype=composefs%s",
-		     geteuid() == 0 ? ",allow_other" : "") < 0 ||
-	    fuse_opt_add_arg(&args, mount_opts) < 0) {
+		     geteuid() == 0 ? ",allow_other,dev,suid" : "") < 0 ||
+	    fuse_opt_insert_arg(&args, 1, mount_opts) < 0) {
 		tool_fail("out of memory");
 		goto out;
 	}
