@@ -435,7 +435,8 @@ struct cfs_object;
  * go through a symlink) under the first of the basedir_fds that has it,
  * check it has size bytes, and verify it against digest as mode says.
  * -ENOENT when no basedir has it, -EIO when it does not match (size or
- * content), -EACCES for a path that tries to leave the store. A NULL
+ * content, or a symlink, FIFO, device or directory where it should be),
+ * -EACCES for a path that tries to leave the store. A NULL
  * digest is only accepted with CFS_VERIFY_NONE. */
 int cfs_object_open(struct cfs_object_cache *cache, const int *basedir_fds,
 		    size_t n_basedirs, const char *path, uint64_t size,

@@ -789,22 +789,28 @@ int cfs_image_list_xattrs(const struct cfs_image *img,
 	return cfsi_image_xattrs(img, &ino, fn, userdata, err);
 }
 
-static int overlay_xattr(void *userdata, const char *name, const void *value,
-			 size_t len)
+int cfsi_overlay_xattr(const char *name, const void *value, size_t len,
+		       struct cfs_overlay_info *info)
 {
-	struct cfs_overlay_info *info = userdata;
 	const uint8_t *v = value;
 
 	if (strcmp(name, OVL_XATTR_REDIRECT) == 0) {
+		/* an absolute path in the data-only layers */
 		if (len > 0 && v[0] == '/') {
 			v++;
 			len--;
 		}
-		if (len > CFS_PAYLOAD_MAX || memchr(v, '\0', len) != NULL)
+		if (len == 0 || len > CFS_PAYLOAD_MAX ||
+		    memchr(v, '\0', len) != NULL)
 			return -EUCLEAN;
 		memcpy(info->object, v, len);
 		info->object[len] = '\0';
-	} else if (strcmp(name, OVL_XATTR_METACOPY) == 0) {
+		return 1;
+	}
+	if (strcmp(name, OVL_XATTR_METACOPY) == 0) {
+		/* empty: data elsewhere, no digest; else overlayfs' header
+		 * (version 0, the value's length, flags, algorithm) and the
+		 * digest; a digest of another algorithm is none to us */
 		info->metacopy = true;
 		if (len == 4 + CFS_DIGEST_SIZE && v[0] == 0 &&
 		    v[1] == 4 + CFS_DIGEST_SIZE &&
@@ -812,12 +818,25 @@ static int overlay_xattr(void *userdata, const char *name, const void *value,
 			info->has_digest = true;
 			memcpy(info->digest, v + 4, CFS_DIGEST_SIZE);
 		}
-	} else if (strcmp(name, OVL_XATTR_ESCAPED_WHITEOUT) == 0) {
+		return 1;
+	}
+	if (strcmp(name, OVL_XATTR_ESCAPED_WHITEOUT) == 0) {
 		info->whiteout = true;
-	} else if (strcmp(name, OVL_XATTR_OPAQUE) == 0) {
+		return 1;
+	}
+	if (strcmp(name, OVL_XATTR_OPAQUE) == 0) {
 		info->opaque = len == 1 && v[0] == 'y';
+		return 1;
 	}
 	return 0;
+}
+
+static int overlay_xattr(void *userdata, const char *name, const void *value,
+			 size_t len)
+{
+	int r = cfsi_overlay_xattr(name, value, len, userdata);
+
+	return r < 0 ? r : 0;
 }
 
 int cfs_image_get_overlay_info(const struct cfs_image *img,

@@ -205,33 +205,27 @@ static int take_xattr(void *userdata, const char *name, const void *value,
 {
 	struct builder *b = userdata;
 	struct cfs_node *n = b->current;
-	const uint8_t *v = value;
 	char unescaped[300];
 	bool shared = b->xattrs_seen++ < b->xattrs_shared;
 	int r;
 
-	if (strcmp(name, OVL_XATTR_REDIRECT) == 0) {
-		char path[CFS_PAYLOAD_MAX + 1];
+	if (strcmp(name, OVL_XATTR_REDIRECT) == 0 ||
+	    strcmp(name, OVL_XATTR_METACOPY) == 0) {
+		/* decoded as the reader decodes them (cfsi_overlay_xattr) */
+		struct cfs_overlay_info info = { .metacopy = false };
 
+		r = cfsi_overlay_xattr(name, value, len, &info);
+		if (r < 0)
+			return cfs_error_set(b->err, -EUCLEAN,
+					     "inode %llu: invalid %s",
+					     (unsigned long long)b->current_nid,
+					     name);
 		if (!S_ISREG(n->mode))
 			return 0;
-		if (len > 0 && v[0] == '/') {
-			v++;
-			len--;
-		}
-		if (len == 0 || len > CFS_PAYLOAD_MAX ||
-		    memchr(v, '\0', len) != NULL)
-			return cfs_error_set(
-				b->err, -EUCLEAN,
-				"inode %llu: invalid redirect",
-				(unsigned long long)b->current_nid);
-		memcpy(path, v, len);
-		path[len] = '\0';
-		return cfs_node_set_payload(n, path);
-	}
-	if (strcmp(name, OVL_XATTR_METACOPY) == 0) {
-		if (S_ISREG(n->mode) && len == 4 + CFS_DIGEST_SIZE)
-			cfs_node_set_digest(n, v + 4);
+		if (info.object[0] != '\0')
+			return cfs_node_set_payload(n, info.object);
+		if (info.has_digest)
+			cfs_node_set_digest(n, info.digest);
 		return 0;
 	}
 	if (strcmp(name, OVL_XATTR_ESCAPED_WHITEOUT) == 0 && S_ISREG(n->mode)) {

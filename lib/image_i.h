@@ -42,4 +42,11 @@ int cfsi_image_flat_data(const struct cfs_image *img,
 			 void *buf, size_t len, size_t *ret_copied,
 			 struct cfs_error *err);
 
+/* One overlay xattr as overlayfs reads it, the one decoding of them for
+ * the reader's overlay info and the tree builder: 1 when name is one of
+ * them (info updated), 0 when not, -EUCLEAN for an invalid value (an
+ * empty or over-long redirect). */
+int cfsi_overlay_xattr(const char *name, const void *value, size_t len,
+		       struct cfs_overlay_info *info);
+
 #endif

@@ -221,7 +221,10 @@ static int open_beneath(int dir_fd, const char *path)
 	if (fd >= 0)
 		return (int)fd;
 	if (errno != ENOSYS)
-		return errno == EXDEV || errno == ELOOP ? -EACCES : -errno;
+		/* leaving the store is refused; a symlink in it is damage */
+		return errno == EXDEV ? -EACCES :
+		       errno == ELOOP ? -EIO :
+					-errno;
 
 	/* No openat2: walk the components by hand, refusing ".." and
 	 * symlinks at every step. */
@@ -249,7 +252,7 @@ static int open_beneath(int dir_fd, const char *path)
 				close(cur);
 			cur = dir_fd;
 			if (nfd < 0) {
-				r = errno == ELOOP ? -EACCES : -errno;
+				r = errno == ELOOP ? -EIO : -errno;
 				break;
 			}
 			cur = nfd;

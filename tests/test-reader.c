@@ -745,6 +745,60 @@ static void test_overlay_info(void **state)
 	cfs_node_unref(root);
 }
 
+/* Find needle in the image bytes (it must be there once at least). */
+static uint8_t *find_bytes(struct image *im, const void *needle, size_t len)
+{
+	uint8_t *p = memmem(im->data, im->size, needle, len);
+
+	assert_non_null(p);
+	return p;
+}
+
+/* The overlay xattrs are decoded once: the reader's overlay info and the
+ * image's tree agree on a metacopy of another version (no digest) and
+ * both refuse an invalid redirect. */
+static void test_overlay_decoded_once(void **state)
+{
+	uint8_t digest[CFS_DIGEST_SIZE];
+	struct cfs_node *root = xattr_tree(digest), *tree = NULL;
+	char path[CFS_OBJECT_PATH_SIZE + 1];
+	struct cfs_error err = { { 0 } };
+	struct cfs_overlay_info info;
+	struct cfs_inode ino;
+	struct image im;
+	uint8_t *p;
+
+	image_write(root, 1, &im);
+	/* metacopy version 1: neither side may take its digest */
+	p = find_bytes(&im, digest, CFS_DIGEST_SIZE);
+	assert_int_equal(p[-4], 0);
+	p[-4] = 1;
+	image_open(&im);
+	ino = walk_path(&im, "obj");
+	assert_int_equal(cfs_image_get_overlay_info(im.img, &ino, &info, NULL),
+			 0);
+	assert_true(info.metacopy);
+	assert_false(info.has_digest);
+	assert_int_equal(cfs_image_to_tree(im.img, &tree, &err), 0);
+	assert_null(cfs_node_get_digest(cfs_node_lookup_child(tree, "obj")));
+	tree = cfs_node_unref(tree);
+	image_done(&im);
+
+	/* a redirect of "/" and NUL bytes: both refuse it */
+	image_write(root, 1, &im);
+	cfs_digest_to_object_path(digest, path + 1);
+	path[0] = '/';
+	p = find_bytes(&im, path, strlen(path));
+	memset(p + 1, '\0', strlen(path) - 1);
+	image_open(&im);
+	ino = walk_path(&im, "obj");
+	assert_int_equal(cfs_image_get_overlay_info(im.img, &ino, &info, NULL),
+			 -EUCLEAN);
+	assert_int_equal(cfs_image_to_tree(im.img, &tree, &err), -EUCLEAN);
+	image_done(&im);
+	cfs_node_unref(root);
+}
+
 /* ------------------------------------------------------------------ */
 /* Inodes, version, root, the tree */
 
@@ -1072,6 +1126,7 @@ int main(void)
 		cmocka_unit_test(test_xattrs),
 		cmocka_unit_test(test_bare_prefix_xattrs),
 		cmocka_unit_test(test_overlay_info),
+		cmocka_unit_test(test_overlay_decoded_once),
 		cmocka_unit_test(test_inodes_version_root),
 		cmocka_unit_test(test_tree_roundtrip),
 		cmocka_unit_test(test_special_sizes),
