@@ -25,6 +25,8 @@
 #   WORKDIR       scratch space, kept between runs for the generated data
 #                 (default /var/tmp/composefs-repo-bench)
 #   JOBS          which jobs to run (default "1 2 3 4")
+#   SETTLE        seconds to wait after a sync before a timed write job
+#                 (default 5)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,6 +53,14 @@ timed()
 	/usr/bin/time -o time.txt -f '%e %M' "$@" >/dev/null 2>cmd.err ||
 		{ echo "failed: $*" >&2; cat cmd.err >&2; exit 1; }
 	tail -n1 time.txt >>"$file"
+}
+
+# settle: what earlier runs left to write (and to free) reaches the disk
+# first, so that it is not counted against the next run
+settle()
+{
+	sync
+	sleep "${SETTLE:-5}"
 }
 
 # summary FILE: "median min max median_peak_kb"
@@ -155,9 +165,9 @@ fi
 if [[ " $JOBS " == *" 3 "* ]]; then
 	rm -f add.ours add.base
 	for ((i = 0; i < RUNS; i++)); do
-		rm -rf store store.cfs && sync
+		rm -rf store store.cfs && settle
 		timed add.base "$MKCOMPOSEFS" --digest-store=store tree store.cfs
-		rm -rf repo && "$COMPOSEFS" --repo repo init >/dev/null && sync
+		rm -rf repo && "$COMPOSEFS" --repo repo init >/dev/null && settle
 		timed add.ours "$COMPOSEFS" --repo repo add tree t
 	done
 	rm -rf store store.cfs
@@ -168,16 +178,17 @@ fi
 if [[ " $JOBS " == *" 4 "* ]]; then
 	rm -f rerun.ours rerun.base
 	for ((i = 0; i < RUNS; i++)); do
-		rm -rf repo && "$COMPOSEFS" --repo repo init >/dev/null && sync
+		rm -rf repo && "$COMPOSEFS" --repo repo init >/dev/null && settle
 		timed rerun.base "$COMPOSEFS" --repo repo add tree t
 		full=$(tail -n1 rerun.base | cut -d' ' -f1)
-		rm -rf repo && "$COMPOSEFS" --repo repo init >/dev/null && sync
+		rm -rf repo && "$COMPOSEFS" --repo repo init >/dev/null && settle
 		"$COMPOSEFS" --repo repo add tree t >/dev/null 2>&1 &
 		pid=$!
 		sleep "$(python3 -c "print($full / 2)")"
 		kill -9 "$pid" 2>/dev/null || echo "(run $i finished before the kill)" >&2
 		wait "$pid" 2>/dev/null || true
 		echo "  killed with $(find repo/objects -type f | wc -l) objects in place" >&2
+		settle
 		timed rerun.ours "$COMPOSEFS" --repo repo add tree t
 	done
 	rm -rf repo

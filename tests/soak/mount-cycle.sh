@@ -16,7 +16,7 @@ build=${CFS_BUILDDIR:-$top/build}
 MOUNT=${MOUNT_COMPOSEFS:-$build/tools/mount.composefs}
 MKCOMPOSEFS=${MKCOMPOSEFS:-$build/tools/mkcomposefs}
 work=$(mktemp -d /var/tmp/mount-cycle.XXXXXX)
-trap 'umount "$work/mnt" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'umount "$work/mnt" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 mkdir -p "$work/tree/sub" "$work/mnt"
 head -c 100000 /dev/urandom >"$work/tree/sub/file"
