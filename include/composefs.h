@@ -593,8 +593,9 @@ enum {
 };
 
 /* Write the image of root into the repository and name it name. store,
- * when not NULL, is committed first. Every object the tree names must be
- * in the repository (-ENOENT naming the first missing one). The image is
+ * when not NULL, is the repository's store the tree was built into: it is
+ * committed first. Without it, every object the tree names must be in the
+ * repository (-ENOENT naming the first missing one). The image is
  * durable before the name, the name durable before this returns. */
 int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
 		       const struct cfs_write_options *opts,

@@ -789,9 +789,13 @@ int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
 		if (r < 0)
 			return r;
 	}
-	r = cfsi_tree_for_each_object(root, check_present, &presence);
-	if (r < 0)
-		return r;
+	/* A tree built into store has every object in it (each was added or
+	 * found there); any other tree is checked. */
+	if (store == NULL) {
+		r = cfsi_tree_for_each_object(root, check_present, &presence);
+		if (r < 0)
+			return r;
+	}
 	r = store_image(repo, root, opts, digest, err);
 	if (r < 0)
 		return r;
