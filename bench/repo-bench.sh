@@ -18,6 +18,9 @@
 #  4. an add killed with kill -9 halfway, then run again: the second run
 #     against a full add (goal: at most 0.6)
 #
+# Jobs 3 and 4 write into a new ext4 filesystem (a loop-mounted file) for
+# every run when run as root (see fresh()).
+#
 # Environment:
 #   COMPOSEFS, MKCOMPOSEFS  the tools (default: build/tools/)
 #   RUNS          runs per figure (default 5)
@@ -26,7 +29,7 @@
 #                 (default /var/tmp/composefs-repo-bench)
 #   JOBS          which jobs to run (default "1 2 3 4")
 #   SETTLE        seconds to wait after a sync before a timed write job
-#                 (default 5)
+#                 (default 2)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -55,12 +58,26 @@ timed()
 	tail -n1 time.txt >>"$file"
 }
 
-# settle: what earlier runs left to write (and to free) reaches the disk
-# first, so that it is not counted against the next run
-settle()
+# fresh: an empty ext4 filesystem at $WORKDIR/fs for the next write run
+# (as root; otherwise an empty directory after a sync). ext4 does not reuse
+# an inode freed in the last 5 minutes while its inode table block is
+# dirty, and scans past each one: a run that creates 58k files where 58k
+# were just deleted spends seconds in the inode allocator, whoever writes.
+# A new filesystem each time keeps that out of the comparison.
+fresh()
 {
+	if [ "$(id -u)" -eq 0 ]; then
+		umount "$WORKDIR/fs" 2>/dev/null || true
+		rm -f "$WORKDIR/fs.img"
+		truncate -s 8G "$WORKDIR/fs.img"
+		mkfs.ext4 -q -F "$WORKDIR/fs.img"
+		mkdir -p "$WORKDIR/fs"
+		mount -o loop "$WORKDIR/fs.img" "$WORKDIR/fs"
+	else
+		rm -rf "$WORKDIR/fs" && mkdir -p "$WORKDIR/fs"
+	fi
 	sync
-	sleep "${SETTLE:-5}"
+	sleep "${SETTLE:-2}"
 }
 
 # summary FILE: "median min max median_peak_kb"
@@ -165,12 +182,12 @@ fi
 if [[ " $JOBS " == *" 3 "* ]]; then
 	rm -f add.ours add.base
 	for ((i = 0; i < RUNS; i++)); do
-		rm -rf store store.cfs && settle
-		timed add.base "$MKCOMPOSEFS" --digest-store=store tree store.cfs
-		rm -rf repo && "$COMPOSEFS" --repo repo init >/dev/null && settle
-		timed add.ours "$COMPOSEFS" --repo repo add tree t
+		fresh
+		timed add.base "$MKCOMPOSEFS" --digest-store=fs/store tree fs/store.cfs
+		fresh
+		"$COMPOSEFS" --repo fs/repo init >/dev/null
+		timed add.ours "$COMPOSEFS" --repo fs/repo add tree t
 	done
-	rm -rf store store.cfs
 	row "add / mkcomposefs --digest-store ($files files, $size MB)" add.ours add.base
 fi
 
@@ -178,20 +195,23 @@ fi
 if [[ " $JOBS " == *" 4 "* ]]; then
 	rm -f rerun.ours rerun.base
 	for ((i = 0; i < RUNS; i++)); do
-		rm -rf repo && "$COMPOSEFS" --repo repo init >/dev/null && settle
-		timed rerun.base "$COMPOSEFS" --repo repo add tree t
+		fresh
+		"$COMPOSEFS" --repo fs/repo init >/dev/null
+		timed rerun.base "$COMPOSEFS" --repo fs/repo add tree t
 		# halfway through a typical full run: the median so far
 		full=$(summary rerun.base | cut -d' ' -f1)
-		rm -rf repo && "$COMPOSEFS" --repo repo init >/dev/null && settle
-		"$COMPOSEFS" --repo repo add tree t >/dev/null 2>&1 &
+		fresh
+		"$COMPOSEFS" --repo fs/repo init >/dev/null
+		"$COMPOSEFS" --repo fs/repo add tree t >/dev/null 2>&1 &
 		pid=$!
 		sleep "$(python3 -c "print($full / 2)")"
 		kill -9 "$pid" 2>/dev/null || echo "(run $i finished before the kill)" >&2
 		wait "$pid" 2>/dev/null || true
-		echo "  killed with $(find repo/objects -type f | wc -l) objects in place" >&2
-		settle
-		timed rerun.ours "$COMPOSEFS" --repo repo add tree t
+		echo "  killed with $(find fs/repo/objects -type f | wc -l) objects in place" >&2
+		sync
+		timed rerun.ours "$COMPOSEFS" --repo fs/repo add tree t
 	done
-	rm -rf repo
 	row "add again after kill -9 halfway / full add" rerun.ours rerun.base
 fi
+[ "$(id -u)" -eq 0 ] && umount "$WORKDIR/fs" 2>/dev/null && rm -f "$WORKDIR/fs.img"
+exit 0

@@ -17,7 +17,6 @@
 
 #include "composefs.h"
 #include "tool.h"
-#include "util.h"
 
 enum {
 	OPT_DIGEST_STORE = TOOL_OPT_FIRST,
@@ -57,21 +56,23 @@ static void say_waiting(void *userdata, const char *path)
  */
 static struct cfs_repo *lock_repository(const char *store_path)
 {
-	_cleanup_free_ char *real = realpath(store_path, NULL);
+	char *real = realpath(store_path, NULL);
 	struct cfs_error err = { { 0 } };
 	struct cfs_repo *repo = NULL;
 	char *slash, marker[PATH_MAX];
+	int r = 0;
 
-	if (real == NULL || (slash = strrchr(real, '/')) == NULL ||
-	    strcmp(slash + 1, "objects") != 0)
-		return NULL;
-	*slash = '\0';
-	snprintf(marker, sizeof(marker), "%s/composefs-repository",
-		 slash == real ? "" : real);
-	if (access(marker, F_OK) != 0)
-		return NULL;
-	if (cfs_repo_open(slash == real ? "/" : real, 0, say_waiting, NULL,
-			  &repo, &err) < 0)
+	if (real != NULL && (slash = strrchr(real, '/')) != NULL &&
+	    strcmp(slash + 1, "objects") == 0) {
+		*slash = '\0';
+		snprintf(marker, sizeof(marker), "%s/composefs-repository",
+			 slash == real ? "" : real);
+		if (access(marker, F_OK) == 0)
+			r = cfs_repo_open(slash == real ? "/" : real, 0,
+					  say_waiting, NULL, &repo, &err);
+	}
+	free(real);
+	if (r < 0)
 		tool_die("%s", err.message);
 	return repo;
 }
