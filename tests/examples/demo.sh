@@ -95,4 +95,26 @@ step "Unmount"
 umount "$work/mnt"
 umount "$work/erofs"
 mounted=()
+
+composefs=$(dirname "$mkcomposefs")/composefs
+if [ -x "$composefs" ]; then
+	repo="$work/repo"
+	step "A repository: two versions of the tree share their objects"
+	"$composefs" --repo "$repo" init
+	"$composefs" --repo "$repo" add "$tree" demo-1
+	printf 'Version 2.\n' >"$tree/etc/motd"
+	seq 1 3000 >"$tree/usr/share/doc/more-numbers.txt"
+	"$composefs" --repo "$repo" add "$tree" demo-2
+	"$composefs" --repo "$repo" images
+	step "composefs mount demo-2 (checked against its digest)"
+	"$composefs" --repo "$repo" mount demo-2 "$work/mnt"
+	mounted+=("$work/mnt")
+	cat "$work/mnt/etc/motd"
+	umount "$work/mnt"
+	mounted=()
+	step "composefs rm demo-1; composefs gc; composefs fsck"
+	"$composefs" --repo "$repo" rm demo-1
+	"$composefs" --repo "$repo" gc
+	"$composefs" --repo "$repo" fsck
+fi
 echo "done"
