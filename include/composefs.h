@@ -401,6 +401,41 @@ int cfs_image_get_overlay_info(const struct cfs_image *image,
 int cfs_image_to_tree(const struct cfs_image *image, struct cfs_node **ret_root,
 		      struct cfs_error *err);
 
+/* Drop every child of root whose name is not one of names (what
+ * composefs-info --filter shows). */
+int cfs_tree_keep_top(struct cfs_node *root, const char *const *names,
+		      size_t n_names);
+/* Reshape a tree read from an image as the reference implementation's
+ * reader lists it: the first name of each hard-linked inode met in a
+ * depth-first walk in name order is the file, the others links to it, and
+ * devices, FIFOs and sockets have size 0. */
+int cfs_tree_as_shown(struct cfs_node *root);
+
+/* ------------------------------------------------------------------ */
+/* The overlay view (lib/image-view.c)
+ *
+ * What the kernel mount (overlayfs over EROFS) shows of an image, for a
+ * server in userspace that must show the same. */
+
+/* The file type bits (S_IF*) of a directory entry's file type (the
+ * file_type of cfs_dirent_fn), 0 for an unknown one. */
+uint32_t cfs_dirent_type_to_mode(uint8_t file_type);
+/* An inode's device number (cfs_inode.rdev, encoded as the kernel
+ * stores it) as a dev_t. */
+dev_t cfs_inode_get_rdev(const struct cfs_inode *inode);
+/* Whether overlayfs hides the inode: a whiteout (a 0:0 character device),
+ * as the 00..ff entries the writer puts in an image's root. */
+bool cfs_inode_is_whiteout(const struct cfs_inode *inode);
+/* Whether an entry of that file type may be a whiteout (its inode must
+ * then be read to know). */
+bool cfs_dirent_may_be_whiteout(uint8_t file_type);
+/* Walk the xattrs of an inode as overlayfs shows them: its own
+ * trusted.overlay.* hidden, the escaped trusted.overlay.overlay.* with one
+ * level of escape taken off. */
+int cfs_image_list_shown_xattrs(const struct cfs_image *image,
+				const struct cfs_inode *inode, cfs_xattr_fn fn,
+				void *userdata, struct cfs_error *err);
+
 /* ------------------------------------------------------------------ */
 /* Verified reads of objects
  *

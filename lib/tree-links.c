@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 
 #include "node_i.h"
-#include "tree_i.h"
 
 static bool name_listed(const char *name, const char *const *names, size_t n)
 {
@@ -30,8 +29,8 @@ static bool name_listed(const char *name, const char *const *names, size_t n)
 	return false;
 }
 
-int cfsi_tree_keep_top(struct cfs_node *root, const char *const *names,
-		       size_t n_names)
+int cfs_tree_keep_top(struct cfs_node *root, const char *const *names,
+		      size_t n_names)
 {
 	size_t kept = 0;
 
@@ -160,7 +159,7 @@ static void regroup(struct member *g, size_t n)
 	cfs_node_unref(inode);
 }
 
-int cfsi_tree_as_shown(struct cfs_node *root)
+int cfs_tree_as_shown(struct cfs_node *root)
 {
 	struct walk w = { 0 };
 	int r = collect(&w, root);

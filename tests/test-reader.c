@@ -799,6 +799,76 @@ static void test_overlay_decoded_once(void **state)
 	cfs_node_unref(root);
 }
 
+struct shown_names {
+	char names[8][64];
+	int n;
+};
+
+static int collect_shown(void *userdata, const char *name, const void *value,
+			 size_t len)
+{
+	struct shown_names *sn = userdata;
+
+	assert_true(sn->n < 8);
+	snprintf(sn->names[sn->n++], sizeof(sn->names[0]), "%s", name);
+	return 0;
+}
+
+/* The overlay view: what the kernel mount shows of an image. */
+static void test_overlay_view(void **state)
+{
+	struct cfs_node *root = tu_add(NULL, NULL, S_IFDIR | 0755);
+	struct cfs_node *dev = tu_add(root, "null", S_IFCHR | 0666);
+	struct cfs_node *f = tu_add(root, "f", S_IFREG | 0644);
+	struct shown_names sn = { .n = 0 };
+	struct cfs_inode ino;
+	struct image im;
+
+	cfs_node_set_rdev(dev, makedev(259, 70000));
+	/* an object: the writer adds overlayfs' metacopy and redirect */
+	cfs_node_set_size(f, 100000);
+	assert_int_equal(cfs_node_set_payload(f, "ab/cdef"), 0);
+	assert_int_equal(cfs_node_set_xattr(f, "user.x", "1", 1), 0);
+	assert_int_equal(
+		cfs_node_set_xattr(f, "trusted.overlay.opaque", "y", 1), 0);
+	image_make(root, 1, &im);
+
+	ino = walk_path(&im, "null");
+	assert_true(cfs_inode_get_rdev(&ino) == makedev(259, 70000));
+	assert_false(cfs_inode_is_whiteout(&ino));
+	/* the writer's whiteouts in the root: hidden by overlayfs */
+	ino = walk_path(&im, "00");
+	assert_true(cfs_inode_is_whiteout(&ino));
+
+	assert_int_equal(cfs_dirent_type_to_mode(1), S_IFREG);
+	assert_int_equal(cfs_dirent_type_to_mode(2), S_IFDIR);
+	assert_int_equal(cfs_dirent_type_to_mode(7), S_IFLNK);
+	assert_int_equal(cfs_dirent_type_to_mode(99), 0);
+	assert_true(cfs_dirent_may_be_whiteout(3));
+	assert_false(cfs_dirent_may_be_whiteout(1));
+
+	/* the user's trusted.overlay.* is shown as given, overlayfs' own
+	 * xattrs of the file are not */
+	ino = walk_path(&im, "f");
+	{
+		struct cfs_overlay_info info;
+
+		assert_int_equal(cfs_image_get_overlay_info(im.img, &ino, &info,
+							    NULL),
+				 0);
+		assert_true(info.metacopy);
+		assert_string_equal(info.object, "ab/cdef");
+	}
+	assert_int_equal(cfs_image_list_shown_xattrs(im.img, &ino,
+						     collect_shown, &sn, NULL),
+			 0);
+	assert_int_equal(sn.n, 2);
+	assert_string_equal(sn.names[0], "trusted.overlay.opaque");
+	assert_string_equal(sn.names[1], "user.x");
+	image_done(&im);
+	cfs_node_unref(root);
+}
+
 /* ------------------------------------------------------------------ */
 /* Inodes, version, root, the tree */
 
@@ -1127,6 +1197,7 @@ int main(void)
 		cmocka_unit_test(test_bare_prefix_xattrs),
 		cmocka_unit_test(test_overlay_info),
 		cmocka_unit_test(test_overlay_decoded_once),
+		cmocka_unit_test(test_overlay_view),
 		cmocka_unit_test(test_inodes_version_root),
 		cmocka_unit_test(test_tree_roundtrip),
 		cmocka_unit_test(test_special_sizes),

@@ -14,7 +14,6 @@
 
 #include "composefs.h"
 #include "test-util.h"
-#include "tree_i.h"
 
 /*
  * /a/b/f  -> /c (a link made the other way round: c is the file)
@@ -65,7 +64,7 @@ static void test_first_name_is_the_file(void **state)
 	const void *value;
 	size_t len;
 
-	assert_int_equal(cfsi_tree_as_shown(root), 0);
+	assert_int_equal(cfs_tree_as_shown(root), 0);
 	f = at(root, "a/b/f");
 	c = at(root, "c");
 	g = at(root, "d/g");
@@ -85,7 +84,7 @@ static void test_first_name_is_the_file(void **state)
 	assert_int_equal(cfs_node_get_size(at(root, "fifo")), 0);
 	assert_int_equal(cfs_node_get_size(at(root, "dev")), 0);
 	/* and doing it again changes nothing */
-	assert_int_equal(cfsi_tree_as_shown(root), 0);
+	assert_int_equal(cfs_tree_as_shown(root), 0);
 	assert_null(cfs_node_get_hardlink_target(at(root, "a/b/f")));
 	assert_ptr_equal(cfs_node_get_hardlink_target(at(root, "c")),
 			 at(root, "a/b/f"));
@@ -97,7 +96,7 @@ static void test_keep_top(void **state)
 	static const char *const names[] = { "d", "fifo", "nonexistent" };
 	struct cfs_node *root = sample(), *file;
 
-	assert_int_equal(cfsi_tree_keep_top(root, names, 3), 0);
+	assert_int_equal(cfs_tree_keep_top(root, names, 3), 0);
 	assert_int_equal(cfs_node_get_n_children(root), 2);
 	assert_string_equal(cfs_node_get_name(cfs_node_get_child(root, 0)),
 			    "d");
@@ -107,7 +106,7 @@ static void test_keep_top(void **state)
 	file = cfs_node_get_hardlink_target(at(root, "d/g"));
 	assert_non_null(file);
 	assert_int_equal(cfs_node_get_size(file), 5);
-	assert_int_equal(cfsi_tree_keep_top(at(root, "fifo"), names, 3),
+	assert_int_equal(cfs_tree_keep_top(at(root, "fifo"), names, 3),
 			 -ENOTDIR);
 	cfs_node_unref(root);
 }

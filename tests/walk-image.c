@@ -9,7 +9,6 @@
 
 #include "composefs.h"
 #include "fuzz/fuzz.h"
-#include "tree_i.h"
 #include "walk-image.h"
 
 /* A hostile image may hold a directory that contains itself: the walk
@@ -292,7 +291,7 @@ static void walk_tree(struct walker *w, FILE *out)
 		check_reprint(text, len);
 	free(text);
 	if (out != NULL) {
-		r = cfsi_tree_as_shown(root);
+		r = cfs_tree_as_shown(root);
 		require(r == 0 || r == -ENOMEM);
 		require(cfs_dump_print(root, out) == 0);
 	}

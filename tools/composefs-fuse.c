@@ -28,8 +28,6 @@
 
 #include "composefs.h"
 #include "tool.h"
-#include "erofs-format.h"
-#include "util.h"
 
 /* The image never changes: the kernel may cache everything for long. */
 #define CACHE_TIMEOUT 86400.0
@@ -149,13 +147,6 @@ static int get_inode(struct server *s, fuse_ino_t ino, struct cfs_inode *out)
 	return r < 0 ? image_error(s, r, &err) : 0;
 }
 
-/* An overlayfs whiteout (0:0 character device): the root's 00..ff, which
- * overlayfs hides. */
-static bool is_whiteout(const struct cfs_inode *i)
-{
-	return S_ISCHR(i->mode) && i->rdev == 0;
-}
-
 static void fill_stat(struct server *s, const struct cfs_inode *i,
 		      struct stat *st)
 {
@@ -165,8 +156,7 @@ static void fill_stat(struct server *s, const struct cfs_inode *i,
 	st->st_nlink = i->nlink;
 	st->st_uid = i->uid;
 	st->st_gid = i->gid;
-	st->st_rdev = makedev((i->rdev & 0xfff00) >> 8,
-			      (i->rdev & 0xff) | ((i->rdev >> 12) & 0xfff00));
+	st->st_rdev = cfs_inode_get_rdev(i);
 	st->st_size = (off_t)i->size;
 	st->st_blksize = 4096;
 	st->st_blocks = (blkcnt_t)((i->size + 511) / 512);
@@ -231,7 +221,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	r = cfs_image_lookup(s->img, &dir, name, strlen(name), &nid, &err);
 	if (r == 0)
 		r = cfs_image_get_inode(s->img, nid, &child, &err);
-	if (r == 0 && is_whiteout(&child))
+	if (r == 0 && cfs_inode_is_whiteout(&child))
 		r = -ENOENT;
 	if (r < 0) {
 		if (r == -ENOENT) {
@@ -329,13 +319,13 @@ static int list_entry(void *userdata, const char *name, size_t len,
 
 	memcpy(cname, name, len);
 	cname[len] = '\0';
-	if (!dot && (l->plus || type == EROFS_FT_CHRDEV)) {
+	if (!dot && (l->plus || cfs_dirent_may_be_whiteout(type))) {
 		r = cfs_image_get_inode(s->img, nid, &i, &err);
 		if (r < 0) {
 			l->error = image_error(s, r, &err);
 			return 1;
 		}
-		if (is_whiteout(&i))
+		if (cfs_inode_is_whiteout(&i))
 			return 0;
 	}
 	if (l->plus) {
@@ -354,32 +344,7 @@ static int list_entry(void *userdata, const char *name, size_t len,
 	} else {
 		struct stat st = { .st_ino = ino_of(s, nid) };
 
-		st.st_mode = (mode_t)type << 12;
-		switch (type) {
-		case EROFS_FT_REG_FILE:
-			st.st_mode = S_IFREG;
-			break;
-		case EROFS_FT_DIR:
-			st.st_mode = S_IFDIR;
-			break;
-		case EROFS_FT_CHRDEV:
-			st.st_mode = S_IFCHR;
-			break;
-		case EROFS_FT_BLKDEV:
-			st.st_mode = S_IFBLK;
-			break;
-		case EROFS_FT_FIFO:
-			st.st_mode = S_IFIFO;
-			break;
-		case EROFS_FT_SOCK:
-			st.st_mode = S_IFSOCK;
-			break;
-		case EROFS_FT_SYMLINK:
-			st.st_mode = S_IFLNK;
-			break;
-		default:
-			st.st_mode = 0;
-		}
+		st.st_mode = cfs_dirent_type_to_mode(type);
 		n = fuse_add_direntry(l->req, l->buf + l->used,
 				      l->size - l->used, cname, &st,
 				      (off_t)index + 1);
@@ -600,19 +565,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 }
 
 /* ------------------------------------------------------------------ */
-/* Xattrs as overlayfs shows them: its own trusted.overlay.* are hidden,
- * escaped ones (trusted.overlay.overlay.*) lose one level of escape. */
-
-static const char *shown_name(const char *stored, char *buf, size_t size)
-{
-	if (!str_has_prefix(stored, OVL_XATTR_TRUSTED_PREFIX))
-		return stored;
-	if (!str_has_prefix(stored, OVL_XATTR_ESCAPED_PREFIX))
-		return NULL;
-	snprintf(buf, size, "%s%s", OVL_XATTR_TRUSTED_PREFIX,
-		 stored + strlen(OVL_XATTR_ESCAPED_PREFIX));
-	return buf;
-}
+/* Xattrs as overlayfs shows them (cfs_image_list_shown_xattrs) */
 
 struct xattr_query {
 	const char *name; /* getxattr: the shown name asked for */
@@ -625,10 +578,8 @@ static int xattr_get(void *userdata, const char *name, const void *value,
 		     size_t len)
 {
 	struct xattr_query *q = userdata;
-	char buf[300];
-	const char *shown = shown_name(name, buf, sizeof(buf));
 
-	if (shown == NULL || strcmp(shown, q->name) != 0)
+	if (strcmp(name, q->name) != 0)
 		return 0;
 	q->found = true;
 	q->len = len;
@@ -641,15 +592,10 @@ static int xattr_list(void *userdata, const char *name, const void *value,
 		      size_t len)
 {
 	struct xattr_query *q = userdata;
-	char buf[300];
-	const char *shown = shown_name(name, buf, sizeof(buf));
-	size_t n;
+	size_t n = strlen(name) + 1;
 
-	if (shown == NULL)
-		return 0;
-	n = strlen(shown) + 1;
 	if (q->size > 0 && q->len + n <= q->size)
-		memcpy(q->out + q->len, shown, n);
+		memcpy(q->out + q->len, name, n);
 	q->len += n;
 	return 0;
 }
@@ -674,8 +620,8 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			return;
 		}
 	}
-	r = cfs_image_list_xattrs(s->img, &i, name ? xattr_get : xattr_list, &q,
-				  &err);
+	r = cfs_image_list_shown_xattrs(
+		s->img, &i, name ? xattr_get : xattr_list, &q, &err);
 	if (r < 0)
 		fuse_reply_err(req, image_error(s, r, &err));
 	else if (name != NULL && !q.found)
@@ -756,7 +702,7 @@ static int path_entry(void *userdata, const char *name, size_t len,
 		p->found = true;
 		return 1;
 	}
-	if (type == EROFS_FT_DIR) {
+	if (cfs_dirent_type_to_mode(type) == S_IFDIR) {
 		if (p->n == p->cap) {
 			size_t cap = p->cap ? p->cap * 2 : 64;
 			uint64_t *queue = reallocarray(p->queue, cap,
@@ -871,22 +817,20 @@ static void usage(void)
  * fault). Images are small next to what they describe, and a walk of the
  * tree touches all of them anyway.
  */
-static int load_image(struct server *s, const char *path, const char *hex)
+static int load_image_fd(struct server *s, int fd, const char *path,
+			 const char *hex)
 {
 	uint8_t want[CFS_DIGEST_SIZE], got[CFS_DIGEST_SIZE];
 	char got_hex[CFS_DIGEST_HEX_SIZE];
 	struct cfs_error err = { { 0 } };
-	_cleanup_close_ int fd = -1;
 	struct stat st;
+	size_t done = 0;
 	off_t size;
-	ssize_t n;
 
 	if (hex != NULL && cfs_digest_from_hex(hex, want) < 0)
 		return tool_fail("invalid digest '%s' (64 hex digits expected)",
 				 hex);
-	/* O_NONBLOCK: a FIFO given as the image must not hang the start */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &st) < 0)
+	if (fstat(fd, &st) < 0)
 		return tool_fail("%s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 		return tool_fail("%s: not a regular file or block device",
@@ -898,15 +842,21 @@ static int load_image(struct server *s, const char *path, const char *hex)
 	s->image_copy = malloc(size ? (size_t)size : 1);
 	if (s->image_copy == NULL)
 		return tool_fail("%s: out of memory", path);
-	n = cfsi_pread_all(fd, s->image_copy, (size_t)size, 0);
-	if (n < 0)
-		return tool_fail("%s: read: %s", path, strerror((int)-n));
-	if (n != size)
-		return tool_fail("%s: read: file shrank", path);
+	while (done < (size_t)size) {
+		ssize_t n = pread(fd, s->image_copy + done, (size_t)size - done,
+				  (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return tool_fail("%s: read: %s", path, strerror(errno));
+		if (n == 0)
+			return tool_fail("%s: read: file shrank", path);
+		done += (size_t)n;
+	}
 	s->image_blocks = (uint64_t)size / 4096;
 	if (hex != NULL) {
-		if (cfs_fsverity_digest_buffer(s->image_copy, (size_t)n, got) <
-		    0)
+		if (cfs_fsverity_digest_buffer(s->image_copy, done, got) < 0)
 			return tool_fail("%s: out of memory", path);
 		if (memcmp(got, want, CFS_DIGEST_SIZE) != 0) {
 			cfs_digest_to_hex(got, got_hex);
@@ -914,9 +864,22 @@ static int load_image(struct server *s, const char *path, const char *hex)
 					 path, got_hex, hex);
 		}
 	}
-	if (cfs_image_open_buffer(s->image_copy, (size_t)n, &s->img, &err) < 0)
+	if (cfs_image_open_buffer(s->image_copy, done, &s->img, &err) < 0)
 		return tool_fail("%s: %s", path, err.message);
 	return 0;
+}
+
+static int load_image(struct server *s, const char *path, const char *hex)
+{
+	/* O_NONBLOCK: a FIFO given as the image must not hang the start */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	int r;
+
+	if (fd < 0)
+		return tool_fail("%s: %s", path, strerror(errno));
+	r = load_image_fd(s, fd, path, hex);
+	close(fd);
+	return r;
 }
 
 static int open_basedirs(struct server *s, char *list)

@@ -15,7 +15,6 @@
 
 #include "composefs.h"
 #include "tool.h"
-#include "tree_i.h"
 
 enum {
 	OPT_BASEDIR = TOOL_OPT_FIRST,
@@ -76,11 +75,11 @@ static struct cfs_node *load_tree(const char *path, const struct options *o)
 	if (r < 0)
 		tool_die("%s: %s", path, err.message);
 	if (o->n_filters > 0) {
-		r = cfsi_tree_keep_top(root, o->filters, o->n_filters);
+		r = cfs_tree_keep_top(root, o->filters, o->n_filters);
 	}
 	/* Show the tree as the reference does (see tree-links.c). */
 	if (r == 0)
-		r = cfsi_tree_as_shown(root);
+		r = cfs_tree_as_shown(root);
 	if (r < 0) {
 		cfs_node_unref(root);
 		tool_die("%s: %s", path, strerror(-r));
