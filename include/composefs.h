@@ -196,6 +196,43 @@ void cfs_digest_to_object_path(const uint8_t digest[CFS_DIGEST_SIZE],
 			       char ret_path[CFS_OBJECT_PATH_SIZE]);
 
 /* ------------------------------------------------------------------ */
+/* Files written whole or not at all (lib/tmpfile.c)
+ *
+ * The bytes go to an anonymous file (O_TMPFILE) in the target directory,
+ * which a crash or kill -9 takes away with nothing left behind; once
+ * complete (and, by the caller, made durable) it is linked in under its
+ * name. Where the filesystem or the process cannot do that, a named
+ * temporary ".tmp-<16 hex digits>" in the same directory stands in. */
+
+/* ".tmp-" + 16 hex digits + NUL */
+#define CFS_TMPFILE_NAME_SIZE 22
+
+struct cfs_tmpfile {
+	int fd;
+	bool named; /* a named temporary, name, in its directory */
+	char name[CFS_TMPFILE_NAME_SIZE];
+};
+
+/* A new empty file in dir_fd open read-write (mode 0600): anonymous where
+ * the filesystem allows, else a named temporary. 0 or -errno. */
+int cfs_tmpfile_create(int dir_fd, struct cfs_tmpfile *ret);
+/* Swap the writable descriptor for a read-only one of the same file (as
+ * fs-verity wants). */
+int cfs_tmpfile_reopen_readonly(struct cfs_tmpfile *t, int dir_fd);
+/* Give the file the name name in dir_fd (the directory it was created
+ * in). Without replace an existing name is kept: returns 1. With replace
+ * the name is switched over atomically. 0 once linked, or -errno. The
+ * descriptor stays open either way. */
+int cfs_tmpfile_link(struct cfs_tmpfile *t, int dir_fd, const char *name,
+		     bool replace);
+/* The same for a file created in src_dir_fd, to be named in dir_fd (on
+ * the same filesystem). */
+int cfs_tmpfile_link_from(struct cfs_tmpfile *t, int src_dir_fd, int dir_fd,
+			  const char *name, bool replace);
+/* Close the file; a named temporary is removed from dir_fd. */
+void cfs_tmpfile_discard(struct cfs_tmpfile *t, int dir_fd);
+
+/* ------------------------------------------------------------------ */
 /* The object store (a directory of objects named by digest) */
 
 struct cfs_store;

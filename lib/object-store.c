@@ -50,7 +50,7 @@
 /* An object written, waiting for its batch to be committed. */
 struct staged {
 	uint8_t digest[CFS_DIGEST_SIZE];
-	struct cfsi_tmpfile file;
+	struct cfs_tmpfile file;
 	bool replace; /* a damaged file has the name */
 };
 
@@ -241,7 +241,7 @@ static void subdir_name(const uint8_t digest[CFS_DIGEST_SIZE], char dir[3])
 static void discard_batch(struct cfs_store *store, struct batch *b)
 {
 	for (size_t i = 0; i < b->n; i++)
-		cfsi_tmpfile_discard(&b->items[i].file, store->dir_fd);
+		cfs_tmpfile_discard(&b->items[i].file, store->dir_fd);
 	free(b->items);
 	*b = (struct batch){ 0 };
 }
@@ -412,9 +412,9 @@ static int commit_batch(struct cfs_store *store, struct batch *b,
 				store->path, strerror(-sub_fd));
 			break;
 		}
-		r = cfsi_tmpfile_link_from(&s->file, store->dir_fd, sub_fd,
-					   path + 3, s->replace);
-		cfsi_tmpfile_discard(&s->file, store->dir_fd);
+		r = cfs_tmpfile_link_from(&s->file, store->dir_fd, sub_fd,
+					  path + 3, s->replace);
+		cfs_tmpfile_discard(&s->file, store->dir_fd);
 		if (r < 0)
 			r = cfs_error_set(
 				err, r, "object %s in %s: link into place: %s",
@@ -520,7 +520,7 @@ static int stage(struct cfs_store *store, struct staged *s, uint64_t size,
 	pthread_cond_broadcast(&store->written);
 	if (r < 0) {
 		pthread_mutex_unlock(&store->lock);
-		cfsi_tmpfile_discard(&s->file, -1);
+		cfs_tmpfile_discard(&s->file, -1);
 		return cfs_error_set(err, r, "out of memory");
 	}
 	b->items[b->n++] = *s;
@@ -597,7 +597,7 @@ static int settle(struct cfs_store *store, struct staged *s, uint64_t size,
 
 	/* fs-verity refuses files that are open for writing. */
 	step = "reopen";
-	r = cfsi_tmpfile_reopen_readonly(&s->file, store->dir_fd);
+	r = cfs_tmpfile_reopen_readonly(&s->file, store->dir_fd);
 	if (r < 0)
 		goto fail;
 	step = "enable fs-verity";
@@ -623,11 +623,11 @@ static int settle(struct cfs_store *store, struct staged *s, uint64_t size,
 		goto fail;
 	}
 	step = "link into place";
-	r = cfsi_tmpfile_link_from(&s->file, store->dir_fd, sub_fd, path + 3,
-				   s->replace);
+	r = cfs_tmpfile_link_from(&s->file, store->dir_fd, sub_fd, path + 3,
+				  s->replace);
 	if (r < 0)
 		goto fail;
-	cfsi_tmpfile_discard(&s->file, store->dir_fd);
+	cfs_tmpfile_discard(&s->file, store->dir_fd);
 	done_writing(store, s->digest);
 
 	/*
@@ -643,7 +643,7 @@ static int settle(struct cfs_store *store, struct staged *s, uint64_t size,
 fail_errno:
 	r = -errno;
 fail:
-	cfsi_tmpfile_discard(&s->file, store->dir_fd);
+	cfs_tmpfile_discard(&s->file, store->dir_fd);
 	done_writing(store, s->digest);
 	return cfs_error_set(err, r, "object %s in %s: %s: %s", path,
 			     store->path, step, strerror(-r));
@@ -674,13 +674,13 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 		return 0;
 
 	step = "create temporary file";
-	r = cfsi_tmpfile_create(store->dir_fd, &s.file);
+	r = cfs_tmpfile_create(store->dir_fd, &s.file);
 	if (r == 0) {
 		step = "copy";
 		r = copy_file(src_fd, s.file.fd);
 	}
 	if (r < 0) {
-		cfsi_tmpfile_discard(&s.file, store->dir_fd);
+		cfs_tmpfile_discard(&s.file, store->dir_fd);
 		done_writing(store, digest);
 		return cfs_error_set(err, r, "object %s in %s: %s: %s", path,
 				     store->path, step, strerror(-r));
@@ -692,7 +692,7 @@ int cfs_store_add_fd(struct cfs_store *store, int src_fd,
 /* Objects written while their digest is computed */
 
 struct cfsi_store_object {
-	struct cfsi_tmpfile file;
+	struct cfs_tmpfile file;
 	uint64_t size;
 };
 
@@ -705,7 +705,7 @@ int cfsi_store_object_begin(struct cfs_store *store,
 
 	if (o == NULL)
 		return cfs_error_set(err, -ENOMEM, "out of memory");
-	r = cfsi_tmpfile_create(store->dir_fd, &o->file);
+	r = cfs_tmpfile_create(store->dir_fd, &o->file);
 	if (r < 0) {
 		free(o);
 		return cfs_error_set(err, r, "object store %s: new object: %s",
@@ -730,7 +730,7 @@ void cfsi_store_object_abort(struct cfs_store *store,
 {
 	if (o == NULL)
 		return;
-	cfsi_tmpfile_discard(&o->file, store->dir_fd);
+	cfs_tmpfile_discard(&o->file, store->dir_fd);
 	free(o);
 }
 
@@ -750,7 +750,7 @@ int cfsi_store_object_finish(struct cfs_store *store,
 	r = claim(store, path, digest, size, &s.replace);
 	if (r <= 0) {
 		/* already there (or failed): the bytes written go */
-		cfsi_tmpfile_discard(&s.file, store->dir_fd);
+		cfs_tmpfile_discard(&s.file, store->dir_fd);
 		if (r < 0)
 			return cfs_error_set(err, r, "object %s in %s: %s",
 					     path, store->path, strerror(-r));

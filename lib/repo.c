@@ -72,10 +72,10 @@ int cfs_repo_check_name(const char *name, struct cfs_error *err)
 static int write_small_file(int dir_fd, const char *name, const void *data,
 			    size_t len, bool replace)
 {
-	struct cfsi_tmpfile t;
+	struct cfs_tmpfile t;
 	int r;
 
-	r = cfsi_tmpfile_create(dir_fd, &t);
+	r = cfs_tmpfile_create(dir_fd, &t);
 	if (r < 0)
 		return r;
 	r = cfsi_write_all(t.fd, data, len);
@@ -84,8 +84,8 @@ static int write_small_file(int dir_fd, const char *name, const void *data,
 	if (r == 0 && fsync(t.fd) != 0)
 		r = -errno;
 	if (r == 0)
-		r = cfsi_tmpfile_link(&t, dir_fd, name, replace);
-	cfsi_tmpfile_discard(&t, dir_fd);
+		r = cfs_tmpfile_link(&t, dir_fd, name, replace);
+	cfs_tmpfile_discard(&t, dir_fd);
 	if (r == 0 && fsync(dir_fd) != 0)
 		r = -errno;
 	return r;
@@ -712,18 +712,18 @@ static int store_image(struct cfs_repo *repo, struct cfs_node *root,
 {
 	char hex[CFS_DIGEST_HEX_SIZE];
 	struct cfs_error detail = { { 0 } };
-	struct cfsi_tmpfile t;
+	struct cfs_tmpfile t;
 	struct stat ours;
 	const char *step;
 	int r;
 
-	r = cfsi_tmpfile_create(repo->images_fd, &t);
+	r = cfs_tmpfile_create(repo->images_fd, &t);
 	if (r < 0)
 		return cfs_error_set(err, r, "%s/images: new file: %s",
 				     repo->path, strerror(-r));
 	r = cfs_write_image(root, opts, t.fd, ret_digest, &detail);
 	if (r < 0) {
-		cfsi_tmpfile_discard(&t, repo->images_fd);
+		cfs_tmpfile_discard(&t, repo->images_fd);
 		return cfs_error_set(err, r, "cannot write image: %s",
 				     detail.message);
 	}
@@ -733,7 +733,7 @@ static int store_image(struct cfs_repo *repo, struct cfs_node *root,
 	    fstat(t.fd, &ours) != 0)
 		goto fail_errno;
 	step = "reopen";
-	r = cfsi_tmpfile_reopen_readonly(&t, repo->images_fd);
+	r = cfs_tmpfile_reopen_readonly(&t, repo->images_fd);
 	if (r < 0)
 		goto fail;
 	step = "enable fs-verity";
@@ -743,14 +743,14 @@ static int store_image(struct cfs_repo *repo, struct cfs_node *root,
 	/* The same image may be there already; anything else at its name
 	 * (a damaged or swapped file) is replaced. */
 	if (image_file_is(repo, hex, ours.st_size, ret_digest)) {
-		cfsi_tmpfile_discard(&t, repo->images_fd);
+		cfs_tmpfile_discard(&t, repo->images_fd);
 		return 0;
 	}
 	step = "link into place";
-	r = cfsi_tmpfile_link(&t, repo->images_fd, hex, true);
+	r = cfs_tmpfile_link(&t, repo->images_fd, hex, true);
 	if (r < 0)
 		goto fail;
-	cfsi_tmpfile_discard(&t, repo->images_fd);
+	cfs_tmpfile_discard(&t, repo->images_fd);
 	if (fsync(repo->images_fd) != 0)
 		return cfs_error_set(err, -errno, "%s/images: fsync: %s",
 				     repo->path, strerror(errno));
@@ -759,7 +759,7 @@ static int store_image(struct cfs_repo *repo, struct cfs_node *root,
 fail_errno:
 	r = -errno;
 fail:
-	cfsi_tmpfile_discard(&t, repo->images_fd);
+	cfs_tmpfile_discard(&t, repo->images_fd);
 	return cfs_error_set(err, r, "%s/images/%s: %s: %s", repo->path, hex,
 			     step, strerror(-r));
 }

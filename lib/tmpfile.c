@@ -80,11 +80,11 @@ static int create_named(int dir_fd, char name[CFSI_TMP_NAME_SIZE])
 	return -EEXIST;
 }
 
-int cfsi_tmpfile_create(int dir_fd, struct cfsi_tmpfile *ret)
+int cfs_tmpfile_create(int dir_fd, struct cfs_tmpfile *ret)
 {
 	int fd;
 
-	*ret = (struct cfsi_tmpfile){ .fd = -1 };
+	*ret = (struct cfs_tmpfile){ .fd = -1 };
 	if (can_link_anonymous()) {
 		fd = openat(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 		if (fd >= 0) {
@@ -103,7 +103,7 @@ int cfsi_tmpfile_create(int dir_fd, struct cfsi_tmpfile *ret)
 	return 0;
 }
 
-int cfsi_tmpfile_reopen_readonly(struct cfsi_tmpfile *t, int dir_fd)
+int cfs_tmpfile_reopen_readonly(struct cfs_tmpfile *t, int dir_fd)
 {
 	char proc[64];
 	int fd;
@@ -124,7 +124,7 @@ int cfsi_tmpfile_reopen_readonly(struct cfsi_tmpfile *t, int dir_fd)
 }
 
 /* Link the file to a fresh temporary name in dir_fd. */
-static int link_to_tmp_name(struct cfsi_tmpfile *t, int dir_fd,
+static int link_to_tmp_name(struct cfs_tmpfile *t, int dir_fd,
 			    char name[CFSI_TMP_NAME_SIZE])
 {
 	char proc[64];
@@ -141,14 +141,14 @@ static int link_to_tmp_name(struct cfsi_tmpfile *t, int dir_fd,
 	return -EEXIST;
 }
 
-int cfsi_tmpfile_link(struct cfsi_tmpfile *t, int dir_fd, const char *name,
-		      bool replace)
+int cfs_tmpfile_link(struct cfs_tmpfile *t, int dir_fd, const char *name,
+		     bool replace)
 {
-	return cfsi_tmpfile_link_from(t, dir_fd, dir_fd, name, replace);
+	return cfs_tmpfile_link_from(t, dir_fd, dir_fd, name, replace);
 }
 
-int cfsi_tmpfile_link_from(struct cfsi_tmpfile *t, int src_dir_fd, int dir_fd,
-			   const char *name, bool replace)
+int cfs_tmpfile_link_from(struct cfs_tmpfile *t, int src_dir_fd, int dir_fd,
+			  const char *name, bool replace)
 {
 	char proc[64], tmp[CFSI_TMP_NAME_SIZE];
 	int r;
@@ -196,7 +196,7 @@ int cfsi_tmpfile_link_from(struct cfsi_tmpfile *t, int src_dir_fd, int dir_fd,
 	return 0;
 }
 
-void cfsi_tmpfile_discard(struct cfsi_tmpfile *t, int dir_fd)
+void cfs_tmpfile_discard(struct cfs_tmpfile *t, int dir_fd)
 {
 	if (t->named && dir_fd >= 0)
 		(void)unlinkat(dir_fd, t->name, 0);

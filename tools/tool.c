@@ -15,9 +15,7 @@
 #include <unistd.h>
 
 #include "composefs.h"
-#include "tmpfile_i.h"
 #include "tool.h"
-#include "util.h"
 
 const char *tool_name = "composefs";
 
@@ -168,7 +166,7 @@ static char *link_target(const char *path)
 int tool_output_open(struct tool_output *o, const char *dest)
 {
 	const char *slash;
-	_cleanup_free_ char *dir = NULL;
+	char dir[PATH_MAX];
 	struct stat st;
 	int r;
 
@@ -191,19 +189,22 @@ int tool_output_open(struct tool_output *o, const char *dest)
 	if (o->path == NULL)
 		return -ENOMEM;
 	slash = strrchr(o->path, '/');
-	dir = slash == NULL    ? strdup(".") :
-	      slash == o->path ? strdup("/") :
-				 strndup(o->path, (size_t)(slash - o->path));
-	if (dir == NULL)
-		return -ENOMEM;
-	o->name = slash ? slash + 1 : o->path;
-	if (strlen(o->path) + CFSI_TMP_NAME_SIZE + 1 >= sizeof(signal_tmp_path))
+	if (strlen(o->path) + CFS_TMPFILE_NAME_SIZE + 1 >=
+	    sizeof(signal_tmp_path))
 		return -ENAMETOOLONG;
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == o->path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - o->path),
+			 o->path);
+	o->name = slash ? slash + 1 : o->path;
 	o->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (o->dir_fd < 0)
 		return -errno;
 	catch_fatal_signals();
-	r = cfsi_tmpfile_create(o->dir_fd, &o->tmp);
+	r = cfs_tmpfile_create(o->dir_fd, &o->tmp);
 	if (r < 0) {
 		(void)close(o->dir_fd);
 		o->dir_fd = -1;
@@ -213,7 +214,8 @@ int tool_output_open(struct tool_output *o, const char *dest)
 	/* An anonymous file goes with the process, however it dies; a named
 	 * one is removed by the signal handler or at exit. */
 	if (o->tmp.named) {
-		char path[PATH_MAX];
+		/* fits: the length of o->path was checked above */
+		char path[PATH_MAX + CFS_TMPFILE_NAME_SIZE + 1];
 
 		snprintf(path, sizeof(path), "%s/%s", dir, o->tmp.name);
 		set_signal_tmp_path(path);
@@ -226,7 +228,7 @@ void tool_output_abort(struct tool_output *o)
 {
 	signal_tmp_path[0] = '\0'; /* one byte: never seen half done */
 	if (o->dir_fd >= 0) {
-		cfsi_tmpfile_discard(&o->tmp, o->dir_fd);
+		cfs_tmpfile_discard(&o->tmp, o->dir_fd);
 		(void)close(o->dir_fd);
 	} else if (o->fd > STDOUT_FILENO) {
 		close(o->fd);
@@ -281,7 +283,7 @@ int tool_output_commit(struct tool_output *o)
 	if (fchmod(o->fd, 0666 & ~mask) < 0 || fsync(o->fd) < 0)
 		r = -errno;
 	if (r == 0)
-		r = cfsi_tmpfile_link(&o->tmp, o->dir_fd, o->name, true);
+		r = cfs_tmpfile_link(&o->tmp, o->dir_fd, o->name, true);
 	tool_output_abort(o);
 	return r < 0 ? r : 0;
 }

@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "composefs.h"
-#include "tmpfile_i.h"
 
 /* The tool's name in messages ("mkcomposefs: ..."); set by tool_init. */
 extern const char *tool_name;
@@ -104,7 +103,7 @@ struct tool_output {
 	char *path; /* final name, NULL when written in place */
 	const char *name; /* its last component */
 	int dir_fd; /* its directory, -1 when written in place */
-	struct cfsi_tmpfile tmp;
+	struct cfs_tmpfile tmp;
 	int fd;
 };
 
