@@ -143,6 +143,23 @@ static int validate_options(const struct cfs_mount_options *opts,
 		return cfs_error_set(
 			err, -EINVAL,
 			"upperdir and workdir go together: give both or neither");
+	if (opts->upperdir != NULL) {
+		/* overlayfs' own EINVAL for this says nothing (its reason goes
+		 * to the kernel log), and would look like the refusal of a
+		 * detached layer, which is retried */
+		struct statx up, work;
+
+		if (statx(AT_FDCWD, opts->upperdir, 0, STATX_MNT_ID, &up) ==
+			    0 &&
+		    statx(AT_FDCWD, opts->workdir, 0, STATX_MNT_ID, &work) ==
+			    0 &&
+		    (up.stx_mask & work.stx_mask & STATX_MNT_ID) &&
+		    up.stx_mnt_id != work.stx_mnt_id)
+			return cfs_error_set(
+				err, -EINVAL,
+				"upperdir %s and workdir %s are on different mounts: overlayfs needs them on the same one",
+				opts->upperdir, opts->workdir);
+	}
 	if ((opts->flags & CFS_MOUNT_IDMAP) && opts->idmap_fd < 0)
 		return cfs_error_set(err, -EINVAL,
 				     "idmap requested without a namespace fd");

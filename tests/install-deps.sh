@@ -12,7 +12,7 @@ packages=(
 	libssl-dev libfsverity-dev libcmocka-dev libfuse3-dev fuse3 libarchive-dev
 	erofs-utils fsverity attr acl mount kmod util-linux
 	clang-format python3
-	qemu-system-x86 busybox-static e2fsprogs xz-utils zstd
+	qemu-system-x86 busybox-static e2fsprogs xz-utils zstd strace
 )
 
 missing=()

@@ -22,7 +22,7 @@ manifest=("python3" "$tests_dir/manifest.py")
 
 tap_require_root
 tap_require_fs erofs overlay
-tap_require_commands python3 losetup sha256sum
+tap_require_commands python3 losetup sha256sum strace
 mkcomposefs= mcfs= # set by cfs_require_tool
 cfs_require_tool mkcomposefs mkcomposefs
 cfs_require_tool mcfs mount.composefs
@@ -321,6 +321,22 @@ if mount_ok "ro mounts" "basedir=$store,ro"; then
 	unmount
 fi
 check_clean "upperdir, ro: nothing left after umount"
+
+# upperdir and workdir on two mounts: refused up front with a message that
+# says so (overlayfs' EINVAL says nothing), and no second attempt with the
+# EROFS layer attached (the retry is only for a refused detached layer)
+mkdir -p "$work/upper-x" /dev/shm/cfs-test-work.$$
+out=$(strace -f -e trace=move_mount -o "$work/strace.log" \
+	"$mcfs" -o "basedir=$store,upperdir=$work/upper-x,workdir=/dev/shm/cfs-test-work.$$" "$image" "$mnt" 2>&1)
+rc=$?
+rmdir /dev/shm/cfs-test-work.$$
+if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -q "different mounts" &&
+	! grep -q "move_mount(" "$work/strace.log" && ! mountpoint -q "$mnt"; then
+	tap_ok "upperdir and workdir on different mounts: refused, saying so, nothing attached"
+else
+	tap_not_ok "upperdir and workdir on different mounts: refused, saying so, nothing attached" \
+		"status $rc: $out; $(grep move_mount "$work/strace.log")"
+fi
 
 # --- mount(8) ---------------------------------------------------------------
 
