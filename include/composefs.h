@@ -769,6 +769,78 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 		void *userdata, struct cfs_repo_gc_stats *ret_stats,
 		struct cfs_error *err);
 
+/* ------------------------------------------------------------------ */
+/* Imports: tar streams and OCI images into a repository (lib/import.c,
+ * lib/tar-import.c)
+ *
+ * Nothing is unpacked: owners, modes, times, devices, xattrs and hard
+ * links come from the tar headers, regular files over
+ * CFS_INLINE_RECOMMENDED_MAX bytes stream into the object store while
+ * their digest is computed. Tar names are taken relative to the root
+ * (a leading '/' dropped, ".." resolved lexically, never above the root);
+ * a later entry replaces an earlier one of the same name, but a directory
+ * onto a directory only takes its metadata. A directory the tar lacks but
+ * an entry needs is made with mode 0755, owner 0:0 and mtime 0, and the
+ * root is that too unless an entry "./" says otherwise. Layers are applied
+ * in order with the OCI image-spec's whiteouts (".wh.NAME",
+ * ".wh..wh..opq", which apply only to the layers below); a plain tar is
+ * one layer onto nothing.
+ */
+
+enum cfs_import_event_kind {
+	CFS_IMPORT_READING, /* a layer's tar is being read */
+	CFS_IMPORT_LAYER_READ, /* ...and is now read and checked */
+	CFS_IMPORT_LAYER_REUSED, /* a layer imported before, not read again */
+};
+
+struct cfs_import_event {
+	enum cfs_import_event_kind kind;
+	unsigned layer, n_layers; /* 1-based; 0 and 0 for a plain tar */
+	const char *diff_id; /* "sha256:HEX", NULL for a plain tar */
+	uint64_t bytes; /* read so far (compressed) */
+	uint64_t total_bytes; /* the layer's size, 0 when unknown */
+	uint64_t entries; /* tar entries read so far */
+};
+typedef void (*cfs_import_fn)(void *userdata,
+			      const struct cfs_import_event *event);
+
+struct cfs_import_options {
+	unsigned flags; /* CFS_REPO_REPLACE */
+	const struct cfs_write_options *write; /* NULL: the defaults */
+	/* "OS/ARCH" or "OS/ARCH/VARIANT" to pick from a multi-platform
+	 * image; NULL: this machine's (linux/amd64 and so on) */
+	const char *platform;
+	cfs_import_fn progress; /* may be NULL */
+	void *userdata;
+};
+
+/* Import the tar stream on fd (plain, gzip, zstd, xz, bzip2: detected
+ * from the bytes) as the image name. source names the stream in
+ * messages. Errors name the entry that caused them. */
+int cfs_repo_import_tar(struct cfs_repo *repo, int fd, const char *source,
+			const char *name, const struct cfs_import_options *opts,
+			uint8_t ret_digest[CFS_DIGEST_SIZE],
+			struct cfs_error *err);
+
+/* Import the OCI image in the image layout at the directory layout (its
+ * image tagged tag, or its only image when tag is NULL; through nested
+ * indexes by platform) as the image name. Every blob is checked against
+ * its digest and size and every layer against its diff_id: -EILSEQ naming
+ * the blob when one does not match, and nothing is named. Layers imported
+ * before (by diff_id) are not read again. The repository records, in
+ * DIR/oci/NAME, the manifest, the config and the layers of the image, and
+ * keeps each layer as an image of its own until no name needs it. */
+int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
+			const char *tag, const char *name,
+			const struct cfs_import_options *opts,
+			uint8_t ret_digest[CFS_DIGEST_SIZE],
+			struct cfs_error *err);
+
+/* The sha256 digests (hex, malloc'd, as is the array) of the layer blobs
+ * whose layers the repository holds: a pull need not fetch them. */
+int cfs_repo_list_layer_blobs(struct cfs_repo *repo, char ***ret_hex,
+			      size_t *ret_n, struct cfs_error *err);
+
 /* Library version string. */
 const char *cfs_version(void);
 

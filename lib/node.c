@@ -149,6 +149,26 @@ int cfs_node_add_child(struct cfs_node *parent, struct cfs_node *child,
 	return 0;
 }
 
+void cfsi_node_remove_child(struct cfs_node *parent, struct cfs_node *child)
+{
+	bool found;
+	size_t pos;
+
+	if (child->parent != parent || child->name == NULL)
+		return;
+	pos = child_position(parent, child->name, &found);
+	if (!found || parent->children[pos] != child)
+		return;
+	memmove(parent->children + pos, parent->children + pos + 1,
+		(parent->n_children - pos - 1) * sizeof(*parent->children));
+	parent->n_children--;
+	/* detached as node_free() does */
+	child->parent = NULL;
+	free(child->name);
+	child->name = NULL;
+	cfs_node_unref(child);
+}
+
 struct cfs_node *cfs_node_lookup_child(const struct cfs_node *node,
 				       const char *name)
 {

@@ -57,6 +57,10 @@ static inline bool cfs_node_is_dir(const struct cfs_node *n)
 int cfsi_node_set_xattr_limit(struct cfs_node *node, const char *name,
 			      const void *value, size_t len, size_t limit);
 
+/* Take child out of parent and drop the parent's reference (a hard link
+ * elsewhere may keep the node alive). Nothing when child is not parent's. */
+void cfsi_node_remove_child(struct cfs_node *parent, struct cfs_node *child);
+
 /* Follow hard links to the inode they name (links are never cyclic: the
  * constructor refuses cycles). */
 static inline struct cfs_node *cfs_node_resolve(struct cfs_node *n)

@@ -725,6 +725,15 @@ int cfsi_store_object_write(struct cfsi_store_object *o, const void *data,
 	return r;
 }
 
+int cfsi_store_object_hole(struct cfsi_store_object *o, size_t len)
+{
+	if (lseek(o->file.fd, (off_t)len, SEEK_CUR) < 0 ||
+	    ftruncate(o->file.fd, (off_t)(o->size + len)) != 0)
+		return -errno;
+	o->size += len;
+	return 0;
+}
+
 void cfsi_store_object_abort(struct cfs_store *store,
 			     struct cfsi_store_object *o)
 {

@@ -41,6 +41,9 @@
 #define IMAGE_SIZE_MAX (UINT64_C(4) << 30)
 
 static const char *const subdirs[] = { "objects", "images", "names" };
+/* made when first needed (older repositories lack them) */
+static const char *const extra_subdirs[] = { "layers", "layer-blobs", "oci",
+					     "pull" };
 
 int cfs_repo_check_name(const char *name, struct cfs_error *err)
 {
@@ -129,6 +132,9 @@ static int only_repo_entries(int dir_fd)
 
 		for (size_t k = 0; k < ARRAY_SIZE(subdirs); k++)
 			known = known || strcmp(l.names[i], subdirs[k]) == 0;
+		for (size_t k = 0; k < ARRAY_SIZE(extra_subdirs); k++)
+			known = known ||
+				strcmp(l.names[i], extra_subdirs[k]) == 0;
 		if (!known)
 			r = 0;
 	}
@@ -705,10 +711,10 @@ static bool image_file_is(struct cfs_repo *repo, const char *hex, off_t size,
 }
 
 /* Put the image of root into images/, durable; its digest to ret_digest. */
-static int store_image(struct cfs_repo *repo, struct cfs_node *root,
-		       const struct cfs_write_options *opts,
-		       uint8_t ret_digest[CFS_DIGEST_SIZE],
-		       struct cfs_error *err)
+int cfsi_repo_store_image(struct cfs_repo *repo, struct cfs_node *root,
+			  const struct cfs_write_options *opts,
+			  uint8_t ret_digest[CFS_DIGEST_SIZE],
+			  struct cfs_error *err)
 {
 	char hex[CFS_DIGEST_HEX_SIZE];
 	struct cfs_error detail = { { 0 } };
@@ -796,7 +802,7 @@ int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
 		if (r < 0)
 			return r;
 	}
-	r = store_image(repo, root, opts, digest, err);
+	r = cfsi_repo_store_image(repo, root, opts, digest, err);
 	if (r < 0)
 		return r;
 	if (ret_digest != NULL)
@@ -821,5 +827,58 @@ int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
 	if (r < 0)
 		return cfs_error_set(err, r, "%s/names/%s: %s", repo->path,
 				     name, strerror(-r));
+	return 0;
+}
+
+/* The fd of subdir (one of extra_subdirs), made when missing. */
+static int extra_subdir(struct cfs_repo *repo, const char *subdir)
+{
+	int fd;
+
+	if (mkdirat(repo->dir_fd, subdir, 0755) != 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(repo->dir_fd, subdir,
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+int cfsi_repo_write_file(struct cfs_repo *repo, const char *subdir,
+			 const char *name, const void *data, size_t len,
+			 struct cfs_error *err)
+{
+	_cleanup_close_ int fd = extra_subdir(repo, subdir);
+	int r = fd;
+
+	if (fd >= 0)
+		r = write_small_file(fd, name, data, len, true);
+	if (r < 0)
+		return cfs_error_set(err, r, "%s/%s/%s: %s", repo->path, subdir,
+				     name, strerror(-r));
+	return 0;
+}
+
+ssize_t cfsi_repo_read_file(struct cfs_repo *repo, const char *subdir,
+			    const char *name, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = openat(repo->dir_fd, subdir,
+					O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+						O_NOFOLLOW);
+
+	if (fd < 0)
+		return -errno;
+	return read_small_file(fd, name, buf, size);
+}
+
+int cfsi_repo_remove_file(struct cfs_repo *repo, const char *subdir,
+			  const char *name)
+{
+	_cleanup_close_ int fd = openat(repo->dir_fd, subdir,
+					O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+						O_NOFOLLOW);
+
+	if (fd < 0)
+		return -errno;
+	if (unlinkat(fd, name, 0) != 0)
+		return -errno;
 	return 0;
 }

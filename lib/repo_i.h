@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "composefs.h"
 
@@ -85,5 +86,38 @@ int cfsi_repo_load_tree(struct cfs_repo *repo,
 /* The fs-verity digest of the open file fd: the kernel's where the file
  * has fs-verity, else computed. */
 int cfsi_file_digest(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]);
+
+/* Write the image of root into images/ (durable, no name); its digest to
+ * ret_digest. The objects it names must be in place already. */
+int cfsi_repo_store_image(struct cfs_repo *repo, struct cfs_node *root,
+			  const struct cfs_write_options *opts,
+			  uint8_t ret_digest[CFS_DIGEST_SIZE],
+			  struct cfs_error *err);
+
+/* Small files in the repository's subdirectories "layers" and "oci"
+ * (made when first written): written whole and durable (replacing what
+ * is there), read NUL-terminated into buf (the length or -errno; -ENOENT
+ * when missing, -EUCLEAN when not a regular file), removed. */
+int cfsi_repo_write_file(struct cfs_repo *repo, const char *subdir,
+			 const char *name, const void *data, size_t len,
+			 struct cfs_error *err);
+ssize_t cfsi_repo_read_file(struct cfs_repo *repo, const char *subdir,
+			    const char *name, char *buf, size_t size);
+int cfsi_repo_remove_file(struct cfs_repo *repo, const char *subdir,
+			  const char *name);
+
+/* What DIR/oci/NAME says of the image NAME names (lib/import.c). */
+struct cfsi_oci_record {
+	char manifest[80], config[80]; /* "sha256:HEX" */
+	char (*layers)[65]; /* diff_ids, hex */
+	size_t n_layers;
+};
+/* -ENOENT when NAME has no record, -ESTALE when its record is of another
+ * image than digest (the name was moved since), -EINVAL when it cannot be
+ * parsed. */
+int cfsi_repo_read_record(struct cfs_repo *repo, const char *name,
+			  const uint8_t digest[CFS_DIGEST_SIZE],
+			  struct cfsi_oci_record *ret);
+void cfsi_oci_record_free(struct cfsi_oci_record *rec);
 
 #endif

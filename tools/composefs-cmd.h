@@ -17,5 +17,7 @@ int sub_getopt(int argc, char **argv, const char *shortopts,
 	       const struct option *longopts, void (*sub_usage)(FILE *));
 
 int cmd_mount(int argc, char **argv);
+int cmd_import_tar(int argc, char **argv);
+int cmd_oci(int argc, char **argv);
 
 #endif

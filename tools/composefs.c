@@ -41,6 +41,12 @@ static void usage(FILE *out)
 		"  mount [-o OPTIONS] NAME DIR       mount the image NAME on DIR\n"
 		"  fsck [--json] [--repair]          check every object, image and name\n"
 		"  gc [--dry-run]                    remove what no name reaches\n"
+		"  import-tar [OPTIONS] FILE|- NAME  import a tar stream as NAME\n"
+		"  oci import [OPTIONS] oci:DIR[:TAG] NAME\n"
+		"                                    import an OCI image layout\n"
+		"  oci pull [OPTIONS] TRANSPORT:REF NAME\n"
+		"                                    fetch an image with skopeo and\n"
+		"                                    import it\n"
 		"\n"
 		"Options:\n"
 		"  --repo DIR    the repository (default: $COMPOSEFS_REPO, else\n"
@@ -657,9 +663,16 @@ static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
 } commands[] = {
-	{ "init", cmd_init },	  { "add", cmd_add }, { "images", cmd_images },
-	{ "export", cmd_export }, { "rm", cmd_rm },   { "mount", cmd_mount },
-	{ "fsck", cmd_fsck },	  { "gc", cmd_gc },
+	{ "init", cmd_init },
+	{ "add", cmd_add },
+	{ "images", cmd_images },
+	{ "export", cmd_export },
+	{ "rm", cmd_rm },
+	{ "mount", cmd_mount },
+	{ "fsck", cmd_fsck },
+	{ "gc", cmd_gc },
+	{ "import-tar", cmd_import_tar },
+	{ "oci", cmd_oci },
 };
 
 int main(int argc, char **argv)

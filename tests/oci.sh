@@ -1,0 +1,560 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0
+#
+# OCI images into a repository: composefs import-tar, oci import and oci
+# pull. Each image imported has the digest that mkcomposefs --hardlinks
+# gives umoci's unpack of the same image (whiteouts, opaque directories,
+# names that come back, hard links, devices, FIFOs, xattrs, owners,
+# nanosecond mtimes; gzip, zstd, plain and Docker layers); a blob or a
+# diff_id that does not match is refused and names nothing; layers already
+# in the repository are reused, neither read nor downloaded again; gc keeps
+# what named images need; mounts of the images show umoci's tree; and an
+# unprivileged user imports and mounts too.
+#
+# umoci's reference trees need root (owners, devices, trusted.* xattrs):
+# without root the comparisons with them, the kernel mounts and the
+# unprivileged user's part are skipped. The registry part needs skopeo and
+# docker-registry, the FUSE mounts /dev/fuse and composefs-fuse.
+set -u
+
+tests_dir=$(cd "$(dirname "$0")" && pwd)
+. "$tests_dir/tap.sh"
+
+cfs_require_tool COMPOSEFS composefs
+cfs_require_tool MKCOMPOSEFS mkcomposefs
+tap_require_commands python3 zstd gzip umoci
+INFO=$(cfs_tool composefs-info) || exit 1
+FUSE=$(cfs_tool composefs-fuse) || exit 1
+ocitool=(python3 "$tests_dir/oci/ocitool.py")
+umask 022
+
+is_root=false
+[ "$(id -u)" -eq 0 ] && is_root=true
+have_fuse=false
+[ -x "$FUSE" ] && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null &&
+	have_fuse=true
+have_kernel=false
+if $is_root; then
+	modprobe erofs >/dev/null 2>&1
+	modprobe overlay >/dev/null 2>&1
+	grep -qw erofs /proc/filesystems && grep -qw overlay /proc/filesystems &&
+		have_kernel=true
+fi
+# composefs mount runs this composefs-fuse
+export COMPOSEFS_FUSE="$FUSE"
+unset COMPOSEFS_REPO
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cfs-oci.XXXXXX")
+chmod 755 "$work"
+registry_pid=
+fuse_mode=
+
+mounts_under_work()
+{
+	awk -v prefix="$work/" 'index($5, prefix) == 1 { print $5 }' /proc/self/mountinfo | tac
+}
+
+cleanup()
+{
+	local dir
+	for dir in $(mounts_under_work); do
+		fusermount3 -u "$dir" 2>/dev/null || umount "$dir" 2>/dev/null ||
+			umount -l "$dir" 2>/dev/null
+	done
+	if [ -n "$registry_pid" ]; then
+		kill "$registry_pid" 2>/dev/null
+		wait "$registry_pid" 2>/dev/null
+	fi
+	[ -n "$fuse_mode" ] && chmod "$fuse_mode" /dev/fuse
+	[ -n "$(mounts_under_work)" ] || rm -rf -- "$work"
+}
+trap cleanup EXIT
+cd "$work" || exit 1
+
+# in REPO ARGS...: the composefs command on the repository $work/REPO
+in()
+{
+	local repo="$1"
+	shift
+	"$COMPOSEFS" --repo "$work/$repo" "$@"
+}
+
+# run STATUS DESCRIPTION CMD...: ok when CMD exits with STATUS; its stdout
+# is left in $out, its stderr in $err
+run()
+{
+	local want="$1" description="$2" rc
+	shift 2
+	"$@" >"$work/run.out" 2>"$work/run.err"
+	rc=$?
+	out=$(cat "$work/run.out")
+	err=$(cat "$work/run.err")
+	if [ "$rc" -eq "$want" ]; then
+		tap_ok "$description"
+	else
+		tap_not_ok "$description" "status $rc, expected $want: $*
+$out
+$err"
+	fi
+}
+
+# imports DESCRIPTION CMD...: run 0, and CMD prints a digest
+imports()
+{
+	local description="$1"
+	shift
+	run 0 "$description" "$@"
+	if [ "$TAP_FAILED" -eq "$failed_before" ] && ! [[ "$out" =~ ^[0-9a-f]{64}$ ]]; then
+		:
+	fi
+}
+
+# expect_err DESCRIPTION TEXT: the last run's stderr holds TEXT
+expect_err()
+{
+	if grep -qF -e "$2" <<<"$err"; then
+		tap_ok "$1"
+	else
+		tap_not_ok "$1" "no '$2' in: $err"
+	fi
+}
+
+# expect_layer N/M DIFF_ID WORD: the last run's -v lines say so of a layer
+expect_layer()
+{
+	local line="layer $1 $2: $3"
+	if grep -qxF -e "$line" <<<"$err"; then
+		tap_ok "... $line"
+	else
+		tap_not_ok "... $line" "-v said: $err"
+	fi
+}
+
+# no_name REPO NAME: NAME is neither listed nor in names/
+no_name()
+{
+	! in "$1" images 2>&1 | grep -qw -e "$2" && [ ! -e "$work/$1/names/$2" ]
+}
+
+# reference TAG [LAYOUT]: umoci unpacks LAYOUT:TAG into unpack/TAG; prints
+# the digest of mkcomposefs --hardlinks of its rootfs (nothing without
+# root: umoci could not make its owners and devices)
+reference()
+{
+	local tag="$1" layout="${2:-$L}"
+	$is_root || return 0
+	rm -rf "unpack/$tag"
+	mkdir -p unpack
+	if ! umoci unpack --image "$layout:$tag" "unpack/$tag" >"unpack/$tag.log" 2>&1; then
+		tap_diag "umoci unpack $layout:$tag failed: $(cat "unpack/$tag.log")"
+		return 0
+	fi
+	"$MKCOMPOSEFS" --hardlinks --print-digest-only "unpack/$tag/rootfs"
+}
+
+# same_image DESCRIPTION DIGEST TAG REPO NAME: DIGEST (NAME's in REPO) is
+# the reference of TAG; on a difference the two images' dumps are compared
+same_image()
+{
+	local description="$1" got="$2" tag="$3" repo="$4" name="$5"
+	local want="${ref[$tag]:-}"
+	if [ -z "$want" ]; then
+		tap_skip "$description" "no umoci reference (needs root)"
+	elif [ "$got" = "$want" ]; then
+		tap_ok "$description"
+	else
+		"$MKCOMPOSEFS" --hardlinks "unpack/$tag/rootfs" want.cfs >/dev/null 2>&1
+		in "$repo" export "$name" got.cfs >/dev/null 2>&1
+		tap_not_ok "$description" "$got, umoci+mkcomposefs $want:
+$(diff -u <("$INFO" dump want.cfs 2>&1) <("$INFO" dump got.cfs 2>&1) | head -40)"
+	fi
+}
+
+# same_tree DESCRIPTION DIR TAG [--user-xattrs]: the tree at DIR (a mount,
+# read by "${reader[@]}") lists as umoci's unpack of TAG does
+reader=()
+same_tree()
+{
+	local description="$1" dir="$2" tag="$3" opt="${4:-}" n
+	if [ ! -d "unpack/$tag/rootfs" ]; then
+		tap_skip "$description" "no umoci reference (needs root)"
+		return
+	fi
+	"${reader[@]}" "${ocitool[@]}" listing "$dir" $opt >got.list 2>&1
+	"${ocitool[@]}" listing "unpack/$tag/rootfs" $opt >want.list 2>&1
+	n=$(wc -l <got.list)
+	if [ "$n" -le 1 ] || ! grep -q '^data ' got.list; then
+		tap_not_ok "$description" "the mount shows nothing: $(head -5 got.list)"
+	elif diff -u want.list got.list >tree.diff; then
+		tap_ok "$description ($n entries)"
+	else
+		tap_not_ok "$description" "$(head -40 tree.diff)"
+	fi
+}
+
+# unmount DIR
+unmount()
+{
+	fusermount3 -u "$1" 2>/dev/null || umount "$1" 2>/dev/null
+}
+
+# ------------------------------------------------------------------
+# The layouts: one set of layer tars in several images
+
+"${ocitool[@]}" layers tars || exit 1
+L=$work/layout
+build() { "${ocitool[@]}" build "$L" "$@" || exit 1; }
+build main tars/base.tar tars/upper1.tar:zstd tars/upper2.tar:none
+build main-gzip tars/base.tar tars/upper1.tar tars/upper2.tar
+build A tars/base.tar tars/upper1.tar
+build B tars/base.tar tars/alt.tar
+build base tars/base.tar
+build A-docker --docker tars/base.tar:gzip tars/upper1.tar:none
+build B-arm64 --arch arm64/v8 tars/base.tar tars/alt.tar
+"${ocitool[@]}" multi "$L" multi A B-arm64 || exit 1
+diff_base=$("${ocitool[@]}" diff-id "$L" A 0)
+diff_upper1=$("${ocitool[@]}" diff-id "$L" A 1)
+diff_upper2=$("${ocitool[@]}" diff-id "$L" main 2)
+diff_alt=$("${ocitool[@]}" diff-id "$L" B 1)
+read -r _ blob_base < <("${ocitool[@]}" layer-blob "$L" A 0)
+read -r _ blob_upper1 < <("${ocitool[@]}" layer-blob "$L" A 1)
+read -r _ blob_upper2 < <("${ocitool[@]}" layer-blob "$L" main 2)
+
+# umoci 0.4.7 unpacks neither zstd nor Docker layers: the references of
+# main and A-docker are the images of the same layers in gzip
+declare -A ref
+for tag in main-gzip A B base; do
+	ref[$tag]=$(reference "$tag")
+done
+ref[main]=${ref[main-gzip]}
+ref[A-docker]=${ref[A]}
+rm -rf unpack/main unpack/A-docker
+[ -n "${ref[main]}" ] && ln -s main-gzip unpack/main && ln -s A unpack/A-docker
+$is_root || tap_diag "not root: no umoci reference trees"
+
+# ------------------------------------------------------------------
+# oci import: the same images as umoci and mkcomposefs make
+
+run 0 "init" in r init
+run 0 "oci import of layers in gzip, zstd and plain tar" in r oci import "oci:$L:main" main
+same_image "... gives umoci+mkcomposefs's image (whiteouts, opaque directories, names back, links, devices, xattrs, owners, mtimes)" "$out" main r main
+d_main=$out
+run 0 "oci import of the same layers all in gzip" in r oci import "oci:$L:main-gzip" main-gzip
+tap_check "... gives the same image" test "$out" = "$d_main"
+run 0 "oci import of a tag (A) of a layout of several" in r oci import "oci:$L:A" A
+same_image "... gives umoci+mkcomposefs's image of that tag" "$out" A r A
+d_A=$out
+run 0 "oci import of another tag (B) of the layout" in r oci import "oci:$L:B" B
+same_image "... gives umoci+mkcomposefs's image of that tag" "$out" B r B
+d_B=$out
+tap_check "... which is not A's" test "$d_A" != "$d_B"
+run 0 "oci import of Docker media types" in r oci import "oci:$L:A-docker" A-docker
+same_image "... gives the image of the same layers in OCI media types" "$out" A-docker r A-docker
+run 0 "oci import of a one-layer image" in r oci import "oci:$L:base" base
+same_image "... gives umoci+mkcomposefs's image" "$out" base r base
+d_base=$out
+
+# an image that umoci repack made: its layer has an entry for the root
+# and umoci's own whiteouts
+cp -a "$L" repacked
+if $is_root && umoci unpack --image repacked:base bundle >/dev/null 2>&1; then
+	rm -rf bundle/rootfs/gone bundle/rootfs/remove-me bundle/rootfs/data/big-link
+	echo "added by repack" >bundle/rootfs/etc/added
+	chmod 700 bundle/rootfs/home
+	mkdir bundle/rootfs/newdir && ln -s ../etc/added bundle/rootfs/newdir/link
+	touch -d @1600000000.5 bundle/rootfs/etc/added
+	if umoci repack --image repacked:rp bundle >/dev/null 2>&1; then
+		ref[rp]=$(reference rp "$work/repacked")
+		run 0 "oci import of an image umoci repack made" in r oci import "oci:$work/repacked:rp" rp
+		same_image "... gives umoci+mkcomposefs's image" "$out" rp r rp
+	else
+		tap_not_ok "umoci repack of a changed tree" ""
+	fi
+else
+	tap_skip "oci import of an image umoci repack made" "needs root for umoci unpack"
+fi
+
+# import-tar: a tar is a one-layer image
+run 0 "import-tar of a tar file" in r import-tar tars/base.tar base-tar
+tap_check "... gives the one-layer image's digest" test "$out" = "$d_base"
+run 0 "import-tar - reads stdin" sh -c '"$0" --repo "$1" import-tar - base-stdin <"$2"' \
+	"$COMPOSEFS" "$work/r" tars/base.tar
+tap_check "... the same image" test "$out" = "$d_base"
+gzip -n -c tars/base.tar >base.tar.gz
+zstd -q -c tars/base.tar >base.tar.zst
+run 0 "import-tar of a tar.gz" in r import-tar base.tar.gz base-gz
+tap_check "... the same image" test "$out" = "$d_base"
+run 0 "import-tar of a tar.zst" in r import-tar base.tar.zst base-zst
+tap_check "... the same image" test "$out" = "$d_base"
+
+# an index of two platforms
+run 0 "oci import --platform linux/arm64/v8 of an index of two platforms" \
+	in r oci import --platform linux/arm64/v8 "oci:$L:multi" multi-arm64
+tap_check "... takes the arm64 image" test "$out" = "$d_B"
+run 0 "oci import --platform linux/amd64" in r oci import --platform linux/amd64 "oci:$L:multi" multi-amd64
+tap_check "... takes the amd64 image" test "$out" = "$d_A"
+case "$(uname -m)" in
+x86_64) host_image=$d_A ;;
+aarch64) host_image=$d_B ;;
+*) host_image= ;;
+esac
+if [ -n "$host_image" ]; then
+	run 0 "oci import without --platform" in r oci import "oci:$L:multi" multi-host
+	tap_check "... takes the host's platform" test "$out" = "$host_image"
+else
+	tap_skip "oci import without --platform takes the host's" "neither x86_64 nor aarch64"
+fi
+run 1 "a platform the index does not have is refused" in r oci import --platform linux/s390x "oci:$L:multi" multi-s390x
+tap_check "... naming nothing" no_name r multi-s390x
+
+# names
+run 0 "the same image under the same name again" in r oci import "oci:$L:A" A
+tap_check "... is a no-op with the same digest" test "$out" = "$d_A"
+run 1 "a taken name is not moved to another image" in r oci import "oci:$L:B" A
+tap_check "... which still names A" test "$(cat r/names/A)" = "$d_A"
+run 0 "--replace moves it" in r oci import --replace "oci:$L:B" A
+tap_check "... to B" test "$(cat r/names/A)" = "$d_B"
+run 0 "--replace back" in r oci import --replace "oci:$L:A" A
+run 1 "a tag the layout does not have is refused" in r oci import "oci:$L:nosuch" nosuch
+tap_check "... naming nothing" no_name r nosuch
+run 1 "a directory that is no layout is refused" in r oci import "oci:$work/tars:A" nolayout
+tap_check "... naming nothing" no_name r nolayout
+run 0 "fsck is clean" in r fsck
+
+# ------------------------------------------------------------------
+# Blobs and diff_ids that do not match are refused
+
+run 0 "init a second repository" in bad init
+
+cp -a "$L" bad1
+"${ocitool[@]}" corrupt "bad1/blobs/sha256/${blob_upper2#sha256:}"
+run 1 "a plain tar layer with a flipped byte in a file (still a valid tar) is refused" \
+	in bad oci import "oci:$work/bad1:main" main
+expect_err "... naming the blob" "${blob_upper2#sha256:}"
+tap_check "... naming nothing" no_name bad main
+
+cp -a "$L" bad2
+"${ocitool[@]}" corrupt "bad2/blobs/sha256/${blob_upper1#sha256:}"
+run 1 "a gzip layer with a flipped byte is refused" in bad oci import "oci:$work/bad2:A" A
+expect_err "... naming the blob" "${blob_upper1#sha256:}"
+tap_check "... naming nothing" no_name bad A
+
+cp -a "$L" bad3
+truncate -s 100 "bad3/blobs/sha256/${blob_upper1#sha256:}"
+run 1 "a truncated layer is refused" in bad oci import "oci:$work/bad3:A" A
+expect_err "... naming the blob" "${blob_upper1#sha256:}"
+tap_check "... naming nothing" no_name bad A
+
+# the config says upper1's diff_id is alt's: a layer recorded under the
+# wrong diff_id would later stand in for alt
+cp -a "$L" bad4
+"${ocitool[@]}" set-diff-id bad4 A 1 "$diff_alt"
+run 1 "a layer whose diff_id is not the config's is refused" in bad oci import "oci:$work/bad4:A" A
+expect_err "... naming the blob" "${blob_upper1#sha256:}"
+tap_check "... naming nothing" no_name bad A
+run 0 "fsck is clean after the refused imports" in bad fsck
+
+run 0 "then B imports" in bad oci import -v "oci:$L:B" B
+tap_check "... as it should (the refused layer stands in for nothing)" test "$out" = "$d_B"
+expect_layer 2/2 "$diff_alt" imported
+run 0 "... and main" in bad oci import -v "oci:$L:main" main
+tap_check "... as it should" test "$out" = "$d_main"
+expect_layer 3/3 "$diff_upper2" imported
+
+# ------------------------------------------------------------------
+# Layers shared between images
+
+run 0 "init a third repository" in share init
+run 0 "oci import -v of A" in share oci import -v "oci:$L:A" A
+expect_layer 1/2 "$diff_base" imported
+expect_layer 2/2 "$diff_upper1" imported
+run 0 "oci import -v of B, with the same base layer" in share oci import -v "oci:$L:B" B
+tap_check "... gives B" test "$out" = "$d_B"
+expect_layer 1/2 "$diff_base" reused
+expect_layer 2/2 "$diff_alt" imported
+
+# reused layers are not read: their blobs may be anything
+cp -a "$L" garbage
+for n in 0 1; do
+	read -r path _ < <("${ocitool[@]}" layer-blob garbage B "$n")
+	size=$(stat -c %s "$path")
+	yes garbage | head -c "$size" >"$path"
+done
+run 0 "an import of layers all in the repository" in share oci import -v "oci:$work/garbage:B" B-again
+tap_check "... reads none of their blobs (garbage there) and gives B" test "$out" = "$d_B"
+expect_layer 1/2 "$diff_base" reused
+expect_layer 2/2 "$diff_alt" reused
+
+# ------------------------------------------------------------------
+# gc keeps what the named images need
+
+run 0 "rm A" in share rm A
+run 0 "rm B-again" in share rm B-again
+out=$(in share gc 2>&1)
+tap_check "gc" test $? -eq 0
+tap_diag "gc: $out"
+run 0 "fsck after gc" in share fsck
+mkdir -p mnt
+if $have_kernel; then
+	if out=$(in share mount B mnt 2>&1); then
+		same_tree "B mounts (kernel) after gc, umoci's tree" mnt B
+		unmount mnt
+	else
+		tap_not_ok "B mounts (kernel) after gc" "$out"
+	fi
+else
+	tap_skip "B mounts (kernel) after gc" "needs root, EROFS and overlayfs"
+fi
+if $have_fuse && $is_root; then
+	if out=$(in share mount --fuse B mnt 2>&1); then
+		same_tree "B mounts (FUSE) after gc, umoci's tree" mnt B
+		unmount mnt
+	else
+		tap_not_ok "B mounts (FUSE) after gc" "$out"
+	fi
+else
+	tap_skip "B mounts (FUSE) after gc" "needs root, /dev/fuse and composefs-fuse"
+fi
+run 0 "oci import -v of A again" in share oci import -v "oci:$L:A" A
+tap_check "... gives A" test "$out" = "$d_A"
+expect_layer 1/2 "$diff_base" reused
+tap_diag "$(grep "$diff_upper1" <<<"$err")"
+run 0 "fsck" in share fsck
+
+# ------------------------------------------------------------------
+# oci pull from a registry
+
+# start_registry: docker-registry on a free port of 127.0.0.1, its log in
+# registry/log; sets port and registry_pid
+start_registry()
+{
+	local try i
+	mkdir -p registry
+	for try in 1 2 3; do
+		port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+		cat >registry/config.yml <<EOF
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $work/registry/data
+http:
+  addr: 127.0.0.1:$port
+EOF
+		docker-registry serve registry/config.yml >registry/log 2>&1 &
+		registry_pid=$!
+		for i in $(seq 1 100); do
+			kill -0 "$registry_pid" 2>/dev/null || break
+			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+				return 0
+			fi
+			sleep 0.05
+		done
+		kill "$registry_pid" 2>/dev/null
+		wait "$registry_pid" 2>/dev/null
+		registry_pid=
+	done
+	return 1
+}
+
+# blob_gets DIGEST: how many times the registry served the blob
+blob_gets()
+{
+	grep -c "\"GET /v2/test/blobs/$1 HTTP" registry/log
+}
+
+if ! command -v skopeo >/dev/null || ! command -v docker-registry >/dev/null; then
+	tap_skip "oci pull from a registry" "needs skopeo and docker-registry"
+elif ! start_registry; then
+	tap_not_ok "docker-registry starts" "$(cat registry/log)"
+else
+	tap_ok "docker-registry starts on 127.0.0.1:$port"
+	reg=127.0.0.1:$port
+	tap_check "skopeo pushes A as test:t1" \
+		skopeo copy --quiet --dest-tls-verify=false "oci:$L:A" "docker://$reg/test:t1"
+	tap_check "skopeo pushes B as test:t2" \
+		skopeo copy --quiet --dest-tls-verify=false "oci:$L:B" "docker://$reg/test:t2"
+	run 0 "init a fourth repository" in pulled init
+	run 0 "oci pull -v docker://…/test:t1" \
+		in pulled oci pull -v --tls-verify=false "docker://$reg/test:t1" t1
+	tap_check "... gives A" test "$out" = "$d_A"
+	expect_layer 1/2 "$diff_base" imported
+	tap_check "... the base blob was served once" test "$(blob_gets "$blob_base")" -eq 1
+	if $have_kernel; then
+		if out=$(in pulled mount t1 mnt 2>&1); then
+			same_tree "the pulled image mounts (kernel): umoci's tree of A" mnt A
+			unmount mnt
+		else
+			tap_not_ok "the pulled image mounts (kernel)" "$out"
+		fi
+	else
+		tap_skip "the pulled image mounts (kernel)" "needs root, EROFS and overlayfs"
+	fi
+	if $have_fuse && $is_root; then
+		if out=$(in pulled mount --fuse t1 mnt 2>&1); then
+			same_tree "the pulled image mounts (FUSE): umoci's tree of A" mnt A
+			unmount mnt
+		else
+			tap_not_ok "the pulled image mounts (FUSE)" "$out"
+		fi
+	else
+		tap_skip "the pulled image mounts (FUSE)" "needs root, /dev/fuse and composefs-fuse"
+	fi
+	run 0 "oci pull -v of a second tag with the same base layer" \
+		in pulled oci pull -v --tls-verify=false "docker://$reg/test:t2" t2
+	tap_check "... gives B" test "$out" = "$d_B"
+	expect_layer 1/2 "$diff_base" reused
+	expect_layer 2/2 "$diff_alt" imported
+	n=$(blob_gets "$blob_base")
+	if [ "$n" -eq 1 ]; then
+		tap_ok "... and does not download the base blob again"
+	else
+		tap_not_ok "... and does not download the base blob again" \
+			"GET $n times: $(grep "GET /v2/test/blobs/$blob_base" registry/log)"
+	fi
+	run 1 "oci pull of a tag the registry does not have is refused" \
+		in pulled oci pull --tls-verify=false "docker://$reg/test:nosuch" nosuch
+	tap_check "... naming nothing" no_name pulled nosuch
+	run 0 "fsck" in pulled fsck
+fi
+
+# ------------------------------------------------------------------
+# An unprivileged user
+
+if ! $is_root; then
+	tap_skip "an unprivileged user imports and mounts" "needs root to switch users"
+else
+	nobody=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+	mkdir user && chown nobody:nogroup user
+	run 0 "nobody: init in a directory of nobody's" "${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" init
+	run 0 "nobody: oci import" "${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" oci import "oci:$L:A" A
+	same_image "... gives the image root imports (owners and devices kept)" "$out" A user/repo A
+	if ! $have_fuse; then
+		tap_skip "nobody: mount (FUSE)" "no /dev/fuse, fusermount3 or composefs-fuse"
+	else
+		# distributions ship /dev/fuse 0666, which unprivileged mounts need
+		if [ "$(stat -c %a /dev/fuse)" != 666 ]; then
+			fuse_mode=$(stat -c %a /dev/fuse)
+			chmod 0666 /dev/fuse
+		fi
+		mkdir user/mnt && chown nobody:nogroup user/mnt
+		if out=$("${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" mount A "$work/user/mnt" 2>&1); then
+			tap_ok "nobody: mount (FUSE)"
+			reader=("${nobody[@]}")
+			same_tree "... shows umoci's tree of A to nobody" user/mnt A --user-xattrs
+			reader=()
+			tap_check "... unmounts with fusermount3 -u" "${nobody[@]}" fusermount3 -u "$work/user/mnt"
+		else
+			tap_not_ok "nobody: mount (FUSE)" "$out"
+		fi
+		if [ -n "$fuse_mode" ]; then
+			chmod "$fuse_mode" /dev/fuse
+			fuse_mode=
+		fi
+	fi
+	run 0 "nobody: fsck" "${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" fsck
+fi
+
+tap_diag "$SECONDS s"
+tap_done

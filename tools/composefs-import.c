@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* composefs import-tar, oci import, oci pull: container images in. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "composefs.h"
+#include "composefs-cmd.h"
+#include "tool.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+enum {
+	OPT_REPLACE = TOOL_OPT_FIRST,
+	OPT_PLATFORM,
+	OPT_TLS_VERIFY,
+	OPT_CREDS,
+	OPT_AUTHFILE,
+	OPT_CERT_DIR,
+};
+
+/* What an import shows: a progress line on a terminal, and with -v one
+ * line per layer. */
+struct show {
+	bool verbose;
+	bool tty;
+	bool shown;
+	struct timespec start, last;
+};
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) +
+	       (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void human(uint64_t bytes, char *buf, size_t size)
+{
+	if (bytes >= (UINT64_C(1) << 30))
+		snprintf(buf, size, "%.1f GiB", (double)bytes / (1 << 30));
+	else if (bytes >= (1 << 20))
+		snprintf(buf, size, "%.1f MiB", (double)bytes / (1 << 20));
+	else
+		snprintf(buf, size, "%.1f KiB", (double)bytes / 1024);
+}
+
+static void on_event(void *userdata, const struct cfs_import_event *ev)
+{
+	struct show *s = userdata;
+	char done[32], total[32], layer[64] = "";
+
+	if (ev->n_layers > 0)
+		snprintf(layer, sizeof(layer), "layer %u/%u %.19s: ", ev->layer,
+			 ev->n_layers, ev->diff_id ? ev->diff_id : "");
+	if (ev->kind == CFS_IMPORT_READING) {
+		if (!s->tty || seconds_since(&s->last) < 0.1)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &s->last);
+		human(ev->bytes, done, sizeof(done));
+		human(ev->total_bytes, total, sizeof(total));
+		fprintf(stderr, "\r\033[K%s: %s%s%s%s, %llu files, %.0f MiB/s",
+			tool_name, layer, done, ev->total_bytes ? " of " : "",
+			ev->total_bytes ? total : "",
+			(unsigned long long)ev->entries,
+			(double)ev->bytes / (1 << 20) /
+				(seconds_since(&s->start) + 1e-9));
+		s->shown = true;
+		return;
+	}
+	if (s->shown) {
+		fprintf(stderr, "\r\033[K");
+		s->shown = false;
+	}
+	if (s->verbose || s->tty)
+		fprintf(stderr, "layer %u/%u %s: %s\n", ev->layer, ev->n_layers,
+			ev->diff_id,
+			ev->kind == CFS_IMPORT_LAYER_REUSED ? "reused" :
+							      "imported");
+	clock_gettime(CLOCK_MONOTONIC, &s->start);
+}
+
+static void show_init(struct show *s, bool verbose)
+{
+	s->verbose = verbose;
+	s->tty = isatty(STDERR_FILENO);
+	clock_gettime(CLOCK_MONOTONIC, &s->start);
+	s->last = s->start;
+	s->last.tv_sec -= 1;
+}
+
+static void show_end(struct show *s)
+{
+	if (s->shown)
+		fprintf(stderr, "\r\033[K");
+}
+
+static void print_digest(const uint8_t digest[CFS_DIGEST_SIZE])
+{
+	char hex[CFS_DIGEST_HEX_SIZE];
+
+	cfs_digest_to_hex(digest, hex);
+	printf("%s\n", hex);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		tool_die("writing to stdout: %s", strerror(errno));
+}
+
+/* ------------------------------------------------------------------ */
+/* import-tar */
+
+static void import_tar_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s [--repo DIR] import-tar [OPTIONS] FILE|- NAME\n"
+		"Import a tar stream (plain, gzip, zstd, xz or bzip2, told by its\n"
+		"bytes) as the image NAME without unpacking it: owners, modes,\n"
+		"times, devices, xattrs and hard links come from its headers, file\n"
+		"contents go straight into the object store. Prints the image's\n"
+		"digest.\n"
+		"\n"
+		"Options:\n"
+		"  --replace   move NAME to the new image\n"
+		"  -v          say what is done\n",
+		tool_name);
+}
+
+int cmd_import_tar(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "replace", no_argument, NULL, OPT_REPLACE },
+		{ "verbose", no_argument, NULL, 'v' },
+		TOOL_LONGOPTS,
+	};
+	struct cfs_import_options opts = { 0 };
+	struct cfs_error err = { { 0 } };
+	uint8_t digest[CFS_DIGEST_SIZE];
+	struct show show;
+	bool verbose = false;
+	const char *file, *name;
+	struct cfs_repo *repo;
+	int opt, fd, r;
+
+	while ((opt = sub_getopt(argc, argv, "v", longopts,
+				 import_tar_usage)) != -1) {
+		if (opt == OPT_REPLACE)
+			opts.flags |= CFS_REPO_REPLACE;
+		else if (opt == 'v')
+			verbose = true;
+		else
+			tool_common_option(opt, import_tar_usage);
+	}
+	if (argc - optind != 2)
+		tool_bad_usage("import-tar takes a FILE (or -) and a NAME");
+	file = argv[optind];
+	name = argv[optind + 1];
+	if (file[0] == '\0')
+		tool_bad_usage("empty file name");
+	if (cfs_repo_check_name(name, &err) < 0)
+		tool_bad_usage("%s", err.message);
+	if (strcmp(file, "-") == 0) {
+		fd = STDIN_FILENO;
+		file = "<stdin>";
+	} else {
+		fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			tool_die("cannot open '%s': %s", file, strerror(errno));
+	}
+	show_init(&show, verbose);
+	opts.progress = on_event;
+	opts.userdata = &show;
+	repo = open_repo(0);
+	r = cfs_repo_import_tar(repo, fd, file, name, &opts, digest, &err);
+	show_end(&show);
+	if (r < 0)
+		tool_die("%s", err.message);
+	print_digest(digest);
+	cfs_repo_free(repo);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* oci import, oci pull */
+
+static void oci_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s [--repo DIR] oci import [OPTIONS] oci:LAYOUT[:TAG] NAME\n"
+		"       %s [--repo DIR] oci pull [OPTIONS] TRANSPORT:REFERENCE NAME\n"
+		"Import an OCI image as the image NAME, without unpacking it; print\n"
+		"its digest. 'import' reads an OCI image layout directory; 'pull'\n"
+		"fetches the image with skopeo (any transport it knows: docker://,\n"
+		"oci-archive:, docker-archive:, dir:, ...), only the layers the\n"
+		"repository does not have yet. Every blob is checked against its\n"
+		"digest, every layer against its diff_id; layers imported before\n"
+		"are not read again.\n"
+		"\n"
+		"Options:\n"
+		"  --replace              move NAME to the new image\n"
+		"  --platform OS/ARCH[/VARIANT]\n"
+		"                         which image of a multi-platform one\n"
+		"                         (default: this machine's)\n"
+		"  -v                     one line per layer: imported or reused\n"
+		"pull only (passed to skopeo):\n"
+		"  --tls-verify=BOOL      require HTTPS and verify certificates\n"
+		"  --creds USER[:PASS]    credentials for the registry\n"
+		"  --authfile FILE        registry credentials file\n"
+		"  --cert-dir DIR         certificates for the registry\n",
+		tool_name, tool_name);
+}
+
+/* "oci:DIR[:TAG]" into DIR and TAG (NULL when none). DIR may not hold a
+ * ':', as in skopeo's own syntax. */
+static void split_oci_ref(char *ref, char **ret_dir, char **ret_tag)
+{
+	char *colon;
+
+	if (strncmp(ref, "oci:", 4) != 0)
+		tool_bad_usage("'%s' is not oci:DIR[:TAG] (oci pull fetches "
+			       "other transports)",
+			       ref);
+	ref += 4;
+	colon = strchr(ref, ':');
+	if (colon != NULL)
+		*colon++ = '\0';
+	if (ref[0] == '\0')
+		tool_bad_usage("no directory in oci:DIR[:TAG]");
+	if (colon != NULL && colon[0] == '\0')
+		colon = NULL;
+	*ret_dir = ref;
+	*ret_tag = colon;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+static void remove_tree(const char *path)
+{
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *pull_dir;
+
+static void on_signal(int sig)
+{
+	if (pull_dir != NULL)
+		remove_tree(pull_dir);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Run argv (skopeo) with its stdout on our stderr; dies when it fails. */
+static void run_skopeo(char **argv, bool quiet)
+{
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	if (pid < 0)
+		tool_die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (null >= 0)
+			dup2(null, STDIN_FILENO);
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		(void)quiet;
+		execvp(argv[0], argv);
+		fprintf(stderr, "%s: cannot run skopeo: %s%s\n", tool_name,
+			strerror(errno),
+			errno == ENOENT ? " (install the skopeo package)" : "");
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			tool_die("waitpid: %s", strerror(errno));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		exit(1);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (pull_dir != NULL)
+			remove_tree(pull_dir);
+		tool_die("skopeo failed (%s %d)",
+			 WIFEXITED(status) ? "exit status" : "signal",
+			 WIFEXITED(status) ? WEXITSTATUS(status) :
+					     WTERMSIG(status));
+	}
+}
+
+static void write_file_at(const char *dir, const char *name, const char *text)
+{
+	char *path = NULL;
+	FILE *f;
+
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		tool_die("out of memory");
+	f = fopen(path, "we");
+	if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
+		tool_die("%s: %s", path, strerror(errno));
+	free(path);
+}
+
+/* An OCI layout to pull into, under DIR/pull/, holding an empty file for
+ * each blob whose layer the repository has: skopeo takes a blob that is
+ * there for one it need not fetch, and the import never opens it. */
+static char *make_pull_layout(struct cfs_repo *repo)
+{
+	const char *base = cfs_repo_get_path(repo);
+	char *dir = NULL, *blobs = NULL;
+	char **known = NULL;
+	size_t n_known = 0;
+	struct cfs_error err = { { 0 } };
+
+	if (asprintf(&dir, "%s/pull", base) < 0)
+		tool_die("out of memory");
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		tool_die("%s: %s", dir, strerror(errno));
+	free(dir);
+	if (asprintf(&dir, "%s/pull/XXXXXX", base) < 0)
+		tool_die("out of memory");
+	if (mkdtemp(dir) == NULL)
+		tool_die("%s: %s", dir, strerror(errno));
+	pull_dir = dir;
+	write_file_at(dir, "oci-layout",
+		      "{\"imageLayoutVersion\":\"1.0.0\"}\n");
+	write_file_at(dir, "index.json",
+		      "{\"schemaVersion\":2,\"manifests\":[]}\n");
+	if (asprintf(&blobs, "%s/blobs", dir) < 0)
+		tool_die("out of memory");
+	if (mkdir(blobs, 0700) != 0)
+		tool_die("%s: %s", blobs, strerror(errno));
+	free(blobs);
+	if (asprintf(&blobs, "%s/blobs/sha256", dir) < 0)
+		tool_die("out of memory");
+	if (mkdir(blobs, 0700) != 0)
+		tool_die("%s: %s", blobs, strerror(errno));
+	if (cfs_repo_list_layer_blobs(repo, &known, &n_known, &err) < 0)
+		tool_die("%s", err.message);
+	for (size_t i = 0; i < n_known; i++) {
+		write_file_at(blobs, known[i], "");
+		free(known[i]);
+	}
+	free(known);
+	free(blobs);
+	return dir;
+}
+
+static int oci_pull(int argc, char **argv, struct cfs_import_options *opts,
+		    char **skopeo_opts, size_t n_skopeo_opts, bool verbose)
+{
+	struct cfs_error err = { { 0 } };
+	uint8_t digest[CFS_DIGEST_SIZE];
+	const char *source = argv[optind], *name = argv[optind + 1];
+	char *dest = NULL, *layout, **sargv;
+	struct cfs_repo *repo;
+	struct show show;
+	size_t n = 0;
+	int r;
+
+	if (strchr(source, ':') == NULL)
+		tool_bad_usage("'%s' is not TRANSPORT:REFERENCE "
+			       "(e.g. docker://registry/name:tag)",
+			       source);
+	repo = open_repo(0);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	layout = make_pull_layout(repo);
+	if (asprintf(&dest, "oci:%s:pull", layout) < 0)
+		tool_die("out of memory");
+
+	sargv = calloc(n_skopeo_opts + 16, sizeof(*sargv));
+	if (sargv == NULL)
+		tool_die("out of memory");
+	sargv[n++] = "skopeo";
+	sargv[n++] = "copy";
+	if (!verbose && !isatty(STDERR_FILENO))
+		sargv[n++] = "--quiet";
+	for (size_t i = 0; i < n_skopeo_opts; i++)
+		sargv[n++] = skopeo_opts[i];
+	sargv[n++] = (char *)source;
+	sargv[n++] = dest;
+	sargv[n] = NULL;
+	run_skopeo(sargv, !verbose);
+	free(sargv);
+
+	show_init(&show, verbose);
+	opts->progress = on_event;
+	opts->userdata = &show;
+	r = cfs_repo_import_oci(repo, layout, "pull", name, opts, digest, &err);
+	show_end(&show);
+	remove_tree(layout);
+	pull_dir = NULL;
+	free(layout);
+	free(dest);
+	if (r < 0)
+		tool_die("%s (pulled from %s)", err.message, source);
+	print_digest(digest);
+	cfs_repo_free(repo);
+	return 0;
+}
+
+static char *skopeo_opt(const char *fmt, const char *arg)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, fmt, arg) < 0)
+		tool_die("out of memory");
+	return s;
+}
+
+int cmd_oci(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "replace", no_argument, NULL, OPT_REPLACE },
+		{ "platform", required_argument, NULL, OPT_PLATFORM },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "tls-verify", optional_argument, NULL, OPT_TLS_VERIFY },
+		{ "creds", required_argument, NULL, OPT_CREDS },
+		{ "authfile", required_argument, NULL, OPT_AUTHFILE },
+		{ "cert-dir", required_argument, NULL, OPT_CERT_DIR },
+		TOOL_LONGOPTS,
+	};
+	struct cfs_import_options opts = { 0 };
+	struct cfs_error err = { { 0 } };
+	uint8_t digest[CFS_DIGEST_SIZE];
+	char *skopeo_opts[8], *dir, *tag;
+	size_t n_skopeo = 0;
+	const char *verb, *name;
+	bool verbose = false, pull;
+	struct cfs_repo *repo;
+	struct show show;
+	int opt, r;
+
+	if (argc < 2) {
+		if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+			oci_usage(stdout);
+			return 0;
+		}
+		tool_bad_usage("oci takes a verb: import or pull");
+	}
+	verb = argv[1];
+	if (strcmp(verb, "--help") == 0) {
+		oci_usage(stdout);
+		return 0;
+	}
+	if (strcmp(verb, "import") != 0 && strcmp(verb, "pull") != 0)
+		tool_bad_usage("unknown oci verb '%s' (import or pull)", verb);
+	pull = strcmp(verb, "pull") == 0;
+	argc--;
+	argv++;
+	while ((opt = sub_getopt(argc, argv, "v", longopts, oci_usage)) != -1) {
+		switch (opt) {
+		case OPT_REPLACE:
+			opts.flags |= CFS_REPO_REPLACE;
+			break;
+		case OPT_PLATFORM:
+			opts.platform = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case OPT_TLS_VERIFY:
+		case OPT_CREDS:
+		case OPT_AUTHFILE:
+		case OPT_CERT_DIR:
+			if (!pull)
+				tool_bad_usage("%s is an option of oci pull",
+					       argv[optind - 1]);
+			if (n_skopeo + 1 >= ARRAY_SIZE(skopeo_opts))
+				tool_bad_usage("too many options");
+			if (opt == OPT_TLS_VERIFY) {
+				const char *v = optarg ? optarg : "true";
+
+				if (strcmp(v, "true") != 0 &&
+				    strcmp(v, "false") != 0)
+					tool_bad_usage("--tls-verify takes "
+						       "true or false");
+				skopeo_opts[n_skopeo++] = skopeo_opt(
+					"--src-tls-verify=%s", v);
+			} else if (opt == OPT_CREDS) {
+				skopeo_opts[n_skopeo++] = skopeo_opt(
+					"--src-creds=%s", optarg);
+			} else if (opt == OPT_AUTHFILE) {
+				skopeo_opts[n_skopeo++] = skopeo_opt(
+					"--src-authfile=%s", optarg);
+			} else {
+				skopeo_opts[n_skopeo++] = skopeo_opt(
+					"--src-cert-dir=%s", optarg);
+			}
+			break;
+		default:
+			tool_common_option(opt, oci_usage);
+		}
+	}
+	if (argc - optind != 2)
+		tool_bad_usage("oci %s takes an image and a NAME", verb);
+	name = argv[optind + 1];
+	if (cfs_repo_check_name(name, &err) < 0)
+		tool_bad_usage("%s", err.message);
+	if (opts.platform != NULL && pull) {
+		/* skopeo picks the platform of a multi-platform image */
+		char os[32], arch[32], variant[32] = "";
+
+		if (sscanf(opts.platform, "%31[^/]/%31[^/]/%31s", os, arch,
+			   variant) < 2)
+			tool_bad_usage("bad platform '%s' (OS/ARCH[/VARIANT])",
+				       opts.platform);
+		if (n_skopeo + 3 >= ARRAY_SIZE(skopeo_opts))
+			tool_bad_usage("too many options");
+		skopeo_opts[n_skopeo++] = skopeo_opt("--override-os=%s", os);
+		skopeo_opts[n_skopeo++] = skopeo_opt("--override-arch=%s",
+						     arch);
+		if (variant[0] != '\0')
+			skopeo_opts[n_skopeo++] = skopeo_opt(
+				"--override-variant=%s", variant);
+	}
+	if (pull) {
+		r = oci_pull(argc, argv, &opts, skopeo_opts, n_skopeo, verbose);
+		for (size_t i = 0; i < n_skopeo; i++)
+			free(skopeo_opts[i]);
+		return r;
+	}
+
+	split_oci_ref(argv[optind], &dir, &tag);
+	show_init(&show, verbose);
+	opts.progress = on_event;
+	opts.userdata = &show;
+	repo = open_repo(0);
+	r = cfs_repo_import_oci(repo, dir, tag, name, &opts, digest, &err);
+	show_end(&show);
+	if (r < 0)
+		tool_die("%s", err.message);
+	print_digest(digest);
+	cfs_repo_free(repo);
+	return 0;
+}
