@@ -704,6 +704,11 @@ struct cfs_repo_image_info {
 	 * the counts are then 0) */
 	int error;
 	const char *message;
+	/* For an image imported from an OCI image (cfs_repo_import_oci):
+	 * its manifest's and config's digests ("sha256:HEX") and its number
+	 * of layers; NULL, NULL and 0 otherwise. */
+	const char *manifest, *config;
+	size_t n_layers;
 };
 typedef int (*cfs_repo_image_fn)(void *userdata,
 				 const struct cfs_repo_image_info *info);

@@ -236,6 +236,7 @@ int cfs_repo_list_images(struct cfs_repo *repo, cfs_repo_image_fn fn,
 	for (size_t i = 0; i < names.n && r == 0; i++) {
 		struct cfs_repo_image_info info = { .name = names.names[i] };
 		struct image_objects *img = NULL;
+		struct cfsi_oci_record rec = { 0 };
 
 		for (size_t k = 0; k < n_images && img == NULL; k++)
 			if (memcmp(images[k].digest, names.digests[i],
@@ -256,7 +257,14 @@ int cfs_repo_list_images(struct cfs_repo *repo, cfs_repo_image_fn fn,
 			else
 				info.unique_bytes += e->size;
 		}
+		if (cfsi_repo_read_record(repo, names.names[i],
+					  names.digests[i], &rec) == 0) {
+			info.manifest = rec.manifest;
+			info.config = rec.config;
+			info.n_layers = rec.n_layers;
+		}
 		r = fn(userdata, &info);
+		cfsi_oci_record_free(&rec);
 	}
 out:
 	for (size_t k = 0; k < n_images; k++) {
@@ -799,6 +807,176 @@ static int gc_remove(struct gc *g, const char *path, uint64_t *counter,
 	return 0;
 }
 
+/* The image of digest and its objects are alive. -ENOENT when the image
+ * is missing, another -errno when it cannot be read. */
+static int gc_keep_image(struct cfs_repo *repo,
+			 const uint8_t digest[CFS_DIGEST_SIZE],
+			 struct object_map *live,
+			 struct object_map *live_images, struct cfs_error *err)
+{
+	struct cfs_node *root = NULL;
+	struct collect c = { live, NULL, 1 };
+	int r;
+
+	if (cfsi_object_map_find(live_images, digest))
+		return 0;
+	r = cfsi_repo_load_tree(repo, digest, NULL, &root, err);
+	if (r < 0)
+		return r;
+	if (cfsi_object_map_add(live_images, digest) == NULL) {
+		cfs_node_unref(root);
+		return cfs_error_set(err, -ENOMEM, "out of memory");
+	}
+	r = cfsi_tree_for_each_object(root, collect_object, &c);
+	cfs_node_unref(root);
+	return r < 0 ? cfs_error_set(err, r, "out of memory") : 0;
+}
+
+/* The layer of diff_id hex is alive, with its image, when that can be
+ * read. Only -ENOMEM is an error. */
+static int gc_keep_layer(struct cfs_repo *repo, const char *hex,
+			 struct object_map *live,
+			 struct object_map *live_images,
+			 struct object_map *live_layers)
+{
+	char line[CFS_DIGEST_HEX_SIZE + 8];
+	uint8_t digest[CFS_DIGEST_SIZE], diff[CFS_DIGEST_SIZE];
+	struct cfs_error ignored;
+	ssize_t n;
+	int r;
+
+	if (cfs_digest_from_hex(hex, diff) < 0 ||
+	    cfsi_object_map_find(live_layers, diff))
+		return 0;
+	n = cfsi_repo_read_file(repo, "layers", hex, line, sizeof(line));
+	if (n != CFS_DIGEST_HEX_SIZE || line[n - 1] != '\n')
+		return 0;
+	line[n - 1] = '\0';
+	if (cfs_digest_from_hex(line, digest) < 0)
+		return 0;
+	r = gc_keep_image(repo, digest, live, live_images, &ignored);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return 0;
+	return cfsi_object_map_add(live_layers, diff) ? 0 : -ENOMEM;
+}
+
+static int remove_tree_at(int dir_fd, const char *name)
+{
+	int fd = openat(dir_fd, name,
+			O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	struct cfsi_dir_list l = { 0 };
+	int r = 0;
+
+	if (fd < 0)
+		return unlinkat(dir_fd, name, 0) == 0 || errno == ENOENT ?
+			       0 :
+			       -errno;
+	r = cfsi_list_dir(fd, ".", &l);
+	for (size_t i = 0; i < l.n && r == 0; i++)
+		r = remove_tree_at(fd, l.names[i]);
+	cfsi_dir_list_free(&l);
+	close(fd);
+	if (r == 0 && unlinkat(dir_fd, name, AT_REMOVEDIR) != 0 &&
+	    errno != ENOENT)
+		r = -errno;
+	return r;
+}
+
+/* The records of imports: those of names gone or moved, of layers no
+ * record of a live name lists, and what interrupted pulls left. */
+static int gc_records(struct gc *g, const struct name_list *names,
+		      const struct object_map *live_layers,
+		      struct cfs_error *err)
+{
+	struct cfs_repo *repo = g->repo;
+	struct cfsi_dir_list l = { 0 };
+	char path[PATH_MAX];
+	int r = 0;
+
+	if (cfsi_list_dir(repo->dir_fd, "oci", &l) == 0) {
+		for (size_t i = 0; i < l.n && r == 0; i++) {
+			struct cfsi_oci_record rec;
+			size_t k;
+
+			for (k = 0; k < names->n; k++)
+				if (strcmp(names->names[k], l.names[i]) == 0)
+					break;
+			if (k < names->n &&
+			    cfsi_repo_read_record(repo, l.names[i],
+						  names->digests[k],
+						  &rec) == 0) {
+				cfsi_oci_record_free(&rec);
+				continue;
+			}
+			snprintf(path, sizeof(path), "oci/%s", l.names[i]);
+			r = gc_remove(g, path, &g->stats.n_leftovers, err);
+		}
+		cfsi_dir_list_free(&l);
+	}
+	if (r == 0 && cfsi_list_dir(repo->dir_fd, "layers", &l) == 0) {
+		for (size_t i = 0; i < l.n && r == 0; i++) {
+			uint8_t diff[CFS_DIGEST_SIZE];
+
+			if (is_hex(l.names[i], CFS_DIGEST_SIZE * 2) &&
+			    cfs_digest_from_hex(l.names[i], diff) == 0 &&
+			    cfsi_object_map_find(live_layers, diff))
+				continue;
+			snprintf(path, sizeof(path), "layers/%s", l.names[i]);
+			r = gc_remove(g, path, &g->stats.n_leftovers, err);
+		}
+		cfsi_dir_list_free(&l);
+	}
+	if (r == 0 && cfsi_list_dir(repo->dir_fd, "layer-blobs", &l) == 0) {
+		for (size_t i = 0; i < l.n && r == 0; i++) {
+			char line[CFS_DIGEST_HEX_SIZE + 8];
+			uint8_t diff[CFS_DIGEST_SIZE];
+			ssize_t n = cfsi_repo_read_file(repo, "layer-blobs",
+							l.names[i], line,
+							sizeof(line));
+
+			if (n == CFS_DIGEST_HEX_SIZE && line[n - 1] == '\n') {
+				line[n - 1] = '\0';
+				if (cfs_digest_from_hex(line, diff) == 0 &&
+				    cfsi_object_map_find(live_layers, diff))
+					continue;
+			}
+			snprintf(path, sizeof(path), "layer-blobs/%s",
+				 l.names[i]);
+			r = gc_remove(g, path, &g->stats.n_leftovers, err);
+		}
+		cfsi_dir_list_free(&l);
+	}
+	/* nothing pulls while gc holds the lock alone */
+	if (r == 0 && cfsi_list_dir(repo->dir_fd, "pull", &l) == 0) {
+		int fd = openat(repo->dir_fd, "pull",
+				O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		for (size_t i = 0; fd >= 0 && i < l.n && r == 0; i++) {
+			g->stats.n_leftovers++;
+			if (g->fn != NULL) {
+				snprintf(path, sizeof(path), "pull/%s",
+					 l.names[i]);
+				g->fn(g->userdata, path, 0);
+			}
+			if (!(g->flags & CFS_GC_DRY_RUN)) {
+				r = remove_tree_at(fd, l.names[i]);
+				if (r < 0)
+					r = cfs_error_set(
+						err, r,
+						"cannot remove %s/pull/%s: %s",
+						repo->path, l.names[i],
+						strerror(-r));
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		cfsi_dir_list_free(&l);
+	}
+	return r;
+}
+
 int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 		void *userdata, struct cfs_repo_gc_stats *ret_stats,
 		struct cfs_error *err)
@@ -807,6 +985,7 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 	struct name_list names = { 0 };
 	struct object_map live = { 0 };
 	struct object_map live_images = { 0 };
+	struct object_map live_layers = { 0 };
 	struct cfsi_dir_list l = { 0 };
 	char path[PATH_MAX];
 	int r;
@@ -823,18 +1002,10 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 		return r;
 	for (size_t i = 0; i < names.n; i++) {
 		struct cfs_error detail = { { 0 } };
-		struct cfs_node *root = NULL;
-		struct collect c = { &live, NULL, 1 };
+		struct cfsi_oci_record rec;
 
-		if (cfsi_object_map_find(&live_images, names.digests[i]))
-			continue;
-		if (cfsi_object_map_add(&live_images, names.digests[i]) ==
-		    NULL) {
-			r = cfs_error_set(err, -ENOMEM, "out of memory");
-			goto out;
-		}
-		r = cfsi_repo_load_tree(repo, names.digests[i], NULL, &root,
-					&detail);
+		r = gc_keep_image(repo, names.digests[i], &live, &live_images,
+				  &detail);
 		if (r == -ENOENT)
 			continue; /* a dangling name keeps nothing */
 		if (r < 0) {
@@ -844,13 +1015,24 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 				names.names[i], detail.message);
 			goto out;
 		}
-		r = cfsi_tree_for_each_object(root, collect_object, &c);
-		cfs_node_unref(root);
+		/* the layers it was imported from, while their images can
+		 * be read (else they are imported again when needed) */
+		if (cfsi_repo_read_record(repo, names.names[i],
+					  names.digests[i], &rec) < 0)
+			continue;
+		for (size_t k = 0; k < rec.n_layers && r == 0; k++)
+			r = gc_keep_layer(repo, rec.layers[k], &live,
+					  &live_images, &live_layers);
+		cfsi_oci_record_free(&rec);
 		if (r < 0) {
 			r = cfs_error_set(err, r, "out of memory");
 			goto out;
 		}
 	}
+
+	r = gc_records(&g, &names, &live_layers, err);
+	if (r < 0)
+		goto out;
 
 	/* Names: only leftovers go. */
 	r = cfsi_list_dir(repo->dir_fd, "names", &l);
@@ -936,6 +1118,7 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 out:
 	cfsi_object_map_free(&live);
 	cfsi_object_map_free(&live_images);
+	cfsi_object_map_free(&live_layers);
 	cfsi_name_list_free(&names);
 	return r;
 }

@@ -71,24 +71,29 @@ cleanup()
 trap cleanup EXIT
 cd "$work" || exit 1
 
-# in REPO ARGS...: the composefs command on the repository $work/REPO
-in()
+# cfs REPO ARGS...: the composefs command on the repository $work/REPO
+cfs()
 {
 	local repo="$1"
 	shift
 	"$COMPOSEFS" --repo "$work/$repo" "$@"
 }
 
-# run STATUS DESCRIPTION CMD...: ok when CMD exits with STATUS; its stdout
-# is left in $out, its stderr in $err
-run()
+# capture CMD...: runs CMD; its status in $rc, stdout in $out, stderr in $err
+capture()
 {
-	local want="$1" description="$2" rc
-	shift 2
 	"$@" >"$work/run.out" 2>"$work/run.err"
 	rc=$?
 	out=$(cat "$work/run.out")
 	err=$(cat "$work/run.err")
+}
+
+# run STATUS DESCRIPTION CMD...: ok when CMD exits with STATUS (captured)
+run()
+{
+	local want="$1" description="$2"
+	shift 2
+	capture "$@"
 	if [ "$rc" -eq "$want" ]; then
 		tap_ok "$description"
 	else
@@ -98,14 +103,30 @@ $err"
 	fi
 }
 
-# imports DESCRIPTION CMD...: run 0, and CMD prints a digest
+# imports DESCRIPTION CMD...: ok when CMD exits 0 and prints a digest
 imports()
 {
 	local description="$1"
 	shift
-	run 0 "$description" "$@"
-	if [ "$TAP_FAILED" -eq "$failed_before" ] && ! [[ "$out" =~ ^[0-9a-f]{64}$ ]]; then
-		:
+	capture "$@"
+	if [ "$rc" -ne 0 ]; then
+		tap_not_ok "$description" "status $rc: $*
+$out
+$err"
+	elif ! [[ "$out" =~ ^[0-9a-f]{64}$ ]]; then
+		tap_not_ok "$description" "printed no digest but: $out"
+	else
+		tap_ok "$description"
+	fi
+}
+
+# same DESCRIPTION GOT WANT: two digests, equal
+same()
+{
+	if [ -n "$2" ] && [ "$2" = "$3" ]; then
+		tap_ok "$1"
+	else
+		tap_not_ok "$1" "'$2', expected '$3'"
 	fi
 }
 
@@ -133,7 +154,7 @@ expect_layer()
 # no_name REPO NAME: NAME is neither listed nor in names/
 no_name()
 {
-	! in "$1" images 2>&1 | grep -qw -e "$2" && [ ! -e "$work/$1/names/$2" ]
+	! cfs "$1" images 2>/dev/null | awk '{ print $1 }' | grep -qxF -e "$2" && [ ! -e "$work/$1/names/$2" ]
 }
 
 # reference TAG [LAYOUT]: umoci unpacks LAYOUT:TAG into unpack/TAG; prints
@@ -164,7 +185,7 @@ same_image()
 		tap_ok "$description"
 	else
 		"$MKCOMPOSEFS" --hardlinks "unpack/$tag/rootfs" want.cfs >/dev/null 2>&1
-		in "$repo" export "$name" got.cfs >/dev/null 2>&1
+		cfs "$repo" export "$name" got.cfs >/dev/null 2>&1
 		tap_not_ok "$description" "$got, umoci+mkcomposefs $want:
 $(diff -u <("$INFO" dump want.cfs 2>&1) <("$INFO" dump got.cfs 2>&1) | head -40)"
 	fi
@@ -235,22 +256,22 @@ $is_root || tap_diag "not root: no umoci reference trees"
 # ------------------------------------------------------------------
 # oci import: the same images as umoci and mkcomposefs make
 
-run 0 "init" in r init
-run 0 "oci import of layers in gzip, zstd and plain tar" in r oci import "oci:$L:main" main
+run 0 "init" cfs r init
+imports "oci import of layers in gzip, zstd and plain tar" cfs r oci import "oci:$L:main" main
 same_image "... gives umoci+mkcomposefs's image (whiteouts, opaque directories, names back, links, devices, xattrs, owners, mtimes)" "$out" main r main
 d_main=$out
-run 0 "oci import of the same layers all in gzip" in r oci import "oci:$L:main-gzip" main-gzip
-tap_check "... gives the same image" test "$out" = "$d_main"
-run 0 "oci import of a tag (A) of a layout of several" in r oci import "oci:$L:A" A
+imports "oci import of the same layers all in gzip" cfs r oci import "oci:$L:main-gzip" main-gzip
+same "... gives the same image" "$out" "$d_main"
+imports "oci import of a tag (A) of a layout of several" cfs r oci import "oci:$L:A" A
 same_image "... gives umoci+mkcomposefs's image of that tag" "$out" A r A
 d_A=$out
-run 0 "oci import of another tag (B) of the layout" in r oci import "oci:$L:B" B
+imports "oci import of another tag (B) of the layout" cfs r oci import "oci:$L:B" B
 same_image "... gives umoci+mkcomposefs's image of that tag" "$out" B r B
 d_B=$out
 tap_check "... which is not A's" test "$d_A" != "$d_B"
-run 0 "oci import of Docker media types" in r oci import "oci:$L:A-docker" A-docker
+imports "oci import of Docker media types" cfs r oci import "oci:$L:A-docker" A-docker
 same_image "... gives the image of the same layers in OCI media types" "$out" A-docker r A-docker
-run 0 "oci import of a one-layer image" in r oci import "oci:$L:base" base
+imports "oci import of a one-layer image" cfs r oci import "oci:$L:base" base
 same_image "... gives umoci+mkcomposefs's image" "$out" base r base
 d_base=$out
 
@@ -265,7 +286,7 @@ if $is_root && umoci unpack --image repacked:base bundle >/dev/null 2>&1; then
 	touch -d @1600000000.5 bundle/rootfs/etc/added
 	if umoci repack --image repacked:rp bundle >/dev/null 2>&1; then
 		ref[rp]=$(reference rp "$work/repacked")
-		run 0 "oci import of an image umoci repack made" in r oci import "oci:$work/repacked:rp" rp
+		imports "oci import of an image umoci repack made" cfs r oci import "oci:$work/repacked:rp" rp
 		same_image "... gives umoci+mkcomposefs's image" "$out" rp r rp
 	else
 		tap_not_ok "umoci repack of a changed tree" ""
@@ -275,73 +296,73 @@ else
 fi
 
 # import-tar: a tar is a one-layer image
-run 0 "import-tar of a tar file" in r import-tar tars/base.tar base-tar
-tap_check "... gives the one-layer image's digest" test "$out" = "$d_base"
-run 0 "import-tar - reads stdin" sh -c '"$0" --repo "$1" import-tar - base-stdin <"$2"' \
+imports "import-tar of a tar file" cfs r import-tar tars/base.tar base-tar
+same "... gives the one-layer image's digest" "$out" "$d_base"
+imports "import-tar - reads stdin" sh -c '"$0" --repo "$1" import-tar - base-stdin <"$2"' \
 	"$COMPOSEFS" "$work/r" tars/base.tar
-tap_check "... the same image" test "$out" = "$d_base"
+same "... the same image" "$out" "$d_base"
 gzip -n -c tars/base.tar >base.tar.gz
 zstd -q -c tars/base.tar >base.tar.zst
-run 0 "import-tar of a tar.gz" in r import-tar base.tar.gz base-gz
-tap_check "... the same image" test "$out" = "$d_base"
-run 0 "import-tar of a tar.zst" in r import-tar base.tar.zst base-zst
-tap_check "... the same image" test "$out" = "$d_base"
+imports "import-tar of a tar.gz" cfs r import-tar base.tar.gz base-gz
+same "... the same image" "$out" "$d_base"
+imports "import-tar of a tar.zst" cfs r import-tar base.tar.zst base-zst
+same "... the same image" "$out" "$d_base"
 
 # an index of two platforms
-run 0 "oci import --platform linux/arm64/v8 of an index of two platforms" \
-	in r oci import --platform linux/arm64/v8 "oci:$L:multi" multi-arm64
-tap_check "... takes the arm64 image" test "$out" = "$d_B"
-run 0 "oci import --platform linux/amd64" in r oci import --platform linux/amd64 "oci:$L:multi" multi-amd64
-tap_check "... takes the amd64 image" test "$out" = "$d_A"
+imports "oci import --platform linux/arm64/v8 of an index of two platforms" \
+	cfs r oci import --platform linux/arm64/v8 "oci:$L:multi" multi-arm64
+same "... takes the arm64 image" "$out" "$d_B"
+imports "oci import --platform linux/amd64" cfs r oci import --platform linux/amd64 "oci:$L:multi" multi-amd64
+same "... takes the amd64 image" "$out" "$d_A"
 case "$(uname -m)" in
 x86_64) host_image=$d_A ;;
 aarch64) host_image=$d_B ;;
 *) host_image= ;;
 esac
 if [ -n "$host_image" ]; then
-	run 0 "oci import without --platform" in r oci import "oci:$L:multi" multi-host
-	tap_check "... takes the host's platform" test "$out" = "$host_image"
+	imports "oci import without --platform" cfs r oci import "oci:$L:multi" multi-host
+	same "... takes the host's platform" "$out" "$host_image"
 else
 	tap_skip "oci import without --platform takes the host's" "neither x86_64 nor aarch64"
 fi
-run 1 "a platform the index does not have is refused" in r oci import --platform linux/s390x "oci:$L:multi" multi-s390x
+run 1 "a platform the index does not have is refused" cfs r oci import --platform linux/s390x "oci:$L:multi" multi-s390x
 tap_check "... naming nothing" no_name r multi-s390x
 
 # names
-run 0 "the same image under the same name again" in r oci import "oci:$L:A" A
-tap_check "... is a no-op with the same digest" test "$out" = "$d_A"
-run 1 "a taken name is not moved to another image" in r oci import "oci:$L:B" A
-tap_check "... which still names A" test "$(cat r/names/A)" = "$d_A"
-run 0 "--replace moves it" in r oci import --replace "oci:$L:B" A
-tap_check "... to B" test "$(cat r/names/A)" = "$d_B"
-run 0 "--replace back" in r oci import --replace "oci:$L:A" A
-run 1 "a tag the layout does not have is refused" in r oci import "oci:$L:nosuch" nosuch
+imports "the same image under the same name again" cfs r oci import "oci:$L:A" A
+same "... is a no-op with the same digest" "$out" "$d_A"
+run 1 "a taken name is not moved to another image" cfs r oci import "oci:$L:B" A
+same "... which still names A" "$(cat r/names/A 2>/dev/null)" "$d_A"
+imports "--replace moves it" cfs r oci import --replace "oci:$L:B" A
+same "... to B" "$(cat r/names/A 2>/dev/null)" "$d_B"
+imports "--replace back" cfs r oci import --replace "oci:$L:A" A
+run 1 "a tag the layout does not have is refused" cfs r oci import "oci:$L:nosuch" nosuch
 tap_check "... naming nothing" no_name r nosuch
-run 1 "a directory that is no layout is refused" in r oci import "oci:$work/tars:A" nolayout
+run 1 "a directory that is no layout is refused" cfs r oci import "oci:$work/tars:A" nolayout
 tap_check "... naming nothing" no_name r nolayout
-run 0 "fsck is clean" in r fsck
+run 0 "fsck is clean" cfs r fsck
 
 # ------------------------------------------------------------------
 # Blobs and diff_ids that do not match are refused
 
-run 0 "init a second repository" in bad init
+run 0 "init a second repository" cfs bad init
 
 cp -a "$L" bad1
 "${ocitool[@]}" corrupt "bad1/blobs/sha256/${blob_upper2#sha256:}"
 run 1 "a plain tar layer with a flipped byte in a file (still a valid tar) is refused" \
-	in bad oci import "oci:$work/bad1:main" main
+	cfs bad oci import "oci:$work/bad1:main" main
 expect_err "... naming the blob" "${blob_upper2#sha256:}"
 tap_check "... naming nothing" no_name bad main
 
 cp -a "$L" bad2
 "${ocitool[@]}" corrupt "bad2/blobs/sha256/${blob_upper1#sha256:}"
-run 1 "a gzip layer with a flipped byte is refused" in bad oci import "oci:$work/bad2:A" A
+run 1 "a gzip layer with a flipped byte is refused" cfs bad oci import "oci:$work/bad2:A" A
 expect_err "... naming the blob" "${blob_upper1#sha256:}"
 tap_check "... naming nothing" no_name bad A
 
 cp -a "$L" bad3
 truncate -s 100 "bad3/blobs/sha256/${blob_upper1#sha256:}"
-run 1 "a truncated layer is refused" in bad oci import "oci:$work/bad3:A" A
+run 1 "a truncated layer is refused" cfs bad oci import "oci:$work/bad3:A" A
 expect_err "... naming the blob" "${blob_upper1#sha256:}"
 tap_check "... naming nothing" no_name bad A
 
@@ -349,27 +370,27 @@ tap_check "... naming nothing" no_name bad A
 # wrong diff_id would later stand in for alt
 cp -a "$L" bad4
 "${ocitool[@]}" set-diff-id bad4 A 1 "$diff_alt"
-run 1 "a layer whose diff_id is not the config's is refused" in bad oci import "oci:$work/bad4:A" A
+run 1 "a layer whose diff_id is not the config's is refused" cfs bad oci import "oci:$work/bad4:A" A
 expect_err "... naming the blob" "${blob_upper1#sha256:}"
 tap_check "... naming nothing" no_name bad A
-run 0 "fsck is clean after the refused imports" in bad fsck
+run 0 "fsck is clean after the refused imports" cfs bad fsck
 
-run 0 "then B imports" in bad oci import -v "oci:$L:B" B
-tap_check "... as it should (the refused layer stands in for nothing)" test "$out" = "$d_B"
+imports "then B imports" cfs bad oci import -v "oci:$L:B" B
+same "... as it should (the refused layer stands in for nothing)" "$out" "$d_B"
 expect_layer 2/2 "$diff_alt" imported
-run 0 "... and main" in bad oci import -v "oci:$L:main" main
-tap_check "... as it should" test "$out" = "$d_main"
+imports "... and main" cfs bad oci import -v "oci:$L:main" main
+same "... as it should" "$out" "$d_main"
 expect_layer 3/3 "$diff_upper2" imported
 
 # ------------------------------------------------------------------
 # Layers shared between images
 
-run 0 "init a third repository" in share init
-run 0 "oci import -v of A" in share oci import -v "oci:$L:A" A
+run 0 "init a third repository" cfs share init
+imports "oci import -v of A" cfs share oci import -v "oci:$L:A" A
 expect_layer 1/2 "$diff_base" imported
 expect_layer 2/2 "$diff_upper1" imported
-run 0 "oci import -v of B, with the same base layer" in share oci import -v "oci:$L:B" B
-tap_check "... gives B" test "$out" = "$d_B"
+imports "oci import -v of B, with the same base layer" cfs share oci import -v "oci:$L:B" B
+same "... gives B" "$out" "$d_B"
 expect_layer 1/2 "$diff_base" reused
 expect_layer 2/2 "$diff_alt" imported
 
@@ -380,23 +401,23 @@ for n in 0 1; do
 	size=$(stat -c %s "$path")
 	yes garbage | head -c "$size" >"$path"
 done
-run 0 "an import of layers all in the repository" in share oci import -v "oci:$work/garbage:B" B-again
-tap_check "... reads none of their blobs (garbage there) and gives B" test "$out" = "$d_B"
+imports "an import of layers all in the repository" cfs share oci import -v "oci:$work/garbage:B" B-again
+same "... reads none of their blobs (garbage there) and gives B" "$out" "$d_B"
 expect_layer 1/2 "$diff_base" reused
 expect_layer 2/2 "$diff_alt" reused
 
 # ------------------------------------------------------------------
 # gc keeps what the named images need
 
-run 0 "rm A" in share rm A
-run 0 "rm B-again" in share rm B-again
-out=$(in share gc 2>&1)
+run 0 "rm A" cfs share rm A
+run 0 "rm B-again" cfs share rm B-again
+out=$(cfs share gc 2>&1)
 tap_check "gc" test $? -eq 0
 tap_diag "gc: $out"
-run 0 "fsck after gc" in share fsck
+run 0 "fsck after gc" cfs share fsck
 mkdir -p mnt
 if $have_kernel; then
-	if out=$(in share mount B mnt 2>&1); then
+	if out=$(cfs share mount B mnt 2>&1); then
 		same_tree "B mounts (kernel) after gc, umoci's tree" mnt B
 		unmount mnt
 	else
@@ -406,7 +427,7 @@ else
 	tap_skip "B mounts (kernel) after gc" "needs root, EROFS and overlayfs"
 fi
 if $have_fuse && $is_root; then
-	if out=$(in share mount --fuse B mnt 2>&1); then
+	if out=$(cfs share mount --fuse B mnt 2>&1); then
 		same_tree "B mounts (FUSE) after gc, umoci's tree" mnt B
 		unmount mnt
 	else
@@ -415,11 +436,11 @@ if $have_fuse && $is_root; then
 else
 	tap_skip "B mounts (FUSE) after gc" "needs root, /dev/fuse and composefs-fuse"
 fi
-run 0 "oci import -v of A again" in share oci import -v "oci:$L:A" A
-tap_check "... gives A" test "$out" = "$d_A"
+imports "oci import -v of A again" cfs share oci import -v "oci:$L:A" A
+same "... gives A" "$out" "$d_A"
 expect_layer 1/2 "$diff_base" reused
 tap_diag "$(grep "$diff_upper1" <<<"$err")"
-run 0 "fsck" in share fsck
+run 0 "fsck" cfs share fsck
 
 # ------------------------------------------------------------------
 # oci pull from a registry
@@ -475,14 +496,14 @@ else
 		skopeo copy --quiet --dest-tls-verify=false "oci:$L:A" "docker://$reg/test:t1"
 	tap_check "skopeo pushes B as test:t2" \
 		skopeo copy --quiet --dest-tls-verify=false "oci:$L:B" "docker://$reg/test:t2"
-	run 0 "init a fourth repository" in pulled init
-	run 0 "oci pull -v docker://…/test:t1" \
-		in pulled oci pull -v --tls-verify=false "docker://$reg/test:t1" t1
-	tap_check "... gives A" test "$out" = "$d_A"
+	run 0 "init a fourth repository" cfs pulled init
+	imports "oci pull -v docker://…/test:t1" \
+		cfs pulled oci pull -v --tls-verify=false "docker://$reg/test:t1" t1
+	same "... gives A" "$out" "$d_A"
 	expect_layer 1/2 "$diff_base" imported
 	tap_check "... the base blob was served once" test "$(blob_gets "$blob_base")" -eq 1
 	if $have_kernel; then
-		if out=$(in pulled mount t1 mnt 2>&1); then
+		if out=$(cfs pulled mount t1 mnt 2>&1); then
 			same_tree "the pulled image mounts (kernel): umoci's tree of A" mnt A
 			unmount mnt
 		else
@@ -492,7 +513,7 @@ else
 		tap_skip "the pulled image mounts (kernel)" "needs root, EROFS and overlayfs"
 	fi
 	if $have_fuse && $is_root; then
-		if out=$(in pulled mount --fuse t1 mnt 2>&1); then
+		if out=$(cfs pulled mount --fuse t1 mnt 2>&1); then
 			same_tree "the pulled image mounts (FUSE): umoci's tree of A" mnt A
 			unmount mnt
 		else
@@ -501,9 +522,9 @@ else
 	else
 		tap_skip "the pulled image mounts (FUSE)" "needs root, /dev/fuse and composefs-fuse"
 	fi
-	run 0 "oci pull -v of a second tag with the same base layer" \
-		in pulled oci pull -v --tls-verify=false "docker://$reg/test:t2" t2
-	tap_check "... gives B" test "$out" = "$d_B"
+	imports "oci pull -v of a second tag with the same base layer" \
+		cfs pulled oci pull -v --tls-verify=false "docker://$reg/test:t2" t2
+	same "... gives B" "$out" "$d_B"
 	expect_layer 1/2 "$diff_base" reused
 	expect_layer 2/2 "$diff_alt" imported
 	n=$(blob_gets "$blob_base")
@@ -514,9 +535,9 @@ else
 			"GET $n times: $(grep "GET /v2/test/blobs/$blob_base" registry/log)"
 	fi
 	run 1 "oci pull of a tag the registry does not have is refused" \
-		in pulled oci pull --tls-verify=false "docker://$reg/test:nosuch" nosuch
+		cfs pulled oci pull --tls-verify=false "docker://$reg/test:nosuch" nosuch
 	tap_check "... naming nothing" no_name pulled nosuch
-	run 0 "fsck" in pulled fsck
+	run 0 "fsck" cfs pulled fsck
 fi
 
 # ------------------------------------------------------------------
@@ -528,7 +549,7 @@ else
 	nobody=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 	mkdir user && chown nobody:nogroup user
 	run 0 "nobody: init in a directory of nobody's" "${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" init
-	run 0 "nobody: oci import" "${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" oci import "oci:$L:A" A
+	imports "nobody: oci import" "${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" oci import "oci:$L:A" A
 	same_image "... gives the image root imports (owners and devices kept)" "$out" A user/repo A
 	if ! $have_fuse; then
 		tap_skip "nobody: mount (FUSE)" "no /dev/fuse, fusermount3 or composefs-fuse"

@@ -341,6 +341,10 @@ static int print_image(void *userdata, const struct cfs_repo_image_info *i)
 			printf(", \"error\": ");
 			print_json_string(i->message);
 		}
+		if (i->manifest != NULL)
+			printf(", \"oci\": {\"manifest\": \"%s\", "
+			       "\"config\": \"%s\", \"layers\": %zu}",
+			       i->manifest, i->config, i->n_layers);
 		printf("}");
 	} else {
 		char total[32], shared[32], unique[32];
@@ -354,6 +358,10 @@ static int print_image(void *userdata, const struct cfs_repo_image_info *i)
 		printf("%-20s %s %8llu %11s %11s %11s%s\n", i->name, hex,
 		       (unsigned long long)i->n_objects, total, shared, unique,
 		       i->error < 0 ? "  (unreadable)" : "");
+		if (i->manifest != NULL)
+			printf("%-20s from OCI manifest %s, %zu layer%s\n", "",
+			       i->manifest, i->n_layers,
+			       i->n_layers == 1 ? "" : "s");
 	}
 	l->count++;
 	return 0;
