@@ -1,0 +1,332 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0
+#
+# composefs import-tar: every tar feature, one at a time, against the same
+# tree written to disk and built by mkcomposefs (same image digest); tar
+# names a conforming unpacker rewrites; hostile tars (a clear error naming
+# the entry, nothing named, never a crash or a hang).
+set -u
+. "$(dirname "$0")/tap.sh"
+
+cfs_require_tool COMPOSEFS composefs
+cfs_require_tool MKCOMPOSEFS mkcomposefs
+cfs_require_tool DUMP composefs-dump
+tap_require_commands tar python3 gzip zstd xz
+work=$(mktemp -d)
+trap 'rm -rf -- "$work"' EXIT
+cd "$work" || exit 1
+unset COMPOSEFS_REPO
+
+cfs() { "$COMPOSEFS" --repo "$work/repo" "$@"; }
+cfs init >/dev/null || exit 1
+root=false
+[ "$(id -u)" -eq 0 ] && root=true
+
+# same_as_disk DESC DIR TARFILE [import-tar input]: importing TARFILE gives
+# the image mkcomposefs --hardlinks makes of DIR
+n=0
+same_as_disk()
+{
+	local desc="$1" dir="$2" tarfile="$3" want got
+	n=$((n + 1))
+	want=$("$MKCOMPOSEFS" --hardlinks --print-digest-only "$dir" 2>&1)
+	if [ "${#want}" -ne 64 ]; then
+		tap_not_ok "$desc" "mkcomposefs failed: $want"
+		return
+	fi
+	if [ "$tarfile" = - ]; then
+		got=$(cfs import-tar - "t$n" 2>&1 <"$4")
+	else
+		got=$(cfs import-tar "$tarfile" "t$n" 2>&1)
+	fi
+	if [ "$got" = "$want" ]; then
+		tap_ok "$desc"
+	else
+		cfs export "t$n" got.img 2>/dev/null
+		"$MKCOMPOSEFS" --hardlinks "$dir" want.img 2>/dev/null
+		tap_not_ok "$desc" "digest $got, mkcomposefs $want
+$(diff <("$DUMP" want.img - 2>&1) <("$DUMP" got.img - 2>&1) | head -20)"
+	fi
+}
+
+# a tree of plain files and directories of every interesting size
+mkdir -p plain/a/b/c plain/empty-dir
+for size in 0 1 63 64 65 4095 4096 4097 100000 1048576; do
+	head -c "$size" /dev/urandom >"plain/f$size"
+done
+echo hello >plain/a/b/c/deep
+chmod 4755 plain/f1
+chmod 1777 plain/a
+chmod 0600 plain/f63
+chmod 0000 plain/f65
+touch -d '2001-02-03 04:05:06.123456789' plain/f4096 plain/a/b
+touch -d '1960-01-01 00:00:00' plain/f64
+tar --format=pax -cf plain.tar -C plain .
+same_as_disk "regular files of 0 to 1 MiB, directories, modes, pax sub-second and negative mtimes" plain plain.tar
+
+# whole_seconds DIR: a copy of DIR with the sub-second part of every mtime
+# dropped, as formats without pax records keep them
+whole_seconds()
+{
+	rm -rf "$1-s"
+	cp -a "$1" "$1-s"
+	find "$1-s" -depth -print0 | while IFS= read -r -d '' f; do
+		touch -h -d "@$(stat -c %Y "$f")" "$f"
+	done
+}
+whole_seconds plain
+tar --format=gnu -cf plain-gnu.tar -C plain-s .
+same_as_disk "the same as a gnu tar" plain-s plain-gnu.tar
+rm plain-s/f64 # ustar has no negative times
+touch -d "@$(stat -c %Y plain)" plain-s
+tar --format=ustar -cf plain-ustar.tar -C plain-s .
+same_as_disk "the same as a ustar tar" plain-s plain-ustar.tar
+
+gzip -c plain.tar >plain.tar.gz
+zstd -q -c plain.tar >plain.tar.zst
+xz -c plain.tar >plain.tar.xz
+same_as_disk "gzip, told by its bytes" plain plain.tar.gz
+same_as_disk "zstd" plain plain.tar.zst
+same_as_disk "xz" plain plain.tar.xz
+same_as_disk "from standard input (-)" plain - plain.tar.zst
+
+mkdir links
+echo target >links/file
+head -c 5000 /dev/urandom >links/big
+ln -s file links/rel
+ln -s /etc/passwd links/abs
+ln -s "$(printf 'x%.0s' $(seq 1 300))" links/long-target
+ln links/big links/big-link
+mkdir links/d
+ln links/big links/d/another
+ln links/file links/d/small-link
+tar --format=pax -cf links.tar -C links .
+same_as_disk "symlinks, and hard links kept as hard links" links links.tar
+
+mkdir longnames
+long=$(printf 'n%.0s' $(seq 1 200))
+mkdir -p "longnames/$long/$long"
+echo deep >"longnames/$long/$long/$long"
+ln -s "$long" "longnames/$long/link"
+tar --format=pax -cf long-pax.tar -C longnames .
+same_as_disk "names past 100 bytes (pax)" longnames long-pax.tar
+whole_seconds longnames
+tar --format=gnu -cf long-gnu.tar -C longnames-s .
+same_as_disk "names past 100 bytes (gnu)" longnames-s long-gnu.tar
+
+mkdir sparse
+truncate -s 20M sparse/holes
+echo middle | dd of=sparse/holes bs=1 seek=10000000 conv=notrunc 2>/dev/null
+truncate -s 1M sparse/all-hole
+tar --format=pax -S -cf sparse.tar -C sparse .
+same_as_disk "sparse files (holes read as zeros)" sparse sparse.tar
+
+if $root; then
+	mkdir special
+	mknod special/null c 1 3
+	mknod special/loop b 7 200
+	mknod special/big-minor c 240 70000
+	mkfifo special/fifo
+	echo x >special/owned
+	chown 1234:5678 special/owned special/fifo
+	chown 4000000000:4000000001 special/null
+	tar --format=pax -cf special.tar -C special .
+	same_as_disk "devices, a FIFO, owners (also past 2^31) from the headers" special special.tar
+
+	mkdir xattrs
+	echo x >xattrs/file
+	setfattr -n user.one -v first xattrs/file
+	setfattr -n user.bin -v 0x00ff00 xattrs/file
+	setfattr -n trusted.thing -v secret xattrs/file
+	setfattr -n trusted.overlay.opaque -v y xattrs
+	mkdir xattrs/d
+	setfattr -n trusted.overlay.redirect -v /elsewhere xattrs/d
+	setfattr -n security.capability -v 0x0100000200200000000000000000000000000000 xattrs/file
+	tar --format=pax --xattrs --xattrs-include='*' -cf xattrs.tar -C xattrs .
+	same_as_disk "xattrs (user, trusted, security; overlay ones escaped)" xattrs xattrs.tar
+else
+	tap_skip "devices, a FIFO, owners from the headers" "needs root to make the tree on disk"
+	tap_skip "xattrs (user, trusted, security; overlay ones escaped)" "needs root to make the tree on disk"
+fi
+
+# ------------------------------------------------------------------
+# Names as a conforming unpacker takes them, and repeated entries:
+# crafted tars against trees made to match.
+
+cat >craft.py <<'EOF'
+import io, sys, tarfile
+def add(t, name, data=None, kind=tarfile.REGTYPE, link="", mode=0o644, mtime=1000):
+    i = tarfile.TarInfo(name)
+    i.type = kind
+    i.mode = mode
+    i.mtime = mtime
+    i.linkname = link
+    if data is not None:
+        i.size = len(data)
+        t.addfile(i, io.BytesIO(data))
+    else:
+        t.addfile(i)
+case = sys.argv[1]
+with tarfile.open(sys.argv[2], "w", format=tarfile.PAX_FORMAT) as t:
+    if case == "names":
+        add(t, "./", kind=tarfile.DIRTYPE, mode=0o755, mtime=7)
+        add(t, "/abs", kind=tarfile.DIRTYPE, mode=0o755)
+        add(t, "/abs/file", b"absolute\n")
+        add(t, "../../up", b"up\n")
+        add(t, "a/./b/../c", b"dots\n")
+        add(t, "a", kind=tarfile.DIRTYPE, mode=0o700, mtime=5)
+        add(t, "dup", b"first version, long enough to be an object........\n" * 3)
+        add(t, "dup", b"second\n", mode=0o600)
+        add(t, "d2", kind=tarfile.DIRTYPE, mode=0o755)
+        add(t, "d2/keep", b"kept\n")
+        add(t, "d2", kind=tarfile.DIRTYPE, mode=0o711, mtime=9)
+        add(t, "f2d", b"a file first\n")
+        add(t, "f2d", kind=tarfile.DIRTYPE, mode=0o755)
+        add(t, "f2d/in", b"inside\n")
+    elif case == "parents":
+        add(t, "x/y/z", b"deep\n")
+    elif case == "link-self":
+        add(t, "a", b"a\n")
+        add(t, "b", kind=tarfile.LNKTYPE, link="b")
+    elif case == "link-later":
+        add(t, "a", kind=tarfile.LNKTYPE, link="b")
+        add(t, "b", b"b\n")
+    elif case == "link-missing":
+        add(t, "a", kind=tarfile.LNKTYPE, link="nowhere/at/all")
+    elif case == "link-dir":
+        add(t, "d", kind=tarfile.DIRTYPE)
+        add(t, "a", kind=tarfile.LNKTYPE, link="d")
+    elif case == "not-dir":
+        add(t, "f", b"file\n")
+        add(t, "f/g", b"under a file\n")
+    elif case == "many":
+        for i in range(int(sys.argv[3])):
+            add(t, "d%03d/f%d" % (i % 1000, i), b"")
+EOF
+
+python3 craft.py names names.tar
+mkdir -p names-tree/abs names-tree/a names-tree/d2 names-tree/f2d
+echo absolute >names-tree/abs/file
+echo up >names-tree/up
+echo dots >names-tree/a/c
+echo second >names-tree/dup
+echo kept >names-tree/d2/keep
+echo inside >names-tree/f2d/in
+chmod 600 names-tree/dup
+chmod 700 names-tree/a
+chmod 711 names-tree/d2
+touch -d @1000 names-tree/abs/file names-tree/up names-tree/a/c names-tree/dup \
+	names-tree/d2/keep names-tree/f2d/in names-tree/abs names-tree/f2d
+touch -d @5 names-tree/a
+touch -d @9 names-tree/d2
+touch -d @7 names-tree
+same_as_disk "absolute names, '..' kept inside, later entries replace earlier ones (a directory keeps its children)" names-tree names.tar
+
+python3 craft.py parents parents.tar
+tap_expect 0 "a tar without its parent directories imports" cfs import-tar parents.tar parents
+cfs export parents parents.img
+"$DUMP" parents.img parents.dump
+# path size mode nlink uid gid rdev mtime: the root, x and x/y
+if [ "$(awk '$1 == "/" || $1 == "/x" || $1 == "/x/y" { print $3, $5, $6, $8 }' parents.dump | sort -u)" = "40755 0 0 0.0" ] &&
+	[ "$(grep -c '^/x' parents.dump)" -eq 3 ]; then
+	tap_ok "missing parents and the root: mode 0755, owner 0:0, mtime 0"
+else
+	tap_not_ok "missing parents and the root: mode 0755, owner 0:0, mtime 0" "$(head -3 parents.dump)"
+fi
+
+# ------------------------------------------------------------------
+# Hostile tars
+
+# refused DESC PATTERN NAME FILE: import-tar fails, saying PATTERN, and
+# NAME stays unnamed
+refused()
+{
+	local desc="$1" pattern="$2" name="$3" file="$4"
+	tap_expect 1 "$desc: refused" cfs import-tar "$file" "$name"
+	if printf '%s\n' "$out" | grep -q -e "$pattern"; then
+		tap_ok "$desc: the message says '$pattern'"
+	else
+		tap_not_ok "$desc: the message says '$pattern'" "$out"
+	fi
+	if cfs images | grep -q "^$name "; then
+		tap_not_ok "$desc: nothing named" "$(cfs images)"
+	else
+		tap_ok "$desc: nothing named"
+	fi
+}
+
+for c in link-self link-later link-missing link-dir; do
+	python3 craft.py $c $c.tar
+done
+refused "hard link to itself" "entry 2 'b'.*hard link" h1 link-self.tar
+refused "hard link to a later entry" "entry 1 'a'.*hard link to 'b'" h2 link-later.tar
+refused "hard link to a name that does not exist" "hard link to 'nowhere/at/all'" h3 link-missing.tar
+refused "hard link to a directory" "entry 2 'a'.*hard link to 'd'" h4 link-dir.tar
+python3 craft.py not-dir not-dir.tar
+refused "an entry under a file" "'f/g'.*not a directory" h5 not-dir.tar
+
+head -c $(($(stat -c %s plain.tar) / 2)) plain.tar >truncated.tar
+refused "truncated tar" "truncated\|Truncated" h6 truncated.tar
+head -c $(($(stat -c %s plain.tar.gz) / 2)) plain.tar.gz >truncated.tar.gz
+refused "truncated gzip" "truncated\|Truncated\|unexpected end\|Damaged" h7 truncated.tar.gz
+
+# a bad header checksum in the middle: the second header's checksum field
+python3 - plain.tar badsum.tar <<'EOF'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+# find the second ustar header and break its checksum
+pos = data.find(b"ustar", 512 + 257) - 257
+data[pos + 148:pos + 156] = b"0000000\0"
+open(sys.argv[2], "wb").write(data)
+EOF
+refused "a bad header checksum" "checksum\|Damaged\|damaged" h8 badsum.tar
+
+# a size past the end: a header claiming 1 GiB followed by little
+python3 - big-size.tar <<'EOF'
+import sys, tarfile
+i = tarfile.TarInfo("huge")
+i.size = 1 << 30
+hdr = i.tobuf(tarfile.USTAR_FORMAT)
+open(sys.argv[1], "wb").write(hdr + b"x" * 4096)
+EOF
+refused "a size past the end of the stream" "huge" h9 big-size.tar
+
+head -c 10000 /dev/urandom >garbage
+refused "not a tar at all" "garbage" h10 garbage
+: >empty-file
+refused "an empty file" "empty-file" h11 empty-file
+
+tap_expect 2 "a missing NAME is a usage error" cfs import-tar plain.tar
+tap_expect 1 "a missing file names it" cfs import-tar no-such.tar x
+if printf '%s\n' "$out" | grep -q "no-such.tar"; then
+	tap_ok "the message names the missing file"
+else
+	tap_not_ok "the message names the missing file" "$out"
+fi
+
+# 100k entries in 1000 directories
+python3 craft.py many many.tar 100000
+start=$(date +%s)
+tap_expect 0 "100,000 entries import" cfs import-tar many.tar many
+elapsed=$(($(date +%s) - start))
+tap_diag "100,000 entries: ${elapsed}s"
+cfs export many many.img
+count=$("$DUMP" many.img - | wc -l)
+if [ "$count" -eq 101001 ]; then
+	tap_ok "...all of them (and 1000 directories and the root)"
+else
+	tap_not_ok "...all of them (and 1000 directories and the root)" "$count lines"
+fi
+
+# a 4 GiB sparse file: streamed, never held
+mkdir huge
+truncate -s 4G huge/sparse
+echo end >>huge/sparse
+tar --format=pax -S -cf huge.tar -C huge .
+same_as_disk "a 4 GiB sparse file" huge huge.tar
+
+# after all the failures: gc takes what they left, fsck is clean
+tap_expect 0 "gc after the failed imports" cfs gc
+tap_expect 0 "fsck is clean" cfs fsck
+
+tap_done
