@@ -11,10 +11,11 @@
 # what named images need; mounts of the images show umoci's tree; and an
 # unprivileged user imports and mounts too.
 #
-# umoci's reference trees need root (owners, devices, trusted.* xattrs):
-# without root the comparisons with them, the kernel mounts and the
-# unprivileged user's part are skipped. The registry part needs skopeo and
-# docker-registry, the FUSE mounts /dev/fuse and composefs-fuse.
+# umoci's reference trees need umoci and root (owners, devices, trusted.*
+# xattrs): without them the comparisons with them are skipped, and without
+# root the kernel mounts and the unprivileged user's part. The registry
+# part needs skopeo and docker-registry, the FUSE mounts /dev/fuse,
+# fusermount3 and composefs-fuse.
 set -u
 
 tests_dir=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +23,7 @@ tests_dir=$(cd "$(dirname "$0")" && pwd)
 
 cfs_require_tool COMPOSEFS composefs
 cfs_require_tool MKCOMPOSEFS mkcomposefs
-tap_require_commands python3 zstd gzip umoci
+tap_require_commands python3 zstd gzip
 INFO=$(cfs_tool composefs-info) || exit 1
 FUSE=$(cfs_tool composefs-fuse) || exit 1
 ocitool=(python3 "$tests_dir/oci/ocitool.py")
@@ -30,6 +31,8 @@ umask 022
 
 is_root=false
 [ "$(id -u)" -eq 0 ] && is_root=true
+have_umoci=false
+command -v umoci >/dev/null && have_umoci=true
 have_fuse=false
 [ -x "$FUSE" ] && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null &&
 	have_fuse=true
@@ -171,11 +174,13 @@ no_name()
 
 # reference TAG [LAYOUT]: umoci unpacks LAYOUT:TAG into unpack/TAG; prints
 # the digest of mkcomposefs --hardlinks of its rootfs (nothing without
-# root: umoci could not make its owners and devices)
+# umoci, or without root: umoci could not make its owners and devices)
 reference()
 {
 	local tag="$1" layout="${2:-$L}"
-	$is_root || return 0
+	if ! $is_root || ! $have_umoci; then
+		return 0
+	fi
 	rm -rf "unpack/$tag"
 	mkdir -p unpack
 	if ! umoci unpack --image "$layout:$tag" "unpack/$tag" >"unpack/$tag.log" 2>&1; then
@@ -192,7 +197,7 @@ same_image()
 	local description="$1" got="$2" tag="$3" repo="$4" name="$5"
 	local want="${ref[$tag]:-}"
 	if [ -z "$want" ]; then
-		tap_skip "$description" "no umoci reference (needs root)"
+		tap_skip "$description" "no umoci reference (needs umoci and root)"
 	elif [ "$got" = "$want" ]; then
 		tap_ok "$description"
 	else
@@ -212,7 +217,7 @@ same_tree()
 	local description="$1" dir="$2" tag="$3" n
 	local opt=("${@:4}")
 	if [ ! -d "unpack/$tag/rootfs" ]; then
-		tap_skip "$description" "no umoci reference (needs root)"
+		tap_skip "$description" "no umoci reference (needs umoci and root)"
 		return
 	fi
 	if [ "${#reader[@]}" -gt 0 ]; then
@@ -250,6 +255,7 @@ build B tars/base.tar tars/alt.tar
 build base tars/base.tar
 build A-docker --docker tars/base.tar:gzip tars/upper1.tar:none
 build B-arm64 --arch arm64/v8 tars/base.tar tars/alt.tar
+build symlinks tars/symlink-modes.tar
 "${ocitool[@]}" multi "$L" multi A B-arm64 || exit 1
 diff_base=$("${ocitool[@]}" diff-id "$L" A 0)
 diff_upper1=$("${ocitool[@]}" diff-id "$L" A 1)
@@ -263,14 +269,16 @@ read -r _ blob_alt < <("${ocitool[@]}" layer-blob "$L" B 1)
 # umoci 0.4.7 unpacks neither zstd nor Docker layers: the references of
 # main and A-docker are the images of the same layers in gzip
 declare -A ref
-for tag in main-gzip A B base; do
+for tag in main-gzip A B base symlinks; do
 	ref[$tag]=$(reference "$tag")
 done
 ref[main]=${ref[main-gzip]}
 ref[A-docker]=${ref[A]}
 rm -rf unpack/main unpack/A-docker
 [ -n "${ref[main]}" ] && ln -s main-gzip unpack/main && ln -s A unpack/A-docker
-$is_root || tap_diag "not root: no umoci reference trees"
+if ! $is_root || ! $have_umoci; then
+	tap_diag "no umoci reference trees: they need umoci and root"
+fi
 
 # ------------------------------------------------------------------
 # oci import: the same images as umoci and mkcomposefs make
@@ -294,11 +302,14 @@ same_image "... gives the image of the same layers in OCI media types" "$out" A-
 imports "oci import of a one-layer image" cfs r oci import "oci:$L:base" base
 same_image "... gives umoci+mkcomposefs's image" "$out" base r base
 d_base=$out
+imports "oci import of symlinks whose tar headers give them modes other than 0777" \
+	cfs r oci import "oci:$L:symlinks" symlinks
+same_image "... gives umoci+mkcomposefs's image (a symlink's mode is 0777)" "$out" symlinks r symlinks
 
 # an image that umoci repack made: its layer has an entry for the root
 # and umoci's own whiteouts
 cp -a "$L" repacked
-if $is_root && umoci unpack --image repacked:base bundle >/dev/null 2>&1; then
+if $is_root && $have_umoci && umoci unpack --image repacked:base bundle >/dev/null 2>&1; then
 	rm -rf bundle/rootfs/gone bundle/rootfs/remove-me bundle/rootfs/data/big-link
 	echo "added by repack" >bundle/rootfs/etc/added
 	chmod 700 bundle/rootfs/home
@@ -312,7 +323,7 @@ if $is_root && umoci unpack --image repacked:base bundle >/dev/null 2>&1; then
 		tap_not_ok "umoci repack of a changed tree" ""
 	fi
 else
-	tap_skip "oci import of an image umoci repack made" "needs root for umoci unpack"
+	tap_skip "oci import of an image umoci repack made" "needs umoci and root"
 fi
 
 # import-tar: a tar is a one-layer image
@@ -601,11 +612,11 @@ fi
 # ------------------------------------------------------------------
 # An unprivileged user
 
-if ! $is_root; then
-	tap_skip "an unprivileged user imports and mounts" "needs root to switch users"
+if ! $is_root || ! command -v setpriv >/dev/null || ! id nobody >/dev/null 2>&1; then
+	tap_skip "an unprivileged user imports and mounts" "needs root, setpriv and a user nobody"
 else
-	nobody=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
-	mkdir user && chown nobody:nogroup user
+	nobody=(setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups)
+	mkdir user && chown "$(id -u nobody):$(id -g nobody)" user
 	run 0 "nobody: init in a directory of nobody's" "${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" init
 	imports "nobody: oci import" "${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" oci import "oci:$L:A" A
 	same_image "... gives the image root imports (owners and devices kept)" "$out" A user/repo A
@@ -617,7 +628,7 @@ else
 			fuse_mode=$(stat -c %a /dev/fuse)
 			chmod 0666 /dev/fuse
 		fi
-		mkdir user/mnt && chown nobody:nogroup user/mnt
+		mkdir user/mnt && chown "$(id -u nobody):$(id -g nobody)" user/mnt
 		if out=$("${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" mount A "$work/user/mnt" 2>&1); then
 			tap_ok "nobody: mount (FUSE)"
 			# a python3 that nobody may run (not one under /root)

@@ -96,6 +96,7 @@ static void on_event(void *userdata, const struct cfs_import_event *ev)
 
 static void show_init(struct show *s, bool verbose)
 {
+	memset(s, 0, sizeof(*s));
 	s->verbose = verbose;
 	s->tty = isatty(STDERR_FILENO);
 	clock_gettime(CLOCK_MONOTONIC, &s->start);

@@ -116,5 +116,57 @@ if [ -x "$composefs" ]; then
 	"$composefs" --repo "$repo" rm demo-1
 	"$composefs" --repo "$repo" gc
 	"$composefs" --repo "$repo" fsck
+
+	step "A container image: an OCI layout made here with umoci, two tags sharing their base layer"
+	oci="$work/oci"
+	umoci init --layout "$oci"
+	umoci new --image "$oci:v1"
+	umoci unpack --image "$oci:v1" "$work/bundle1" >/dev/null
+	cp -a "$tree/." "$work/bundle1/rootfs/"
+	umoci repack --image "$oci:v1" "$work/bundle1"
+	umoci unpack --image "$oci:v1" "$work/bundle2" >/dev/null
+	printf 'Version 3, in a layer of its own.\n' >"$work/bundle2/rootfs/etc/motd"
+	rm "$work/bundle2/rootfs/usr/share/doc/numbers-copy.txt"
+	umoci repack --image "$oci:v2" "$work/bundle2"
+	rm -rf "$work/bundle1" "$work/bundle2"
+	cat "$oci/index.json"; echo
+
+	step "composefs oci import: the layers stream into the store, nothing is unpacked"
+	"$composefs" --repo "$repo" oci import -v "oci:$oci:v1" app-1
+	"$composefs" --repo "$repo" oci import -v "oci:$oci:v2" app-2
+	"$composefs" --repo "$repo" images
+
+	step "composefs mount app-2 (kernel: EROFS + overlayfs)"
+	"$composefs" --repo "$repo" mount app-2 "$work/mnt"
+	mounted+=("$work/mnt")
+	findmnt "$work/mnt" || true
+	ls -l "$work/mnt/etc" "$work/mnt/usr/share/doc"
+	cat "$work/mnt/etc/motd"
+	umount "$work/mnt"
+	mounted=()
+
+	if command -v setpriv >/dev/null && [ -c /dev/fuse ] &&
+		[ -x "$(dirname "$mkcomposefs")/composefs-fuse" ]; then
+		step "Without root: the user nobody imports the same image into a repository of its own and mounts it with composefs-fuse (every byte checked against its digest)"
+		user="$work/user"
+		mkdir -p "$user/mnt"
+		cp -a "$oci" "$user/oci"
+		chown -R nobody:nogroup "$user"
+		chmod 755 "$work"
+		as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+		# distributions ship /dev/fuse 0666 (some machines have 0600)
+		fuse_mode=$(stat -c %a /dev/fuse)
+		chmod 0666 /dev/fuse
+		as_nobody "$composefs" --repo "$user/repo" init
+		as_nobody "$composefs" --repo "$user/repo" oci import "oci:$user/oci:v2" app
+		as_nobody "$composefs" --repo "$user/repo" mount app "$user/mnt"
+		mounted+=("$user/mnt")
+		findmnt "$user/mnt" || true
+		as_nobody cat "$user/mnt/etc/motd"
+		as_nobody head -n 3 "$user/mnt/usr/share/doc/numbers.txt"
+		as_nobody fusermount3 -u "$user/mnt"
+		mounted=()
+		chmod "$fuse_mode" /dev/fuse
+	fi
 fi
 echo "done"

@@ -67,10 +67,12 @@ class Layer:
     def __init__(self, path, fmt=tarfile.PAX_FORMAT):
         self.tar = tarfile.open(path, "w", format=fmt)
 
-    def add(self, name, kind=tarfile.REGTYPE, content=b"", mode=0o644,
+    def add(self, name, kind=tarfile.REGTYPE, content=b"", mode=None,
             owner=(0, 0), mtime=1600000000, pax=None, **fields):
         info = tarfile.TarInfo(name)
         info.type = kind
+        if mode is None:
+            mode = 0o777 if kind == tarfile.SYMTYPE else 0o644
         info.mode = mode
         info.uid, info.gid = owner
         info.mtime = mtime
@@ -120,9 +122,8 @@ def layer_base(path):
     t.file("data/empty", b"")
     t.add("data/big-link", tarfile.LNKTYPE, linkname="data/big")
     t.add("data/small-link", tarfile.LNKTYPE, linkname="data/small")
-    t.add("data/to-big", tarfile.SYMTYPE, linkname="big", mode=0o777)
-    t.add("data/dangling", tarfile.SYMTYPE, linkname="/no/such/file",
-          mode=0o777)
+    t.add("data/to-big", tarfile.SYMTYPE, linkname="big")
+    t.add("data/dangling", tarfile.SYMTYPE, linkname="/no/such/file")
     t.add("data/fifo", tarfile.FIFOTYPE, mode=0o640)
     t.add("data/null", tarfile.CHRTYPE, mode=0o666, devmajor=1, devminor=3)
     t.add("data/loop9", tarfile.BLKTYPE, mode=0o660, owner=(0, 6),
@@ -147,9 +148,7 @@ def layer_base(path):
     t.dir(LONG_DIR.rsplit("/", 1)[0])
     t.dir(LONG_DIR)
     t.file(LONG_DIR + "/f" + "-" * 80, data(9, 500))
-    # a symlink's mode in its header means nothing: on Linux it is 0777
-    t.add("long/link", tarfile.SYMTYPE, linkname="/" + "x" * 150,
-          mode=0o755)
+    t.add("long/link", tarfile.SYMTYPE, linkname="/" + "x" * 150)
     # to be whited out, or made opaque, above
     t.file("remove-me", data(10, 128))
     t.dir("gone")
@@ -236,11 +235,23 @@ def layer_alt(path):
     t.close()
 
 
+def layer_symlink_modes(path):
+    """Symlinks whose headers give modes a Linux symlink cannot have (it
+    is always 0777)."""
+    t = Layer(path)
+    t.file("target", b"target\n")
+    t.add("link-0644", tarfile.SYMTYPE, linkname="target", mode=0o644)
+    t.add("link-0755", tarfile.SYMTYPE, linkname="/" + "z" * 120,
+          mode=0o755)
+    t.close()
+
+
 LAYERS = {
     "base": layer_base,
     "upper1": layer_upper1,
     "upper2": layer_upper2,
     "alt": layer_alt,
+    "symlink-modes": layer_symlink_modes,
 }
 
 
