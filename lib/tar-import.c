@@ -572,7 +572,10 @@ static int read_entry(struct reader *rd, struct archive_entry *e)
 				       (unsigned)type);
 			goto out;
 		}
-		node->mode = type | (archive_entry_perm(e) & 07777);
+		/* a symlink's mode is 0777 wherever it is unpacked */
+		node->mode = type | (type == AE_IFLNK ?
+					     0777 :
+					     (archive_entry_perm(e) & 07777));
 		if (type == AE_IFCHR || type == AE_IFBLK)
 			node->rdev = (uint32_t)makedev(
 				archive_entry_rdevmajor(e),
