@@ -10,9 +10,12 @@
  * Batch mode stages objects (written, not yet durable, not yet named) and
  * commits them together: one syncfs for their contents, then their names,
  * then one syncfs for the names. A batch is committed as soon as it holds
- * BATCH_MAX_OBJECTS objects or BATCH_MAX_BYTES bytes, by the adder that
- * filled it, so that a long run that is interrupted keeps most of its work
- * and the open descriptors stay few.
+ * BATCH_MAX_OBJECTS objects or BATCH_MAX_BYTES bytes, so that a long run
+ * that is interrupted keeps most of its work and the open descriptors stay
+ * few. A full batch goes to a committer thread of the store, which waits
+ * for the disk while the adders go on filling the next one; at most one
+ * batch is in its hands (an adder that fills another waits for it), so
+ * at most two batches' descriptors are open.
  *
  * Threads: the staged batch, the sets of digests being written and staged
  * and the count of batches being committed are under store->lock. An adder
@@ -78,8 +81,14 @@ struct cfs_store {
 	struct batch batch; /* staged, not committed */
 	struct digest_set writing; /* being written by an adder */
 	struct digest_set staged; /* written, in a batch not yet named */
-	unsigned committing; /* batches being committed by adders */
+	unsigned committing; /* batches being committed (adders, committer) */
 	int failed; /* -errno of a batch commit that failed, sticky */
+	/* The committer thread: a full batch handed to it, and whether it
+	 * has one (handed or being committed). */
+	pthread_t committer;
+	bool committer_running, stopping, committer_busy;
+	struct batch handed;
+	pthread_cond_t handoff; /* signalled when committer_busy changes */
 	char failed_message[sizeof(((struct cfs_error *)0)->message)];
 };
 
@@ -225,6 +234,7 @@ int cfs_store_open(const char *path, unsigned flags,
 	pthread_mutex_init(&store->lock, NULL);
 	pthread_cond_init(&store->idle, NULL);
 	pthread_cond_init(&store->written, NULL);
+	pthread_cond_init(&store->handoff, NULL);
 	*ret_store = store;
 	return 0;
 }
@@ -249,8 +259,17 @@ static void discard_batch(struct cfs_store *store, struct batch *b)
 struct cfs_store *cfs_store_free(struct cfs_store *store)
 {
 	if (store != NULL) {
-		/* uncommitted objects of a batch are dropped */
+		/* a batch handed to the committer is committed; the rest of
+		 * the uncommitted objects are dropped */
+		if (store->committer_running) {
+			pthread_mutex_lock(&store->lock);
+			store->stopping = true;
+			pthread_cond_broadcast(&store->handoff);
+			pthread_mutex_unlock(&store->lock);
+			pthread_join(store->committer, NULL);
+		}
 		discard_batch(store, &store->batch);
+		pthread_cond_destroy(&store->handoff);
 		set_free(&store->writing);
 		set_free(&store->staged);
 		pthread_cond_destroy(&store->written);
@@ -482,6 +501,60 @@ int cfs_store_commit(struct cfs_store *store, struct cfs_error *err)
 	return r;
 }
 
+static void *committer_main(void *data)
+{
+	struct cfs_store *store = data;
+
+	pthread_mutex_lock(&store->lock);
+	for (;;) {
+		struct batch b;
+		struct cfs_error ignored;
+
+		while (!store->committer_busy && !store->stopping)
+			pthread_cond_wait(&store->handoff, &store->lock);
+		if (!store->committer_busy)
+			break;
+		b = store->handed;
+		store->handed = (struct batch){ 0 };
+		pthread_mutex_unlock(&store->lock);
+		/* a failure is kept in store->failed for the adders */
+		(void)commit_taken(store, &b, &ignored);
+		pthread_mutex_lock(&store->lock);
+		store->committer_busy = false;
+		pthread_cond_broadcast(&store->handoff);
+	}
+	pthread_mutex_unlock(&store->lock);
+	return NULL;
+}
+
+/* Give the full batch b (counted in store->committing) to the committer,
+ * once it is free; it is committed here when no thread can be started.
+ * Called with store->lock held, which it drops. */
+static int hand_over(struct cfs_store *store, struct batch *b,
+		     struct cfs_error *err)
+{
+	int r;
+
+	if (!store->committer_running) {
+		if (pthread_create(&store->committer, NULL, committer_main,
+				   store) != 0) {
+			pthread_mutex_unlock(&store->lock);
+			return commit_taken(store, b, err);
+		}
+		store->committer_running = true;
+	}
+	while (store->committer_busy)
+		pthread_cond_wait(&store->handoff, &store->lock);
+	store->handed = *b;
+	store->committer_busy = true;
+	pthread_cond_broadcast(&store->handoff);
+	r = store->failed;
+	pthread_mutex_unlock(&store->lock);
+	if (r < 0)
+		return cfs_error_set(err, r, "%s", store->failed_message);
+	return 0;
+}
+
 /* This adder is done writing digest (well or not): others may go on. */
 static void done_writing(struct cfs_store *store, const uint8_t *digest)
 {
@@ -529,11 +602,10 @@ static int stage(struct cfs_store *store, struct staged *s, uint64_t size,
 		full = *b;
 		*b = (struct batch){ 0 };
 		store->committing++;
+		return hand_over(store, &full, err);
 	}
 	pthread_mutex_unlock(&store->lock);
-	if (full.n == 0)
-		return 0;
-	return commit_taken(store, &full, err);
+	return 0;
 }
 
 /*
