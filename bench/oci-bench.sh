@@ -17,7 +17,8 @@
 #     manifest, no runtime config) is shown too
 #  2. the same import against the floor: decompressing every layer and
 #     hashing the tar stream (`zcat LAYER | sha256sum`, `zstdcat` for zstd;
-#     goal: at most 1.5x)
+#     goal: at most 1.5x); with `openssl dgst -sha256` (SHA instructions)
+#     too, as coreutils' sha256sum can be the slower half of the pipe
 #  3. a second image that shares the first two layers of the three-layer
 #     image (its last layer changes a file, adds one and whites out one),
 #     imported after the first: its time against the first import (goal: at
@@ -340,15 +341,16 @@ baseline()
 		awk '{ printf "%.3f %d\n", $1 + $3, ($2 > $4 ? $2 : $4) }' >>"$3"
 }
 
-# floor FILE LAYOUT TAG: decompress and hash every layer, one after another
+# floor FILE LAYOUT TAG [HASH]: decompress and hash every layer, one after
+# another, with sha256sum (or the command HASH)
 floor()
 {
 	local file="$1" blobs cat=zcat
 	mapfile -t blobs < <(layer_blobs "$2" "$3")
 	[[ "$3" == *zstd ]] && cat=zstdcat
 	# shellcheck disable=SC2016 # expanded by the inner shell
-	timed "$file" sh -c 'cat=$1; shift; for l; do $cat "$l" | sha256sum; done' \
-		sh "$cat" "${blobs[@]}"
+	timed "$file" sh -c 'cat=$1 hash=$2; shift 2; for l; do $cat "$l" | $hash; done' \
+		sh "$cat" "${4:-sha256sum}" "${blobs[@]}"
 }
 
 # summary FILE: "median min max median_peak_kb"
@@ -397,7 +399,20 @@ row()
 
 notes=()
 
-# one job's runs, on every image of the Debian layout
+# same_digest BASE_DIGEST: whether the import just timed made the image the
+# baseline made
+same_digest()
+{
+	local ours
+	ours=$(grep -v '^layer' out.txt | grep -oE '[0-9a-f]{64}' | tail -n1 || true)
+	if [ "$ours" = "$1" ]; then
+		echo "the same image digest as umoci unpack + mkcomposefs"
+	else
+		echo "image digest ${ours:-?} differs from umoci unpack + mkcomposefs's $1"
+	fi
+}
+
+# blob_mb LAYOUT TAG: the size of the image's layer blobs, in MB
 blob_mb()
 {
 	local total=0 l
@@ -406,6 +421,7 @@ blob_mb()
 	done
 	echo $((total / 1024 / 1024))
 }
+
 say "warming the page cache with the layer blobs"
 warm "$layout"
 [ -d "$biglayout" ] && warm "$biglayout"
@@ -413,14 +429,15 @@ warm "$layout"
 echo "composefs:   $COMPOSEFS$([ $have_ours = 1 ] || echo ' (no oci import: baselines only)')"
 echo "mkcomposefs: $MKCOMPOSEFS"
 echo "umoci:       $UMOCI ($("$UMOCI" --version 2>&1 | head -n1))"
-echo "image:       Debian $SUITE minbase, $(zstdcat "$(layer_blobs "$layout" one-zstd)" | tar -t | wc -l) entries, $(($(zstdcat "$(layer_blobs "$layout" one-zstd)" | wc -c) / 1048576)) MB of tar"
+echo "image:       Debian $SUITE minbase, $(zstdcat "$(layer_blobs "$layout" one-zstd)" | tar -t | wc -l) entries, $(($(zstdcat "$(layer_blobs "$layout" one-zstd)" | wc -c) / 1048576)) MB of tar ($(blob_mb "$layout" one-gzip) MB gzip, $(blob_mb "$layout" one-zstd) MB zstd)"
 echo "runs:        $RUNS per figure, ours and the baseline taking turns"
 echo "cache:       warm (the layer blobs come from the page cache); a new ext4 per write run"
-echo "processors:  $(nproc)"
+echo "processors:  $(nproc), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 echo
 
-# umoci 0.4 reads gzip layers only; zstd images get no umoci baseline
-umoci_reads() # TAG
+# umoci_reads TAG: whether umoci can unpack the image (0.4.7 reads no zstd
+# layers); one it cannot gets no umoci baseline
+umoci_reads()
 {
 	local rc=0
 	rm -rf probe-bundle
@@ -452,17 +469,13 @@ if [[ " $JOBS " == *" 1 "* || " $JOBS " == *" 2 "* ]]; then
 			if [ $have_ours = 1 ]; then
 				fresh_repo
 				ours "$layout" "$tag" "$f.ours"
-				our_digest=$(grep -v '^layer' out.txt | grep -oE '[0-9a-f]{64}' | tail -n1 || true)
 				if [ "$i" = 0 ] && [ $with_umoci = 1 ]; then
-					if [ "$our_digest" = "$base_digest" ]; then
-						notes+=("$tag: the same image digest as umoci unpack + mkcomposefs")
-					else
-						notes+=("$tag: image digest ${our_digest:-?} differs from umoci unpack + mkcomposefs's $base_digest")
-					fi
+					notes+=("$tag: $(same_digest "$base_digest")")
 				fi
 			fi
 			if [[ " $JOBS " == *" 2 "* ]]; then
 				floor "$f.floor" "$layout" "$tag"
+				floor "$f.ssl" "$layout" "$tag" "openssl dgst -sha256"
 			fi
 		done
 		if [ $have_ours = 1 ]; then
@@ -470,8 +483,10 @@ if [[ " $JOBS " == *" 1 "* || " $JOBS " == *" 2 "* ]]; then
 				row "1. import $tag / umoci unpack + mkcomposefs" "$f.ours" "$f.umoci" time 0.33
 				row "   import $tag / umoci raw unpack + mkcomposefs" "$f.ours" "$f.raw"
 			fi
-			[[ " $JOBS " == *" 2 "* ]] &&
-				row "2. import $tag ($mb MB) / decompress + sha256sum" "$f.ours" "$f.floor" time 1.5
+			if [[ " $JOBS " == *" 2 "* ]]; then
+				row "2. import $tag / decompress + sha256sum" "$f.ours" "$f.floor" time 1.5
+				row "   same / decompress + openssl dgst -sha256" "$f.ours" "$f.ssl"
+			fi
 		fi
 		if [ $with_umoci = 1 ]; then
 			row "   umoci unpack alone / mkcomposefs alone ($tag)" "$f.umoci.unpack" "$f.umoci.mk"
@@ -493,13 +508,17 @@ if [[ " $JOBS " == *" 3 "* ]]; then
 				fresh
 				baseline "$layout" "three-$comp" "$f.base-first"
 				baseline "$layout" "three-b-$comp" "$f.base-second"
+				base_digest=$(tail -n1 out.txt)
 			fi
 			if [ $have_ours = 1 ]; then
 				fresh_repo
 				ours "$layout" "three-$comp" "$f.first" first
 				ours "$layout" "three-b-$comp" "$f.second" second
 				reused=$(cat out.txt cmd.err | grep -c 'reused' || true)
-				[ "$i" = 0 ] && notes+=("three-b-$comp after three-$comp: $reused of 3 layers reused")
+				if [ "$i" = 0 ]; then
+					notes+=("three-b-$comp after three-$comp: $reused of 3 layers reused")
+					[ $with_umoci = 1 ] && notes+=("three-b-$comp: $(same_digest "$base_digest")")
+				fi
 			fi
 		done
 		if [ $have_ours = 1 ]; then
@@ -522,11 +541,16 @@ if [[ " $JOBS " == *" 4 "* && $have_ours = 1 ]]; then
 		ours "$biglayout" big "$f.big"
 		fresh_repo
 		ours "$biglayout" small "$f.small"
-		[[ " $JOBS " == *" 2 "* ]] && floor "$f.floor" "$biglayout" big
+		if [[ " $JOBS " == *" 2 "* ]]; then
+			floor "$f.floor" "$biglayout" big
+			floor "$f.ssl" "$biglayout" big "openssl dgst -sha256"
+		fi
 	done
 	row "4. peak RSS: import $BIG_MB MiB file / 64 KiB file" "$f.big" "$f.small" memory 16
-	[[ " $JOBS " == *" 2 "* ]] &&
+	if [[ " $JOBS " == *" 2 "* ]]; then
 		row "   import $BIG_MB MiB file / decompress + sha256sum" "$f.big" "$f.floor" time 1.5
+		row "   same / decompress + openssl dgst -sha256" "$f.big" "$f.ssl"
+	fi
 fi
 
 echo

@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,17 +36,40 @@
 #include "util.h"
 
 #define IN_BUF_SIZE (256 * 1024)
+/* Uncompressed bytes between the two threads: N_SLOTS slots of SLOT_SIZE. */
+#define N_SLOTS 4
+#define SLOT_SIZE (1024 * 1024)
 /* Path depth and symlink hops followed before giving up. */
 #define MAX_DEPTH 4096
 
+/*
+ * The input side runs on a thread of its own, so that decompressing (and
+ * the two sha256s) overlaps with parsing, digesting and writing objects:
+ * it reads the fd through the outer reader to the very end and passes the
+ * uncompressed bytes on in slots; the inner reader takes them in order.
+ */
 struct tar_in {
 	int fd;
 	const char *name;
-	uint8_t *buf;
+	uint8_t *buf; /* what read() fills */
 	EVP_MD_CTX *blob_md, *diff_md;
-	uint64_t blob_bytes, diff_bytes;
+	_Atomic uint64_t blob_bytes;
+	uint64_t diff_bytes;
 	struct archive *outer;
 	int read_errno;
+
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint8_t *slot_data[N_SLOTS];
+	size_t slot_len[N_SLOTS];
+	unsigned head, count; /* slots filled, from head */
+	bool holding; /* the inner reader has the head slot */
+	bool done, cancel;
+	int error; /* -errno when the input side failed; message below */
+	char message[256];
+	uint8_t blob_sha256[32], diff_sha256[32];
 };
 
 static la_ssize_t outer_read(struct archive *a, void *userdata,
@@ -71,29 +96,189 @@ static la_ssize_t outer_read(struct archive *a, void *userdata,
 	return n;
 }
 
+/* Publish slot (head + count) holding len bytes; false when cancelled. */
+static bool publish(struct tar_in *in, size_t len)
+{
+	bool go_on;
+
+	pthread_mutex_lock(&in->lock);
+	in->slot_len[(in->head + in->count) % N_SLOTS] = len;
+	in->count++;
+	pthread_cond_broadcast(&in->cond);
+	while (in->count == N_SLOTS && !in->cancel)
+		pthread_cond_wait(&in->cond, &in->lock);
+	go_on = !in->cancel;
+	pthread_mutex_unlock(&in->lock);
+	return go_on;
+}
+
+static void *input_main(void *data)
+{
+	struct tar_in *in = data;
+	struct archive_entry *e;
+	unsigned md_len;
+	size_t fill = 0;
+	int r = 0;
+
+	if (archive_read_support_filter_all(in->outer) < ARCHIVE_WARN ||
+	    archive_read_support_format_raw(in->outer) != ARCHIVE_OK ||
+	    archive_read_open(in->outer, in, NULL, outer_read, NULL) !=
+		    ARCHIVE_OK ||
+	    archive_read_next_header(in->outer, &e) != ARCHIVE_OK) {
+		r = in->read_errno ? -in->read_errno : -EIO;
+		snprintf(in->message, sizeof(in->message), "%s",
+			 archive_error_string(in->outer) ?
+				 archive_error_string(in->outer) :
+				 "empty or unreadable stream");
+		goto out;
+	}
+	for (;;) {
+		const void *block;
+		size_t size;
+		la_int64_t offset;
+		int ar = archive_read_data_block(in->outer, &block, &size,
+						 &offset);
+
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar < ARCHIVE_WARN) {
+			r = in->read_errno ? -in->read_errno : -EIO;
+			snprintf(in->message, sizeof(in->message), "%s",
+				 archive_error_string(in->outer));
+			goto out;
+		}
+		if (size > 0 &&
+		    EVP_DigestUpdate(in->diff_md, block, size) != 1) {
+			r = -ENOMEM;
+			snprintf(in->message, sizeof(in->message),
+				 "sha256 failed");
+			goto out;
+		}
+		in->diff_bytes += size;
+		while (size > 0) {
+			/* the slot after the filled ones is ours to fill */
+			uint8_t *dst =
+				in->slot_data[(in->head + in->count) % N_SLOTS];
+			size_t n = size < SLOT_SIZE - fill ? size :
+							     SLOT_SIZE - fill;
+
+			memcpy(dst + fill, block, n);
+			fill += n;
+			block = (const uint8_t *)block + n;
+			size -= n;
+			if (fill == SLOT_SIZE) {
+				if (!publish(in, fill))
+					goto out;
+				fill = 0;
+			}
+		}
+	}
+	if (fill > 0 && !publish(in, fill))
+		goto out;
+	/* the rest of the compressed stream, for the blob's digest */
+	for (;;) {
+		const void *block;
+		la_ssize_t n = outer_read(in->outer, in, &block);
+
+		if (n < 0) {
+			r = -in->read_errno;
+			snprintf(in->message, sizeof(in->message),
+				 "reading: %s", strerror(in->read_errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+	}
+	if (EVP_DigestFinal_ex(in->blob_md, in->blob_sha256, &md_len) != 1 ||
+	    EVP_DigestFinal_ex(in->diff_md, in->diff_sha256, &md_len) != 1) {
+		r = -ENOMEM;
+		snprintf(in->message, sizeof(in->message), "sha256 failed");
+	}
+out:
+	pthread_mutex_lock(&in->lock);
+	in->error = r;
+	in->done = true;
+	pthread_cond_broadcast(&in->cond);
+	pthread_mutex_unlock(&in->lock);
+	return NULL;
+}
+
+/* The next slot for the inner reader: 1 with *ret_buf and *ret_len, 0 at
+ * the end, -errno when the input side failed. */
+static int next_slot(struct tar_in *in, const void **ret_buf, size_t *ret_len)
+{
+	int r;
+
+	pthread_mutex_lock(&in->lock);
+	if (in->holding) {
+		in->head = (in->head + 1) % N_SLOTS;
+		in->count--;
+		in->holding = false;
+		pthread_cond_broadcast(&in->cond);
+	}
+	while (in->count == 0 && !in->done)
+		pthread_cond_wait(&in->cond, &in->lock);
+	if (in->count > 0) {
+		*ret_buf = in->slot_data[in->head];
+		*ret_len = in->slot_len[in->head];
+		in->holding = true;
+		r = 1;
+	} else {
+		r = in->error;
+	}
+	pthread_mutex_unlock(&in->lock);
+	return r;
+}
+
 static la_ssize_t inner_read(struct archive *a, void *userdata,
 			     const void **ret_buf)
 {
 	struct tar_in *in = userdata;
-	const void *block;
-	size_t size;
-	la_int64_t offset;
-	int r = archive_read_data_block(in->outer, &block, &size, &offset);
+	size_t len;
+	int r = next_slot(in, ret_buf, &len);
 
-	if (r == ARCHIVE_EOF)
-		return 0;
-	if (r < ARCHIVE_WARN) {
-		archive_set_error(a, archive_errno(in->outer), "%s",
-				  archive_error_string(in->outer));
+	if (r < 0) {
+		archive_set_error(a, -r, "%s", in->message);
 		return -1;
 	}
-	if (size > 0 && EVP_DigestUpdate(in->diff_md, block, size) != 1) {
-		archive_set_error(a, ENOMEM, "sha256 failed");
-		return -1;
+	return r == 0 ? 0 : (la_ssize_t)len;
+}
+
+static int input_start(struct tar_in *in)
+{
+	for (size_t i = 0; i < N_SLOTS; i++) {
+		in->slot_data[i] = malloc(SLOT_SIZE);
+		if (in->slot_data[i] == NULL)
+			return -ENOMEM;
 	}
-	in->diff_bytes += size;
-	*ret_buf = block;
-	return (la_ssize_t)size;
+	pthread_mutex_init(&in->lock, NULL);
+	pthread_cond_init(&in->cond, NULL);
+	if (pthread_create(&in->thread, NULL, input_main, in) != 0) {
+		pthread_cond_destroy(&in->cond);
+		pthread_mutex_destroy(&in->lock);
+		return -EAGAIN;
+	}
+	in->started = true;
+	return 0;
+}
+
+/* Stop the input side (when it is not done) and wait for it. */
+static void input_stop(struct tar_in *in)
+{
+	if (in->started) {
+		pthread_mutex_lock(&in->lock);
+		in->cancel = true;
+		pthread_cond_broadcast(&in->cond);
+		pthread_mutex_unlock(&in->lock);
+		pthread_join(in->thread, NULL);
+		pthread_cond_destroy(&in->cond);
+		pthread_mutex_destroy(&in->lock);
+		in->started = false;
+	}
+	for (size_t i = 0; i < N_SLOTS; i++) {
+		free(in->slot_data[i]);
+		in->slot_data[i] = NULL;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -637,7 +822,6 @@ int cfsi_tar_read(int fd, const char *name, struct cfs_store *store,
 	};
 	struct cfsi_tar_result res = { 0 };
 	struct archive_entry *e;
-	unsigned md_len;
 	int r = 0, ar;
 
 	in.buf = malloc(IN_BUF_SIZE);
@@ -656,17 +840,10 @@ int cfsi_tar_read(int fd, const char *name, struct cfs_store *store,
 		goto out;
 	}
 
-	/* the outer reader: whatever compression, as raw bytes */
-	if (archive_read_support_filter_all(in.outer) < ARCHIVE_WARN ||
-	    archive_read_support_format_raw(in.outer) != ARCHIVE_OK ||
-	    archive_read_open(in.outer, &in, NULL, outer_read, NULL) !=
-		    ARCHIVE_OK ||
-	    archive_read_next_header(in.outer, &e) != ARCHIVE_OK) {
-		r = cfs_error_set(err, in.read_errno ? -in.read_errno : -EIO,
-				  "%s: %s", name,
-				  archive_error_string(in.outer) ?
-					  archive_error_string(in.outer) :
-					  "empty or unreadable stream");
+	r = input_start(&in);
+	if (r < 0) {
+		r = cfs_error_set(err, r, "%s: cannot start reading: %s", name,
+				  strerror(-r));
 		goto out;
 	}
 	/* the inner reader: tar (ustar, pax, GNU) from those bytes */
@@ -704,46 +881,22 @@ int cfsi_tar_read(int fd, const char *name, struct cfs_store *store,
 	}
 	rd.entry = NULL;
 
-	/* what follows the tar's end: its padding into the diff_id, the
-	 * rest of the compressed stream into the blob's digest */
+	/* what follows the tar's end (its padding, for the diff_id) and
+	 * the end of the input side */
 	for (;;) {
 		const void *block;
-		size_t size;
-		la_int64_t offset;
+		size_t len;
 
-		ar = archive_read_data_block(in.outer, &block, &size, &offset);
-		if (ar == ARCHIVE_EOF)
+		r = next_slot(&in, &block, &len);
+		if (r == 0)
 			break;
-		if (ar < ARCHIVE_WARN) {
-			r = cfs_error_set(err, -EIO, "%s: %s", name,
-					  archive_error_string(in.outer));
+		if (r < 0) {
+			r = cfs_error_set(err, r, "%s: %s", name, in.message);
 			goto out;
 		}
-		if (size > 0 &&
-		    EVP_DigestUpdate(in.diff_md, block, size) != 1) {
-			r = cfs_error_set(err, -ENOMEM, "sha256 failed");
-			goto out;
-		}
-		in.diff_bytes += size;
 	}
-	for (;;) {
-		const void *block;
-		la_ssize_t n = outer_read(in.outer, &in, &block);
-
-		if (n < 0) {
-			r = cfs_error_set(err, -in.read_errno,
-					  "%s: reading: %s", name,
-					  strerror(in.read_errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-	}
-	if (EVP_DigestFinal_ex(in.blob_md, res.blob_sha256, &md_len) != 1 ||
-	    EVP_DigestFinal_ex(in.diff_md, res.diff_sha256, &md_len) != 1) {
-		r = cfs_error_set(err, -ENOMEM, "sha256 failed");
-		goto out;
-	}
+	memcpy(res.blob_sha256, in.blob_sha256, 32);
+	memcpy(res.diff_sha256, in.diff_sha256, 32);
 	res.blob_size = in.blob_bytes;
 	res.diff_size = in.diff_bytes;
 	res.n_objects = rd.n_objects;
@@ -752,8 +905,10 @@ int cfsi_tar_read(int fd, const char *name, struct cfs_store *store,
 	*ret_layer = rd.root;
 	rd.root = NULL;
 out:
+	/* the inner reader first: it may still hold a slot */
 	if (rd.inner != NULL)
 		archive_read_free(rd.inner);
+	input_stop(&in);
 	if (in.outer != NULL)
 		archive_read_free(in.outer);
 	EVP_MD_CTX_free(in.blob_md);
