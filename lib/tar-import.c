@@ -928,6 +928,7 @@ struct pending_link {
 };
 
 struct applier {
+	struct cfs_node *root;
 	const char *name;
 	struct cfs_error *err;
 	struct pending_link *links;
@@ -950,6 +951,79 @@ static char *join(const char *dir, const char *name)
 	if (asprintf(&p, "%s/%s", dir, name) < 0)
 		return NULL;
 	return p;
+}
+
+/* The directory the symlink link (in the directory at path dir) leads to
+ * in root, its target and every symlink on the way resolved within root
+ * (".." stops at the root, as for a chroot); directories missing on the
+ * way are made (mode 0755, owner 0:0, mtime 0). NULL when it leads to
+ * something else than a directory, through more than 40 symlinks, or out
+ * of memory. */
+static struct cfs_node *follow_symlink(struct cfs_node *root, const char *dir,
+				       const struct cfs_node *link)
+{
+	_cleanup_free_ char *path = NULL;
+	unsigned hops = 0;
+
+	if (link->payload == NULL)
+		return NULL;
+	if (asprintf(&path, "%s/%s", link->payload[0] == '/' ? "" : dir,
+		     link->payload) < 0)
+		return NULL;
+	for (;;) {
+		_cleanup_free_ char *clean = clean_path(path);
+		struct cfs_node *n = root;
+		const char *p;
+
+		if (clean == NULL)
+			return NULL;
+		for (p = clean; *p;) {
+			const char *end = strchrnul(p, '/');
+			char comp[CFS_NAME_MAX + 1];
+			size_t len = (size_t)(end - p);
+			char *next;
+
+			if (len > CFS_NAME_MAX || !cfs_node_is_dir(n))
+				return NULL;
+			memcpy(comp, p, len);
+			comp[len] = '\0';
+			next = NULL;
+			{
+				struct cfs_node *child = cfs_node_lookup_child(
+					n, comp);
+
+				if (child == NULL) {
+					child = new_dir(false);
+					if (child == NULL ||
+					    cfs_node_add_child(n, child, comp) <
+						    0) {
+						cfs_node_unref(child);
+						return NULL;
+					}
+				}
+				n = child;
+			}
+			if ((n->mode & S_IFMT) == S_IFLNK) {
+				if (++hops > 40 || n->payload == NULL)
+					return NULL;
+				/* the link's own directory, then its target,
+				 * then the rest of the path */
+				if (asprintf(&next, "%.*s/%s/%s",
+					     n->payload[0] == '/' ?
+						     0 :
+						     (int)(p - clean),
+					     clean, n->payload,
+					     *end ? end + 1 : "") < 0)
+					return NULL;
+				free(path);
+				path = next;
+				break;
+			}
+			p = *end ? end + 1 : end;
+		}
+		if (*p == '\0')
+			return cfs_node_is_dir(n) ? n : NULL;
+	}
 }
 
 static int apply_dir(struct applier *a, struct cfs_node *mdir,
@@ -989,6 +1063,22 @@ static int apply_dir(struct applier *a, struct cfs_node *mdir,
 		if (cpath == NULL)
 			return -ENOMEM;
 
+		if (cfs_node_is_dir(lc) && is_implicit(lc) && mc != NULL &&
+		    (mc->mode & S_IFMT) == S_IFLNK) {
+			/* a directory the tar only passes through, where the
+			 * layers below have a symlink: the entries go where
+			 * it leads, as an unpacker resolving the path puts
+			 * them (one leading to something else than a
+			 * directory is replaced) */
+			struct cfs_node *to = follow_symlink(a->root, path, mc);
+
+			if (to != NULL) {
+				r = apply_dir(a, to, lc, cpath, depth + 1);
+				if (r < 0)
+					return r;
+				continue;
+			}
+		}
 		if (cfs_node_is_dir(lc)) {
 			if (mc == NULL || !cfs_node_is_dir(mc)) {
 				if (mc != NULL)
@@ -1111,7 +1201,7 @@ static int apply_link(struct applier *a, struct cfs_node *root,
 int cfsi_layer_apply(struct cfs_node *root, const struct cfs_node *layer,
 		     const char *name, struct cfs_error *err)
 {
-	struct applier a = { .name = name, .err = err };
+	struct applier a = { .root = root, .name = name, .err = err };
 	int r = 0;
 
 	if (!is_implicit(layer))

@@ -172,9 +172,10 @@ no_name()
 	! cfs "$1" images 2>/dev/null | awk '{ print $1 }' | grep -qxF -e "$2" && [ ! -e "$work/$1/names/$2" ]
 }
 
-# reference TAG [LAYOUT]: umoci unpacks LAYOUT:TAG into unpack/TAG; prints
-# the digest of mkcomposefs --hardlinks of its rootfs (nothing without
-# umoci, or without root: umoci could not make its owners and devices)
+# reference TAG [LAYOUT [FIXUP]]: umoci unpacks LAYOUT:TAG into unpack/TAG,
+# FIXUP (a function) is run on its rootfs; prints the digest of mkcomposefs
+# --hardlinks of the rootfs (nothing without umoci, or without root: umoci
+# could not make its owners and devices)
 reference()
 {
 	local tag="$1" layout="${2:-$L}"
@@ -187,7 +188,13 @@ reference()
 		tap_diag "umoci unpack $layout:$tag failed: $(cat "unpack/$tag.log")"
 		return 0
 	fi
+	[ -n "${3:-}" ] && "$3" "unpack/$tag/rootfs"
 	"$MKCOMPOSEFS" --hardlinks --print-digest-only "unpack/$tag/rootfs"
+}
+fix_usrmerge()
+{
+	touch -d @1600000000 "$1/usr" "$1/usr/lib"
+	touch -d @0 "$1/usr/lib/deeper" "$1/usr/none"
 }
 
 # same_image DESCRIPTION DIGEST TAG REPO NAME: DIGEST (NAME's in REPO) is
@@ -256,6 +263,7 @@ build base tars/base.tar
 build A-docker --docker tars/base.tar:gzip tars/upper1.tar:none
 build B-arm64 --arch arm64/v8 tars/base.tar tars/alt.tar
 build symlinks tars/symlink-modes.tar
+build usrmerge tars/usrmerge.tar tars/through-symlinks.tar
 "${ocitool[@]}" multi "$L" multi A B-arm64 || exit 1
 diff_base=$("${ocitool[@]}" diff-id "$L" A 0)
 diff_upper1=$("${ocitool[@]}" diff-id "$L" A 1)
@@ -272,6 +280,9 @@ declare -A ref
 for tag in main-gzip A B base symlinks; do
 	ref[$tag]=$(reference "$tag")
 done
+# usrmerge: umoci gives the directories it makes or adds to on the way
+# through a symlink its clock's time; ours keep theirs (made ones: 0)
+ref[usrmerge]=$(reference usrmerge "$L" fix_usrmerge)
 ref[main]=${ref[main-gzip]}
 ref[A-docker]=${ref[A]}
 rm -rf unpack/main unpack/A-docker
@@ -305,6 +316,9 @@ d_base=$out
 imports "oci import of symlinks whose tar headers give them modes other than 0777" \
 	cfs r oci import "oci:$L:symlinks" symlinks
 same_image "... gives umoci+mkcomposefs's image (a symlink's mode is 0777)" "$out" symlinks r symlinks
+imports "oci import of entries below symlinks of a lower layer (a merged /usr)" \
+	cfs r oci import "oci:$L:usrmerge" usrmerge
+same_image "... gives umoci+mkcomposefs's image (the entries are where the symlinks lead)" "$out" usrmerge r usrmerge
 
 # an image that umoci repack made: its layer has an entry for the root
 # and umoci's own whiteouts

@@ -246,7 +246,34 @@ def layer_symlink_modes(path):
     t.close()
 
 
+def layer_usrmerge(path):
+    """A merged /usr: lib and bin are symlinks into usr."""
+    t = Layer(path)
+    t.dir("usr")
+    t.dir("usr/lib")
+    t.dir("usr/bin")
+    t.file("usr/lib/libc", data(30, 200))
+    t.add("lib", tarfile.SYMTYPE, linkname="usr/lib")
+    t.add("bin", tarfile.SYMTYPE, linkname="/usr/bin")
+    t.add("lib64", tarfile.SYMTYPE, linkname="lib")
+    t.add("nowhere", tarfile.SYMTYPE, linkname="usr/none")
+    t.close()
+
+
+def layer_through_symlinks(path):
+    """Entries below those symlinks, without entries for the directories
+    on their way: they land where the symlinks lead."""
+    t = Layer(path)
+    t.file("lib/libfoo", data(31, 300))
+    t.file("bin/tool", b"#!/bin/sh\n", mode=0o755)
+    t.file("lib64/deeper/libbar", data(32, 100))
+    t.file("nowhere/file", b"a symlink leading nowhere is replaced\n")
+    t.close()
+
+
 LAYERS = {
+    "usrmerge": layer_usrmerge,
+    "through-symlinks": layer_through_symlinks,
     "base": layer_base,
     "upper1": layer_upper1,
     "upper2": layer_upper2,
