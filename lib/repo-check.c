@@ -737,6 +737,48 @@ static int fsck_names(struct fsck *f, struct cfs_error *err)
 	return 0;
 }
 
+/* The records of imported layers: each names an image that is there. A
+ * bad one only costs a later import the reading of that layer again (gc
+ * removes it too). */
+static void fsck_layers(struct fsck *f)
+{
+	struct cfsi_dir_list l = { 0 };
+	char path[PATH_MAX];
+
+	if (cfsi_list_dir(f->repo->dir_fd, "layers", &l) < 0)
+		return; /* an older repository has none */
+	for (size_t i = 0; i < l.n; i++) {
+		char line[CFS_DIGEST_HEX_SIZE + 8], image[PATH_MAX];
+		uint8_t digest[CFS_DIGEST_SIZE];
+		struct stat st;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "layers/%s", l.names[i]);
+		if (cfsi_is_tmp_name(l.names[i])) {
+			problem(f, "leftover", path, FIX_REMOVE,
+				"temporary file of an interrupted write");
+			continue;
+		}
+		n = cfsi_repo_read_file(f->repo, "layers", l.names[i], line,
+					sizeof(line));
+		if (!is_hex(l.names[i], CFS_DIGEST_SIZE * 2) ||
+		    n != CFS_DIGEST_HEX_SIZE || line[n - 1] != '\n' ||
+		    (line[n - 1] = '\0', cfs_digest_from_hex(line, digest)) <
+			    0) {
+			problem(f, "bad-layer", path, FIX_QUARANTINE,
+				"not a layer record (one line: an image's "
+				"digest)");
+			continue;
+		}
+		snprintf(image, sizeof(image), "images/%s", line);
+		if (fstatat(f->repo->dir_fd, image, &st, AT_SYMLINK_NOFOLLOW) !=
+		    0)
+			problem(f, "dangling-layer", path, FIX_QUARANTINE,
+				"names the image %s, which is missing", line);
+	}
+	cfsi_dir_list_free(&l);
+}
+
 int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, unsigned threads,
 		  cfs_repo_problem_fn fn, cfs_progress_fn progress,
 		  void *userdata, struct cfs_repo_fsck_stats *ret_stats,
@@ -755,6 +797,8 @@ int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, unsigned threads,
 			err, -EINVAL,
 			"repairing needs the repository opened exclusive");
 	r = fsck_names(&f, err);
+	if (r == 0)
+		fsck_layers(&f);
 	if (r == 0)
 		r = fsck_objects(&f, threads, err);
 	/* images last: whether their objects are there is known by now */

@@ -493,6 +493,22 @@ expect_layer 1/2 "$diff_base" reused
 expect_layer 2/2 "$diff_upper1" imported
 run 0 "fsck" cfs share fsck
 
+# a layer whose image is gone: fsck says so, repair and gc clear it, and
+# the next import reads that layer again
+layer_image=$(cat "$work/share/layers/${diff_base#sha256:}")
+rm -f "$work/share/images/$layer_image"
+run 1 "fsck finds a layer record whose image is missing" cfs share fsck
+if grep -q "^dangling-layer: layers/${diff_base#sha256:}" <<<"$out"; then
+	tap_ok "... and names it (dangling-layer)"
+else
+	tap_not_ok "... and names it (dangling-layer)" "$out"
+fi
+run 1 "fsck --repair (exit 1: there were problems, now repaired)" cfs share fsck --repair
+run 0 "... then fsck is clean" cfs share fsck
+imports "oci import -v of B after that" cfs share oci import -v --replace "oci:$L:B" B
+expect_layer 1/2 "$diff_base" imported
+run 0 "... and fsck is clean" cfs share fsck
+
 # ------------------------------------------------------------------
 # oci pull from a registry
 
