@@ -254,6 +254,33 @@ unmount()
 
 "${ocitool[@]}" layers tars || exit 1
 L=$work/layout
+# mounts_as DESC WHAT REPO NAME TAG: NAME of REPO mounted by the kernel and
+# by composefs-fuse (each where it can be) lists as umoci's unpack of TAG
+mounts_as()
+{
+	local desc="$1" what="$2" repo="$3" name="$4" tag="$5"
+	if $have_kernel; then
+		if out=$(cfs "$repo" mount "$name" mnt 2>&1); then
+			same_tree "$desc (kernel): $what" mnt "$tag"
+			unmount mnt
+		else
+			tap_not_ok "$desc (kernel)" "$out"
+		fi
+	else
+		tap_skip "$desc (kernel)" "needs root, EROFS and overlayfs"
+	fi
+	if $have_fuse && $is_root; then
+		if out=$(cfs "$repo" mount --fuse "$name" mnt 2>&1); then
+			same_tree "$desc (FUSE): $what" mnt "$tag"
+			unmount mnt
+		else
+			tap_not_ok "$desc (FUSE)" "$out"
+		fi
+	else
+		tap_skip "$desc (FUSE)" "needs root, /dev/fuse and composefs-fuse"
+	fi
+}
+
 build() { "${ocitool[@]}" build "$L" "$@" || exit 1; }
 build main tars/base.tar tars/upper1.tar:zstd tars/upper2.tar:none
 build main-gzip tars/base.tar tars/upper1.tar tars/upper2.tar
@@ -467,26 +494,7 @@ tap_check "gc" test $? -eq 0
 tap_diag "gc: $out"
 run 0 "fsck after gc" cfs share fsck
 mkdir -p mnt
-if $have_kernel; then
-	if out=$(cfs share mount B mnt 2>&1); then
-		same_tree "B mounts (kernel) after gc, umoci's tree" mnt B
-		unmount mnt
-	else
-		tap_not_ok "B mounts (kernel) after gc" "$out"
-	fi
-else
-	tap_skip "B mounts (kernel) after gc" "needs root, EROFS and overlayfs"
-fi
-if $have_fuse && $is_root; then
-	if out=$(cfs share mount --fuse B mnt 2>&1); then
-		same_tree "B mounts (FUSE) after gc, umoci's tree" mnt B
-		unmount mnt
-	else
-		tap_not_ok "B mounts (FUSE) after gc" "$out"
-	fi
-else
-	tap_skip "B mounts (FUSE) after gc" "needs root, /dev/fuse and composefs-fuse"
-fi
+mounts_as "B mounts" "after gc, umoci's tree" share B B
 imports "oci import -v of A again" cfs share oci import -v "oci:$L:A" A
 same "... gives A" "$out" "$d_A"
 expect_layer 1/2 "$diff_base" reused
@@ -600,26 +608,7 @@ else
 	same "... gives A" "$out" "$d_A"
 	expect_layer 1/2 "$diff_base" imported
 	tap_check "... the base blob was served once" test "$(blob_gets "$blob_base")" -eq 1
-	if $have_kernel; then
-		if out=$(cfs pulled mount t1 mnt 2>&1); then
-			same_tree "the pulled image mounts (kernel): umoci's tree of A" mnt A
-			unmount mnt
-		else
-			tap_not_ok "the pulled image mounts (kernel)" "$out"
-		fi
-	else
-		tap_skip "the pulled image mounts (kernel)" "needs root, EROFS and overlayfs"
-	fi
-	if $have_fuse && $is_root; then
-		if out=$(cfs pulled mount --fuse t1 mnt 2>&1); then
-			same_tree "the pulled image mounts (FUSE): umoci's tree of A" mnt A
-			unmount mnt
-		else
-			tap_not_ok "the pulled image mounts (FUSE)" "$out"
-		fi
-	else
-		tap_skip "the pulled image mounts (FUSE)" "needs root, /dev/fuse and composefs-fuse"
-	fi
+	mounts_as "the pulled image mounts" "umoci's tree of A" pulled t1 A
 	imports "oci pull -v ${auth[*]:0:1} of a second tag with the same base layer" \
 		cfs pulled oci pull -v --tls-verify=false "${auth[@]}" "docker://$reg/test:t2" t2
 	same "... gives B" "$out" "$d_B"
