@@ -18,6 +18,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#ifdef HAVE_ISAL
+#include <isa-l/igzip_lib.h>
+#endif
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -57,6 +60,8 @@ struct tar_in {
 	uint64_t diff_bytes;
 	struct archive *outer;
 	int read_errno;
+	ssize_t peeked; /* bytes in buf read (and digested) but not taken */
+	size_t fill; /* bytes in the slot being filled */
 
 	pthread_t thread;
 	bool started;
@@ -72,10 +77,10 @@ struct tar_in {
 	uint8_t blob_sha256[32], diff_sha256[32];
 };
 
-static la_ssize_t outer_read(struct archive *a, void *userdata,
-			     const void **ret_buf)
+/* Read the next bytes of the fd into in->buf, into the blob's digest:
+ * their count, 0 at the end, -errno. */
+static ssize_t read_input(struct tar_in *in)
 {
-	struct tar_in *in = userdata;
 	ssize_t n;
 
 	do
@@ -83,15 +88,33 @@ static la_ssize_t outer_read(struct archive *a, void *userdata,
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		in->read_errno = errno;
-		archive_set_error(a, errno, "reading: %s", strerror(errno));
-		return -1;
+		return -errno;
 	}
 	if (n > 0 && EVP_DigestUpdate(in->blob_md, in->buf, (size_t)n) != 1) {
 		in->read_errno = ENOMEM;
-		archive_set_error(a, ENOMEM, "sha256 failed");
-		return -1;
+		return -ENOMEM;
 	}
 	in->blob_bytes += (uint64_t)n;
+	return n;
+}
+
+static la_ssize_t outer_read(struct archive *a, void *userdata,
+			     const void **ret_buf)
+{
+	struct tar_in *in = userdata;
+	ssize_t n;
+
+	if (in->peeked > 0) {
+		/* what was read (and digested) to tell the compression */
+		n = in->peeked;
+		in->peeked = 0;
+	} else {
+		n = read_input(in);
+	}
+	if (n < 0) {
+		archive_set_error(a, (int)-n, "reading: %s", strerror((int)-n));
+		return -1;
+	}
 	*ret_buf = in->buf;
 	return n;
 }
@@ -112,26 +135,58 @@ static bool publish(struct tar_in *in, size_t len)
 	return go_on;
 }
 
-static void *input_main(void *data)
+/* The slot being filled. */
+static uint8_t *fill_slot(struct tar_in *in)
 {
-	struct tar_in *in = data;
+	return in->slot_data[(in->head + in->count) % N_SLOTS];
+}
+
+/* len uncompressed bytes were put at fill_slot() + in->fill: into the
+ * diff_id, and on to the inner reader when the slot is full. 0, -ECANCELED
+ * when the inner reader is gone, -ENOMEM. */
+static int produced(struct tar_in *in, size_t len)
+{
+	if (len > 0 &&
+	    EVP_DigestUpdate(in->diff_md, fill_slot(in) + in->fill, len) != 1)
+		return -ENOMEM;
+	in->diff_bytes += len;
+	in->fill += len;
+	if (in->fill == SLOT_SIZE) {
+		in->fill = 0;
+		if (!publish(in, SLOT_SIZE))
+			return -ECANCELED;
+	}
+	return 0;
+}
+
+static int fail_input(struct tar_in *in, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail_input(struct tar_in *in, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(in->message, sizeof(in->message), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* Any compression libarchive knows, or none. */
+static int pump_libarchive(struct tar_in *in)
+{
 	struct archive_entry *e;
-	unsigned md_len;
-	size_t fill = 0;
-	int r = 0;
+	int r;
 
 	if (archive_read_support_filter_all(in->outer) < ARCHIVE_WARN ||
 	    archive_read_support_format_raw(in->outer) != ARCHIVE_OK ||
 	    archive_read_open(in->outer, in, NULL, outer_read, NULL) !=
 		    ARCHIVE_OK ||
-	    archive_read_next_header(in->outer, &e) != ARCHIVE_OK) {
-		r = in->read_errno ? -in->read_errno : -EIO;
-		snprintf(in->message, sizeof(in->message), "%s",
-			 archive_error_string(in->outer) ?
-				 archive_error_string(in->outer) :
-				 "empty or unreadable stream");
-		goto out;
-	}
+	    archive_read_next_header(in->outer, &e) != ARCHIVE_OK)
+		return fail_input(in, in->read_errno ? -in->read_errno : -EIO,
+				  "%s",
+				  archive_error_string(in->outer) ?
+					  archive_error_string(in->outer) :
+					  "empty or unreadable stream");
 	for (;;) {
 		const void *block;
 		size_t size;
@@ -141,59 +196,166 @@ static void *input_main(void *data)
 
 		if (ar == ARCHIVE_EOF)
 			break;
-		if (ar < ARCHIVE_WARN) {
-			r = in->read_errno ? -in->read_errno : -EIO;
-			snprintf(in->message, sizeof(in->message), "%s",
-				 archive_error_string(in->outer));
-			goto out;
-		}
-		if (size > 0 &&
-		    EVP_DigestUpdate(in->diff_md, block, size) != 1) {
-			r = -ENOMEM;
-			snprintf(in->message, sizeof(in->message),
-				 "sha256 failed");
-			goto out;
-		}
-		in->diff_bytes += size;
+		if (ar < ARCHIVE_WARN)
+			return fail_input(
+				in, in->read_errno ? -in->read_errno : -EIO,
+				"%s", archive_error_string(in->outer));
 		while (size > 0) {
-			/* the slot after the filled ones is ours to fill */
-			uint8_t *dst =
-				in->slot_data[(in->head + in->count) % N_SLOTS];
-			size_t n = size < SLOT_SIZE - fill ? size :
-							     SLOT_SIZE - fill;
+			size_t n = size < SLOT_SIZE - in->fill ?
+					   size :
+					   SLOT_SIZE - in->fill;
 
-			memcpy(dst + fill, block, n);
-			fill += n;
+			memcpy(fill_slot(in) + in->fill, block, n);
 			block = (const uint8_t *)block + n;
 			size -= n;
-			if (fill == SLOT_SIZE) {
-				if (!publish(in, fill))
-					goto out;
-				fill = 0;
-			}
+			r = produced(in, n);
+			if (r < 0)
+				return r;
 		}
 	}
-	if (fill > 0 && !publish(in, fill))
-		goto out;
 	/* the rest of the compressed stream, for the blob's digest */
 	for (;;) {
-		const void *block;
-		la_ssize_t n = outer_read(in->outer, in, &block);
+		ssize_t n = read_input(in);
 
-		if (n < 0) {
-			r = -in->read_errno;
-			snprintf(in->message, sizeof(in->message),
-				 "reading: %s", strerror(in->read_errno));
-			goto out;
-		}
+		if (n < 0)
+			return fail_input(in, (int)n, "reading: %s",
+					  strerror((int)-n));
 		if (n == 0)
+			return 0;
+	}
+}
+
+#ifdef HAVE_ISAL
+/* gzip, decompressed with ISA-L's inflate (about twice zlib's speed): one
+ * member or several, then nothing but zeros. */
+static int pump_gzip(struct tar_in *in, size_t have)
+{
+	struct inflate_state st;
+	bool eof = false;
+	int r;
+
+	isal_inflate_init(&st);
+	st.crc_flag = ISAL_GZIP;
+	st.next_in = in->buf;
+	st.avail_in = (uint32_t)have;
+	for (;;) {
+		size_t room = SLOT_SIZE - in->fill;
+		int ir;
+
+		if (st.avail_in == 0 && !eof) {
+			ssize_t n = read_input(in);
+
+			if (n < 0)
+				return fail_input(in, (int)n, "reading: %s",
+						  strerror((int)-n));
+			eof = n == 0;
+			st.next_in = in->buf;
+			st.avail_in = (uint32_t)n;
+		}
+		st.next_out = fill_slot(in) + in->fill;
+		st.avail_out = (uint32_t)room;
+		ir = isal_inflate(&st);
+		room -= st.avail_out;
+		r = produced(in, room);
+		if (r < 0)
+			return r;
+		if (ir < 0)
+			return fail_input(in, -EBADMSG, "%s",
+					  ir == ISAL_INCORRECT_CHECKSUM ?
+						  "gzip checksum mismatch" :
+						  "damaged gzip data");
+		if (st.block_state == ISAL_BLOCK_FINISH) {
+			/* another member, or the end */
+			if (st.avail_in < 2 && !eof) {
+				size_t left = st.avail_in;
+				ssize_t n;
+
+				memmove(in->buf, st.next_in, left);
+				do
+					n = read(in->fd, in->buf + left,
+						 IN_BUF_SIZE - left);
+				while (n < 0 && errno == EINTR);
+				if (n < 0)
+					return fail_input(in, -errno,
+							  "reading: %s",
+							  strerror(errno));
+				if (n > 0 && EVP_DigestUpdate(in->blob_md,
+							      in->buf + left,
+							      (size_t)n) != 1)
+					return -ENOMEM;
+				in->blob_bytes += (uint64_t)n;
+				eof = n == 0;
+				st.next_in = in->buf;
+				st.avail_in = (uint32_t)(left + (size_t)n);
+			}
+			if (st.avail_in >= 2 && st.next_in[0] == 0x1f &&
+			    st.next_in[1] == 0x8b) {
+				uint8_t *next = st.next_in;
+				uint32_t avail = st.avail_in;
+
+				isal_inflate_reset(&st);
+				st.crc_flag = ISAL_GZIP;
+				st.next_in = next;
+				st.avail_in = avail;
+				continue;
+			}
 			break;
+		}
+		if (eof && st.avail_in == 0 && room == 0)
+			return fail_input(in, -EBADMSG,
+					  "truncated gzip stream");
 	}
-	if (EVP_DigestFinal_ex(in->blob_md, in->blob_sha256, &md_len) != 1 ||
-	    EVP_DigestFinal_ex(in->diff_md, in->diff_sha256, &md_len) != 1) {
-		r = -ENOMEM;
-		snprintf(in->message, sizeof(in->message), "sha256 failed");
+	/* after the last member: padding of zeros at most */
+	for (;;) {
+		for (uint32_t i = 0; i < st.avail_in; i++)
+			if (st.next_in[i] != 0)
+				return fail_input(
+					in, -EBADMSG,
+					"data after the end of the gzip stream");
+		if (eof)
+			return 0;
+		ssize_t n = read_input(in);
+
+		if (n < 0)
+			return fail_input(in, (int)n, "reading: %s",
+					  strerror((int)-n));
+		eof = n == 0;
+		st.next_in = in->buf;
+		st.avail_in = (uint32_t)n;
 	}
+}
+#endif
+
+static void *input_main(void *data)
+{
+	struct tar_in *in = data;
+	unsigned md_len;
+	ssize_t n;
+	int r;
+
+	/* the first bytes tell the compression */
+	n = read_input(in);
+	if (n < 0) {
+		r = fail_input(in, (int)n, "reading: %s", strerror((int)-n));
+		goto out;
+	}
+#ifdef HAVE_ISAL
+	if (n >= 2 && in->buf[0] == 0x1f && in->buf[1] == 0x8b) {
+		r = pump_gzip(in, (size_t)n);
+		goto done;
+	}
+#endif
+	in->peeked = n;
+	r = pump_libarchive(in);
+#ifdef HAVE_ISAL
+done:
+#endif
+	if (r == 0 && in->fill > 0 && !publish(in, in->fill))
+		r = -ECANCELED;
+	if (r == 0 &&
+	    (EVP_DigestFinal_ex(in->blob_md, in->blob_sha256, &md_len) != 1 ||
+	     EVP_DigestFinal_ex(in->diff_md, in->diff_sha256, &md_len) != 1))
+		r = fail_input(in, -ENOMEM, "sha256 failed");
 out:
 	pthread_mutex_lock(&in->lock);
 	in->error = r;

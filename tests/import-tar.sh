@@ -89,6 +89,12 @@ same_as_disk "gzip, told by its bytes" plain plain.tar.gz
 same_as_disk "zstd" plain plain.tar.zst
 same_as_disk "xz" plain plain.tar.xz
 same_as_disk "from standard input (-)" plain - plain.tar.zst
+# gzip in two members, and gzip followed by zeros
+half=$(($(stat -c %s plain.tar) / 2))
+{ head -c "$half" plain.tar | gzip -c; tail -c +$((half + 1)) plain.tar | gzip -c; } >two-members.tar.gz
+same_as_disk "gzip in two members" plain two-members.tar.gz
+{ cat plain.tar.gz; head -c 4096 /dev/zero; } >padded.tar.gz
+same_as_disk "gzip followed by zeros" plain padded.tar.gz
 
 mkdir links
 echo target >links/file
@@ -269,6 +275,16 @@ head -c $(($(stat -c %s plain.tar) / 2)) plain.tar >truncated.tar
 refused "truncated tar" "truncated\|Truncated" h6 truncated.tar
 head -c $(($(stat -c %s plain.tar.gz) / 2)) plain.tar.gz >truncated.tar.gz
 refused "truncated gzip" "truncated\|Truncated\|unexpected end\|Damaged" h7 truncated.tar.gz
+
+{ cat plain.tar.gz; echo garbage; } >trailing.tar.gz
+refused "gzip followed by other bytes" "after the end of the gzip\|trailing\|garbage" h12 trailing.tar.gz
+python3 - plain.tar.gz badcrc.tar.gz <<'EOF'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[-8] ^= 0xff  # the CRC-32 in the trailer
+open(sys.argv[2], "wb").write(data)
+EOF
+refused "gzip whose CRC does not match" "checksum\|crc\|CRC" h13 badcrc.tar.gz
 
 # a bad header checksum in the middle: the second header's checksum field
 python3 - plain.tar badsum.tar <<'EOF'

@@ -13,7 +13,7 @@ packages=(
 	erofs-utils fsverity attr acl mount kmod util-linux
 	clang-format python3
 	qemu-system-x86 busybox-static e2fsprogs xz-utils zstd strace
-	libjson-c-dev skopeo umoci docker-registry debootstrap
+	libjson-c-dev libisal-dev skopeo umoci docker-registry debootstrap
 )
 
 missing=()
