@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "erofs-format.h"
 #include "util.h"
 

@@ -4,7 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 int cfs_error_set(struct cfs_error *err, int errnum, const char *fmt, ...)
 {

@@ -19,7 +19,7 @@
 
 #include <openssl/evp.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "fsverity_i.h"
 #include "util.h"
 

@@ -3,7 +3,7 @@
 #ifndef CFS_FSVERITY_I_H
 #define CFS_FSVERITY_I_H
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 /* Also copy the hash of each data block (the Merkle tree's leaves) into
  * leaves, up to max_leaves of them, as data is fed. Call before the first

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "erofs-format.h"
 #include "util.h"
 

@@ -3,7 +3,7 @@
 #ifndef CFS_IMAGE_I_H
 #define CFS_IMAGE_I_H
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 struct cfs_image {
 	const uint8_t *data;

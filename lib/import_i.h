@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 /*
  * A layer tree is a tar stream read into a node tree as it is, before it is

@@ -3,7 +3,7 @@
 #ifndef CFS_NODE_I_H
 #define CFS_NODE_I_H
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 struct cfs_xattr {
 	char *name;

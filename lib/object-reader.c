@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "fsverity_i.h"
 #include "util.h"
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 #define REPO_MARKER "composefs-repository"
 #define REPO_FORMAT 1

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 /* The path the store was opened with. */
 const char *cfsi_store_path(const struct cfs_store *store);

@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 /* Named temporaries (where an anonymous file cannot be used) start with
  * this; gc and fsck recognise them as leftovers of interrupted writes. */

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 int main(int argc, char **argv)
 {

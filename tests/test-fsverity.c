@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 #define BLOCK 4096
 /* one full block of hashes covers this much data */

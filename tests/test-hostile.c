@@ -25,7 +25,7 @@
 
 #include <cmocka.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "erofs-format.h"
 #include "image_i.h"
 #include "walk-image.h"

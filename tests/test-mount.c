@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "mount_i.h"
 
 #define CONTENT "the content of the one object of the test image\n"

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 static struct cfs_node *new_node(uint32_t mode)
 {

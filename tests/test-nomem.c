@@ -23,7 +23,7 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "fsverity_i.h"
 #include "test-util.h"
 

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "test-util.h"
 #include "fsverity_i.h"
 

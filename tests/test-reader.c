@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "erofs-format.h"
 #include "image_i.h"
 #include "test-util.h"

@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "test-util.h"
 
 static char tmpdir[1024];

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "test-util.h"
 
 /* short enough that every path built from it fits in PATH_MAX */

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "test-util.h"
 
 /*

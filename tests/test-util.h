@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 /* A new node of MODE with mtime 1700000000.0, added to PARENT as NAME
  * unless PARENT is NULL (a root). The reference stays with the parent. */

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "test-util.h"
 
 /* A tree with a bit of everything. */

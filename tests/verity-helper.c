@@ -26,7 +26,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 #define FS_BLOCK 4096u /* linux/fs.h has a BLOCK_SIZE of its own */
 

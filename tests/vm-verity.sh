@@ -131,6 +131,13 @@ copy_with_libraries()
 			mkdir -p "$root$(dirname "$library")"
 			cp -L "$library" "$root$library"
 		fi
+		# our own library, where the tools' $ORIGIN/../lib finds it
+		case "$library" in
+		*/libcomposefs.so.*)
+			mkdir -p "$root/cfs/lib"
+			cp -L "$library" "$root/cfs/lib/"
+			;;
+		esac
 	done
 }
 busybox=$(command -v busybox)

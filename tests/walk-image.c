@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "fuzz/fuzz.h"
 #include "walk-image.h"
 

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 struct walk_result {
 	int open_error; /* cfs_image_open_buffer(); the rest only if 0 */

@@ -26,7 +26,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "tool.h"
 
 /* The image never changes: the kernel may cache everything for long. */

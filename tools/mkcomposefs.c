@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "tool.h"
 
 enum {

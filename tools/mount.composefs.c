@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "tool.h"
 
 struct settings {

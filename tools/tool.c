@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "tool.h"
 
 const char *tool_name = "composefs";

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 
 /* The tool's name in messages ("mkcomposefs: ..."); set by tool_init. */
 extern const char *tool_name;

@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "composefs.h"
+#include "composefs-c/composefs.h"
 #include "fuzz.h"
 
 static char *print(const struct cfs_node *root, size_t *ret_len)
