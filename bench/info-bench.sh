@@ -67,7 +67,7 @@ for cmd in dump ls objects; do
 	fi
 	row "composefs-info $cmd" "$ours" "$base"
 done
-run_stats ours "$DUMPTOOL" "$img" "$WORKDIR/text.dump"
+run_stats ours "$DUMPTOOL" --text "$img" "$WORKDIR/text.dump"
 row "composefs-dump (text)" "$ours"
 echo
 for s in "${same[@]}"; do echo "$s"; done

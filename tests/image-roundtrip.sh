@@ -68,7 +68,7 @@ golden()
 	CFS_PARSE_STRICT=1 "$MKCOMPOSEFS" --min-version="$v" --max-version="$v" \
 		--from-file "$work/info" "$work/again.img" 2>"$work/err"
 	cmp_files "$name: the printed dump makes the identical image" "$img" "$work/again.img"
-	"$DUMP" "$img" "$work/text" 2>"$work/err"
+	"$DUMP" --text "$img" "$work/text" 2>"$work/err"
 	CFS_PARSE_STRICT=1 "$MKCOMPOSEFS" --min-version="$v" --max-version="$v" \
 		--from-file "$work/text" "$work/again.img" 2>"$work/err"
 	cmp_files "$name: composefs-dump's text makes the identical image" "$img" "$work/again.img"
@@ -183,7 +183,7 @@ cmp_files "hard links: composefs-info dump names the first one met the file" "$w
 "$INFO" ls "$work/links.img" >"$work/actual"
 printf '/a/\t\n/a/b/\t\n/a/b/f\n/c\n' >"$work/expected"
 cmp_files "hard links: composefs-info ls" "$work/expected" "$work/actual"
-"$DUMP" "$work/links.img" "$work/text"
+"$DUMP" --text "$work/links.img" "$work/text"
 "$MKCOMPOSEFS" --from-file "$work/text" "$work/again.img"
 cmp_files "hard links: composefs-dump's text gives the same image" "$work/links.img" "$work/again.img"
 
@@ -194,7 +194,7 @@ printf '/ 4096 40755 2 0 0 0 0.0 - - -\n/fifo 8589934592 10644 1 0 0 0 0.0 - - -
 "$INFO" dump "$work/fifo.img" | tail -n 1 >"$work/actual"
 printf '/fifo 0 10644 1 0 0 0 0.0 - - -\n' >"$work/expected"
 cmp_files "a sized fifo: composefs-info dump shows no size" "$work/expected" "$work/actual"
-"$DUMP" "$work/fifo.img" "$work/text"
+"$DUMP" --text "$work/fifo.img" "$work/text"
 "$MKCOMPOSEFS" --from-file "$work/text" "$work/again.img"
 cmp_files "a sized fifo: composefs-dump's text gives the same image" "$work/fifo.img" "$work/again.img"
 "$DUMP" --image "$work/fifo.img" "$work/again.img"
@@ -268,7 +268,7 @@ open(sys.argv[1], 'wb').write(data)
 EOF
 check_status "composefs-info: a directory containing itself" 1 "loop.img: directory .* appears twice" "$INFO" ls "$work/loop.img"
 printf 'old\n' >"$work/keep"
-check_status "composefs-dump: a hostile image" 1 "composefs-dump: $work/loop.img: " "$DUMP" "$work/loop.img" "$work/keep"
+check_status "composefs-dump: a hostile image" 1 "composefs-dump: $work/loop.img: " "$DUMP" --text "$work/loop.img" "$work/keep"
 if [ "$(cat "$work/keep")" = old ] && [ -z "$(find "$work" -name '.keep*')" ]; then
 	tap_ok "composefs-dump: a failure leaves the destination as it was and no temporary file"
 else
@@ -280,11 +280,14 @@ for tool in "$INFO" "$DUMP"; do
 	tap_check "$(basename "$tool") --help" "$tool" --help
 	tap_check "$(basename "$tool") --version" "$tool" --version
 done
-"$DUMP" "$work/filter.img" - >"$work/actual"
+"$DUMP" --text "$work/filter.img" - >"$work/actual"
 "$INFO" dump "$work/filter.img" >"$work/expected"
 cmp_files "composefs-dump: - is standard output" "$work/expected" "$work/actual"
 "$DUMP" --image "$work/filter.img" "$work/keep"
 cmp_files "composefs-dump --image replaces an existing file" "$work/filter.img" "$work/keep"
+rm -f "$work/keep"
+"$DUMP" "$work/filter.img" "$work/keep"
+cmp_files "composefs-dump IMAGE DEST re-encodes, as the reference's does" "$work/filter.img" "$work/keep"
 check_status "composefs-info: a directory is no image" 1 "not a regular file or block device" "$INFO" ls "$work"
 
 # --- an image on a block device (its size is not in st_size)
@@ -315,7 +318,7 @@ for i in range(3000):
 	"$MKCOMPOSEFS" --from-file "$work/many.dump" "$work/many.img"
 	printf 'old\n' >"$work/fullfs/text"
 	check_status "composefs-dump: a full filesystem is named (ENOSPC)" 1 \
-		"composefs-dump: .*No space left on device" "$DUMP" "$work/many.img" "$work/fullfs/text"
+		"composefs-dump: .*No space left on device" "$DUMP" --text "$work/many.img" "$work/fullfs/text"
 	if [ "$(cat "$work/fullfs/text")" = old ] && [ -z "$(find "$work/fullfs" -name '.*')" ]; then
 		tap_ok "composefs-dump: on a full filesystem the destination is kept, no temporary file left"
 	else

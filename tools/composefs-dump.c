@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
-/* composefs-dump: an image as composefs-dump(5) text, or re-encoded. */
+/* composefs-dump: an image re-encoded, or as composefs-dump(5) text. */
 #include "config.h"
 
 #include <errno.h>
@@ -18,20 +18,22 @@
 
 enum {
 	OPT_IMAGE = TOOL_OPT_FIRST,
+	OPT_TEXT,
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: %s [--image] IMAGE DUMPFILE\n"
-		"Write the composefs image IMAGE as composefs-dump(5) text to\n"
-		"DUMPFILE (- for standard output). Writing that text back with\n"
-		"`mkcomposefs --from-file` gives an image identical to IMAGE.\n"
+		"Usage: %s [--text] IMAGE DEST\n"
+		"Read the composefs image IMAGE and write it again, with its own\n"
+		"format version, to DEST (- for standard output): the same bytes\n"
+		"for an image any composefs writer made.\n"
 		"\n"
 		"Options:\n"
-		"  --image     write a new image instead of text: IMAGE read and\n"
-		"              written again with its own format version (what the\n"
-		"              reference implementation's composefs-dump does)\n"
+		"  --text      write composefs-dump(5) text instead (as\n"
+		"              `composefs-info dump` does); `mkcomposefs --from-file`\n"
+		"              makes an image identical to IMAGE from it\n"
+		"  --image     write an image (the default)\n"
 		"  --help      show this help\n"
 		"  --version   show the version\n",
 		tool_name);
@@ -64,13 +66,14 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "image", no_argument, NULL, OPT_IMAGE },
+		{ "text", no_argument, NULL, OPT_TEXT },
 		TOOL_LONGOPTS,
 	};
 	struct cfs_error err = { { 0 } };
 	struct cfs_image *image = NULL;
 	struct cfs_node *root = NULL;
 	const char *src, *dest;
-	bool as_image = false;
+	bool as_image = true;
 	uint32_t version;
 	int opt, r;
 
@@ -79,6 +82,9 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case OPT_IMAGE:
 			as_image = true;
+			break;
+		case OPT_TEXT:
+			as_image = false;
 			break;
 		default:
 			tool_common_option(opt, usage);
