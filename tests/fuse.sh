@@ -120,6 +120,23 @@ else
 fi
 
 # Eight threads listing and reading at once get the right data.
+# the reference's form: the image as -o source=, the mount point alone
+for order in before after; do
+	mkdir -p "$work/src-$order"
+	if [ $order = before ]; then
+		"$FUSE" -o "source=$work/tree.img,basedir=$store" "$work/src-$order" 2>"$work/src-$order.log"
+	else
+		"$FUSE" "$work/src-$order" -o "source=$work/tree.img,basedir=$store" 2>"$work/src-$order.log"
+	fi
+	if mountpoint -q "$work/src-$order" &&
+		cmp -s "$work/src-$order/files/size-4097" "$src/files/size-4097"; then
+		tap_ok "-o source=IMAGE with the mount point $order the option serves the image"
+	else
+		tap_not_ok "-o source=IMAGE with the mount point $order the option serves the image" "$(cat "$work/src-$order.log")"
+	fi
+	unmount "$work/src-$order" 2>/dev/null
+done
+
 if ! fuse_mount_bg "$work/threads.log" "$work/tree.img" "$work/threads" "basedir=$store"; then
 	tap_not_ok "8 threads listing and reading at once get correct data" \
 		"mount failed: $(cat "$work/threads.log")"

@@ -758,6 +758,7 @@ out:
 
 struct options {
 	char *image;
+	char *source; /* -o source=IMAGE, the reference's form */
 	char *basedir;
 	char *digest;
 	char *verify;
@@ -765,6 +766,7 @@ struct options {
 };
 
 static const struct fuse_opt option_spec[] = {
+	{ "source=%s", offsetof(struct options, source), 0 },
 	{ "basedir=%s", offsetof(struct options, basedir), 0 },
 	{ "digest=%s", offsetof(struct options, digest), 0 },
 	{ "verify=%s", offsetof(struct options, verify), 0 },
@@ -777,7 +779,10 @@ static int option_proc(void *data, const char *arg, int key,
 {
 	struct options *o = data;
 
-	if (key == FUSE_OPT_KEY_NONOPT && o->image == NULL) {
+	/* with -o source=, every free argument is libfuse's (the mount
+	 * point) */
+	if (key == FUSE_OPT_KEY_NONOPT && o->image == NULL &&
+	    o->source == NULL) {
 		o->image = strdup(arg);
 		return 0; /* consumed: the first free argument is the image */
 	}
@@ -787,9 +792,11 @@ static int option_proc(void *data, const char *arg, int key,
 static void usage(void)
 {
 	printf("Usage: %s [OPTIONS] IMAGE MOUNTPOINT\n"
+	       "       %s [OPTIONS] -o source=IMAGE MOUNTPOINT\n"
 	       "Serve the composefs image IMAGE at MOUNTPOINT, reading file\n"
 	       "contents from the object directories and verifying them.\n"
 	       "\n"
+	       "  -o source=IMAGE          the image (instead of the argument)\n"
 	       "  -o basedir=DIR[:DIR...]  object directories, searched in order\n"
 	       "  -o digest=HEX            the image's fs-verity digest: refuse\n"
 	       "                           to serve any other image\n"
@@ -807,7 +814,7 @@ static void usage(void)
 	       "                           restricts it)\n"
 	       "  -h, --help               this help\n"
 	       "  -V, --version            the version\n",
-	       tool_name);
+	       tool_name, tool_name);
 }
 
 /*
@@ -919,6 +926,15 @@ int main(int argc, char **argv)
 	tool_init("composefs-fuse");
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) < 0)
 		return 2;
+	if (o.source != NULL) {
+		/* -o source=IMAGE MOUNTPOINT: a free argument taken for the
+		 * image before the option was seen is the mount point */
+		if (o.image != NULL && fuse_opt_add_arg(&args, o.image) != 0)
+			return 1;
+		free(o.image);
+		o.image = o.source;
+		o.source = NULL;
+	}
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		return 2;
 	if (cmd.show_help) {
