@@ -162,6 +162,21 @@ static int fill_winode(struct writer *w, uint32_t idx)
 	wi->mtime_nsec = n->mtime_nsec;
 	wi->ino = idx;
 
+	switch (type) {
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFLNK:
+	case S_IFCHR:
+	case S_IFBLK:
+	case S_IFIFO:
+	case S_IFSOCK:
+		break;
+	default:
+		return cfs_error_set(w->err, -EINVAL,
+				     "'%s' has mode 0%o, of no file type",
+				     n->name ? n->name : "/",
+				     (unsigned)n->mode);
+	}
 	if (type == S_IFLNK) {
 		if (n->payload == NULL || n->payload[0] == '\0')
 			return cfs_error_set(w->err, -EINVAL,

@@ -429,11 +429,13 @@ int cfsi_node_set_xattr_limit(struct cfs_node *node, const char *name,
 	if (budget + cost > limit)
 		return -ERANGE;
 
-	v = malloc(len > 0 ? len : 1);
+	/* one byte more, always zero: a value read as a string ends */
+	v = malloc(len + 1);
 	if (v == NULL)
 		return -ENOMEM;
 	if (len > 0)
 		memcpy(v, value, len);
+	v[len] = 0;
 
 	if (existing >= 0) {
 		struct cfs_xattr *x = &node->xattrs[existing];

@@ -12,6 +12,7 @@ tests_dir=$(cd "$(dirname "$0")" && pwd)
 src_dir=${CFS_SRCDIR:-$tests_dir/..}
 [ -n "${CFS_BUILDDIR:-}" ] || tap_skip_all "CFS_BUILDDIR is not set"
 tap_require_commands python3 nm readelf objdump
+export LC_ALL=C
 
 lib=$CFS_BUILDDIR/lib/libcomposefs.so.1
 symfile=$src_dir/lib/libcomposefs.sym

@@ -138,7 +138,8 @@ int cfs_node_set_xattr(struct cfs_node *node, const char *name,
 		       const void *value, size_t len);
 /* -ENODATA when absent. */
 int cfs_node_unset_xattr(struct cfs_node *node, const char *name);
-/* Value (not NUL-terminated) or NULL; *ret_len set when found. */
+/* Value (len bytes, followed by a zero byte not counted in len) or NULL;
+ * *ret_len set when found. */
 const void *cfs_node_get_xattr(const struct cfs_node *node, const char *name,
 			       size_t *ret_len);
 size_t cfs_node_get_n_xattrs(const struct cfs_node *node);

@@ -1,0 +1,362 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0
+#
+# What `meson install` puts on a system: the build under test installed
+# into a temporary root (--no-rebuild: only files are copied, nothing is
+# built; the one file meson writes into the build directory, its
+# install-log.txt, is put back as it was). The tools, the library with its
+# links, the headers, composefs.pc and the man pages are where the build's
+# directory options say, and nothing else is; the installed tools run
+# against the installed library, not the build tree's; and programs built
+# with `pkg-config --cflags --libs composefs` against the installed files
+# alone, one using the libcomposefs (lcfs_) API, one the composefs-c (cfs_)
+# API, write the image the installed mkcomposefs makes of the same tree.
+set -u
+tests_dir=$(cd "$(dirname "$0")" && pwd)
+. "$tests_dir/tap.sh"
+
+src_dir=${CFS_SRCDIR:-$tests_dir/..}
+[ -n "${CFS_BUILDDIR:-}" ] || tap_skip_all "CFS_BUILDDIR is not set"
+tap_require_commands meson python3 readelf
+export LC_ALL=C
+
+work=$(mktemp -d)
+install_log=$CFS_BUILDDIR/meson-logs/install-log.txt
+cleanup()
+{
+	if [ -f "$work/install-log.txt" ]; then
+		cp -p "$work/install-log.txt" "$install_log"
+	elif [ -n "${install_started:-}" ]; then
+		rm -f "$install_log"
+	fi
+	rm -rf -- "$work"
+}
+trap cleanup EXIT
+root=$work/root
+
+# ------------------------------------------------------------------
+# Where the build installs to
+
+if ! dirs=$(meson introspect "$CFS_BUILDDIR" --buildoptions --projectinfo |
+	python3 -c '
+import json, os, shlex, sys
+info = json.load(sys.stdin)
+opts = {o["name"]: o["value"] for o in info["buildoptions"]}
+prefix = opts["prefix"]
+for name in ("bindir", "sbindir", "libdir", "includedir", "mandir"):
+	print(f"{name}={shlex.quote(os.path.join(prefix, opts[name]))}")
+print("version=" + shlex.quote(info["projectinfo"]["version"]))
+print("sanitize=" + shlex.quote(opts.get("b_sanitize", "none")))
+' 2>&1); then
+	echo "Bail out! cannot read the build's install directories: $dirs"
+	exit 1
+fi
+bindir= sbindir= libdir= includedir= mandir= version= sanitize=
+eval "$dirs"
+# A program linking a sanitized library is built with the sanitizers too
+# (their runtime must come first).
+san_flags=()
+[ "$sanitize" != none ] && san_flags=("-fsanitize=$sanitize")
+
+tools=(mkcomposefs composefs-info composefs-dump composefs)
+pages=(man1/mkcomposefs.1 man1/composefs-info.1 man1/composefs-dump.1
+	man1/composefs.1 man5/composefs-dump.5 man8/mount.composefs.8)
+if [ -e "$CFS_BUILDDIR/tools/composefs-fuse" ]; then
+	tools+=(composefs-fuse)
+	pages+=(man1/composefs-fuse.1)
+fi
+headers=(libcomposefs/lcfs-writer.h libcomposefs/lcfs-mount.h
+	libcomposefs/lcfs-erofs.h composefs-c/composefs.h)
+
+# ------------------------------------------------------------------
+# The install
+
+[ -f "$install_log" ] && cp -p "$install_log" "$work/install-log.txt"
+install_started=1
+if out=$(meson install -C "$CFS_BUILDDIR" --no-rebuild --destdir "$root" \
+	--quiet 2>&1); then
+	tap_ok "meson install --destdir into a temporary root"
+else
+	tap_not_ok "meson install --destdir into a temporary root" "$out"
+	tap_done
+	exit
+fi
+
+# missing FILE...: those of the files (under $root) that are not there
+missing()
+{
+	local f
+	for f in "$@"; do
+		[ -e "$root$f" ] || printf '%s ' "$f"
+	done
+}
+
+# check_installed DESCRIPTION FILE...
+check_installed()
+{
+	local what="$1" absent
+	shift
+	absent=$(missing "$@")
+	if [ -z "$absent" ]; then
+		tap_ok "$what installed ($#)"
+	else
+		tap_not_ok "$what installed" "missing: $absent"
+	fi
+}
+
+expected=("${tools[@]/#/$bindir/}" "$sbindir/mount.composefs"
+	"$libdir/libcomposefs.so" "$libdir/libcomposefs.so.1"
+	"$libdir/libcomposefs.so.1.0.0" "$libdir/pkgconfig/composefs.pc"
+	"${headers[@]/#/$includedir/}" "${pages[@]/#/$mandir/}")
+check_installed "tools in $bindir and mount.composefs in $sbindir" \
+	"${tools[@]/#/$bindir/}" "$sbindir/mount.composefs"
+check_installed "libcomposefs.so.1.0.0 with its links in $libdir" \
+	"$libdir/libcomposefs.so" "$libdir/libcomposefs.so.1" \
+	"$libdir/libcomposefs.so.1.0.0"
+check_installed "headers in $includedir" "${headers[@]/#/$includedir/}"
+check_installed "composefs.pc" "$libdir/pkgconfig/composefs.pc"
+check_installed "man pages in $mandir" "${pages[@]/#/$mandir/}"
+
+extra=$(comm -13 <(printf '%s\n' "${expected[@]}" | sort) \
+	<(cd "$root" && find . ! -type d | sed 's|^\.||' | sort))
+if [ -z "$extra" ]; then
+	tap_ok "nothing else is installed"
+else
+	tap_not_ok "nothing else is installed" "also installed: $(echo $extra)"
+fi
+
+different=""
+for h in "${headers[@]}"; do
+	cmp -s "$src_dir/include/$h" "$root$includedir/$h" || different+="$h "
+done
+if [ -z "$different" ]; then
+	tap_ok "the installed headers are the source's"
+else
+	tap_not_ok "the installed headers are the source's" "differ: $different"
+fi
+
+ilib=$root$libdir
+link1=$(readlink "$ilib/libcomposefs.so.1")
+link0=$(readlink "$ilib/libcomposefs.so")
+if [ -L "$ilib/libcomposefs.so.1" ] && [ -L "$ilib/libcomposefs.so" ] &&
+	[ ! -L "$ilib/libcomposefs.so.1.0.0" ] &&
+	[ "$(readlink -f "$ilib/libcomposefs.so")" = \
+		"$(readlink -f "$ilib/libcomposefs.so.1.0.0")" ] &&
+	[ "$(readlink -f "$ilib/libcomposefs.so.1")" = \
+		"$(readlink -f "$ilib/libcomposefs.so.1.0.0")" ] &&
+	[ "${link0#/}" = "$link0" ] && [ "${link1#/}" = "$link1" ]; then
+	tap_ok "libcomposefs.so -> $link0 and libcomposefs.so.1 -> $link1, relative links to the library"
+else
+	tap_not_ok "libcomposefs.so and libcomposefs.so.1 are relative links to libcomposefs.so.1.0.0" \
+		"$(ls -l "$ilib" 2>&1)"
+fi
+soname=$(readelf -d "$ilib/libcomposefs.so.1.0.0" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+if [ "$soname" = libcomposefs.so.1 ]; then
+	tap_ok "the installed library's soname is libcomposefs.so.1"
+else
+	tap_not_ok "the installed library's soname is libcomposefs.so.1" "soname: '$soname'"
+fi
+
+# No run path is left from the build (it named the build tree).
+runpaths=""
+for f in "${tools[@]/#/$bindir/}" "$sbindir/mount.composefs" \
+	"$libdir/libcomposefs.so.1.0.0"; do
+	rp=$(readelf -d "$root$f" 2>/dev/null | sed -n 's/.*(\(RPATH\|RUNPATH\)).*\[\(.*\)\]/\1 \2/p')
+	[ -n "$rp" ] && runpaths+="$f: $rp"$'\n'
+done
+if [ -z "$runpaths" ]; then
+	tap_ok "the installed tools and library carry no RPATH or RUNPATH"
+else
+	tap_not_ok "the installed tools and library carry no RPATH or RUNPATH" "$runpaths"
+fi
+
+# ------------------------------------------------------------------
+# The installed tools run, on the installed library
+
+# loaded_from PROGRAM ARGS...: the path the dynamic linker loads
+# libcomposefs.so.1 from, running PROGRAM with the installed library dir
+# first; PROGRAM's own output goes to $work/run.out
+loaded_from()
+{
+	LD_LIBRARY_PATH=$ilib LD_DEBUG=libs "$@" >"$work/run.out" 2>"$work/ld.out"
+	local rc=$?
+	sed -n 's|.*calling init: \(.*/libcomposefs\.so\.1\)$|\1|p' "$work/ld.out" | head -n 1
+	return $rc
+}
+
+# check_runs NAME FIRST_LINE PROGRAM ARGS...: PROGRAM ran with status 0,
+# loaded the installed library and, unless FIRST_LINE is empty, printed a
+# first line that FIRST_LINE (an extended regex) matches
+check_runs()
+{
+	local name="$1" want="$2" from
+	shift 2
+	if ! from=$(loaded_from "$@"); then
+		tap_not_ok "$name runs from the install root" \
+			"$(grep -v 'trying file=\|search path=' "$work/ld.out" | tail -n 5; cat "$work/run.out")"
+	elif [ "${from#"$ilib"/}" = "$from" ]; then
+		tap_not_ok "$name runs on the installed library" \
+			"libcomposefs.so.1 loaded from '$from', not from $ilib"
+	elif [ -n "$want" ] && ! head -n 1 "$work/run.out" | grep -qE -- "$want"; then
+		tap_not_ok "$name runs on the installed library" \
+			"its output is not /$want/: $(cat "$work/run.out")"
+	else
+		tap_ok "$name runs on the installed library"
+		return 0
+	fi
+	return 1
+}
+
+vre=${version//./\\.}
+for t in "${tools[@]/#/$bindir/}" "$sbindir/mount.composefs"; do
+	name=$(basename "$t")
+	check_runs "$name --version" "^${name//./\\.} \\(composefs-c\\) $vre(,|\$)" \
+		"$root$t" --version
+done
+
+# ------------------------------------------------------------------
+# Programs built against the installed header and library alone
+
+mkcomposefs=$root$bindir/mkcomposefs
+info=$root$bindir/composefs-info
+irun() { LD_LIBRARY_PATH=$ilib "$@"; }
+
+# The tree tests/install/lcfs-build.c builds, as a dump.
+head -c 10000 /dev/zero | tr '\0' x >"$work/data"
+if ! hex=$(irun "$info" measure-file "$work/data" | cut -d' ' -f1) ||
+	[ ${#hex} -ne 64 ]; then
+	echo "Bail out! composefs-info measure-file: $hex"
+	exit 1
+fi
+t=1700000000.123456789
+cat >"$work/tree.dump" <<EOF
+/ 0 40755 3 0 0 0 $t - - -
+/data 10000 100644 2 1000 1000 0 $t ${hex:0:2}/${hex:2} - $hex user.origin=lcfs
+/dev 0 40755 2 0 0 0 $t - - -
+/dev/null 0 20666 1 0 0 259 $t - - -
+/hard 10000 @100644 2 1000 1000 0 $t /data - $hex
+/link 4 120777 1 0 0 0 $t data - -
+/small 6 100644 1 0 0 0 $t - hello\n -
+EOF
+if irun "$mkcomposefs" --print-digest --from-file "$work/tree.dump" \
+	"$work/mkcomposefs.cfs" >"$work/mkcomposefs.digest" 2>"$work/err"; then
+	tap_ok "the installed mkcomposefs writes the image of a dump"
+else
+	tap_not_ok "the installed mkcomposefs writes the image of a dump" "$(cat "$work/err")"
+fi
+
+# same_image NAME IMAGE DIGEST_FILE: IMAGE and its digest are mkcomposefs's
+same_image()
+{
+	if cmp "$work/mkcomposefs.cfs" "$2" >"$work/cmp.out" 2>&1; then
+		tap_ok "$1 writes mkcomposefs's image byte for byte"
+	else
+		tap_not_ok "$1 writes mkcomposefs's image byte for byte" "$(cat "$work/cmp.out")"
+	fi
+	if [ "$(cat "$3")" = "$(cat "$work/mkcomposefs.digest")" ]; then
+		tap_ok "... and gives its digest $(cat "$3")"
+	else
+		tap_not_ok "... and gives its digest" \
+			"$(cat "$3") vs mkcomposefs's $(cat "$work/mkcomposefs.digest")"
+	fi
+}
+
+pc_dir=$ilib/pkgconfig
+pkgconf() { PKG_CONFIG_SYSROOT_DIR=$root PKG_CONFIG_LIBDIR=$pc_dir pkg-config "$@"; }
+cc=${CC:-cc}
+if ! command -v pkg-config >/dev/null; then
+	tap_skip "programs built with pkg-config against the install" "pkg-config is not installed"
+	tap_done
+	exit
+fi
+if ! command -v "$cc" >/dev/null; then
+	tap_skip "programs built with pkg-config against the install" "no C compiler ($cc)"
+	tap_done
+	exit
+fi
+
+if [ "$(pkgconf --modversion composefs 2>&1)" = "$version" ]; then
+	tap_ok "pkg-config finds composefs $version in the install root"
+else
+	tap_not_ok "pkg-config finds composefs $version in the install root" \
+		"$(pkgconf --modversion composefs 2>&1)"
+fi
+if ! cflags=$(pkgconf --cflags composefs 2>&1) ||
+	! libs=$(pkgconf --libs composefs 2>&1); then
+	echo "Bail out! pkg-config --cflags --libs composefs: $cflags $libs"
+	exit 1
+fi
+# shellcheck disable=SC2086 # word lists on purpose
+if printf '%s\n' $cflags | grep -qxF -- "-I$root$includedir" &&
+	printf '%s\n' $libs | grep -qxF -- "-L$ilib" &&
+	printf '%s\n' $libs | grep -qxF -- "-lcomposefs"; then
+	tap_ok "its flags name the installed headers and library: $cflags $libs"
+else
+	tap_not_ok "its flags name the installed headers and library" "$cflags $libs"
+fi
+
+# build NAME: tests/install/NAME.c built with those flags alone, strictly
+build()
+{
+	# shellcheck disable=SC2086 # word lists on purpose
+	if "$cc" -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
+		"${san_flags[@]}" $cflags -o "$work/$1" \
+		"$tests_dir/install/$1.c" $libs >"$work/cc.out" 2>&1; then
+		tap_ok "$1.c builds against the install (-std=c11 -Wall -Wextra -Werror)"
+	else
+		tap_not_ok "$1.c builds against the install" "$(cat "$work/cc.out")"
+		return 1
+	fi
+}
+
+if build lcfs-build; then
+	if check_runs "lcfs-build (the lcfs_ API)" "" "$work/lcfs-build" \
+		"$work/lcfs.digest"; then
+		cp "$work/run.out" "$work/lcfs.cfs"
+		same_image lcfs-build "$work/lcfs.cfs" "$work/lcfs.digest"
+	fi
+fi
+
+if build cfs-build; then
+	check_runs "cfs-build --version (the cfs_ API: cfs_version() is $version)" \
+		"^$vre\$" "$work/cfs-build" --version
+	if irun "$work/cfs-build" "$work/tree.dump" "$work/cfs.digest" \
+		>"$work/cfs.cfs" 2>"$work/err"; then
+		same_image "cfs-build (cfs_dump_parse_buffer, cfs_write_image)" \
+			"$work/cfs.cfs" "$work/cfs.digest"
+	else
+		tap_not_ok "cfs-build writes the image of the dump" "$(cat "$work/err")"
+	fi
+fi
+
+# The headers from C++, linked: their extern "C" is right.
+cxx=${CXX:-c++}
+if command -v "$cxx" >/dev/null; then
+	cat >"$work/headers.cc" <<'EOF'
+#include <libcomposefs/lcfs-erofs.h>
+#include <libcomposefs/lcfs-mount.h>
+#include <libcomposefs/lcfs-writer.h>
+#include <composefs-c/composefs.h>
+
+int main()
+{
+	struct lcfs_node_s *node = lcfs_node_new();
+
+	lcfs_node_unref(node);
+	return cfs_version() == nullptr || sizeof(lcfs_erofs_header_s) != 32;
+}
+EOF
+	# shellcheck disable=SC2086 # word lists on purpose
+	if "$cxx" -std=c++11 -Wall -Wextra -Werror "${san_flags[@]}" $cflags \
+		-o "$work/headers" \
+		"$work/headers.cc" $libs >"$work/cc.out" 2>&1 &&
+		irun "$work/headers" >>"$work/cc.out" 2>&1; then
+		tap_ok "the installed headers build and link as C++"
+	else
+		tap_not_ok "the installed headers build and link as C++" "$(cat "$work/cc.out")"
+	fi
+else
+	tap_skip "the installed headers build and link as C++" "no C++ compiler ($cxx)"
+fi
+
+tap_done
