@@ -24,6 +24,9 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
 
+# joined TEXT: the lines of TEXT on one line
+joined() { printf '%s' "$1" | tr '\n' ' '; }
+
 # compare_sets DESCRIPTION NAME_A FILE_A NAME_B FILE_B: the two sorted
 # lists are equal; otherwise the names only one of them has, by name.
 compare_sets()
@@ -35,9 +38,9 @@ compare_sets()
 		tap_ok "$1 ($(wc -l <"$3") functions)"
 		return
 	fi
-	[ -n "$only_a" ] && diag+="only in $2: "$(echo $only_a)
+	[ -n "$only_a" ] && diag+="only in $2: "$(joined "$only_a")
 	[ -n "$only_a" ] && [ -n "$only_b" ] && diag+=$'\n'
-	[ -n "$only_b" ] && diag+="only in $4: "$(echo $only_b)
+	[ -n "$only_b" ] && diag+="only in $4: "$(joined "$only_b")
 	tap_not_ok "$1" "$diag"
 }
 
@@ -157,7 +160,7 @@ if [ -s "$work/sym.list" ] && [ -z "$dups" ]; then
 	tap_ok "libcomposefs.sym lists $(wc -l <"$work/sym.list") symbols in $(wc -l <"$work/nodes") version node(s), each once"
 else
 	tap_not_ok "libcomposefs.sym lists symbols, each once" \
-		"$( [ -n "$dups" ] && echo "listed twice: $(echo $dups)" || echo "no symbol found in $symfile")"
+		"$( [ -n "$dups" ] && echo "listed twice: $(joined "$dups")" || echo "no symbol found in $symfile")"
 fi
 sort -u -o "$work/sym.list" "$work/sym.list"
 
@@ -221,10 +224,10 @@ for t in "${tools[@]}"; do
 	carried=$(nm --defined-only "$path" 2>/dev/null | awk '{ print $NF }' |
 		sort -u | comm -12 - "$work/sym.list")
 	if ! printf '%s\n' "$needed" | grep -qxF libcomposefs.so.1; then
-		tap_not_ok "$t links libcomposefs.so.1" "NEEDED: $(echo $needed)"
+		tap_not_ok "$t links libcomposefs.so.1" "NEEDED: $(joined "$needed")"
 	elif [ -n "$carried" ]; then
 		tap_not_ok "$t links libcomposefs.so.1" \
-			"but defines library functions itself: $(echo $carried)"
+			"but defines library functions itself: $(joined "$carried")"
 	else
 		tap_ok "$t links libcomposefs.so.1 and defines none of its functions"
 	fi

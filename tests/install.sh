@@ -51,7 +51,7 @@ print("sanitize=" + shlex.quote(opts.get("b_sanitize", "none")))
 	echo "Bail out! cannot read the build's install directories: $dirs"
 	exit 1
 fi
-bindir= sbindir= libdir= includedir= mandir= version= sanitize=
+bindir='' sbindir='' libdir='' includedir='' mandir='' version='' sanitize=''
 eval "$dirs"
 # A program linking a sanitized library is built with the sanitizers too
 # (their runtime must come first).
@@ -81,6 +81,9 @@ else
 	tap_done
 	exit
 fi
+
+# joined TEXT: the lines of TEXT on one line
+joined() { printf '%s' "$1" | tr '\n' ' '; }
 
 # missing FILE...: those of the files (under $root) that are not there
 missing()
@@ -122,7 +125,7 @@ extra=$(comm -13 <(printf '%s\n' "${expected[@]}" | sort) \
 if [ -z "$extra" ]; then
 	tap_ok "nothing else is installed"
 else
-	tap_not_ok "nothing else is installed" "also installed: $(echo $extra)"
+	tap_not_ok "nothing else is installed" "also installed: $(joined "$extra")"
 fi
 
 different=""

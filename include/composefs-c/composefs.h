@@ -11,6 +11,15 @@
  *    which file of a tree), the function takes a struct cfs_error * (which may
  *    be NULL) and fills in a message;
  *  - the library never prints and never exits.
+ *
+ * Option structs (struct cfs_write_options, cfs_build_options,
+ * cfs_mount_options, cfs_import_options) end with reserved space: a caller
+ * zeroes the whole struct (= { 0 }) and sets what it needs. A later
+ * version adds fields only in that space, where zero keeps the old
+ * behaviour, so that a program built against this header keeps working
+ * with a newer library (the soname, libcomposefs.so.1, changes only when
+ * a symbol is removed or changes meaning; every exported symbol is listed
+ * in lib/libcomposefs.sym).
  */
 #ifndef COMPOSEFS_H
 #define COMPOSEFS_H
@@ -292,6 +301,7 @@ struct cfs_build_options {
 	struct cfs_store *store; /* when set, objects are added to it */
 	cfs_progress_fn progress; /* may be NULL */
 	void *progress_userdata;
+	void *reserved[4]; /* zero (see "Option structs" above) */
 };
 
 /* Scan the directory at path into a new tree: every file type, all xattrs,
@@ -326,6 +336,7 @@ int cfs_dump_print(const struct cfs_node *root, FILE *out);
 struct cfs_write_options {
 	uint32_t min_version; /* format version to write... */
 	uint32_t max_version; /* ...raised up to this one when the tree needs it */
+	uint32_t reserved[6]; /* zero (see "Option structs" above) */
 };
 
 /* Write the EROFS composefs image of root. The bytes go to fd when fd >= 0
@@ -579,6 +590,7 @@ struct cfs_mount_options {
 	/* With CFS_MOUNT_IDMAP: an fd of a user namespace (not taken over). */
 	int idmap_fd;
 	unsigned flags; /* CFS_MOUNT_* */
+	void *reserved[4]; /* zero (see "Option structs" above) */
 };
 
 /* Mount the composefs image at path image on the directory target. The
@@ -818,6 +830,7 @@ struct cfs_import_options {
 	const char *platform;
 	cfs_import_fn progress; /* may be NULL */
 	void *userdata;
+	void *reserved[4]; /* zero (see "Option structs" above) */
 };
 
 /* Import the tar stream on fd (plain, gzip, zstd, xz, bzip2: detected
