@@ -34,6 +34,7 @@ enum {
 /* What an import shows: a progress line on a terminal, and with -v one
  * line per layer. */
 struct show {
+	uint64_t bytes, entries; /* the last figures of a tar read */
 	bool verbose;
 	bool tty;
 	bool shown;
@@ -68,6 +69,8 @@ static void on_event(void *userdata, const struct cfs_import_event *ev)
 		snprintf(layer, sizeof(layer), "layer %u/%u %.19s: ", ev->layer,
 			 ev->n_layers, ev->diff_id ? ev->diff_id : "");
 	if (ev->kind == CFS_IMPORT_READING) {
+		s->bytes = ev->bytes;
+		s->entries = ev->entries;
 		if (!s->tty || seconds_since(&s->last) < 0.1)
 			return;
 		clock_gettime(CLOCK_MONOTONIC, &s->last);
@@ -134,8 +137,8 @@ static void import_tar_usage(FILE *out)
 		"digest.\n"
 		"\n"
 		"Options:\n"
-		"  --replace   move NAME to the new image\n"
-		"  -v          say what is done\n",
+		"  --replace       move NAME to the new image\n"
+		"  -v, --verbose   say how much was read\n",
 		tool_name);
 }
 
@@ -188,6 +191,10 @@ int cmd_import_tar(int argc, char **argv)
 	show_end(&show);
 	if (r < 0)
 		tool_die("%s", err.message);
+	if (verbose)
+		fprintf(stderr, "%s: %llu entries, %llu bytes read\n", file,
+			(unsigned long long)show.entries,
+			(unsigned long long)show.bytes);
 	print_digest(digest);
 	cfs_repo_free(repo);
 	if (fd != STDIN_FILENO)
@@ -216,7 +223,7 @@ static void oci_usage(FILE *out)
 		"  --platform OS/ARCH[/VARIANT]\n"
 		"                         which image of a multi-platform one\n"
 		"                         (default: this machine's)\n"
-		"  -v                     one line per layer: imported or reused\n"
+		"  -v, --verbose          one line per layer: imported or reused\n"
 		"pull only (passed to skopeo):\n"
 		"  --tls-verify=BOOL      require HTTPS and verify certificates\n"
 		"  --creds USER[:PASS]    credentials for the registry\n"
@@ -453,13 +460,8 @@ int cmd_oci(int argc, char **argv)
 	struct show show;
 	int opt, r;
 
-	if (argc < 2) {
-		if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-			oci_usage(stdout);
-			return 0;
-		}
+	if (argc < 2)
 		tool_bad_usage("oci takes a verb: import or pull");
-	}
 	verb = argv[1];
 	if (strcmp(verb, "--help") == 0) {
 		oci_usage(stdout);
@@ -486,8 +488,12 @@ int cmd_oci(int argc, char **argv)
 		case OPT_AUTHFILE:
 		case OPT_CERT_DIR:
 			if (!pull)
-				tool_bad_usage("%s is an option of oci pull",
-					       argv[optind - 1]);
+				tool_bad_usage(
+					"--%s is an option of oci pull",
+					opt == OPT_TLS_VERIFY ? "tls-verify" :
+					opt == OPT_CREDS      ? "creds" :
+					opt == OPT_AUTHFILE   ? "authfile" :
+								"cert-dir");
 			if (n_skopeo + 1 >= ARRAY_SIZE(skopeo_opts))
 				tool_bad_usage("too many options");
 			if (opt == OPT_TLS_VERIFY) {
