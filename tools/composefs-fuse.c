@@ -47,6 +47,10 @@ struct server {
 	pthread_mutex_t failed_lock;
 	uint64_t *failed;
 	size_t failed_size, failed_n;
+	/* whether any inode has a security.* xattr: found by a walk of the
+	 * image the first time one is asked for */
+	pthread_mutex_t kinds_lock;
+	bool kinds_known, has_security;
 };
 
 /* Whether a failure of inode nid is the first one: only that is logged,
@@ -189,6 +193,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	}
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* The kernel reads the image's ACLs once, caches them (an absent one
+	 * too: no round trip a file for `ls -l`) and enforces them, as it
+	 * does for the kernel mount. */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
 	if (conn->capable & FUSE_CAP_EXPLICIT_INVAL_DATA)
 		conn->want |= FUSE_CAP_EXPLICIT_INVAL_DATA;
 	if (conn->capable & FUSE_CAP_READDIRPLUS) {
@@ -600,6 +609,135 @@ static int xattr_list(void *userdata, const char *name, const void *value,
 	return 0;
 }
 
+struct kinds_walk {
+	struct server *s;
+	uint64_t *seen; /* nid + 1, open addressing; 0 is a free slot */
+	size_t seen_size, seen_n;
+	uint64_t *queue;
+	size_t queue_n, queue_cap;
+	bool failed;
+};
+
+/* Whether nid is new to the walk (and now seen). */
+static bool walk_first_visit(struct kinds_walk *w, uint64_t nid)
+{
+	size_t i;
+
+	if ((w->seen_n + 1) * 2 > w->seen_size) {
+		size_t size = w->seen_size ? w->seen_size * 2 : 1024;
+		uint64_t *slots = calloc(size, sizeof(*slots));
+
+		if (slots == NULL) {
+			w->failed = true;
+			return false;
+		}
+		for (size_t k = 0; k < w->seen_size; k++) {
+			if (w->seen[k] == 0)
+				continue;
+			for (i = (w->seen[k] * 0x9e3779b97f4a7c15ULL) &
+				 (size - 1);
+			     slots[i] != 0; i = (i + 1) & (size - 1))
+				;
+			slots[i] = w->seen[k];
+		}
+		free(w->seen);
+		w->seen = slots;
+		w->seen_size = size;
+	}
+	for (i = ((nid + 1) * 0x9e3779b97f4a7c15ULL) & (w->seen_size - 1);
+	     w->seen[i] != 0; i = (i + 1) & (w->seen_size - 1))
+		if (w->seen[i] == nid + 1)
+			return false;
+	w->seen[i] = nid + 1;
+	w->seen_n++;
+	return true;
+}
+
+static int kind_of_xattr(void *userdata, const char *name, const void *value,
+			 size_t len)
+{
+	struct server *s = userdata;
+
+	if (strncmp(name, "security.", 9) == 0) {
+		s->has_security = true;
+		return 1;
+	}
+	return 0;
+}
+
+static void walk_inode(struct kinds_walk *w, uint64_t nid)
+{
+	struct cfs_inode i;
+
+	if (!walk_first_visit(w, nid))
+		return;
+	if (cfs_image_get_inode(w->s->img, nid, &i, NULL) != 0 ||
+	    cfs_image_list_shown_xattrs(w->s->img, &i, kind_of_xattr, w->s,
+					NULL) < 0) {
+		w->failed = true;
+		return;
+	}
+	if ((i.mode & S_IFMT) != S_IFDIR)
+		return;
+	if (w->queue_n == w->queue_cap) {
+		size_t cap = w->queue_cap ? w->queue_cap * 2 : 256;
+		uint64_t *q = reallocarray(w->queue, cap, sizeof(*q));
+
+		if (q == NULL) {
+			w->failed = true;
+			return;
+		}
+		w->queue = q;
+		w->queue_cap = cap;
+	}
+	w->queue[w->queue_n++] = nid;
+}
+
+static int kinds_entry(void *userdata, const char *name, size_t len,
+		       uint64_t nid, uint8_t type, uint64_t index)
+{
+	struct kinds_walk *w = userdata;
+
+	if ((len == 1 && name[0] == '.') ||
+	    (len == 2 && name[0] == '.' && name[1] == '.'))
+		return 0;
+	walk_inode(w, nid);
+	return w->failed ? 1 : 0;
+}
+
+/* Find out, once, whether the image has security.* xattrs at all. Where it
+ * has none, a question about one is answered "not supported" rather than
+ * "no such xattr": true of this filesystem, and what lets `ls -l` stop
+ * asking for the SELinux label of every file (it remembers that per
+ * filesystem), a round trip a file over FUSE. An image that cannot be
+ * walked is taken to have them. */
+static void find_xattr_kinds(struct server *s)
+{
+	struct kinds_walk w = { .s = s };
+
+	pthread_mutex_lock(&s->kinds_lock);
+	if (s->kinds_known) {
+		pthread_mutex_unlock(&s->kinds_lock);
+		return;
+	}
+	walk_inode(&w, s->root_nid);
+	for (size_t k = 0; k < w.queue_n && !w.failed && !s->has_security;
+	     k++) {
+		struct cfs_inode dir;
+
+		if (cfs_image_get_inode(s->img, w.queue[k], &dir, NULL) != 0 ||
+		    cfs_image_readdir(s->img, &dir, 0, kinds_entry, &w, NULL) <
+			    0)
+			w.failed = true;
+	}
+	if (w.failed)
+		s->has_security = true;
+	s->kinds_known = true;
+	pthread_mutex_unlock(&s->kinds_lock);
+	free(w.seen);
+	free(w.queue);
+}
+
 static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		     size_t size)
 {
@@ -607,8 +745,16 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct cfs_error err = { { 0 } };
 	struct xattr_query q = { name, NULL, size, 0, false };
 	struct cfs_inode i;
-	int r = get_inode(s, ino, &i);
+	int r;
 
+	if (name != NULL && strncmp(name, "security.", 9) == 0) {
+		find_xattr_kinds(s);
+		if (!s->has_security) {
+			fuse_reply_err(req, EOPNOTSUPP);
+			return;
+		}
+	}
+	r = get_inode(s, ino, &i);
 	if (r != 0) {
 		fuse_reply_err(req, r);
 		return;
@@ -916,7 +1062,8 @@ int main(int argc, char **argv)
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct options o = { 0 };
 	struct server s = { .verify = CFS_VERIFY_FULL,
-			    .failed_lock = PTHREAD_MUTEX_INITIALIZER };
+			    .failed_lock = PTHREAD_MUTEX_INITIALIZER,
+			    .kinds_lock = PTHREAD_MUTEX_INITIALIZER };
 	struct cfs_error err = { { 0 } };
 	struct fuse_session *se = NULL;
 	struct cfs_inode root;
