@@ -5,8 +5,9 @@
 # into a temporary root (--no-rebuild: only files are copied, nothing is
 # built; the one file meson writes into the build directory, its
 # install-log.txt, is put back as it was). The tools, the library with its
-# links, the headers, composefs.pc and the man pages are where the build's
-# directory options say, and nothing else is; the installed tools run
+# links, the headers, composefs.pc, the man pages and the licence texts are
+# where the build's directory options say, and nothing else is installed;
+# the installed tools and library carry no run path; the installed tools run
 # against the installed library, not the build tree's; and programs built
 # with `pkg-config --cflags --libs composefs` against the installed files
 # alone, one using the libcomposefs (lcfs_) API, one the composefs-c (cfs_)
@@ -37,21 +38,25 @@ root=$work/root
 # ------------------------------------------------------------------
 # Where the build installs to
 
-if ! dirs=$(meson introspect "$CFS_BUILDDIR" --buildoptions --projectinfo |
+if ! dirs=$(meson introspect "$CFS_BUILDDIR" --buildoptions --projectinfo \
+	--targets |
 	python3 -c '
 import json, os, shlex, sys
 info = json.load(sys.stdin)
 opts = {o["name"]: o["value"] for o in info["buildoptions"]}
 prefix = opts["prefix"]
-for name in ("bindir", "sbindir", "libdir", "includedir", "mandir"):
+for name in ("bindir", "sbindir", "libdir", "includedir", "mandir", "datadir"):
 	print(f"{name}={shlex.quote(os.path.join(prefix, opts[name]))}")
 print("version=" + shlex.quote(info["projectinfo"]["version"]))
 print("sanitize=" + shlex.quote(opts.get("b_sanitize", "none")))
+fuse = any(t["name"] == "composefs-fuse" for t in info["targets"])
+print("fuse=" + ("1" if fuse else "0"))
 ' 2>&1); then
 	echo "Bail out! cannot read the build's install directories: $dirs"
 	exit 1
 fi
-bindir='' sbindir='' libdir='' includedir='' mandir='' version='' sanitize=''
+bindir='' sbindir='' libdir='' includedir='' mandir='' datadir=''
+version='' sanitize='' fuse=''
 eval "$dirs"
 # A program linking a sanitized library is built with the sanitizers too
 # (their runtime must come first).
@@ -61,12 +66,18 @@ san_flags=()
 tools=(mkcomposefs composefs-info composefs-dump composefs)
 pages=(man1/mkcomposefs.1 man1/composefs-info.1 man1/composefs-dump.1
 	man1/composefs.1 man5/composefs-dump.5 man8/mount.composefs.8)
-if [ -e "$CFS_BUILDDIR/tools/composefs-fuse" ]; then
+if [ "$fuse" = 1 ]; then
 	tools+=(composefs-fuse)
 	pages+=(man1/composefs-fuse.1)
 fi
 headers=(libcomposefs/lcfs-writer.h libcomposefs/lcfs-mount.h
 	libcomposefs/lcfs-erofs.h composefs-c/composefs.h)
+docdir=$datadir/doc/composefs-c
+licences=(COPYING LICENSES/GPL-2.0-or-later.txt LICENSES/Apache-2.0.txt)
+docs=()
+for f in "${licences[@]}"; do
+	docs+=("$docdir/$(basename "$f")")
+done
 
 # ------------------------------------------------------------------
 # The install
@@ -110,7 +121,7 @@ check_installed()
 expected=("${tools[@]/#/$bindir/}" "$sbindir/mount.composefs"
 	"$libdir/libcomposefs.so" "$libdir/libcomposefs.so.1"
 	"$libdir/libcomposefs.so.1.0.0" "$libdir/pkgconfig/composefs.pc"
-	"${headers[@]/#/$includedir/}" "${pages[@]/#/$mandir/}")
+	"${headers[@]/#/$includedir/}" "${pages[@]/#/$mandir/}" "${docs[@]}")
 check_installed "tools in $bindir and mount.composefs in $sbindir" \
 	"${tools[@]/#/$bindir/}" "$sbindir/mount.composefs"
 check_installed "libcomposefs.so.1.0.0 with its links in $libdir" \
@@ -119,6 +130,7 @@ check_installed "libcomposefs.so.1.0.0 with its links in $libdir" \
 check_installed "headers in $includedir" "${headers[@]/#/$includedir/}"
 check_installed "composefs.pc" "$libdir/pkgconfig/composefs.pc"
 check_installed "man pages in $mandir" "${pages[@]/#/$mandir/}"
+check_installed "licence texts in $docdir" "${docs[@]}"
 
 extra=$(comm -13 <(printf '%s\n' "${expected[@]}" | sort) \
 	<(cd "$root" && find . ! -type d | sed 's|^\.||' | sort))
@@ -132,10 +144,14 @@ different=""
 for h in "${headers[@]}"; do
 	cmp -s "$src_dir/include/$h" "$root$includedir/$h" || different+="$h "
 done
+for f in "${licences[@]}"; do
+	cmp -s "$src_dir/$f" "$root$docdir/$(basename "$f")" || different+="$f "
+done
 if [ -z "$different" ]; then
-	tap_ok "the installed headers are the source's"
+	tap_ok "the installed headers and licence texts are the source's"
 else
-	tap_not_ok "the installed headers are the source's" "differ: $different"
+	tap_not_ok "the installed headers and licence texts are the source's" \
+		"differ: $different"
 fi
 
 ilib=$root$libdir
@@ -195,7 +211,7 @@ check_runs()
 	local name="$1" want="$2" from
 	shift 2
 	if ! from=$(loaded_from "$@"); then
-		tap_not_ok "$name runs from the install root" \
+		tap_not_ok "$name runs on the installed library" \
 			"$(grep -v 'trying file=\|search path=' "$work/ld.out" | tail -n 5; cat "$work/run.out")"
 	elif [ "${from#"$ilib"/}" = "$from" ]; then
 		tap_not_ok "$name runs on the installed library" \
@@ -278,10 +294,12 @@ if ! command -v "$cc" >/dev/null; then
 	exit
 fi
 
-if [ "$(pkgconf --modversion composefs 2>&1)" = "$version" ]; then
-	tap_ok "pkg-config finds composefs $version in the install root"
+# composefs.pc's version is the level of the libcomposefs API provided
+if [ "$(pkgconf --modversion composefs 2>&1)" = 1.0.8 ] &&
+	pkgconf --atleast-version=1.0 composefs; then
+	tap_ok "pkg-config finds composefs 1.0.8 (the libcomposefs API level) in the install root"
 else
-	tap_not_ok "pkg-config finds composefs $version in the install root" \
+	tap_not_ok "pkg-config finds composefs 1.0.8 (the libcomposefs API level) in the install root" \
 		"$(pkgconf --modversion composefs 2>&1)"
 fi
 if ! cflags=$(pkgconf --cflags composefs 2>&1) ||
@@ -293,7 +311,7 @@ fi
 if printf '%s\n' $cflags | grep -qxF -- "-I$root$includedir" &&
 	printf '%s\n' $libs | grep -qxF -- "-L$ilib" &&
 	printf '%s\n' $libs | grep -qxF -- "-lcomposefs"; then
-	tap_ok "its flags name the installed headers and library: $cflags $libs"
+	tap_ok "its flags name the installed headers and library:$(printf ' %s' $cflags $libs)"
 else
 	tap_not_ok "its flags name the installed headers and library" "$cflags $libs"
 fi

@@ -158,8 +158,8 @@ const void *cfs_node_get_xattr_value(const struct cfs_node *node, size_t i,
 				     size_t *ret_len);
 
 /* Make node a hard link to target (which gains a reference and one nlink).
- * -EINVAL if target is node, is a directory, or is itself a link to node
- * (a cycle). */
+ * -EINVAL if target is node or either is a directory, -ELOOP if target is
+ * itself a link to node (a cycle). */
 int cfs_node_make_hardlink(struct cfs_node *node, struct cfs_node *target);
 /* The node this one links to, or NULL. Borrowed. */
 struct cfs_node *cfs_node_get_hardlink_target(const struct cfs_node *node);

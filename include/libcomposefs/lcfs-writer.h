@@ -95,11 +95,11 @@ LCFS_EXTERN struct lcfs_node_s *lcfs_node_clone(struct lcfs_node_s *node);
 /* A copy of the whole subtree, hard links within it pointing within it. */
 LCFS_EXTERN struct lcfs_node_s *lcfs_node_clone_deep(struct lcfs_node_s *node);
 /* One node from the file fname in dirfd (not its children). */
-LCFS_EXTERN struct lcfs_node_s *lcfs_load_node_from_file(int dirfd, const char *fname,
-							 int buildflags);
+LCFS_EXTERN struct lcfs_node_s *
+lcfs_load_node_from_file(int dirfd, const char *fname, int buildflags);
 /* The tree of an image in memory, or of the image open as fd. */
-LCFS_EXTERN struct lcfs_node_s *lcfs_load_node_from_image(const uint8_t *image_data,
-							  size_t image_data_size);
+LCFS_EXTERN struct lcfs_node_s *
+lcfs_load_node_from_image(const uint8_t *image_data, size_t image_data_size);
 
 struct lcfs_read_options_s {
 	/* NULL-terminated: keep only these entries of the root */
@@ -122,14 +122,16 @@ LCFS_EXTERN const char *lcfs_node_get_xattr(struct lcfs_node_s *node,
 					    const char *name, size_t *length);
 LCFS_EXTERN int lcfs_node_set_xattr(struct lcfs_node_s *node, const char *name,
 				    const char *value, size_t value_len);
-LCFS_EXTERN int lcfs_node_unset_xattr(struct lcfs_node_s *node, const char *name);
+LCFS_EXTERN int lcfs_node_unset_xattr(struct lcfs_node_s *node,
+				      const char *name);
 LCFS_EXTERN size_t lcfs_node_get_n_xattr(struct lcfs_node_s *node);
 LCFS_EXTERN const char *lcfs_node_get_xattr_name(struct lcfs_node_s *node,
 						 size_t index);
 
 /* A regular file's object path (the overlay redirect), a symlink's
  * target. */
-LCFS_EXTERN int lcfs_node_set_payload(struct lcfs_node_s *node, const char *payload);
+LCFS_EXTERN int lcfs_node_set_payload(struct lcfs_node_s *node,
+				      const char *payload);
 /* A symlink's target (not empty); sets the size to its length. */
 LCFS_EXTERN int lcfs_node_set_symlink_payload(struct lcfs_node_s *node,
 					      const char *payload);
@@ -146,7 +148,8 @@ LCFS_EXTERN struct lcfs_node_s *lcfs_node_lookup_child(struct lcfs_node_s *node,
 LCFS_EXTERN struct lcfs_node_s *lcfs_node_get_parent(struct lcfs_node_s *node);
 /* Takes over the caller's reference to child on success. */
 LCFS_EXTERN int lcfs_node_add_child(struct lcfs_node_s *parent,
-				    struct lcfs_node_s *child, const char *name);
+				    struct lcfs_node_s *child,
+				    const char *name);
 LCFS_EXTERN const char *lcfs_node_get_name(struct lcfs_node_s *node);
 LCFS_EXTERN size_t lcfs_node_get_n_children(struct lcfs_node_s *node);
 LCFS_EXTERN struct lcfs_node_s *lcfs_node_get_child(struct lcfs_node_s *node,
@@ -155,7 +158,8 @@ LCFS_EXTERN struct lcfs_node_s *lcfs_node_get_child(struct lcfs_node_s *node,
  * would make a cycle, makes lcfs_write_to() fail with EINVAL). */
 LCFS_EXTERN void lcfs_node_make_hardlink(struct lcfs_node_s *node,
 					 struct lcfs_node_s *target);
-LCFS_EXTERN struct lcfs_node_s *lcfs_node_get_hardlink_target(struct lcfs_node_s *node);
+LCFS_EXTERN struct lcfs_node_s *
+lcfs_node_get_hardlink_target(struct lcfs_node_s *node);
 
 LCFS_EXTERN bool lcfs_node_dirp(struct lcfs_node_s *node);
 LCFS_EXTERN uint32_t lcfs_node_get_mode(struct lcfs_node_s *node);
@@ -179,21 +183,28 @@ LCFS_EXTERN void lcfs_node_set_nlink(struct lcfs_node_s *node, uint32_t nlink);
 LCFS_EXTERN uint64_t lcfs_node_get_size(struct lcfs_node_s *node);
 /* Drops inline content when the size changes. */
 LCFS_EXTERN void lcfs_node_set_size(struct lcfs_node_s *node, uint64_t size);
-LCFS_EXTERN void lcfs_node_set_mtime(struct lcfs_node_s *node, struct timespec *time);
-LCFS_EXTERN void lcfs_node_get_mtime(struct lcfs_node_s *node, struct timespec *time);
+LCFS_EXTERN void lcfs_node_set_mtime(struct lcfs_node_s *node,
+				     struct timespec *time);
+LCFS_EXTERN void lcfs_node_get_mtime(struct lcfs_node_s *node,
+				     struct timespec *time);
 
 /* The fs-verity digest the file's object must have (NULL: none). */
-LCFS_EXTERN const uint8_t *lcfs_node_get_fsverity_digest(struct lcfs_node_s *node);
-LCFS_EXTERN void lcfs_node_set_fsverity_digest(struct lcfs_node_s *node,
-					       uint8_t digest[LCFS_DIGEST_SIZE]);
+LCFS_EXTERN const uint8_t *
+lcfs_node_get_fsverity_digest(struct lcfs_node_s *node);
+LCFS_EXTERN void
+lcfs_node_set_fsverity_digest(struct lcfs_node_s *node,
+			      uint8_t digest[LCFS_DIGEST_SIZE]);
 LCFS_EXTERN int lcfs_node_set_fsverity_from_content(struct lcfs_node_s *node,
-						    void *file, lcfs_read_cb read_cb);
-LCFS_EXTERN int lcfs_node_set_fsverity_from_fd(struct lcfs_node_s *node, int fd);
+						    void *file,
+						    lcfs_read_cb read_cb);
+LCFS_EXTERN int lcfs_node_set_fsverity_from_fd(struct lcfs_node_s *node,
+					       int fd);
 
 /* The tree of the file or directory fname in dirfd; on failure, when
  * failed_path_out is not NULL, the path that failed (malloc'd). */
 LCFS_EXTERN struct lcfs_node_s *lcfs_build(int dirfd, const char *fname,
-					   int buildflags, char **failed_path_out);
+					   int buildflags,
+					   char **failed_path_out);
 
 /* Write the image of root (see struct lcfs_write_options_s). */
 LCFS_EXTERN int lcfs_write_to(struct lcfs_node_s *root,

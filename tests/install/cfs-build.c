@@ -60,8 +60,10 @@ static char *read_file(const char *path, size_t *ret_len)
 
 int main(int argc, char **argv)
 {
-	struct cfs_write_options opts = { CFS_DEFAULT_VERSION_MIN,
-					  CFS_DEFAULT_VERSION_MAX };
+	struct cfs_write_options opts = {
+		.min_version = CFS_DEFAULT_VERSION_MIN,
+		.max_version = CFS_DEFAULT_VERSION_MAX,
+	};
 	struct cfs_error err = { { 0 } };
 	uint8_t digest[CFS_DIGEST_SIZE];
 	char hex[CFS_DIGEST_HEX_SIZE];

@@ -90,15 +90,14 @@ static int set_object(struct lcfs_node_s *node)
 
 static int build(struct lcfs_node_s *root)
 {
-	static const char origin[] = "lcfs";
 	static const uint8_t hello[] = "hello\n";
 	struct lcfs_node_s *data, *dev, *null, *hard, *link, *small;
 
 	data = add(root, new_node(S_IFREG | 0644, 1000), "data");
-	if (data == NULL || set_object(data) < 0 ||
-	    lcfs_node_set_xattr(data, "user.origin", origin,
-				strlen(origin)) < 0)
+	if (data == NULL || set_object(data) < 0)
 		return fail("/data");
+	if (lcfs_node_set_xattr(data, "user.origin", "lcfs", 4) < 0)
+		return fail("/data: user.origin");
 
 	dev = add(root, new_node(S_IFDIR | 0755, 0), "dev");
 	null = dev ? add(dev, new_node(S_IFCHR | 0666, 0), "null") : NULL;
@@ -114,9 +113,7 @@ static int build(struct lcfs_node_s *root)
 		return fail("/hard");
 	if (lcfs_node_get_hardlink_target(hard) != data ||
 	    lcfs_node_get_nlink(data) != 2) {
-		fprintf(stderr, "lcfs-build: /hard: not a second name of /data "
-				"(nlink %u)\n",
-			lcfs_node_get_nlink(data));
+		fprintf(stderr, "lcfs-build: /hard: not a link to /data\n");
 		return 1;
 	}
 
@@ -153,8 +150,10 @@ int main(int argc, char **argv)
 	if (root == NULL)
 		return fail("/");
 	r = build(root);
-	if (r != 0)
+	if (r != 0) {
+		lcfs_node_unref(root);
 		return r;
+	}
 
 	options.format = LCFS_FORMAT_EROFS;
 	options.version = LCFS_DEFAULT_VERSION_MIN;
@@ -162,9 +161,10 @@ int main(int argc, char **argv)
 	options.digest_out = digest;
 	options.file = &out;
 	options.file_write_cb = write_cb;
-	if (lcfs_write_to(root, &options) < 0)
-		return fail("lcfs_write_to");
+	r = lcfs_write_to(root, &options) < 0 ? fail("lcfs_write_to") : 0;
 	lcfs_node_unref(root);
+	if (r != 0)
+		return r;
 
 	digest_to_hex(digest, hex);
 	f = fopen(argv[1], "w");
