@@ -113,6 +113,33 @@ for mode in full open none; do
 		tap_not_ok "verify=$mode: mount" "$(cat "$work/fuse-$mode.log")"
 	fi
 done
+# security.* names no file of the image has: "not supported" (what lets
+# ls -l stop asking per file); one that a file has: served
+if fuse_mount_bg "$work/sec.log" "$work/tree.img" "$work/sec" "basedir=$store"; then
+	if out=$(python3 - "$work/sec/files/size-4097" <<'EOF' 2>&1
+import errno, os, sys
+f = sys.argv[1]
+assert os.getxattr(f, "security.test") == b"security value"
+try:
+    os.getxattr(f, "security.selinux")
+    sys.exit("security.selinux: no error")
+except OSError as e:
+    assert e.errno == errno.EOPNOTSUPP, e
+try:
+    os.getxattr(f, "user.nothing")
+    sys.exit("user.nothing: no error")
+except OSError as e:
+    assert e.errno == errno.ENODATA, e
+EOF
+	); then
+		tap_ok "getxattr: a security.* name no file has is not supported, one a file has is served, other absent names ENODATA"
+	else
+		tap_not_ok "getxattr: a security.* name no file has is not supported, one a file has is served, other absent names ENODATA" "$out"
+	fi
+	unmount "$work/sec"
+else
+	tap_not_ok "getxattr of security.* names: mount" "$(cat "$work/sec.log")"
+fi
 if d=$(diff "$work/src.manifest" "$work/kernel.manifest"); then
 	tap_ok "the kernel view equals the source"
 else

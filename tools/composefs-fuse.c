@@ -47,10 +47,13 @@ struct server {
 	pthread_mutex_t failed_lock;
 	uint64_t *failed;
 	size_t failed_size, failed_n;
-	/* whether any inode has a security.* xattr: found by a walk of the
-	 * image the first time one is asked for */
+	/* the names of the security.* xattrs the image has (any of them when
+	 * security_any): found by a walk of the image the first time one is
+	 * asked for */
 	pthread_mutex_t kinds_lock;
-	bool kinds_known, has_security;
+	bool kinds_known, security_any;
+	char *security_names[16];
+	size_t n_security_names;
 };
 
 /* Whether a failure of inode nid is the first one: only that is logged,
@@ -658,10 +661,17 @@ static int kind_of_xattr(void *userdata, const char *name, const void *value,
 {
 	struct server *s = userdata;
 
-	if (strncmp(name, "security.", 9) == 0) {
-		s->has_security = true;
-		return 1;
-	}
+	if (strncmp(name, "security.", 9) != 0 || s->security_any)
+		return 0;
+	for (size_t i = 0; i < s->n_security_names; i++)
+		if (strcmp(s->security_names[i], name) == 0)
+			return 0;
+	if (s->n_security_names ==
+		    sizeof(s->security_names) / sizeof(s->security_names[0]) ||
+	    (s->security_names[s->n_security_names] = strdup(name)) == NULL)
+		s->security_any = true; /* too many to keep: all there */
+	else
+		s->n_security_names++;
 	return 0;
 }
 
@@ -705,12 +715,12 @@ static int kinds_entry(void *userdata, const char *name, size_t len,
 	return w->failed ? 1 : 0;
 }
 
-/* Find out, once, whether the image has security.* xattrs at all. Where it
- * has none, a question about one is answered "not supported" rather than
- * "no such xattr": true of this filesystem, and what lets `ls -l` stop
- * asking for the SELinux label of every file (it remembers that per
- * filesystem), a round trip a file over FUSE. An image that cannot be
- * walked is taken to have them. */
+/* Find out, once, which security.* xattrs the image has at all. A question
+ * about one that no file has is answered "not supported" rather than "no
+ * such xattr": true of this filesystem, and what lets `ls -l` stop asking
+ * for the SELinux label of every file (it remembers that per filesystem),
+ * a round trip a file over FUSE. An image that cannot be walked is taken
+ * to have every one. */
 static void find_xattr_kinds(struct server *s)
 {
 	struct kinds_walk w = { .s = s };
@@ -721,7 +731,7 @@ static void find_xattr_kinds(struct server *s)
 		return;
 	}
 	walk_inode(&w, s->root_nid);
-	for (size_t k = 0; k < w.queue_n && !w.failed && !s->has_security;
+	for (size_t k = 0; k < w.queue_n && !w.failed && !s->security_any;
 	     k++) {
 		struct cfs_inode dir;
 
@@ -731,7 +741,7 @@ static void find_xattr_kinds(struct server *s)
 			w.failed = true;
 	}
 	if (w.failed)
-		s->has_security = true;
+		s->security_any = true;
 	s->kinds_known = true;
 	pthread_mutex_unlock(&s->kinds_lock);
 	free(w.seen);
@@ -748,8 +758,13 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int r;
 
 	if (name != NULL && strncmp(name, "security.", 9) == 0) {
+		bool known = false;
+
 		find_xattr_kinds(s);
-		if (!s->has_security) {
+		known = s->security_any;
+		for (size_t k = 0; k < s->n_security_names && !known; k++)
+			known = strcmp(s->security_names[k], name) == 0;
+		if (!known) {
 			fuse_reply_err(req, EOPNOTSUPP);
 			return;
 		}
@@ -1196,6 +1211,8 @@ out:
 	free(o.digest);
 	free(o.verify);
 	free(o.treecache);
+	for (size_t k = 0; k < s.n_security_names; k++)
+		free(s.security_names[k]);
 	fuse_opt_free_args(&args);
 	return ret;
 }
