@@ -22,6 +22,7 @@
 #include "libcomposefs/lcfs-erofs.h"
 #include "libcomposefs/lcfs-mount.h"
 #include "libcomposefs/lcfs-writer.h"
+#include "mount_i.h"
 #include "node_i.h"
 #include "util.h"
 
@@ -905,13 +906,33 @@ LCFS_API int lcfs_version_from_fd(int fd)
 /* ------------------------------------------------------------------ */
 /* Mounting */
 
+/* The expected digest as the libcomposefs API takes it: hex of an even
+ * length up to 128 digits (a digest of any algorithm), "" for none. The
+ * number of bytes, or -EINVAL. */
+static int parse_expected_digest(const char *hex, uint8_t raw[64])
+{
+	size_t len = strlen(hex);
+
+	if (len % 2 != 0 || len > 128)
+		return -EINVAL;
+	for (size_t i = 0; i < len / 2; i++) {
+		int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		raw[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return (int)(len / 2);
+}
+
 static int mount_fd(int fd, const char *mountpoint,
 		    struct lcfs_mount_options_s *o)
 {
 	struct cfs_mount_options mo = { 0 };
-	uint8_t want[CFS_DIGEST_SIZE], have[CFS_DIGEST_SIZE];
+	uint8_t want[64], have[CFS_DIGEST_SIZE];
 	struct cfs_error err;
-	int r;
+	struct stat st;
+	int r, want_len = 0;
 
 	if (o == NULL || (o->flags & ~LCFS_MOUNT_FLAGS_MASK) != 0 ||
 	    o->n_objdirs == 0 || o->objdirs == NULL ||
@@ -919,14 +940,23 @@ static int mount_fd(int fd, const char *mountpoint,
 	    ((o->flags & LCFS_MOUNT_FLAGS_IDMAP) && o->idmap_fd < 0))
 		return fail(-EINVAL);
 	if (o->expected_fsverity_digest != NULL) {
+		want_len = parse_expected_digest(o->expected_fsverity_digest,
+						 want);
+		if (want_len < 0)
+			return fail(-EINVAL);
+	}
+	if (fstat(fd, &st) != 0)
+		return -1;
+	if (S_ISDIR(st.st_mode))
+		return fail(-EISDIR);
+	if (want_len > 0) {
 		/* the kernel's measurement of the image: a file without
 		 * fs-verity is refused (ENOVERITY) */
-		if (cfs_digest_from_hex(o->expected_fsverity_digest, want) < 0)
-			return fail(-EINVAL);
 		r = lcfs_fd_measure_fsverity(have, fd);
 		if (r < 0)
 			return fail(r);
-		if (memcmp(want, have, CFS_DIGEST_SIZE) != 0)
+		if (want_len != CFS_DIGEST_SIZE ||
+		    memcmp(want, have, CFS_DIGEST_SIZE) != 0)
 			return fail(-EWRONGVERITY);
 	}
 	mo.basedirs = o->objdirs;
@@ -942,12 +972,9 @@ static int mount_fd(int fd, const char *mountpoint,
 		mo.flags |= CFS_MOUNT_READONLY;
 	if (o->flags & LCFS_MOUNT_FLAGS_IDMAP)
 		mo.flags |= CFS_MOUNT_IDMAP;
-	r = cfs_mount_image_fd(fd, mountpoint, &mo, &err);
+	r = cfsi_mount_image_fd_unchecked(fd, mountpoint, &mo, &err);
 	if (r == -EUCLEAN)
-		r = -EINVAL; /* a malformed image */
-	else if (r == -EOPNOTSUPP &&
-		 (o->flags & LCFS_MOUNT_FLAGS_REQUIRE_VERITY))
-		r = -ENOVERITY; /* fs-verity that cannot be had */
+		r = -EINVAL; /* not a composefs image */
 	return r < 0 ? fail(r) : 0;
 }
 

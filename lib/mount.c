@@ -53,6 +53,8 @@ struct mount_state {
 	bool verity;
 	/* ...and fail when it cannot */
 	bool verity_required;
+	/* ask for it without checking that it can be had */
+	bool verity_unchecked;
 	bool legacy;
 	bool has_acl;
 	/* the image to mount: the caller's fd or our sealed copy */
@@ -213,6 +215,13 @@ static int decide_verity(struct mount_state *s, struct cfs_error *err)
 
 	if (!wanted)
 		return 0;
+	if (s->verity_unchecked) {
+		/* the libcomposefs API's way: overlayfs is asked, whatever
+		 * the kernel and the object directories can do */
+		s->verity = true;
+		s->verity_required = required;
+		return 0;
+	}
 	for (size_t i = 0; i < opts->n_basedirs; i++) {
 		struct cfs_error why;
 		int r = cfs_mount_check_verity(opts->basedirs[i], &why);
@@ -749,12 +758,13 @@ static void state_release(struct mount_state *s)
 
 static int mount_image_fd(int fd, const char *name, const char *target,
 			  const struct cfs_mount_options *opts,
-			  struct cfs_error *err)
+			  bool verity_unchecked, struct cfs_error *err)
 {
 	struct mount_state s = {
 		.opts = opts,
 		.target = target,
 		.name = name,
+		.verity_unchecked = verity_unchecked,
 		.image_fd = fd,
 		.sealed_fd = -1,
 		.erofs_fd = -1,
@@ -803,7 +813,14 @@ int cfs_mount_image_fd(int fd, const char *target,
 		       const struct cfs_mount_options *opts,
 		       struct cfs_error *err)
 {
-	return mount_image_fd(fd, NULL, target, opts, err);
+	return mount_image_fd(fd, NULL, target, opts, false, err);
+}
+
+int cfsi_mount_image_fd_unchecked(int fd, const char *target,
+				  const struct cfs_mount_options *opts,
+				  struct cfs_error *err)
+{
+	return mount_image_fd(fd, NULL, target, opts, true, err);
 }
 
 int cfs_mount_image(const char *image, const char *target,
@@ -819,5 +836,6 @@ int cfs_mount_image(const char *image, const char *target,
 		return cfs_error_set(err, -errno, "%s: %s", image,
 				     strerror(errno));
 	base = strrchr(image, '/');
-	return mount_image_fd(fd, base ? base + 1 : image, target, opts, err);
+	return mount_image_fd(fd, base ? base + 1 : image, target, opts, false,
+			      err);
 }

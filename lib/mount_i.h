@@ -3,6 +3,16 @@
 #ifndef CFS_MOUNT_I_H
 #define CFS_MOUNT_I_H
 
+/* cfs_mount_image_fd(), but with CFS_MOUNT_VERITY or CFS_MOUNT_TRY_VERITY
+ * overlayfs is asked for verity=require without a check that the kernel
+ * and the object directories can enforce it (what the libcomposefs API
+ * does, for lib/lcfs.c: files without fs-verity then fail to open). */
+struct cfs_mount_options;
+struct cfs_error;
+int cfsi_mount_image_fd_unchecked(int fd, const char *target,
+				  const struct cfs_mount_options *opts,
+				  struct cfs_error *err);
+
 /* path with '\', ',' and ':' escaped by a backslash, as overlayfs expects
  * a layer path in an option string (it splits options at ',' and lowerdir
  * at ':', then drops each escaping backslash). malloc'd; NULL on ENOMEM. */

@@ -737,13 +737,36 @@ static void test_mount(void **state)
 	}
 	assert_int_equal(umount(e.target), 0);
 
-	/* try-verity mounts where the kernel cannot enforce it */
+	/* fs-verity asked of overlayfs as the libcomposefs API does, whatever
+	 * the kernel can do: the mount succeeds; here, where neither the
+	 * kernel nor the store has fs-verity, a file from the store then
+	 * fails to open */
 	memset(&o, 0, sizeof(o));
 	o.objdirs = objdirs;
 	o.n_objdirs = 1;
+	o.flags = LCFS_MOUNT_FLAGS_REQUIRE_VERITY;
+	assert_int_equal(lcfs_mount_image(e.image, e.target, &o), 0);
+	{
+		char p[PATH_MAX + 32];
+		struct stat st;
+		int fd;
+
+		assert_int_equal(stat(e.target, &st), 0);
+		snprintf(p, sizeof(p), "%s/hello", e.target);
+		int open_errno;
+
+		fd = open(p, O_RDONLY);
+		open_errno = errno;
+		if (access("/proc/sys/fs/verity", F_OK) != 0) {
+			assert_int_equal(fd, -1);
+			assert_int_equal(open_errno, EIO);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	assert_int_equal(umount(e.target), 0);
 	o.flags = LCFS_MOUNT_FLAGS_TRY_VERITY;
 	assert_int_equal(lcfs_mount_image(e.image, e.target, &o), 0);
-	assert_true(mounted_hello(e.target));
 	assert_int_equal(umount(e.target), 0);
 
 	/* an expected digest: the image file has no fs-verity here */
@@ -752,9 +775,16 @@ static void test_mount(void **state)
 	errno = 0;
 	assert_int_equal(lcfs_mount_image(e.image, e.target, &o), -1);
 	assert_int_equal(errno, ENOVERITY);
+	o.expected_fsverity_digest = "abcd"; /* any even length: measured */
+	assert_int_equal(lcfs_mount_image(e.image, e.target, &o), -1);
+	assert_int_equal(errno, ENOVERITY);
 	o.expected_fsverity_digest = "not hex";
 	assert_int_equal(lcfs_mount_image(e.image, e.target, &o), -1);
 	assert_int_equal(errno, EINVAL);
+	o.expected_fsverity_digest = ""; /* none */
+	assert_int_equal(lcfs_mount_image(e.image, e.target, &o), 0);
+	assert_true(mounted_hello(e.target));
+	assert_int_equal(umount(e.target), 0);
 	o.expected_fsverity_digest = NULL;
 
 	/* bad options */
@@ -774,8 +804,16 @@ static void test_mount(void **state)
 	assert_int_equal(lcfs_mount_image(e.image, e.target, &o), -1);
 	assert_int_equal(errno, EINVAL);
 	o.flags = 0;
-	/* not an image */
+	/* not an image: a directory, a file of something else */
 	assert_int_equal(lcfs_mount_image(e.store, e.target, &o), -1);
+	assert_int_equal(errno, EISDIR);
+	{
+		char p[PATH_MAX + 32];
+
+		snprintf(p, sizeof(p), "%s/src/hello", e.dir);
+		assert_int_equal(lcfs_mount_image(p, e.target, &o), -1);
+		assert_int_equal(errno, EINVAL);
+	}
 	/* nothing is left mounted */
 	assert_false(mounted_hello(e.target));
 	tu_remove_tree(e.dir);
