@@ -8,7 +8,8 @@
 #   tests/fuzz/run.sh TARGET seed      make seed inputs from the golden
 #                                      dumps and images of them
 #
-# TARGET is fuzz-dump-parse (composefs-dump text) or fuzz-image (images).
+# TARGET is fuzz-dump-parse (composefs-dump text), fuzz-image (images) or
+# fuzz-tar (tar layers, applied as an OCI import applies them).
 # The build goes to build-fuzz/ (FUZZ_BUILDDIR), apart from the others. The
 # fuzzer runs on one core under nice, starts from tests/fuzz/corpus-*/ and
 # regress-*/ and keeps the new inputs it finds in build-fuzz/corpus-*/;
@@ -21,7 +22,7 @@ set -euo pipefail
 
 usage()
 {
-	echo "usage: $0 fuzz-dump-parse|fuzz-image SECONDS|merge|seed [LIBFUZZER-OPTION...]" >&2
+	echo "usage: $0 fuzz-dump-parse|fuzz-image|fuzz-tar SECONDS|merge|seed [LIBFUZZER-OPTION...]" >&2
 	exit 2
 }
 
@@ -32,6 +33,7 @@ shift 2
 case "$target" in
 fuzz-image) corpus=corpus-image regress=regress-image extra=(tests/walk-image.c) ;;
 fuzz-dump-parse) corpus=corpus-dump regress=regress-dump extra=() ;;
+fuzz-tar) corpus=corpus-tar regress=regress-tar extra=() ;;
 *) usage ;;
 esac
 case "$what" in
@@ -57,7 +59,9 @@ ninja -C "$build" lib/libcomposefs-internal.a >/dev/null
 clang -g -O1 -std=gnu11 -D_GNU_SOURCE -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-Iinclude -Ilib -I"$build" "tests/fuzz/$target.c" "${extra[@]}" \
-	"$build/lib/libcomposefs-internal.a" -lcrypto -lpthread \
+	"$build/lib/libcomposefs-internal.a" \
+	$(pkg-config --libs libcrypto libarchive json-c) \
+	$(pkg-config --exists libisal && pkg-config --libs libisal) -lpthread \
 	-o "$build/$target"
 flock -u 9
 mkdir -p "$build/$corpus" "$build/artifacts"
