@@ -293,8 +293,8 @@ static int pin_image(struct mount_state *s, struct cfs_error *err)
 		cfs_digest_to_hex(found, found_hex);
 		cfs_digest_to_hex(s->opts->digest, want_hex);
 		return cfs_error_set(err, -EILSEQ,
-				     "the image's fs-verity digest is %s, not "
-				     "the expected %s",
+				     "Image has wrong fs-verity digest: it is "
+				     "%s, not the expected %s",
 				     found_hex, want_hex);
 	}
 	return 0;
