@@ -518,6 +518,33 @@ expect_layer 1/2 "$diff_base" imported
 run 0 "... and fsck is clean" cfs share fsck
 
 # ------------------------------------------------------------------
+# oci pull from local transports skopeo knows
+
+if command -v skopeo >/dev/null; then
+	if skopeo copy -q "oci:$L:A" "oci-archive:$work/A.tar:A" 2>"$work/skopeo.log" &&
+		skopeo copy -q "oci:$L:A" "dir:$work/A.dir" 2>>"$work/skopeo.log"; then
+		run 0 "init a repository for local pulls" cfs local init
+		imports "oci pull oci-archive:" cfs local oci pull "oci-archive:$work/A.tar:A" from-archive
+		same "... gives A" "$out" "$d_A"
+		imports "oci pull -v dir: (after the same image from the archive)" cfs local oci pull -v "dir:$work/A.dir" from-dir
+		same "... gives A" "$out" "$d_A"
+		expect_layer 1/2 "$diff_base" reused
+		expect_layer 2/2 "$diff_upper1" reused
+		if [ -z "$(ls -A "$work/local/pull" 2>/dev/null)" ]; then
+			tap_ok "... and no pull layout is left behind"
+		else
+			tap_not_ok "... and no pull layout is left behind" "$(ls -A "$work/local/pull")"
+		fi
+		run 1 "oci pull of a missing archive fails" cfs local oci pull "oci-archive:$work/none.tar" nothing
+		tap_check "... naming nothing" no_name local nothing
+	else
+		tap_not_ok "skopeo copies the layout to oci-archive: and dir:" "$(cat "$work/skopeo.log")"
+	fi
+else
+	tap_skip "oci pull from local transports" "skopeo is not installed"
+fi
+
+# ------------------------------------------------------------------
 # oci pull from a registry
 
 # htpasswd_line USER PASSWORD: a bcrypt htpasswd line, or nothing
