@@ -22,6 +22,7 @@
 #include <isa-l/igzip_lib.h>
 #endif
 #include <inttypes.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -629,9 +630,12 @@ static int entry_fail(struct reader *rd, int r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	return cfs_error_set(rd->err, r, "%s: entry %" PRIu64 " '%s': %s",
-			     rd->name, rd->entry_no,
-			     rd->entry ? rd->entry : "?", what);
+	const char *entry = rd->entry ? rd->entry : "?";
+
+	/* a name of any length is shown, its end cut */
+	return cfs_error_set(rd->err, r, "%s: entry %" PRIu64 " '%.200s%s': %s",
+			     rd->name, rd->entry_no, entry,
+			     strlen(entry) > 200 ? "..." : "", what);
 }
 
 static int archive_fail(struct reader *rd, const char *what)
@@ -866,6 +870,10 @@ static int read_entry(struct reader *rd, struct archive_entry *e)
 	path = clean_path(rd->entry);
 	if (path == NULL)
 		return -ENOMEM;
+	/* as for a path on disk: which also bounds the depth of the tree */
+	if (strlen(path) >= PATH_MAX)
+		return entry_fail(rd, -ENAMETOOLONG,
+				  "its name is longer than %d bytes", PATH_MAX);
 	if (uid < 0 || uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX)
 		return entry_fail(rd, -ERANGE, "owner %lld:%lld out of range",
 				  (long long)uid, (long long)gid);
@@ -884,6 +892,13 @@ static int read_entry(struct reader *rd, struct archive_entry *e)
 		target = clean_path(link);
 		if (target == NULL) {
 			r = -ENOMEM;
+			goto out;
+		}
+		if (strlen(target) >= PATH_MAX) {
+			r = entry_fail(rd, -ENAMETOOLONG,
+				       "hard link to a name longer than %d "
+				       "bytes",
+				       PATH_MAX);
 			goto out;
 		}
 		if (!link_target_exists(rd, target)) {

@@ -307,6 +307,15 @@ open(sys.argv[1], "wb").write(hdr + b"x" * 4096)
 EOF
 refused "a size past the end of the stream" "huge" h9 big-size.tar
 
+python3 - deep.tar <<'EOF'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    i = tarfile.TarInfo("d/" * 3000 + "f")
+    i.size = 1
+    t.addfile(i, io.BytesIO(b"x"))
+EOF
+refused "a name longer than PATH_MAX (3000 directories deep)" "longer than 4096 bytes" h14 deep.tar
+
 head -c 10000 /dev/urandom >garbage
 refused "not a tar at all" "garbage" h10 garbage
 : >empty-file
