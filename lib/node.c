@@ -169,6 +169,69 @@ void cfsi_node_remove_child(struct cfs_node *parent, struct cfs_node *child)
 	cfs_node_unref(child);
 }
 
+int cfsi_node_append_child(struct cfs_node *parent, struct cfs_node *child,
+			   const char *name)
+{
+	size_t len = strlen(name);
+	char *copy;
+
+	if (!cfs_node_is_dir(parent))
+		return -ENOTDIR;
+	if (len == 0 || strchr(name, '/') != NULL)
+		return -EINVAL;
+	if (len > CFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (child->parent != NULL || child->name != NULL)
+		return -EMLINK;
+	if (parent->n_children == parent->children_cap) {
+		size_t cap = parent->children_cap ? parent->children_cap * 2 :
+						    8;
+		struct cfs_node **c = reallocarray(parent->children, cap,
+						   sizeof(*c));
+
+		if (c == NULL)
+			return -ENOMEM;
+		parent->children = c;
+		parent->children_cap = cap;
+	}
+	copy = strdup(name);
+	if (copy == NULL)
+		return -ENOMEM;
+	parent->children[parent->n_children++] = child;
+	child->parent = parent;
+	child->name = copy;
+	return 0;
+}
+
+void cfsi_node_remove_child_at(struct cfs_node *parent, size_t i)
+{
+	struct cfs_node *child;
+
+	if (i >= parent->n_children)
+		return;
+	child = parent->children[i];
+	parent->children[i] = parent->children[--parent->n_children];
+	child->parent = NULL;
+	free(child->name);
+	child->name = NULL;
+	cfs_node_unref(child);
+}
+
+static int cmp_child_names(const void *a, const void *b)
+{
+	const struct cfs_node *x = *(struct cfs_node *const *)a;
+	const struct cfs_node *y = *(struct cfs_node *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+void cfsi_node_sort_children(struct cfs_node *node)
+{
+	if (node->n_children > 1)
+		qsort(node->children, node->n_children, sizeof(*node->children),
+		      cmp_child_names);
+}
+
 struct cfs_node *cfs_node_lookup_child(const struct cfs_node *node,
 				       const char *name)
 {

@@ -61,6 +61,15 @@ int cfsi_node_set_xattr_limit(struct cfs_node *node, const char *name,
  * elsewhere may keep the node alive). Nothing when child is not parent's. */
 void cfsi_node_remove_child(struct cfs_node *parent, struct cfs_node *child);
 
+/* For building a big tree fast: children appended in any order (no check
+ * for a name taken), taken out by index (the last child moves there), and
+ * sorted by name once the directory is complete; until then no other
+ * function may look into the directory. Errors as cfs_node_add_child. */
+int cfsi_node_append_child(struct cfs_node *parent, struct cfs_node *child,
+			   const char *name);
+void cfsi_node_remove_child_at(struct cfs_node *parent, size_t i);
+void cfsi_node_sort_children(struct cfs_node *node);
+
 /* Follow hard links to the inode they name (links are never cyclic: the
  * constructor refuses cycles). */
 static inline struct cfs_node *cfs_node_resolve(struct cfs_node *n)

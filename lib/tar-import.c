@@ -607,7 +607,24 @@ struct cfs_node *cfsi_import_root_new(void)
 /* ------------------------------------------------------------------ */
 /* Reading a tar stream into a layer tree */
 
+/*
+ * The children of the layer tree's directories while the tar is read:
+ * appended unsorted (a sorted insert each would make a directory of n
+ * entries arriving out of order cost n^2) and found through this map of
+ * (directory, name) to the child and its index; sorted once at the end.
+ */
+struct map_slot {
+	struct cfs_node *dir, *node; /* node NULL: a free slot */
+	size_t index; /* of node in dir->children */
+};
+
+struct child_map {
+	struct map_slot *slots;
+	size_t size, n;
+};
+
 struct reader {
+	struct child_map map;
 	const char *name;
 	struct cfs_store *store;
 	const struct cfs_node *lower;
@@ -787,6 +804,184 @@ static int read_xattrs(struct reader *rd, struct archive_entry *e,
 	return 0;
 }
 
+static size_t map_hash(const struct child_map *m, const struct cfs_node *dir,
+		       const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^
+		     ((uintptr_t)dir * 0x9e3779b97f4a7c15ULL);
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ULL;
+	return (size_t)(h ^ (h >> 29)) & (m->size - 1);
+}
+
+static struct map_slot *map_find(const struct child_map *m,
+				 const struct cfs_node *dir, const char *name)
+{
+	if (m->size == 0)
+		return NULL;
+	for (size_t i = map_hash(m, dir, name); m->slots[i].node != NULL;
+	     i = (i + 1) & (m->size - 1)) {
+		struct map_slot *s = &m->slots[i];
+
+		if (s->dir == dir && strcmp(s->node->name, name) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static int map_put(struct child_map *m, struct cfs_node *dir,
+		   struct cfs_node *node, size_t index)
+{
+	size_t i;
+
+	if ((m->n + 1) * 2 > m->size) {
+		struct child_map bigger = { NULL, m->size ? m->size * 2 : 1024,
+					    0 };
+
+		bigger.slots = calloc(bigger.size, sizeof(*bigger.slots));
+		if (bigger.slots == NULL)
+			return -ENOMEM;
+		for (size_t k = 0; k < m->size; k++) {
+			struct map_slot *s = &m->slots[k];
+
+			if (s->node == NULL)
+				continue;
+			for (i = map_hash(&bigger, s->dir, s->node->name);
+			     bigger.slots[i].node != NULL;
+			     i = (i + 1) & (bigger.size - 1))
+				;
+			bigger.slots[i] = *s;
+			bigger.n++;
+		}
+		free(m->slots);
+		*m = bigger;
+	}
+	for (i = map_hash(m, dir, node->name); m->slots[i].node != NULL;
+	     i = (i + 1) & (m->size - 1))
+		;
+	m->slots[i] = (struct map_slot){ dir, node, index };
+	m->n++;
+	return 0;
+}
+
+/* Remove slot s, shifting back the entries of its probe run. */
+static void map_delete(struct child_map *m, struct map_slot *s)
+{
+	size_t i = (size_t)(s - m->slots), j = i;
+
+	m->slots[i].node = NULL;
+	m->n--;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & (m->size - 1);
+		if (m->slots[j].node == NULL)
+			return;
+		home = map_hash(m, m->slots[j].dir, m->slots[j].node->name);
+		/* can the entry at j move back to i? only if its home is not
+		 * in the cyclic range (i, j] */
+		if ((i <= j) ? (home <= i || home > j) :
+			       (home <= i && home > j)) {
+			m->slots[i] = m->slots[j];
+			m->slots[j].node = NULL;
+			i = j;
+		}
+	}
+}
+
+/* Drop from the map what is below dir (being removed from the tree). */
+static void map_forget_below(struct child_map *m, struct cfs_node *dir)
+{
+	for (size_t k = 0; k < dir->n_children; k++) {
+		struct cfs_node *c = dir->children[k];
+		struct map_slot *s;
+
+		if (cfs_node_is_dir(c))
+			map_forget_below(m, c);
+		s = map_find(m, dir, c->name);
+		if (s != NULL)
+			map_delete(m, s);
+	}
+}
+
+static struct cfs_node *layer_child(struct reader *rd, struct cfs_node *dir,
+				    const char *name)
+{
+	struct map_slot *s = map_find(&rd->map, dir, name);
+
+	return s ? s->node : NULL;
+}
+
+static int layer_add(struct reader *rd, struct cfs_node *dir,
+		     struct cfs_node *child, const char *name)
+{
+	int r = cfsi_node_append_child(dir, child, name);
+
+	if (r < 0)
+		return r;
+	r = map_put(&rd->map, dir, child, dir->n_children - 1);
+	if (r < 0) {
+		/* undone: the caller keeps its reference */
+		cfs_node_ref(child);
+		cfsi_node_remove_child_at(dir, dir->n_children - 1);
+	}
+	return r;
+}
+
+static void layer_remove(struct reader *rd, struct cfs_node *dir,
+			 struct cfs_node *child)
+{
+	struct map_slot *s = map_find(&rd->map, dir, child->name);
+	size_t i, last = dir->n_children - 1;
+
+	if (s == NULL)
+		return;
+	i = s->index;
+	if (cfs_node_is_dir(child))
+		map_forget_below(&rd->map, child);
+	s = map_find(&rd->map, dir, child->name);
+	map_delete(&rd->map, s);
+	if (i != last) {
+		struct map_slot *moved = map_find(&rd->map, dir,
+						  dir->children[last]->name);
+
+		if (moved != NULL)
+			moved->index = i;
+	}
+	cfsi_node_remove_child_at(dir, i);
+}
+
+/* The node at path (clean) of the layer tree being read. */
+static struct cfs_node *layer_lookup(struct reader *rd, const char *path)
+{
+	struct cfs_node *n = rd->root;
+	char comp[CFS_NAME_MAX + 1];
+
+	while (*path) {
+		const char *end = strchrnul(path, '/');
+		size_t len = (size_t)(end - path);
+
+		if (len > CFS_NAME_MAX || !cfs_node_is_dir(n))
+			return NULL;
+		memcpy(comp, path, len);
+		comp[len] = '\0';
+		n = layer_child(rd, n, comp);
+		if (n == NULL)
+			return NULL;
+		path = *end ? end + 1 : end;
+	}
+	return n;
+}
+
+static void sort_tree(struct cfs_node *dir)
+{
+	cfsi_node_sort_children(dir);
+	for (size_t k = 0; k < dir->n_children; k++)
+		if (cfs_node_is_dir(dir->children[k]))
+			sort_tree(dir->children[k]);
+}
+
 /* Put node at path (clean, not "") of the layer tree, making missing
  * parents; what is there already is replaced, but for a directory onto a
  * directory, which takes the new metadata and keeps its children. */
@@ -811,12 +1006,12 @@ static int layer_put(struct reader *rd, const char *path, struct cfs_node *node)
 		comp[len] = '\0';
 		if (*end == '\0')
 			break;
-		next = cfs_node_lookup_child(dir, comp);
+		next = layer_child(rd, dir, comp);
 		if (next == NULL) {
 			next = new_dir(true);
 			if (next == NULL)
 				return -ENOMEM;
-			r = cfs_node_add_child(dir, next, comp);
+			r = layer_add(rd, dir, next, comp);
 			if (r < 0) {
 				cfs_node_unref(next);
 				return entry_fail(rd, r, "%s", strerror(-r));
@@ -831,14 +1026,14 @@ static int layer_put(struct reader *rd, const char *path, struct cfs_node *node)
 		p = end + 1;
 	}
 
-	old = cfs_node_lookup_child(dir, comp);
+	old = layer_child(rd, dir, comp);
 	if (old != NULL && cfs_node_is_dir(old) && cfs_node_is_dir(node)) {
 		r = copy_meta(old, node);
 		return r < 0 ? entry_fail(rd, r, "%s", strerror(-r)) : 0;
 	}
 	if (old != NULL)
-		cfsi_node_remove_child(dir, old);
-	r = cfs_node_add_child(dir, cfs_node_ref(node), comp);
+		layer_remove(rd, dir, old);
+	r = layer_add(rd, dir, cfs_node_ref(node), comp);
 	if (r < 0) {
 		cfs_node_unref(node);
 		return entry_fail(rd, r, "%s", strerror(-r));
@@ -848,7 +1043,7 @@ static int layer_put(struct reader *rd, const char *path, struct cfs_node *node)
 
 static bool link_target_exists(struct reader *rd, const char *target)
 {
-	const struct cfs_node *n = tree_lookup(rd->root, target);
+	const struct cfs_node *n = layer_lookup(rd, target);
 
 	if (n != NULL)
 		return !cfs_node_is_dir(n);
@@ -1079,6 +1274,7 @@ int cfsi_tar_read(int fd, const char *name, struct cfs_store *store,
 	res.n_objects = rd.n_objects;
 	if (ret_result != NULL)
 		*ret_result = res;
+	sort_tree(rd.root);
 	*ret_layer = rd.root;
 	rd.root = NULL;
 out:
@@ -1093,6 +1289,7 @@ out:
 	free(in.buf);
 	free(rd.buf);
 	cfs_node_unref(rd.root);
+	free(rd.map.slots);
 	return r;
 }
 

@@ -343,6 +343,48 @@ else
 	tap_not_ok "...all of them (and 1000 directories and the root)" "$count lines"
 fi
 
+# one directory of 20,000 entries in random order, 5,000 of them given
+# again (files replaced by directories and the other way round): the
+# tree is what the last entries say, in name order
+python3 - shuffled.tar shuffled.expect <<'EOF'
+import io, random, sys, tarfile
+rng = random.Random(7)
+names = ["n%06d" % i for i in range(20000)]
+rng.shuffle(names)
+final = {}
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    def put(name, kind, data=b""):
+        i = tarfile.TarInfo(name)
+        i.type = kind
+        i.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+        i.size = len(data)
+        t.addfile(i, io.BytesIO(data))
+    for n in names:
+        put("d/" + n, tarfile.REGTYPE, n.encode())
+        final["/d/" + n] = "f"
+    for n in rng.sample(names, 5000):
+        if rng.random() < 0.5:
+            put("d/" + n, tarfile.DIRTYPE)
+            put("d/" + n + "/inside", tarfile.REGTYPE, b"x")
+            final["/d/" + n] = "d"
+            final["/d/" + n + "/inside"] = "f"
+        else:
+            put("d/" + n, tarfile.REGTYPE, b"again " + n.encode())
+            final["/d/" + n] = "f"
+            final.pop("/d/" + n + "/inside", None)
+with open(sys.argv[2], "w") as o:
+    for path in sorted(final):
+        o.write(path + " " + final[path] + "\n")
+EOF
+tap_expect 0 "a directory of 20,000 entries in random order, 5,000 given again, imports" cfs import-tar shuffled.tar shuffled
+cfs export shuffled shuffled.img
+"$DUMP" --text shuffled.img - | awk '$1 ~ /^\/d\// { t = substr($3, 1, 1) == "4" ? "d" : "f"; print $1, t }' | LC_ALL=C sort >shuffled.got
+if cmp -s shuffled.got shuffled.expect; then
+	tap_ok "... as the last entries say ($(wc -l <shuffled.got) entries)"
+else
+	tap_not_ok "... as the last entries say" "$(diff shuffled.expect shuffled.got | head -10)"
+fi
+
 # a 4 GiB sparse file: streamed, never held
 mkdir huge
 truncate -s 4G huge/sparse
