@@ -81,6 +81,40 @@ static void on_tar_progress(void *userdata, uint64_t bytes, uint64_t entries)
 	emit(tp->opts, tp->ev);
 }
 
+/* The tree of the tar stream on fd, as one layer onto nothing. */
+static int tar_tree(int fd, const char *source, struct cfs_store *store,
+		    cfsi_tar_progress_fn progress, void *userdata,
+		    struct cfs_node **ret_root, struct cfs_error *err)
+{
+	struct cfs_node *layer = NULL, *root = cfsi_import_root_new();
+	int r;
+
+	if (root == NULL)
+		return cfs_error_set(err, -ENOMEM, "out of memory");
+	r = cfsi_tar_read(fd, source, store, NULL, progress, userdata, &layer,
+			  NULL, err);
+	if (r == 0)
+		r = cfsi_layer_apply(root, layer, source, err);
+	if (r == 0) {
+		r = cfsi_import_finish(root);
+		if (r < 0)
+			cfs_error_set(err, r, "%s: %s", source, strerror(-r));
+	}
+	cfs_node_unref(layer);
+	if (r < 0) {
+		cfs_node_unref(root);
+		return r;
+	}
+	*ret_root = root;
+	return 0;
+}
+
+int cfs_build_from_tar(int fd, const char *source, struct cfs_store *store,
+		       struct cfs_node **ret_root, struct cfs_error *err)
+{
+	return tar_tree(fd, source, store, NULL, NULL, ret_root, err);
+}
+
 int cfs_repo_import_tar(struct cfs_repo *repo, int fd, const char *source,
 			const char *name, const struct cfs_import_options *opts,
 			uint8_t ret_digest[CFS_DIGEST_SIZE],
@@ -89,7 +123,7 @@ int cfs_repo_import_tar(struct cfs_repo *repo, int fd, const char *source,
 	struct cfs_import_event ev = { .kind = CFS_IMPORT_READING };
 	struct tar_progress tp = { opts, &ev };
 	struct cfs_store *store = NULL;
-	struct cfs_node *layer = NULL, *root = NULL;
+	struct cfs_node *root = NULL;
 	struct stat st;
 	int r;
 
@@ -99,29 +133,13 @@ int cfs_repo_import_tar(struct cfs_repo *repo, int fd, const char *source,
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		ev.total_bytes = (uint64_t)st.st_size;
 	r = cfs_repo_open_store(repo, &store, err);
-	if (r < 0)
-		return r;
-	root = cfsi_import_root_new();
-	if (root == NULL) {
-		r = cfs_error_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	r = cfsi_tar_read(fd, source, store, NULL, on_tar_progress, &tp, &layer,
-			  NULL, err);
-	if (r < 0)
-		goto out;
-	r = cfsi_layer_apply(root, layer, source, err);
 	if (r == 0)
-		r = cfsi_import_finish(root);
-	if (r < 0) {
-		if (err != NULL && err->message[0] == '\0')
-			cfs_error_set(err, r, "%s: %s", source, strerror(-r));
-		goto out;
-	}
-	r = cfs_repo_add_image(repo, root, opts ? opts->write : NULL, store,
-			       name, opts ? opts->flags : 0, ret_digest, err);
-out:
-	cfs_node_unref(layer);
+		r = tar_tree(fd, source, store, on_tar_progress, &tp, &root,
+			     err);
+	if (r == 0)
+		r = cfs_repo_add_image(repo, root, opts ? opts->write : NULL,
+				       store, name, opts ? opts->flags : 0,
+				       ret_digest, err);
 	cfs_node_unref(root);
 	cfs_store_free(store);
 	return r;
@@ -571,8 +589,11 @@ static struct cfs_node *known_layer(struct oci *oci, const char *hex)
 	uint8_t digest[CFS_DIGEST_SIZE];
 	struct cfs_node *tree = NULL;
 	struct cfs_error ignored;
-	ssize_t n = cfsi_repo_read_file(oci->repo, "layers", hex, line,
-					sizeof(line));
+	ssize_t n;
+
+	if (oci->repo == NULL)
+		return NULL;
+	n = cfsi_repo_read_file(oci->repo, "layers", hex, line, sizeof(line));
 
 	if (n != CFS_DIGEST_HEX_SIZE || line[n - 1] != '\n')
 		return NULL;
@@ -630,6 +651,8 @@ static int read_layer(struct oci *oci, struct cfs_store *store,
 				  oci->layout, d->digest, actual, diff->digest);
 		goto out;
 	}
+	if (oci->repo == NULL)
+		goto out;
 	/* kept: its objects, its image, then the record naming it */
 	r = cfs_store_commit(store, oci->err);
 	if (r < 0)
@@ -688,107 +711,106 @@ static int write_record(struct oci *oci, const char *name,
 	return r;
 }
 
-int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
-			const char *tag, const char *name,
-			const struct cfs_import_options *opts,
-			uint8_t ret_digest[CFS_DIGEST_SIZE],
-			struct cfs_error *err)
-{
-	struct oci oci = { .repo = repo,
-			   .opts = opts,
-			   .layout = layout,
-			   .layout_fd = -1,
-			   .err = err };
-	json_object *index = NULL, *manifest = NULL, *config = NULL;
-	json_object *layers, *rootfs, *diff_ids;
+/* What oci_tree() found: the tree, and what the repository records. */
+struct oci_result {
 	struct desc mdesc, cdesc;
-	struct cfs_store *store = NULL;
-	struct cfs_node *root = NULL;
-	_cleanup_free_ char *text = NULL, *source = NULL;
-	uint8_t digest[CFS_DIGEST_SIZE];
-	size_t n_layers, len;
-	int r, fd;
+	json_object *config; /* owned */
+	json_object *diff_ids; /* within config */
+	struct cfs_node *root;
+};
 
-	r = cfs_repo_check_name(name, err);
-	if (r < 0)
-		return r;
-	machine_platform(&oci);
-	if (opts != NULL && opts->platform != NULL) {
-		r = parse_platform(&oci, opts->platform);
+static void oci_result_free(struct oci_result *res)
+{
+	json_object_put(res->config);
+	cfs_node_unref(res->root);
+	memset(res, 0, sizeof(*res));
+}
+
+/* Open the layout oci->layout and set the platform: 0 or -errno. */
+static int oci_open(struct oci *oci, const char *platform)
+{
+	int r;
+
+	machine_platform(oci);
+	if (platform != NULL) {
+		r = parse_platform(oci, platform);
 		if (r < 0)
 			return r;
 	}
-	if (asprintf(&source, "oci:%s%s%s", layout, tag ? ":" : "",
-		     tag ? tag : "") < 0) {
-		source = NULL;
-		return cfs_error_set(err, -ENOMEM, "out of memory");
-	}
-	oci.layout_fd = open(layout, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (oci.layout_fd < 0)
-		return cfs_error_set(err, -errno, "%s: %s", layout,
+	oci->layout_fd = open(oci->layout, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (oci->layout_fd < 0)
+		return cfs_error_set(oci->err, -errno, "%s: %s", oci->layout,
 				     strerror(errno));
+	return 0;
+}
 
-	fd = openat(oci.layout_fd, "index.json",
+/* The tree of the image tagged tag (NULL: the only one) of the open
+ * layout, its layers' files into store (may be NULL: digests only). With
+ * a repository, layers it has are taken from it and layers read are kept
+ * in it. */
+static int oci_tree(struct oci *oci, const char *tag, struct cfs_store *store,
+		    struct oci_result *res)
+{
+	const char *layout = oci->layout;
+	struct cfs_error *err = oci->err;
+	json_object *index = NULL, *manifest = NULL, *config = NULL;
+	json_object *layers, *rootfs;
+	char *text = NULL;
+	size_t n_layers, len;
+	int r, fd;
+
+	memset(res, 0, sizeof(*res));
+	fd = openat(oci->layout_fd, "index.json",
 		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0) {
-		r = cfs_error_set(
+	if (fd < 0)
+		return cfs_error_set(
 			err, -errno,
 			"%s: index.json: %s (not an OCI image layout?)", layout,
 			strerror(errno));
-		goto out;
-	}
 	r = read_all_fd(fd, JSON_BLOB_MAX, &text, &len);
 	close(fd);
-	if (r < 0) {
-		r = cfs_error_set(err, r, "%s: index.json: %s", layout,
-				  strerror(-r));
-		goto out;
-	}
-	r = parse_json(&oci, text, len, "index.json", &index);
+	if (r < 0)
+		return cfs_error_set(err, r, "%s: index.json: %s", layout,
+				     strerror(-r));
+	r = parse_json(oci, text, len, "index.json", &index);
 	free(text);
-	text = NULL;
 	if (r < 0)
 		goto out;
-	r = select_manifest(&oci, index, tag, 0, &mdesc, &manifest, NULL);
+	r = select_manifest(oci, index, tag, 0, &res->mdesc, &manifest, NULL);
 	if (r < 0)
 		goto out;
 
 	if (!json_object_object_get_ex(manifest, "config", &config)) {
 		r = cfs_error_set(err, -EINVAL, "%s: manifest %s: no config",
-				  layout, mdesc.digest);
-		config = NULL;
+				  layout, res->mdesc.digest);
 		goto out;
 	}
-	r = parse_desc(&oci, config, "config", &cdesc);
-	config = NULL;
+	r = parse_desc(oci, config, "config", &res->cdesc);
 	if (r < 0)
 		goto out;
 	if (!json_object_object_get_ex(manifest, "layers", &layers) ||
 	    !json_object_is_type(layers, json_type_array)) {
 		r = cfs_error_set(err, -EINVAL, "%s: manifest %s: no layers",
-				  layout, mdesc.digest);
+				  layout, res->mdesc.digest);
 		goto out;
 	}
-	r = read_json_blob(&oci, &cdesc, "config", &config, NULL);
+	r = read_json_blob(oci, &res->cdesc, "config", &res->config, NULL);
 	if (r < 0)
 		goto out;
 	n_layers = json_object_array_length(layers);
-	if (!json_object_object_get_ex(config, "rootfs", &rootfs) ||
-	    !json_object_object_get_ex(rootfs, "diff_ids", &diff_ids) ||
-	    !json_object_is_type(diff_ids, json_type_array) ||
-	    json_object_array_length(diff_ids) != n_layers) {
+	if (!json_object_object_get_ex(res->config, "rootfs", &rootfs) ||
+	    !json_object_object_get_ex(rootfs, "diff_ids", &res->diff_ids) ||
+	    !json_object_is_type(res->diff_ids, json_type_array) ||
+	    json_object_array_length(res->diff_ids) != n_layers) {
 		r = cfs_error_set(err, -EINVAL,
 				  "%s: config %s: rootfs.diff_ids does not "
 				  "list one diff_id per layer (%zu)",
-				  layout, cdesc.digest, n_layers);
+				  layout, res->cdesc.digest, n_layers);
 		goto out;
 	}
 
-	r = cfs_repo_open_store(repo, &store, err);
-	if (r < 0)
-		goto out;
-	root = cfsi_import_root_new();
-	if (root == NULL) {
+	res->root = cfsi_import_root_new();
+	if (res->root == NULL) {
 		r = cfs_error_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -800,62 +822,116 @@ int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 		char what[96];
 
 		snprintf(what, sizeof(what), "layer %zu", i + 1);
-		r = parse_desc(&oci, json_object_array_get_idx(layers, i), what,
+		r = parse_desc(oci, json_object_array_get_idx(layers, i), what,
 			       &ld);
 		if (r < 0)
 			goto out;
 		r = parse_sha256(
 			json_object_get_string(
-				json_object_array_get_idx(diff_ids, i)),
+				json_object_array_get_idx(res->diff_ids, i)),
 			dd.sha);
 		if (r < 0) {
 			r = cfs_error_set(err, r,
 					  "%s: config %s: diff_id %zu is not "
 					  "a sha256 digest",
-					  layout, cdesc.digest, i + 1);
+					  layout, res->cdesc.digest, i + 1);
 			goto out;
 		}
 		sha_to_str(dd.sha, dd.digest);
 		ev.diff_id = dd.digest;
 		ev.total_bytes = (uint64_t)ld.size;
-		layer = known_layer(&oci, dd.digest + 7);
+		layer = known_layer(oci, dd.digest + 7);
 		if (layer != NULL) {
 			ev.kind = CFS_IMPORT_LAYER_REUSED;
 		} else {
 			ev.kind = CFS_IMPORT_READING;
-			r = read_layer(&oci, store, root, &ld, &dd, &ev,
+			r = read_layer(oci, store, res->root, &ld, &dd, &ev,
 				       &layer);
 			if (r < 0)
 				goto out;
 			ev.kind = CFS_IMPORT_LAYER_READ;
 		}
-		emit(opts, &ev);
+		emit(oci->opts, &ev);
 		snprintf(what, sizeof(what), "%s: layer %s", layout, ld.digest);
-		r = cfsi_layer_apply(root, layer, what, err);
+		r = cfsi_layer_apply(res->root, layer, what, err);
 		cfs_node_unref(layer);
 		if (r < 0)
 			goto out;
 	}
-	r = cfsi_import_finish(root);
-	if (r < 0) {
-		r = cfs_error_set(err, r, "%s: %s", layout, strerror(-r));
-		goto out;
-	}
-	r = cfs_repo_add_image(repo, root, opts ? opts->write : NULL, store,
-			       name, opts ? opts->flags : 0, digest, err);
+	r = cfsi_import_finish(res->root);
 	if (r < 0)
-		goto out;
-	r = write_record(&oci, name, digest, source, &mdesc, &cdesc, config,
-			 diff_ids);
-	if (r == 0 && ret_digest != NULL)
-		memcpy(ret_digest, digest, CFS_DIGEST_SIZE);
+		r = cfs_error_set(err, r, "%s: %s", layout, strerror(-r));
 out:
-	cfs_node_unref(root);
-	cfs_store_free(store);
-	json_object_put(config);
 	json_object_put(manifest);
 	json_object_put(index);
-	close(oci.layout_fd);
+	if (r < 0)
+		oci_result_free(res);
+	return r;
+}
+
+int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
+			const char *tag, const char *name,
+			const struct cfs_import_options *opts,
+			uint8_t ret_digest[CFS_DIGEST_SIZE],
+			struct cfs_error *err)
+{
+	struct oci oci = { .repo = repo,
+			   .opts = opts,
+			   .layout = layout,
+			   .layout_fd = -1,
+			   .err = err };
+	struct oci_result res = { 0 };
+	struct cfs_store *store = NULL;
+	_cleanup_free_ char *source = NULL;
+	uint8_t digest[CFS_DIGEST_SIZE];
+	int r;
+
+	r = cfs_repo_check_name(name, err);
+	if (r < 0)
+		return r;
+	if (asprintf(&source, "oci:%s%s%s", layout, tag ? ":" : "",
+		     tag ? tag : "") < 0) {
+		source = NULL;
+		return cfs_error_set(err, -ENOMEM, "out of memory");
+	}
+	r = oci_open(&oci, opts ? opts->platform : NULL);
+	if (r == 0)
+		r = cfs_repo_open_store(repo, &store, err);
+	if (r == 0)
+		r = oci_tree(&oci, tag, store, &res);
+	if (r == 0)
+		r = cfs_repo_add_image(repo, res.root,
+				       opts ? opts->write : NULL, store, name,
+				       opts ? opts->flags : 0, digest, err);
+	if (r == 0)
+		r = write_record(&oci, name, digest, source, &res.mdesc,
+				 &res.cdesc, res.config, res.diff_ids);
+	if (r == 0 && ret_digest != NULL)
+		memcpy(ret_digest, digest, CFS_DIGEST_SIZE);
+	oci_result_free(&res);
+	cfs_store_free(store);
+	if (oci.layout_fd >= 0)
+		close(oci.layout_fd);
+	return r;
+}
+
+int cfs_build_from_oci(const char *layout, const char *tag,
+		       const char *platform, struct cfs_store *store,
+		       struct cfs_node **ret_root, struct cfs_error *err)
+{
+	struct oci oci = { .layout = layout, .layout_fd = -1, .err = err };
+	struct oci_result res = { 0 };
+	int r = oci_open(&oci, platform);
+
+	if (r == 0)
+		r = oci_tree(&oci, tag, store, &res);
+	if (r == 0) {
+		*ret_root = res.root;
+		res.root = NULL;
+	}
+	oci_result_free(&res);
+	if (oci.layout_fd >= 0)
+		close(oci.layout_fd);
 	return r;
 }
 

@@ -96,6 +96,23 @@ same_as_disk "gzip in two members" plain two-members.tar.gz
 { cat plain.tar.gz; head -c 4096 /dev/zero; } >padded.tar.gz
 same_as_disk "gzip followed by zeros" plain padded.tar.gz
 
+head -c $(($(stat -c %s plain.tar) / 2)) plain.tar >truncated-for-mk.tar
+# mkcomposefs --from-tar: the same reader, without a repository
+want=$("$MKCOMPOSEFS" --hardlinks --print-digest-only plain)
+got=$("$MKCOMPOSEFS" --from-tar --print-digest-only plain.tar.zst 2>&1)
+tap_check "mkcomposefs --from-tar gives the image of the same tree" test "$got" = "$want"
+rm -rf tar-store
+got=$("$MKCOMPOSEFS" --from-tar --digest-store=tar-store --print-digest - plain-from-stdin.img <plain.tar.gz 2>&1)
+if [ "$got" = "$want" ] && [ -s plain-from-stdin.img ] &&
+	[ "$(find tar-store -type f | wc -l)" -eq "$(find plain -type f -size +64c | wc -l)" ]; then
+	tap_ok "mkcomposefs --from-tar - --digest-store: the image, and one object per file over 64 bytes"
+else
+	tap_not_ok "mkcomposefs --from-tar - --digest-store: the image, and one object per file over 64 bytes" \
+		"$got; $(find tar-store -type f | wc -l) objects"
+fi
+tap_expect 1 "mkcomposefs --from-tar of a damaged tar fails" "$MKCOMPOSEFS" --from-tar truncated-for-mk.tar out.img
+tap_expect 2 "mkcomposefs --from-tar with --from-file is a usage error" "$MKCOMPOSEFS" --from-tar --from-file plain.tar out.img
+
 mkdir links
 echo target >links/file
 head -c 5000 /dev/urandom >links/big

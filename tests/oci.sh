@@ -347,6 +347,18 @@ imports "oci import of entries below symlinks of a lower layer (a merged /usr)" 
 	cfs r oci import "oci:$L:usrmerge" usrmerge
 same_image "... gives umoci+mkcomposefs's image (the entries are where the symlinks lead)" "$out" usrmerge r usrmerge
 
+# mkcomposefs --from-oci: the same import, nothing kept but the image
+out=$("$MKCOMPOSEFS" --from-oci --print-digest-only "oci:$L:main" 2>&1)
+same "mkcomposefs --from-oci gives the image oci import gives" "$out" "$d_main"
+rm -rf mk-store
+out=$("$MKCOMPOSEFS" --from-oci --digest-store=mk-store --print-digest "oci:$L:A" mk-A.cfs 2>&1)
+same "mkcomposefs --from-oci --digest-store of tag A" "$out" "$d_A"
+if [ "$(find mk-store -type f | wc -l)" -gt 0 ]; then
+	tap_ok "... fills the store"
+else
+	tap_not_ok "... fills the store" "$(ls -R mk-store 2>&1 | head)"
+fi
+
 # an image that umoci repack made: its layer has an entry for the root
 # and umoci's own whiteouts
 cp -a "$L" repacked

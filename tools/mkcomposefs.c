@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
-/* mkcomposefs: build a composefs image from a directory or a dump file. */
+/* mkcomposefs: build a composefs image from a directory, a dump file, a
+ * tar stream or an OCI image layout. */
 #include "config.h"
 
 #include <errno.h>
@@ -22,6 +23,9 @@ enum {
 	OPT_DIGEST_STORE = TOOL_OPT_FIRST,
 	OPT_PRINT_DIGEST,
 	OPT_PRINT_DIGEST_ONLY,
+	OPT_FROM_TAR,
+	OPT_FROM_OCI,
+	OPT_PLATFORM,
 };
 
 static void usage(FILE *out)
@@ -35,7 +39,16 @@ static void usage(FILE *out)
 		"Options:\n"
 		"  --digest-store=DIR    store file contents as objects in DIR\n"
 		"  --print-digest        print the image's fs-verity digest\n"
-		"  --print-digest-only   print the digest, write no image\n",
+		"  --print-digest-only   print the digest, write no image\n"
+		"  --from-tar            SOURCE is a tar stream (plain or\n"
+		"                        compressed; - reads stdin), read\n"
+		"                        without unpacking it\n"
+		"  --from-oci            SOURCE is an OCI image layout,\n"
+		"                        oci:DIR[:TAG], its layers applied\n"
+		"  --platform=OS/ARCH[/VARIANT]\n"
+		"                        with --from-oci: which image of a\n"
+		"                        multi-platform one (default: this\n"
+		"                        machine's)\n",
 		tool_name);
 	tool_build_usage(out);
 	fprintf(out, "  --help                show this help\n"
@@ -77,6 +90,48 @@ static struct cfs_repo *lock_repository(const char *store_path)
 	return repo;
 }
 
+static int build_from_tar(const char *source, struct cfs_store *store,
+			  struct cfs_node **ret_root, struct cfs_error *err)
+{
+	bool from_stdin = strcmp(source, "-") == 0;
+	int fd = from_stdin ? STDIN_FILENO :
+			      open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int r;
+
+	if (fd < 0)
+		tool_die("cannot open '%s': %s", source, strerror(errno));
+	r = cfs_build_from_tar(fd, from_stdin ? "<stdin>" : source, store,
+			       ret_root, err);
+	if (!from_stdin)
+		close(fd);
+	return r;
+}
+
+/* SOURCE of --from-oci: oci:DIR[:TAG] */
+static int build_from_oci(const char *source, const char *platform,
+			  struct cfs_store *store, struct cfs_node **ret_root,
+			  struct cfs_error *err)
+{
+	char *copy, *dir, *tag;
+	int r;
+
+	if (strncmp(source, "oci:", 4) != 0 || source[4] == '\0')
+		tool_bad_usage("--from-oci takes oci:DIR[:TAG], not '%s'",
+			       source);
+	copy = strdup(source + 4);
+	if (copy == NULL)
+		tool_die("out of memory");
+	dir = copy;
+	tag = strchr(copy, ':');
+	if (tag != NULL)
+		*tag++ = '\0';
+	if (tag != NULL && *tag == '\0')
+		tag = NULL;
+	r = cfs_build_from_oci(dir, tag, platform, store, ret_root, err);
+	free(copy);
+	return r;
+}
+
 /* Static: the exit handler that removes it may run after main returns. */
 static struct tool_output out = { .fd = -1, .dir_fd = -1 };
 
@@ -87,6 +142,9 @@ int main(int argc, char **argv)
 		{ "print-digest", no_argument, NULL, OPT_PRINT_DIGEST },
 		{ "print-digest-only", no_argument, NULL,
 		  OPT_PRINT_DIGEST_ONLY },
+		{ "from-tar", no_argument, NULL, OPT_FROM_TAR },
+		{ "from-oci", no_argument, NULL, OPT_FROM_OCI },
+		{ "platform", required_argument, NULL, OPT_PLATFORM },
 		TOOL_BUILD_LONGOPTS,
 		TOOL_LONGOPTS,
 	};
@@ -95,6 +153,8 @@ int main(int argc, char **argv)
 	struct tool_progress progress = { .what = "files digested" };
 	const char *store_path = NULL, *source, *image = NULL;
 	bool print_digest = false, digest_only = false;
+	bool from_tar = false, from_oci = false;
+	const char *platform = NULL;
 	struct cfs_error err = { { 0 } };
 	struct cfs_node *root = NULL;
 	struct cfs_store *store = NULL;
@@ -116,11 +176,25 @@ int main(int argc, char **argv)
 		case OPT_PRINT_DIGEST_ONLY:
 			print_digest = digest_only = true;
 			break;
+		case OPT_FROM_TAR:
+			from_tar = true;
+			break;
+		case OPT_FROM_OCI:
+			from_oci = true;
+			break;
+		case OPT_PLATFORM:
+			platform = optarg;
+			break;
 		default:
 			tool_common_option(opt, usage);
 		}
 	}
 	tool_build_finish(&b);
+	if (b.from_file + from_tar + from_oci > 1)
+		tool_bad_usage("--from-file, --from-tar and --from-oci "
+			       "exclude each other");
+	if (platform != NULL && !from_oci)
+		tool_bad_usage("--platform goes with --from-oci");
 
 	argc -= optind;
 	argv += optind;
@@ -180,10 +254,18 @@ int main(int argc, char **argv)
 			bopts->store = store;
 			repo = lock_repository(store_path);
 		}
-		bopts->progress = tool_progress_fn();
-		bopts->progress_userdata = &progress;
-		r = cfs_build_from_directory(source, bopts, &root, &err);
-		tool_progress_end(&progress);
+		if (from_tar) {
+			r = build_from_tar(source, store, &root, &err);
+		} else if (from_oci) {
+			r = build_from_oci(source, platform, store, &root,
+					   &err);
+		} else {
+			bopts->progress = tool_progress_fn();
+			bopts->progress_userdata = &progress;
+			r = cfs_build_from_directory(source, bopts, &root,
+						     &err);
+			tool_progress_end(&progress);
+		}
 		/* objects are durable and in place before any image names them */
 		if (r == 0 && store != NULL)
 			r = cfs_store_commit(store, &err);

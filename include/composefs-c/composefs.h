@@ -855,6 +855,20 @@ int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 			uint8_t ret_digest[CFS_DIGEST_SIZE],
 			struct cfs_error *err);
 
+/* The tree of the tar stream on fd, read as cfs_repo_import_tar() reads
+ * it; the contents of its files go into store when not NULL (a store of
+ * cfs_store_open(), committed by the caller), else they are only
+ * digested. source names the stream in messages. */
+int cfs_build_from_tar(int fd, const char *source, struct cfs_store *store,
+		       struct cfs_node **ret_root, struct cfs_error *err);
+/* The tree of the image tagged tag (NULL: the only one) of the OCI image
+ * layout at the directory layout, every blob and layer checked as
+ * cfs_repo_import_oci() checks them; platform as in cfs_import_options;
+ * store as for cfs_build_from_tar(). */
+int cfs_build_from_oci(const char *layout, const char *tag,
+		       const char *platform, struct cfs_store *store,
+		       struct cfs_node **ret_root, struct cfs_error *err);
+
 /* The sha256 digests (hex, malloc'd, as is the array) of the layer blobs
  * whose layers the repository holds: a pull need not fetch them. */
 int cfs_repo_list_layer_blobs(struct cfs_repo *repo, char ***ret_hex,
