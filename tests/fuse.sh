@@ -130,11 +130,43 @@ try:
     sys.exit("user.nothing: no error")
 except OSError as e:
     assert e.errno == errno.ENODATA, e
+# no file of this image has an ACL: not supported, for files and directories
+for p in (f, os.path.dirname(f)):
+    for n in ("system.posix_acl_access", "system.posix_acl_default"):
+        try:
+            os.getxattr(p, n)
+            sys.exit(f"{p} {n}: no error")
+        except OSError as e:
+            assert e.errno == errno.EOPNOTSUPP, (p, n, e)
 EOF
 	); then
-		tap_ok "getxattr: a security.* name no file has is not supported, one a file has is served, other absent names ENODATA"
+		tap_ok "getxattr: a security.* name or an ACL no file has is not supported, a security.* name a file has is served, other absent names ENODATA"
 	else
-		tap_not_ok "getxattr: a security.* name no file has is not supported, one a file has is served, other absent names ENODATA" "$out"
+		tap_not_ok "getxattr: a security.* name or an ACL no file has is not supported, a security.* name a file has is served, other absent names ENODATA" "$out"
+	fi
+	# st_blocks as EROFS gives them (whole 4 KiB blocks), for every name
+	# both mounts have
+	if out=$(python3 - "$work/meta" "$work/sec" <<'EOF' 2>&1
+import os, sys
+def blocks(top):
+    r = {}
+    for d, dirs, files in os.walk(top):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            r[os.path.relpath(p, top)] = os.lstat(p).st_blocks
+    return r
+a, b = blocks(sys.argv[1]), blocks(sys.argv[2])
+common = set(a) & set(b)
+assert len(common) > 100, len(common)
+bad = [(n, a[n], b[n]) for n in sorted(common) if a[n] != b[n]]
+assert not bad, bad[:10]
+assert any(a[n] > 8 for n in common)
+print(len(common))
+EOF
+	); then
+		tap_ok "st_blocks equal EROFS's ($out names)"
+	else
+		tap_not_ok "st_blocks equal EROFS's" "$out"
 	fi
 	unmount "$work/sec"
 else
@@ -340,6 +372,12 @@ if command -v setfacl >/dev/null; then
 	else
 		tap_not_ok "an ACL entry grants access, its absence denies it" \
 			"$(getfacl "$work/acl/for-nobody" 2>&1)"
+	fi
+	if out=$(getfacl -n "$work/acl/for-nobody" 2>&1) &&
+		grep -qx 'user:65534:r--' <<<"$out"; then
+		tap_ok "getfacl shows the image's ACL"
+	else
+		tap_not_ok "getfacl shows the image's ACL" "$out"
 	fi
 	unmount "$work/acl"
 else

@@ -48,10 +48,10 @@ struct server {
 	uint64_t *failed;
 	size_t failed_size, failed_n;
 	/* the names of the security.* xattrs the image has (any of them when
-	 * security_any): found by a walk of the image the first time one is
-	 * asked for */
+	 * security_any), and whether any file has an ACL: found by a walk of
+	 * the image when the kernel connects */
 	pthread_mutex_t kinds_lock;
-	bool kinds_known, security_any;
+	bool kinds_known, security_any, acl_any;
 	char *security_names[16];
 	size_t n_security_names;
 };
@@ -166,7 +166,9 @@ static void fill_stat(struct server *s, const struct cfs_inode *i,
 	st->st_rdev = cfs_inode_get_rdev(i);
 	st->st_size = (off_t)i->size;
 	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)((i->size + 511) / 512);
+	/* as EROFS counts them, and overlayfs for a file whose object it has
+	 * not looked up yet: whole blocks */
+	st->st_blocks = (blkcnt_t)(((i->size + 4095) & ~(uint64_t)4095) / 512);
 	st->st_mtim.tv_sec = i->mtime_sec;
 	st->st_mtim.tv_nsec = i->mtime_nsec;
 	/* EROFS keeps one time; the kernel shows it for all three */
@@ -183,6 +185,8 @@ static void fill_entry(struct server *s, const struct cfs_inode *i,
 	e->entry_timeout = CACHE_TIMEOUT;
 	fill_stat(s, i, &e->attr);
 }
+
+static void find_xattr_kinds(struct server *s);
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -202,9 +206,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 		conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	}
-	/* ACLs enforced by the kernel, and cached there: without this every
-	 * `ls -l` asks for system.posix_acl_* of every file */
-	if (conn->capable & FUSE_CAP_POSIX_ACL)
+	/* ACLs, where the image has any, are enforced by the kernel and
+	 * cached there. Where it has none, the kernel checks the modes alone
+	 * (as it does for a mount of the image) and a question about an ACL
+	 * is answered "not supported" (see find_xattr_kinds). */
+	find_xattr_kinds(s);
+	if (s->acl_any && (conn->capable & FUSE_CAP_POSIX_ACL))
 		conn->want |= FUSE_CAP_POSIX_ACL;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
@@ -651,11 +658,20 @@ static bool walk_first_visit(struct kinds_walk *w, uint64_t nid)
 	return true;
 }
 
+static bool is_acl_name(const char *name)
+{
+	return strncmp(name, "system.posix_acl_", 17) == 0;
+}
+
 static int kind_of_xattr(void *userdata, const char *name, const void *value,
 			 size_t len)
 {
 	struct server *s = userdata;
 
+	if (is_acl_name(name)) {
+		s->acl_any = true;
+		return 0;
+	}
 	if (strncmp(name, "security.", 9) != 0 || s->security_any)
 		return 0;
 	for (size_t i = 0; i < s->n_security_names; i++)
@@ -710,12 +726,13 @@ static int kinds_entry(void *userdata, const char *name, size_t len,
 	return w->failed ? 1 : 0;
 }
 
-/* Find out, once, which security.* xattrs the image has at all. A question
- * about one that no file has is answered "not supported" rather than "no
- * such xattr": true of this filesystem, and what lets `ls -l` stop asking
- * for the SELinux label of every file (it remembers that per filesystem),
- * a round trip a file over FUSE. An image that cannot be walked is taken
- * to have every one. */
+/* Find out, once, which security.* xattrs the image has at all, and whether
+ * any file has an ACL. A question about an xattr that no file has is
+ * answered "not supported" rather than "no such xattr": true of this
+ * filesystem, and what lets `ls -l` stop asking for the SELinux label and
+ * the ACLs of every file (it remembers that per filesystem), a round trip a
+ * file over FUSE. An image that cannot be walked is taken to have every
+ * one. */
 static void find_xattr_kinds(struct server *s)
 {
 	struct kinds_walk w = { .s = s };
@@ -726,7 +743,8 @@ static void find_xattr_kinds(struct server *s)
 		return;
 	}
 	walk_inode(&w, s->root_nid);
-	for (size_t k = 0; k < w.queue_n && !w.failed && !s->security_any;
+	for (size_t k = 0;
+	     k < w.queue_n && !w.failed && !(s->security_any && s->acl_any);
 	     k++) {
 		struct cfs_inode dir;
 
@@ -736,7 +754,7 @@ static void find_xattr_kinds(struct server *s)
 			w.failed = true;
 	}
 	if (w.failed)
-		s->security_any = true;
+		s->security_any = s->acl_any = true;
 	s->kinds_known = true;
 	pthread_mutex_unlock(&s->kinds_lock);
 	free(w.seen);
@@ -752,6 +770,10 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct cfs_inode i;
 	int r;
 
+	if (name != NULL && is_acl_name(name) && !s->acl_any) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	if (name != NULL && strncmp(name, "security.", 9) == 0) {
 		bool known = false;
 
