@@ -16,6 +16,12 @@ void cfsi_fsverity_collect_leaves(struct cfs_fsverity *ctx, uint8_t *leaves,
 int cfsi_fsverity_hash_block(const void *data, size_t len,
 			     uint8_t ret_hash[CFS_DIGEST_SIZE]);
 
+/* The leaf hashes of the blocks of the len bytes at data, one per 4096
+ * bytes (the last block zero-padded when short) into ret_hashes: two
+ * blocks at once where the CPU can. Thread-safe. */
+int cfsi_fsverity_hash_blocks(const void *data, size_t len,
+			      uint8_t *ret_hashes);
+
 /* The fs-verity digest of data_size bytes whose data block hashes are
  * leaves (n_leaves of them, one per 4 KiB block): the upper levels of the
  * Merkle tree are built from them. */

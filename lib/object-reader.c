@@ -29,6 +29,8 @@
 #define HASH_SIZE CFS_DIGEST_SIZE
 #define DEFAULT_CACHE_BYTES (256u << 20)
 #define READ_CHUNK (256 * 1024)
+/* blocks of a read hashed in one call (their hashes on the stack) */
+#define VERIFY_BATCH 64
 
 struct tree {
 	uint8_t digest[CFS_DIGEST_SIZE];
@@ -304,21 +306,13 @@ static void *hash_range(void *data)
 			n -= n % BLOCK_SIZE;
 		if (n == 0)
 			continue;
-		for (ssize_t at = 0; at < n; at += BLOCK_SIZE) {
-			size_t blen = n - at < BLOCK_SIZE ? (size_t)(n - at) :
-							    BLOCK_SIZE;
-			uint64_t index = (off + at) / BLOCK_SIZE;
-			int r = cfsi_fsverity_hash_block(
-				buf + at, blen, j->leaves + index * HASH_SIZE);
-
-			if (r < 0) {
-				j->error = r;
-				goto out;
-			}
-		}
+		j->error = cfsi_fsverity_hash_blocks(
+			buf, (size_t)n,
+			j->leaves + off / BLOCK_SIZE * HASH_SIZE);
+		if (j->error < 0)
+			break;
 		off += n;
 	}
-out:
 	free(buf);
 	return NULL;
 }
@@ -615,25 +609,33 @@ ssize_t cfs_object_pread(struct cfs_object *o, void *buf, size_t len,
 	if ((uint64_t)n < span)
 		return cfs_error_set(err, -EIO, "object %s: truncated",
 				     o->path);
-	for (uint64_t at = 0; at < span; at += BLOCK_SIZE) {
+	for (uint64_t at = 0; at < span; at += VERIFY_BATCH * BLOCK_SIZE) {
 		uint8_t *p = (blocks ? blocks : (uint8_t *)buf) + at;
-		uint64_t blen = span - at < BLOCK_SIZE ? span - at : BLOCK_SIZE;
+		uint64_t blen = span - at < VERIFY_BATCH * BLOCK_SIZE ?
+					span - at :
+					VERIFY_BATCH * BLOCK_SIZE;
 		uint64_t index = (first + at) / BLOCK_SIZE;
-		uint8_t hash[HASH_SIZE];
-		int r = cfsi_fsverity_hash_block(p, blen, hash);
+		uint8_t hashes[VERIFY_BATCH][HASH_SIZE];
+		int r = cfsi_fsverity_hash_blocks(p, blen, &hashes[0][0]);
 
 		if (r < 0)
 			return r;
-		if (memcmp(hash, o->tree->leaves + index * HASH_SIZE,
-			   HASH_SIZE) != 0)
+		for (uint64_t k = 0; k < DIV_ROUND_UP(blen, BLOCK_SIZE); k++) {
+			uint64_t b = index + k;
+			uint64_t last = b * BLOCK_SIZE + BLOCK_SIZE - 1;
+
+			if (memcmp(hashes[k], o->tree->leaves + b * HASH_SIZE,
+				   HASH_SIZE) == 0)
+				continue;
 			return cfs_error_set(
 				err, -EIO,
 				"object %s: block %llu (bytes %llu-%llu) does "
 				"not match its digest",
-				o->path, (unsigned long long)index,
-				(unsigned long long)(index * BLOCK_SIZE),
-				(unsigned long long)(index * BLOCK_SIZE + blen -
-						     1));
+				o->path, (unsigned long long)b,
+				(unsigned long long)(b * BLOCK_SIZE),
+				(unsigned long long)(last < end ? last :
+								  end - 1));
+		}
 	}
 	if (blocks != NULL)
 		memcpy(buf, blocks + (offset - first), len);

@@ -16,8 +16,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/sha.h>
 
 #include "composefs-c/composefs.h"
+#include "fsverity_i.h"
+#include "sha256_i.h"
 
 #define BLOCK 4096
 /* one full block of hashes covers this much data */
@@ -437,6 +440,117 @@ static int setup(void **state)
 	return 0;
 }
 
+/* Leaf hashes of many lengths and alignments, against SHA-256 of each
+ * zero-padded block one at a time. */
+static void check_hash_blocks(void)
+{
+	static const size_t blocks[] = { 0, 1, 2, 3, 4, 5, 7, 8, 9, 63, 64, 65 };
+	static const size_t tails[] = { 0, 1, 100, 4095 };
+	uint64_t seed = 77;
+	size_t max = 66 * BLOCK;
+	uint8_t *buf = malloc(max + 8);
+	uint8_t *got = malloc(70 * 32);
+
+	assert_non_null(buf);
+	assert_non_null(got);
+	fill_pattern(buf, max + 8, &seed);
+	for (size_t b = 0; b < sizeof(blocks) / sizeof(blocks[0]); b++) {
+		for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+			for (size_t align = 0; align < 8; align += 3) {
+				size_t len = blocks[b] * BLOCK + tails[t];
+				const uint8_t *p = buf + align;
+				size_t n = (len + BLOCK - 1) / BLOCK;
+
+				memset(got, 0xa5, 70 * 32);
+				assert_int_equal(
+					cfsi_fsverity_hash_blocks(p, len, got),
+					0);
+				for (size_t k = 0; k < n; k++) {
+					uint8_t block[BLOCK] = { 0 };
+					uint8_t want[32];
+					size_t part = len - k * BLOCK < BLOCK ?
+							      len - k * BLOCK :
+							      BLOCK;
+
+					memcpy(block, p + k * BLOCK, part);
+					SHA256(block, BLOCK, want);
+					assert_memory_equal(got + 32 * k, want,
+							    32);
+				}
+				/* nothing written past the last hash */
+				assert_int_equal(got[32 * n], 0xa5);
+			}
+		}
+	}
+	free(buf);
+	free(got);
+}
+
+static void test_hash_blocks_generic(void **state)
+{
+	cfsi_sha256_force_generic(true);
+	assert_int_equal(cfsi_sha256_4k_lanes(), 0);
+	check_hash_blocks();
+	cfsi_sha256_force_generic(false);
+}
+
+static void test_hash_blocks_lanes(void **state)
+{
+	if (cfsi_sha256_4k_lanes() == 0) {
+		print_message("# this CPU has no SHA extensions: blocks are "
+			      "hashed one at a time (tested above)\n");
+		skip();
+	}
+	check_hash_blocks();
+}
+
+/* Digests through the two-lane hashing equal those of one block at a
+ * time, fed in chunks that split blocks and pairs of blocks anywhere. */
+static void test_lanes_same_digests(void **state)
+{
+	static const size_t sizes[] = { 4 * BLOCK, 5 * BLOCK - 1,
+					LEVEL1_SPAN + 3 * BLOCK + 17,
+					3 * LEVEL1_SPAN };
+	static const size_t chunks[] = { 1000, 4 * BLOCK + 1, 1 << 20 };
+	size_t max = 3 * LEVEL1_SPAN;
+	uint8_t *buf = malloc(max);
+	uint64_t seed = 5;
+
+	if (cfsi_sha256_4k_lanes() == 0) {
+		free(buf);
+		print_message("# this CPU has no SHA extensions\n");
+		skip();
+	}
+	assert_non_null(buf);
+	fill_pattern(buf, max, &seed);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint8_t want[CFS_DIGEST_SIZE], got[CFS_DIGEST_SIZE];
+
+		cfsi_sha256_force_generic(true);
+		assert_int_equal(
+			cfs_fsverity_digest_buffer(buf, sizes[i], want), 0);
+		cfsi_sha256_force_generic(false);
+		for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]);
+		     c++) {
+			struct cfs_fsverity *ctx = cfs_fsverity_new();
+
+			assert_non_null(ctx);
+			for (size_t at = 0; at < sizes[i]; at += chunks[c])
+				assert_int_equal(
+					cfs_fsverity_update(
+						ctx, buf + at,
+						sizes[i] - at < chunks[c] ?
+							sizes[i] - at :
+							chunks[c]),
+					0);
+			assert_int_equal(cfs_fsverity_final(ctx, got), 0);
+			cfs_fsverity_free(ctx);
+			assert_memory_equal(got, want, CFS_DIGEST_SIZE);
+		}
+	}
+	free(buf);
+}
+
 static int teardown(void **state)
 {
 	return rmdir(tmpdir);
@@ -453,6 +567,9 @@ int main(void)
 		cmocka_unit_test(test_fd),
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_object_path),
+		cmocka_unit_test(test_hash_blocks_generic),
+		cmocka_unit_test(test_hash_blocks_lanes),
+		cmocka_unit_test(test_lanes_same_digests),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
