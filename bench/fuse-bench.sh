@@ -188,6 +188,6 @@ mbps() { python3 -c "print(f' {1024 / float(\"$1\".split()[0]):.0f} MiB/s')"; }
 for cache in warm cold; do
 	row "read 1 GiB, kernel mount, $cache" "${rd[kernel-$cache]}" "$(mbps "${rd[kernel-$cache]}")"
 	row "read 1 GiB, fuse verify=none, $cache" "${rd[none-$cache]}" "$(mbps "${rd[none-$cache]}")"
-	row "read 1 GiB, fuse verify=full, $cache" "${rd[full-$cache]}" "$(mbps "${rd[full-$cache]}"), $(ratio "${rd[kernel-$cache]}" "${rd[full-$cache]}") of kernel throughput (target >= 0.5x)"
+	row "read 1 GiB, fuse verify=full, $cache" "${rd[full-$cache]}" "$(mbps "${rd[full-$cache]}"), $(ratio "${rd[kernel-$cache]}" "${rd[full-$cache]}") of kernel throughput (target, warm: >= 1.0 GB/s = 954 MiB/s)"
 	row "read 1 GiB, fuse verify=full, tree on disk, $cache" "${rd[cached-$cache]}" "$(mbps "${rd[cached-$cache]}"), $(ratio "${rd[kernel-$cache]}" "${rd[cached-$cache]}") of kernel throughput"
 done
