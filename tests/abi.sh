@@ -1,10 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0
 #
-# The ABI of libcomposefs.so.1: the functions the public headers declare,
-# the version script lists and the built library exports are one and the
-# same set; the soname; every symbol in its version node; and every tool
-# links the shared library instead of carrying a copy of it.
+# The ABI of libcomposefs.so.1 and libcomposefs-repo.so.0: for each, the
+# functions its public headers declare, its version script lists and the
+# built library exports are one and the same set (the core's private node
+# apart, which no header declares); the soname; every symbol in its version
+# node; what each library needs (the core: libcrypto and libc alone); and
+# every tool links the shared libraries instead of carrying a copy of them,
+# and calls none of the core's private symbols.
 set -u
 tests_dir=$(cd "$(dirname "$0")" && pwd)
 . "$tests_dir/tap.sh"
@@ -14,12 +17,12 @@ src_dir=${CFS_SRCDIR:-$tests_dir/..}
 tap_require_commands python3 nm readelf objdump
 export LC_ALL=C
 
-lib=$CFS_BUILDDIR/lib/libcomposefs.so.1
-symfile=$src_dir/lib/libcomposefs.sym
-if [ ! -f "$lib" ]; then
-	echo "Bail out! no $lib"
-	exit 1
-fi
+for lib in libcomposefs.so.1 libcomposefs-repo.so.0; do
+	if [ ! -f "$CFS_BUILDDIR/lib/$lib" ]; then
+		echo "Bail out! no $CFS_BUILDDIR/lib/$lib"
+		exit 1
+	fi
+done
 
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
@@ -114,103 +117,181 @@ for path in sys.argv[1:]:
             print(path, name)
 EOF
 
-headers=("$src_dir"/include/composefs-c/*.h "$src_dir"/include/libcomposefs/*.h)
-if ! python3 "$work/decls.py" "${headers[@]}" >"$work/decls" 2>"$work/err"; then
-	echo "Bail out! cannot read the headers: $(cat "$work/err")"
-	exit 1
-fi
-cut -d' ' -f2 "$work/decls" | sort -u >"$work/header.list"
-
-# Each header declares functions of its API's prefix only.
-bad=$(awk '{
-	n = split($1, p, "/"); dir = p[n - 1]
-	want = dir == "composefs-c" ? "^cfs_" : "^lcfs_"
-	if ($2 !~ want)
-		print p[n - 1] "/" p[n] ": " substr($0, length($1) + 2)
-}' "$work/decls")
-if [ -z "$bad" ]; then
-	tap_ok "the headers declare cfs_ functions in composefs-c/, lcfs_ ones in libcomposefs/"
-else
-	tap_not_ok "the headers declare cfs_ functions in composefs-c/, lcfs_ ones in libcomposefs/" "$bad"
-fi
-for api in cfs_ lcfs_; do
-	if grep -q "^$api" "$work/header.list"; then
-		tap_ok "the headers declare $(grep -c "^$api" "$work/header.list") ${api} functions"
-	else
-		tap_not_ok "the headers declare ${api} functions" "none found in ${headers[*]}"
-	fi
-done
-
-# ------------------------------------------------------------------
-# The version script: "NODE NAME" for each symbol listed under global:
-
-sed -e 's|/\*.*\*/||g' -e '/\/\*/,/\*\//d' "$symfile" | awk '
+# The symbols of the version script SYMFILE: "NODE NAME" for each listed
+# under global:
+sym_nodes()
+{
+	sed -e 's|/\*.*\*/||g' -e '/\/\*/,/\*\//d' "$1" | awk '
 	/^[ \t]*[A-Za-z_][A-Za-z0-9_.]*[ \t]*\{/ { node = $1; sub(/\{.*/, "", node); scope = ""; next }
 	/^[ \t]*\}/ { node = ""; next }
 	/^[ \t]*global:/ { scope = "global"; next }
 	/^[ \t]*local:/ { scope = "local"; next }
 	node != "" && scope == "global" && /;/ {
 		s = $0; gsub(/[ \t;]/, "", s); if (s != "") print node, s
-	}' >"$work/sym.nodes"
-cut -d' ' -f2 "$work/sym.nodes" | sort >"$work/sym.list"
-cut -d' ' -f1 "$work/sym.nodes" | sort -u >"$work/nodes"
+	}'
+}
 
-dups=$(uniq -d "$work/sym.list")
-if [ -s "$work/sym.list" ] && [ -z "$dups" ]; then
-	tap_ok "libcomposefs.sym lists $(wc -l <"$work/sym.list") symbols in $(wc -l <"$work/nodes") version node(s), each once"
+# check_library LIB SYMFILE PRIVATE_NODE HEADER...: LIB (a file name under
+# build/lib) against its version script and its public headers; symbols of
+# the node PRIVATE_NODE ("" for none) are exported but in no header.
+check_library()
+{
+	local libname=$1 symfile=$2 private=$3 w
+	shift 3
+	local lib=$CFS_BUILDDIR/lib/$libname symbase
+	symbase=$(basename "$symfile")
+	w=$work/$libname
+	mkdir -p "$w"
+
+	if ! python3 "$work/decls.py" "$@" >"$w/decls" 2>"$w/err"; then
+		echo "Bail out! cannot read the headers: $(cat "$w/err")"
+		exit 1
+	fi
+	cut -d' ' -f2 "$w/decls" | sort -u >"$w/header.list"
+
+	# Each header declares functions of its API's prefix only.
+	local bad api
+	bad=$(awk '{
+		n = split($1, p, "/"); dir = p[n - 1]
+		want = dir == "composefs-c" ? "^cfs_" : "^lcfs_"
+		if ($2 !~ want)
+			print p[n - 1] "/" p[n] ": " substr($0, length($1) + 2)
+	}' "$w/decls")
+	if [ -z "$bad" ]; then
+		tap_ok "$libname: its headers declare cfs_ functions in composefs-c/, lcfs_ ones in libcomposefs/"
+	else
+		tap_not_ok "$libname: its headers declare cfs_ functions in composefs-c/, lcfs_ ones in libcomposefs/" "$bad"
+	fi
+	for api in cfs_ lcfs_; do
+		grep -q "/libcomposefs/" <<<"$*" || [ $api = cfs_ ] || continue
+		if grep -q "^$api" "$w/header.list"; then
+			tap_ok "$libname: its headers declare $(grep -c "^$api" "$w/header.list") ${api} functions"
+		else
+			tap_not_ok "$libname: its headers declare ${api} functions" "none found in $*"
+		fi
+	done
+
+	sym_nodes "$symfile" >"$w/sym.nodes"
+	cut -d' ' -f2 "$w/sym.nodes" | sort >"$w/sym.list"
+	cut -d' ' -f1 "$w/sym.nodes" | sort -u >"$w/nodes"
+	awk -v p="$private" '$1 != p { print $2 }' "$w/sym.nodes" | sort -u >"$w/public.list"
+	awk -v p="$private" '$1 == p { print $2 }' "$w/sym.nodes" | sort -u >"$w/private.list"
+
+	local dups
+	dups=$(uniq -d "$w/sym.list")
+	if [ -s "$w/sym.list" ] && [ -z "$dups" ]; then
+		tap_ok "$symbase lists $(wc -l <"$w/sym.list") symbols in $(wc -l <"$w/nodes") version node(s), each once"
+	else
+		tap_not_ok "$symbase lists symbols, each once" \
+			"$( [ -n "$dups" ] && echo "listed twice: $(joined "$dups")" || echo "no symbol found in $symfile")"
+	fi
+	sort -u -o "$w/sym.list" "$w/sym.list"
+
+	compare_sets "$libname: the headers declare exactly the public functions $symbase lists" \
+		headers "$w/header.list" "$symbase" "$w/public.list"
+	if [ -n "$private" ]; then
+		# each private symbol is declared in a private header of lib/
+		local undeclared="" f
+		for f in $(cat "$w/private.list"); do
+			grep -qE "\b$f\(" "$src_dir"/lib/*/*.h || undeclared+=" $f"
+		done
+		if [ -s "$w/private.list" ] && [ -z "$undeclared" ]; then
+			tap_ok "$libname: the $(wc -l <"$w/private.list") symbols of $private are declared in lib/'s private headers"
+		else
+			tap_not_ok "$libname: the symbols of $private are declared in lib/'s private headers" \
+				"not declared:${undeclared:- (no symbol in the node)}"
+		fi
+	fi
+
+	# Defined dynamic symbols, versions taken off (nm shows NAME@@VERSION),
+	# the version nodes' own symbols left out.
+	nm -D --defined-only "$lib" >"$w/nm" 2>"$w/err" ||
+		tap_diag "nm failed: $(cat "$w/err")"
+	awk '{ name = $NF; sub(/@.*/, "", name); print $2, name }' "$w/nm" |
+		grep -vxF -f <(sed 's/^/A /' "$w/nodes") >"$w/nm.typed"
+	cut -d' ' -f2 "$w/nm.typed" | sort -u >"$w/lib.list"
+	compare_sets "$libname exports exactly the functions $symbase lists" \
+		"$libname" "$w/lib.list" "$symbase" "$w/sym.list"
+
+	local not_functions
+	not_functions=$(awk '$1 != "T" { print $2 " (" $1 ")" }' "$w/nm.typed")
+	if [ -z "$not_functions" ]; then
+		tap_ok "$libname: every exported symbol is a function in .text"
+	else
+		tap_not_ok "$libname: every exported symbol is a function in .text" "$not_functions"
+	fi
+
+	local soname
+	soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+	if [ "$soname" = "$libname" ]; then
+		tap_ok "the soname is $libname"
+	else
+		tap_not_ok "the soname is $libname" "soname: '$soname'"
+	fi
+
+	# objdump -T: "ADDR FLAGS SECTION<tab>SIZE VERSION NAME" for defined
+	# ones; a non-default version shows as "(VERSION)" and is wrong here too.
+	objdump -T "$lib" | awk '/^[0-9a-f]+ / && !/\*UND\*/ { print $(NF - 1), $NF }' |
+		awk '$1 != $2' | sort -k2 >"$w/versions"
+	local wrong
+	wrong=$(join -1 2 -2 2 -a 1 -o 1.2,1.1,2.1 "$w/versions" \
+		<(sort -k2 "$w/sym.nodes") | awk '$2 != $3 {
+			print $1 ": " $2 ", listed in " ($3 == "" ? "no node" : $3) }')
+	if [ -s "$w/versions" ] && [ -z "$wrong" ]; then
+		tap_ok "$libname: every exported symbol has the version of its node in $symbase ($(cut -d' ' -f1 "$w/versions" | sort -u | tr '\n' ' ' | sed 's/ $//'))"
+	else
+		tap_not_ok "$libname: every exported symbol has the version of its node in $symbase" \
+			"${wrong:-objdump -T shows no versioned symbol}"
+	fi
+}
+
+check_library libcomposefs.so.1 "$src_dir/lib/libcomposefs.sym" \
+	COMPOSEFS_C_PRIVATE "$src_dir"/include/composefs-c/composefs.h \
+	"$src_dir"/include/libcomposefs/*.h
+check_library libcomposefs-repo.so.0 "$src_dir/lib/libcomposefs-repo.sym" "" \
+	"$src_dir"/include/composefs-c/repo.h
+
+# Every public header belongs to one of the two.
+others=$(ls "$src_dir"/include/*/*.h | grep -v -e '/composefs-c/composefs\.h$' \
+	-e '/composefs-c/repo\.h$' -e '/libcomposefs/lcfs-[a-z]*\.h$')
+if [ -z "$others" ]; then
+	tap_ok "every public header is one of a library's"
 else
-	tap_not_ok "libcomposefs.sym lists symbols, each once" \
-		"$( [ -n "$dups" ] && echo "listed twice: $(joined "$dups")" || echo "no symbol found in $symfile")"
+	tap_not_ok "every public header is one of a library's" "others: $(joined "$others")"
 fi
-sort -u -o "$work/sym.list" "$work/sym.list"
-
-compare_sets "the headers declare exactly the functions libcomposefs.sym lists" \
-	headers "$work/header.list" libcomposefs.sym "$work/sym.list"
 
 # ------------------------------------------------------------------
-# The built library
+# What each library needs
 
-# Defined dynamic symbols, versions taken off (nm shows NAME@@VERSION),
-# the version nodes' own symbols left out.
-nm -D --defined-only "$lib" >"$work/nm" 2>"$work/err" ||
-	tap_diag "nm failed: $(cat "$work/err")"
-awk '{ name = $NF; sub(/@.*/, "", name); print $2, name }' "$work/nm" |
-	grep -vxF -f <(sed 's/^/A /' "$work/nodes") >"$work/nm.typed"
-cut -d' ' -f2 "$work/nm.typed" | sort -u >"$work/lib.list"
-compare_sets "libcomposefs.so.1 exports exactly the functions libcomposefs.sym lists" \
-	libcomposefs.so.1 "$work/lib.list" libcomposefs.sym "$work/sym.list"
-
-not_functions=$(awk '$1 != "T" { print $2 " (" $1 ")" }' "$work/nm.typed")
-if [ -z "$not_functions" ]; then
-	tap_ok "every exported symbol is a function in .text"
+needed_of() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort; }
+core_needed=$(needed_of "$CFS_BUILDDIR/lib/libcomposefs.so.1")
+if [ "$(printf '%s\n' "$core_needed" | grep -v -e '^libcrypto\.so\.' -e '^libc\.so\.')" = "" ] &&
+	printf '%s\n' "$core_needed" | grep -q '^libcrypto\.so\.'; then
+	tap_ok "libcomposefs.so.1 needs only libcrypto and libc ($(joined "$core_needed"))"
 else
-	tap_not_ok "every exported symbol is a function in .text" "$not_functions"
+	tap_not_ok "libcomposefs.so.1 needs only libcrypto and libc" "NEEDED: $(joined "$core_needed")"
 fi
-
-soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-if [ "$soname" = libcomposefs.so.1 ]; then
-	tap_ok "the soname is libcomposefs.so.1"
+repo_needed=$(needed_of "$CFS_BUILDDIR/lib/libcomposefs-repo.so.0")
+if printf '%s\n' "$repo_needed" | grep -qxF libcomposefs.so.1; then
+	tap_ok "libcomposefs-repo.so.0 links libcomposefs.so.1 ($(joined "$repo_needed"))"
 else
-	tap_not_ok "the soname is libcomposefs.so.1" "soname: '$soname'"
+	tap_not_ok "libcomposefs-repo.so.0 links libcomposefs.so.1" "NEEDED: $(joined "$repo_needed")"
 fi
-
-# objdump -T: "ADDR FLAGS SECTION<tab>SIZE VERSION NAME" for defined ones;
-# a non-default version shows as "(VERSION)" and is wrong here too.
-objdump -T "$lib" | awk '/^[0-9a-f]+ / && !/\*UND\*/ { print $(NF - 1), $NF }' |
-	awk '$1 != $2' | sort -k2 >"$work/versions"
-wrong=$(join -1 2 -2 2 -a 1 -o 1.2,1.1,2.1 "$work/versions" \
-	<(sort -k2 "$work/sym.nodes") | awk '$2 != $3 {
-		print $1 ": " $2 ", listed in " ($3 == "" ? "no node" : $3) }')
-if [ -s "$work/versions" ] && [ -z "$wrong" ]; then
-	tap_ok "every exported symbol has the version of its node in libcomposefs.sym ($(cut -d' ' -f1 "$work/versions" | sort -u | tr '\n' ' ' | sed 's/ $//'))"
+# No function of the core is compiled into the repository library as well.
+core_funcs=$(cat "$work/libcomposefs.so.1/sym.list")
+carried=$(nm --defined-only "$CFS_BUILDDIR/lib/libcomposefs-repo.so.0" | awk '$2 ~ /[Tt]/ { print $3 }' |
+	sort -u | comm -12 - <(printf '%s\n' "$core_funcs"))
+if [ -z "$carried" ]; then
+	tap_ok "libcomposefs-repo.so.0 carries no copy of a function of libcomposefs.so.1"
 else
-	tap_not_ok "every exported symbol has the version of its node in libcomposefs.sym" \
-		"${wrong:-objdump -T shows no versioned symbol}"
+	tap_not_ok "libcomposefs-repo.so.0 carries no copy of a function of libcomposefs.so.1" "$(joined "$carried")"
 fi
 
 # ------------------------------------------------------------------
-# The tools link it
+# The tools link them
 
+cat "$work/libcomposefs.so.1/sym.list" "$work/libcomposefs-repo.so.0/sym.list" |
+	sort -u >"$work/all.list"
 tools=(mkcomposefs composefs-info composefs-dump composefs mount.composefs)
 [ -e "$CFS_BUILDDIR/tools/composefs-fuse" ] && tools+=(composefs-fuse)
 for t in "${tools[@]}"; do
@@ -222,14 +303,20 @@ for t in "${tools[@]}"; do
 	needed=$(readelf -d "$path" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 	# Its own definitions of library functions: a copy of the library
 	carried=$(nm --defined-only "$path" 2>/dev/null | awk '{ print $NF }' |
-		sort -u | comm -12 - "$work/sym.list")
+		sort -u | comm -12 - "$work/all.list")
+	# The core's private symbols are the repository library's alone
+	private=$(nm -D --undefined-only "$path" | awk '{ print $NF }' |
+		grep '@COMPOSEFS_C_PRIVATE' || true)
 	if ! printf '%s\n' "$needed" | grep -qxF libcomposefs.so.1; then
 		tap_not_ok "$t links libcomposefs.so.1" "NEEDED: $(joined "$needed")"
 	elif [ -n "$carried" ]; then
 		tap_not_ok "$t links libcomposefs.so.1" \
 			"but defines library functions itself: $(joined "$carried")"
+	elif [ -n "$private" ]; then
+		tap_not_ok "$t links libcomposefs.so.1" \
+			"but calls its private symbols: $(joined "$private")"
 	else
-		tap_ok "$t links libcomposefs.so.1 and defines none of its functions"
+		tap_ok "$t links libcomposefs.so.1, calls none of its private symbols and defines none of the libraries' functions"
 	fi
 done
 

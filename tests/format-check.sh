@@ -30,7 +30,7 @@ if ! command -v "$clang_format" >/dev/null; then
 fi
 
 shopt -s nullglob
-files=(lib/*.c lib/*.h include/*/*.h tools/*.c tests/*.c tests/*.h tests/fuzz/*.c tests/fuzz/*.h tests/install/*.c)
+files=(lib/*.c lib/*.h lib/*/*.c lib/*/*.h include/*/*.h tools/*.c tests/*.c tests/*.h tests/fuzz/*.c tests/fuzz/*.h tests/install/*.c)
 if [ "${#files[@]}" -eq 0 ]; then
 	echo "format-check: no C sources found" >&2
 	exit 1

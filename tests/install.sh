@@ -7,11 +7,14 @@
 # install-log.txt, is put back as it was). The tools, the library with its
 # links, the headers, composefs.pc, the man pages and the licence texts are
 # where the build's directory options say, and nothing else is installed;
-# the installed tools and library carry no run path; the installed tools run
+# the installed tools and libraries carry no run path; the installed
+# libcomposefs.so.1 needs only libcrypto and libc; the installed tools run
 # against the installed library, not the build tree's; and programs built
 # with `pkg-config --cflags --libs composefs` against the installed files
 # alone, one using the libcomposefs (lcfs_) API, one the composefs-c (cfs_)
-# API, write the image the installed mkcomposefs makes of the same tree.
+# API, write the image the installed mkcomposefs makes of the same tree, as
+# does one built with `pkg-config composefs-repo` (libcomposefs-repo.so.0)
+# from a tar, as the installed mkcomposefs --from-tar.
 set -u
 tests_dir=$(cd "$(dirname "$0")" && pwd)
 . "$tests_dir/tap.sh"
@@ -71,7 +74,7 @@ if [ "$fuse" = 1 ]; then
 	pages+=(man1/composefs-fuse.1)
 fi
 headers=(libcomposefs/lcfs-writer.h libcomposefs/lcfs-mount.h
-	libcomposefs/lcfs-erofs.h composefs-c/composefs.h)
+	libcomposefs/lcfs-erofs.h composefs-c/composefs.h composefs-c/repo.h)
 docdir=$datadir/doc/composefs-c
 licences=(COPYING LICENSES/GPL-2.0-or-later.txt LICENSES/Apache-2.0.txt)
 docs=()
@@ -121,6 +124,9 @@ check_installed()
 expected=("${tools[@]/#/$bindir/}" "$sbindir/mount.composefs"
 	"$libdir/libcomposefs.so" "$libdir/libcomposefs.so.1"
 	"$libdir/libcomposefs.so.1.0.0" "$libdir/pkgconfig/composefs.pc"
+	"$libdir/libcomposefs-repo.so" "$libdir/libcomposefs-repo.so.0"
+	"$libdir/libcomposefs-repo.so.0.0.0"
+	"$libdir/pkgconfig/composefs-repo.pc"
 	"${headers[@]/#/$includedir/}" "${pages[@]/#/$mandir/}" "${docs[@]}")
 check_installed "tools in $bindir and mount.composefs in $sbindir" \
 	"${tools[@]/#/$bindir/}" "$sbindir/mount.composefs"
@@ -128,7 +134,11 @@ check_installed "libcomposefs.so.1.0.0 with its links in $libdir" \
 	"$libdir/libcomposefs.so" "$libdir/libcomposefs.so.1" \
 	"$libdir/libcomposefs.so.1.0.0"
 check_installed "headers in $includedir" "${headers[@]/#/$includedir/}"
-check_installed "composefs.pc" "$libdir/pkgconfig/composefs.pc"
+check_installed "libcomposefs-repo.so.0.0.0 with its links in $libdir" \
+	"$libdir/libcomposefs-repo.so" "$libdir/libcomposefs-repo.so.0" \
+	"$libdir/libcomposefs-repo.so.0.0.0"
+check_installed "composefs.pc and composefs-repo.pc" \
+	"$libdir/pkgconfig/composefs.pc" "$libdir/pkgconfig/composefs-repo.pc"
 check_installed "man pages in $mandir" "${pages[@]/#/$mandir/}"
 check_installed "licence texts in $docdir" "${docs[@]}"
 
@@ -175,18 +185,32 @@ if [ "$soname" = libcomposefs.so.1 ]; then
 else
 	tap_not_ok "the installed library's soname is libcomposefs.so.1" "soname: '$soname'"
 fi
+soname=$(readelf -d "$ilib/libcomposefs-repo.so.0.0.0" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+if [ "$soname" = libcomposefs-repo.so.0 ]; then
+	tap_ok "the installed repository library's soname is libcomposefs-repo.so.0"
+else
+	tap_not_ok "the installed repository library's soname is libcomposefs-repo.so.0" "soname: '$soname'"
+fi
+
+# The core library is fit for an initramfs: libcrypto and libc, no more.
+needed=$(readelf -d "$ilib/libcomposefs.so.1.0.0" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+if [ -n "$needed" ] && [ -z "$(printf '%s\n' "$needed" | grep -v -e '^libcrypto\.so\.' -e '^libc\.so\.')" ]; then
+	tap_ok "the installed libcomposefs.so.1 needs only $(joined "$needed")"
+else
+	tap_not_ok "the installed libcomposefs.so.1 needs only libcrypto and libc" "NEEDED: $(joined "$needed")"
+fi
 
 # No run path is left from the build (it named the build tree).
 runpaths=""
 for f in "${tools[@]/#/$bindir/}" "$sbindir/mount.composefs" \
-	"$libdir/libcomposefs.so.1.0.0"; do
+	"$libdir/libcomposefs.so.1.0.0" "$libdir/libcomposefs-repo.so.0.0.0"; do
 	rp=$(readelf -d "$root$f" 2>/dev/null | sed -n 's/.*(\(RPATH\|RUNPATH\)).*\[\(.*\)\]/\1 \2/p')
 	[ -n "$rp" ] && runpaths+="$f: $rp"$'\n'
 done
 if [ -z "$runpaths" ]; then
-	tap_ok "the installed tools and library carry no RPATH or RUNPATH"
+	tap_ok "the installed tools and libraries carry no RPATH or RUNPATH"
 else
-	tap_not_ok "the installed tools and library carry no RPATH or RUNPATH" "$runpaths"
+	tap_not_ok "the installed tools and libraries carry no RPATH or RUNPATH" "$runpaths"
 fi
 
 # ------------------------------------------------------------------
@@ -281,7 +305,14 @@ same_image()
 }
 
 pc_dir=$ilib/pkgconfig
-pkgconf() { PKG_CONFIG_SYSROOT_DIR=$root PKG_CONFIG_LIBDIR=$pc_dir pkg-config "$@"; }
+# the install root's .pc files first, the system's after them (for what
+# they require: libcrypto, libarchive, json-c)
+pkgconf()
+{
+	PKG_CONFIG_SYSROOT_DIR=$root \
+		PKG_CONFIG_LIBDIR=$pc_dir:$(pkg-config --variable pc_path pkg-config) \
+		pkg-config "$@"
+}
 cc=${CC:-cc}
 if ! command -v pkg-config >/dev/null; then
 	tap_skip "programs built with pkg-config against the install" "pkg-config is not installed"
@@ -350,6 +381,44 @@ if build cfs-build; then
 	fi
 fi
 
+# The repository library, through its own pkg-config file (which brings
+# the core's flags along): a tar read as mkcomposefs --from-tar reads it.
+mkdir -p "$work/tartree/d"
+printf 'some content that is longer than an inline file may be, %s\n' \
+	"$(seq 1 40 | tr '\n' ' ')" >"$work/tartree/d/file"
+ln -s d/file "$work/tartree/link"
+touch -h -d @1700000000 "$work/tartree/d/file" "$work/tartree/link" \
+	"$work/tartree/d" "$work/tartree"
+tar -C "$work/tartree" --owner=0 --group=0 --numeric-owner -cf "$work/tree.tar" .
+if ! rcflags=$(pkgconf --cflags composefs-repo 2>&1) ||
+	! rlibs=$(pkgconf --libs composefs-repo 2>&1); then
+	tap_not_ok "pkg-config --cflags --libs composefs-repo" "$rcflags $rlibs"
+else
+	# shellcheck disable=SC2086 # word lists on purpose
+	if printf '%s\n' $rlibs | grep -qxF -- "-lcomposefs-repo" &&
+		printf '%s\n' $rlibs | grep -qxF -- "-lcomposefs"; then
+		tap_ok "composefs-repo's flags name both libraries:$(printf ' %s' $rcflags $rlibs)"
+	else
+		tap_not_ok "composefs-repo's flags name both libraries" "$rcflags $rlibs"
+	fi
+	if irun "$mkcomposefs" --print-digest --from-tar "$work/tree.tar" \
+		"$work/mkcomposefs.cfs" >"$work/mkcomposefs.digest" 2>"$work/err"; then
+		tap_ok "the installed mkcomposefs writes the image of a tar"
+	else
+		tap_not_ok "the installed mkcomposefs writes the image of a tar" "$(cat "$work/err")"
+	fi
+	cflags=$rcflags libs=$rlibs
+	if build repo-build; then
+		if irun "$work/repo-build" "$work/tree.tar" "$work/repo.digest" \
+			>"$work/repo.cfs" 2>"$work/err"; then
+			same_image "repo-build (cfs_build_from_tar, cfs_write_image)" \
+				"$work/repo.cfs" "$work/repo.digest"
+		else
+			tap_not_ok "repo-build writes the image of the tar" "$(cat "$work/err")"
+		fi
+	fi
+fi
+
 # The headers from C++, linked: their extern "C" is right.
 cxx=${CXX:-c++}
 if command -v "$cxx" >/dev/null; then
@@ -358,13 +427,15 @@ if command -v "$cxx" >/dev/null; then
 #include <libcomposefs/lcfs-mount.h>
 #include <libcomposefs/lcfs-writer.h>
 #include <composefs-c/composefs.h>
+#include <composefs-c/repo.h>
 
 int main()
 {
 	struct lcfs_node_s *node = lcfs_node_new();
 
 	lcfs_node_unref(node);
-	return cfs_version() == nullptr || sizeof(lcfs_erofs_header_s) != 32;
+	return cfs_version() == nullptr || sizeof(lcfs_erofs_header_s) != 32 ||
+	       cfs_repo_check_name("a", nullptr) != 0;
 }
 EOF
 	# shellcheck disable=SC2086 # word lists on purpose

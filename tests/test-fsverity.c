@@ -19,8 +19,8 @@
 #include <openssl/sha.h>
 
 #include "composefs-c/composefs.h"
-#include "fsverity_i.h"
-#include "sha256_i.h"
+#include "format/fsverity_i.h"
+#include "format/sha256_i.h"
 
 #define BLOCK 4096
 /* one full block of hashes covers this much data */

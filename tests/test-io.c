@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "test-util.h"
-#include "util.h"
+#include "base/util.h"
 
 static int memfd_with(const uint8_t *data, size_t len)
 {

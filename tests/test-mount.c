@@ -22,7 +22,7 @@
 #include <cmocka.h>
 
 #include "composefs-c/composefs.h"
-#include "mount_i.h"
+#include "mount/mount_i.h"
 
 #define CONTENT "the content of the one object of the test image\n"
 

@@ -24,7 +24,7 @@
 #include <openssl/evp.h>
 
 #include "composefs-c/composefs.h"
-#include "fsverity_i.h"
+#include "format/fsverity_i.h"
 #include "test-util.h"
 
 static bool failing;

@@ -17,7 +17,7 @@
 
 #include "composefs-c/composefs.h"
 #include "test-util.h"
-#include "fsverity_i.h"
+#include "format/fsverity_i.h"
 
 static char dir[PATH_MAX];
 static int dir_fd = -1;

@@ -18,8 +18,8 @@
 #include <cmocka.h>
 
 #include "composefs-c/composefs.h"
-#include "erofs-format.h"
-#include "image_i.h"
+#include "format/erofs-format.h"
+#include "image/image_i.h"
 #include "test-util.h"
 
 /* ------------------------------------------------------------------ */

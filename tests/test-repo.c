@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "composefs-c/composefs.h"
+#include "composefs-c/repo.h"
 #include "test-util.h"
 
 static char tmpdir[1024];

@@ -133,7 +133,7 @@ copy_with_libraries()
 		fi
 		# our own library, where the tools' $ORIGIN/../lib finds it
 		case "$library" in
-		*/libcomposefs.so.*)
+		*/libcomposefs.so.* | */libcomposefs-repo.so.*)
 			mkdir -p "$root/cfs/lib"
 			cp -L "$library" "$root/cfs/lib/"
 			;;

@@ -6,7 +6,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "composefs-c/composefs.h"
+#include "composefs-c/repo.h"
 
 /* The repository chosen by --repo or the defaults, opened with flags
  * (CFS_REPO_*), saying so when it has to wait; dies on failure. */

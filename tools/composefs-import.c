@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "composefs-c/composefs.h"
+#include "composefs-c/repo.h"
 #include "composefs-cmd.h"
 #include "tool.h"
 

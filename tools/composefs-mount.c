@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "composefs-cmd.h"
-#include "composefs-c/composefs.h"
+#include "composefs-c/repo.h"
 #include "tool.h"
 
 enum {

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "composefs-c/composefs.h"
+#include "composefs-c/repo.h"
 #include "composefs-cmd.h"
 #include "tool.h"
 

@@ -16,7 +16,7 @@
 
 #include "composefs-c/composefs.h"
 #include "fuzz.h"
-#include "import_i.h"
+#include "oci/import_i.h"
 
 static struct cfs_node *add(struct cfs_node *parent, const char *name,
 			    uint32_t mode, const char *target)

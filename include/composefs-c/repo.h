@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/*
+ * libcomposefs-repo: repositories of composefs images (named images over
+ * one shared object store, listed, checked and cleaned) and imports of tar
+ * streams and OCI images into them. A library of its own,
+ * libcomposefs-repo.so.0 (pkg-config: composefs-repo), because it needs
+ * libarchive and json-c, which the core library (<composefs-c/composefs.h>,
+ * libcomposefs.so.1) does not. The conventions of the core API hold here
+ * too.
+ */
+#ifndef COMPOSEFS_REPO_H
+#define COMPOSEFS_REPO_H
+
+#include <composefs-c/composefs.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Repositories (lib/repo/)
+ *
+ * A directory holding an object store shared by named images:
+ *
+ *   DIR/composefs-repository   format marker: "composefs-repository 1\n"
+ *   DIR/lock                   the lock file (flock)
+ *   DIR/objects/ab/cdef...     objects, as cfs_store writes them (a basedir
+ *                              for mounts as it is)
+ *   DIR/images/HEX             image files, named by their fs-verity digest
+ *   DIR/names/NAME             one line: the HEX digest of the image NAME
+ *                              names
+ *
+ * What is alive is what a name reaches: the named images and the objects
+ * they use. Everything else is removed by cfs_repo_gc().
+ *
+ * Locking: every user of a repository holds the lock file shared, except
+ * gc and a repairing fsck, which hold it alone; a handle keeps its lock
+ * until it is freed.
+ */
+
+struct cfs_repo;
+
+enum {
+	/* Hold the repository's lock alone (gc, repair). */
+	CFS_REPO_EXCLUSIVE = 1 << 0,
+	/* Fail with -EWOULDBLOCK instead of waiting for the lock. */
+	CFS_REPO_NOWAIT = 1 << 1,
+};
+
+/* Called once when the lock is held by someone else, before waiting. */
+typedef void (*cfs_repo_wait_fn)(void *userdata, const char *path);
+
+/* Make a new, empty repository at path (made with its missing parents).
+ * -EEXIST when path already holds a repository, -ENOTEMPTY when it is a
+ * directory holding something else. */
+int cfs_repo_init(const char *path, struct cfs_error *err);
+/* Open the repository at path and take its lock (shared unless
+ * CFS_REPO_EXCLUSIVE). -ENOENT when there is none, -EPROTO when the marker
+ * names a format this library does not know. */
+int cfs_repo_open(const char *path, unsigned flags, cfs_repo_wait_fn wait,
+		  void *wait_userdata, struct cfs_repo **ret_repo,
+		  struct cfs_error *err);
+/* Drop the lock; NULL-safe; returns NULL. */
+struct cfs_repo *cfs_repo_free(struct cfs_repo *repo);
+/* The repository's directory and its objects directory. */
+const char *cfs_repo_get_path(const struct cfs_repo *repo);
+const char *cfs_repo_get_objects_path(const struct cfs_repo *repo);
+
+/* Whether name can name an image: 1 to 255 bytes, no '/', no control
+ * character, not starting with '.'. 0 or -EINVAL. */
+int cfs_repo_check_name(const char *name, struct cfs_error *err);
+
+/* The object store of the repository, in batch mode, for building a tree
+ * whose objects go into it (cfs_build_options.store). Free it with
+ * cfs_store_free() (after cfs_repo_add_image(), which commits it). */
+int cfs_repo_open_store(struct cfs_repo *repo, struct cfs_store **ret_store,
+			struct cfs_error *err);
+
+enum {
+	/* Move an existing name to the new image (else -EEXIST, unless it
+	 * already names this very image). */
+	CFS_REPO_REPLACE = 1 << 0,
+};
+
+/* Write the image of root into the repository and name it name. store,
+ * when not NULL, is the repository's store the tree was built into: it is
+ * committed first. Without it, every object the tree names must be in the
+ * repository (-ENOENT naming the first missing one). The image is
+ * durable before the name, the name durable before this returns. */
+int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
+		       const struct cfs_write_options *opts,
+		       struct cfs_store *store, const char *name,
+		       unsigned flags, uint8_t ret_digest[CFS_DIGEST_SIZE],
+		       struct cfs_error *err);
+/* The digest of the image name names. -ENOENT for an unknown name. */
+int cfs_repo_resolve(struct cfs_repo *repo, const char *name,
+		     uint8_t ret_digest[CFS_DIGEST_SIZE],
+		     struct cfs_error *err);
+/* Path of the image file of digest (malloc'd), whether or not it exists. */
+char *cfs_repo_image_path(const struct cfs_repo *repo,
+			  const uint8_t digest[CFS_DIGEST_SIZE]);
+/* The bytes of the image of digest, checked against it: -EILSEQ when the
+ * file has another digest, -ENOENT when it is missing. The buffer is
+ * malloc'd. */
+int cfs_repo_read_image(struct cfs_repo *repo,
+			const uint8_t digest[CFS_DIGEST_SIZE],
+			uint8_t **ret_data, size_t *ret_size,
+			struct cfs_error *err);
+/* Remove a name (the image and its objects stay until gc). */
+int cfs_repo_remove_name(struct cfs_repo *repo, const char *name,
+			 struct cfs_error *err);
+
+/* One named image with what it holds and shares. Objects are counted once
+ * per image; bytes are file sizes. shared_bytes are those of objects some
+ * other image (of another digest) also uses; unique_bytes the rest. */
+struct cfs_repo_image_info {
+	const char *name;
+	uint8_t digest[CFS_DIGEST_SIZE];
+	uint64_t image_size;
+	uint64_t n_objects, object_bytes, shared_bytes, unique_bytes;
+	/* 0, or -errno when the image could not be read (message says why;
+	 * the counts are then 0) */
+	int error;
+	const char *message;
+	/* For an image imported from an OCI image (cfs_repo_import_oci):
+	 * its manifest's and config's digests ("sha256:HEX") and its number
+	 * of layers; NULL, NULL and 0 otherwise. */
+	const char *manifest, *config;
+	size_t n_layers;
+};
+typedef int (*cfs_repo_image_fn)(void *userdata,
+				 const struct cfs_repo_image_info *info);
+/* Call fn for every name, sorted by name. A non-zero return of fn stops
+ * the walk and is returned. */
+int cfs_repo_list_images(struct cfs_repo *repo, cfs_repo_image_fn fn,
+			 void *userdata, struct cfs_error *err);
+
+/* One problem fsck found. kind is a short fixed word ("corrupt-object",
+ * "missing-object", "stray", "leftover", ...), path relative to the
+ * repository. */
+struct cfs_repo_problem {
+	const char *kind;
+	const char *path;
+	const char *message;
+	bool repaired;
+};
+typedef void (*cfs_repo_problem_fn)(void *userdata,
+				    const struct cfs_repo_problem *problem);
+
+enum {
+	/* Move bad objects and stray files to DIR/quarantine/ (so that the
+	 * next add writes those objects again), remove leftovers of
+	 * interrupted writes. Needs the repository opened exclusive. */
+	CFS_FSCK_REPAIR = 1 << 0,
+};
+
+struct cfs_repo_fsck_stats {
+	uint64_t n_names, n_images, n_objects, object_bytes;
+	uint64_t n_problems;
+};
+
+/* Check the whole repository: every object's content against its name
+ * (the kernel's fs-verity measurement where the object has it, else
+ * computed, on threads workers, 0 for one per processor), every file in
+ * objects/ for its type, name and place, every image parsed and its
+ * objects present, every name resolved. fn is called for each problem, in
+ * a stable order; progress (may be NULL) with objects checked so far.
+ * Returns 0 when the walk could be done (problems or not: see
+ * ret_stats->n_problems), else -errno. */
+int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, unsigned threads,
+		  cfs_repo_problem_fn fn, cfs_progress_fn progress,
+		  void *userdata, struct cfs_repo_fsck_stats *ret_stats,
+		  struct cfs_error *err);
+
+enum {
+	CFS_GC_DRY_RUN = 1 << 0, /* say what would go, remove nothing */
+};
+
+/* Called for each file gc removes (or would remove): its path relative to
+ * the repository and its size. */
+typedef void (*cfs_repo_gc_fn)(void *userdata, const char *path,
+			       uint64_t bytes);
+struct cfs_repo_gc_stats {
+	uint64_t n_images, n_objects, n_leftovers, bytes;
+};
+
+/* Remove every image no name reaches, every object no named image uses,
+ * and every leftover of an interrupted write. Needs the repository opened
+ * exclusive. An image that is named but cannot be read stops gc before
+ * anything is removed (its objects cannot be known): -EUCLEAN. */
+int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
+		void *userdata, struct cfs_repo_gc_stats *ret_stats,
+		struct cfs_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Imports: tar streams and OCI images into a repository (lib/oci/)
+ *
+ * Nothing is unpacked: owners, modes, times, devices, xattrs and hard
+ * links come from the tar headers, regular files over
+ * CFS_INLINE_RECOMMENDED_MAX bytes stream into the object store while
+ * their digest is computed. Tar names are taken relative to the root
+ * (a leading '/' dropped, ".." resolved lexically, never above the root);
+ * a later entry replaces an earlier one of the same name, but a directory
+ * onto a directory only takes its metadata. A directory the tar lacks but
+ * an entry needs is made with mode 0755, owner 0:0 and mtime 0, and the
+ * root is that too unless an entry "./" says otherwise. Layers are applied
+ * in order with the OCI image-spec's whiteouts (".wh.NAME",
+ * ".wh..wh..opq", which apply only to the layers below); a plain tar is
+ * one layer onto nothing.
+ */
+
+enum cfs_import_event_kind {
+	CFS_IMPORT_READING, /* a layer's tar is being read */
+	CFS_IMPORT_LAYER_READ, /* ...and is now read and checked */
+	CFS_IMPORT_LAYER_REUSED, /* a layer imported before, not read again */
+};
+
+struct cfs_import_event {
+	enum cfs_import_event_kind kind;
+	unsigned layer, n_layers; /* 1-based; 0 and 0 for a plain tar */
+	const char *diff_id; /* "sha256:HEX", NULL for a plain tar */
+	uint64_t bytes; /* read so far (compressed) */
+	uint64_t total_bytes; /* the layer's size, 0 when unknown */
+	uint64_t entries; /* tar entries read so far */
+};
+typedef void (*cfs_import_fn)(void *userdata,
+			      const struct cfs_import_event *event);
+
+struct cfs_import_options {
+	unsigned flags; /* CFS_REPO_REPLACE */
+	const struct cfs_write_options *write; /* NULL: the defaults */
+	/* "OS/ARCH" or "OS/ARCH/VARIANT" to pick from a multi-platform
+	 * image; NULL: this machine's (linux/amd64 and so on) */
+	const char *platform;
+	cfs_import_fn progress; /* may be NULL */
+	void *userdata;
+	void *reserved[4]; /* zero (see "Option structs" above) */
+};
+
+/* Import the tar stream on fd (plain, gzip, zstd, xz, bzip2: detected
+ * from the bytes) as the image name. source names the stream in
+ * messages. Errors name the entry that caused them. */
+int cfs_repo_import_tar(struct cfs_repo *repo, int fd, const char *source,
+			const char *name, const struct cfs_import_options *opts,
+			uint8_t ret_digest[CFS_DIGEST_SIZE],
+			struct cfs_error *err);
+
+/* Import the OCI image in the image layout at the directory layout (its
+ * image tagged tag, or its only image when tag is NULL; through nested
+ * indexes by platform) as the image name. Every blob is checked against
+ * its digest and size and every layer against its diff_id: -EILSEQ naming
+ * the blob when one does not match, and nothing is named. Layers imported
+ * before (by diff_id) are not read again. The repository records, in
+ * DIR/oci/NAME, the manifest, the config and the layers of the image, and
+ * keeps each layer as an image of its own until no name needs it. */
+int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
+			const char *tag, const char *name,
+			const struct cfs_import_options *opts,
+			uint8_t ret_digest[CFS_DIGEST_SIZE],
+			struct cfs_error *err);
+
+/* The tree of the tar stream on fd, read as cfs_repo_import_tar() reads
+ * it; the contents of its files go into store when not NULL (a store of
+ * cfs_store_open(), committed by the caller), else they are only
+ * digested. source names the stream in messages. */
+int cfs_build_from_tar(int fd, const char *source, struct cfs_store *store,
+		       struct cfs_node **ret_root, struct cfs_error *err);
+/* The tree of the image tagged tag (NULL: the only one) of the OCI image
+ * layout at the directory layout, every blob and layer checked as
+ * cfs_repo_import_oci() checks them; platform as in cfs_import_options;
+ * store as for cfs_build_from_tar(). */
+int cfs_build_from_oci(const char *layout, const char *tag,
+		       const char *platform, struct cfs_store *store,
+		       struct cfs_node **ret_root, struct cfs_error *err);
+
+/* The sha256 digests (hex, malloc'd, as is the array) of the layer blobs
+ * whose layers the repository holds: a pull need not fetch them. */
+int cfs_repo_list_layer_blobs(struct cfs_repo *repo, char ***ret_hex,
+			      size_t *ret_n, struct cfs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

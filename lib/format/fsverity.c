@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/*
+ * fs-verity digests: the Merkle tree the kernel builds over a file (SHA-256,
+ * 4096-byte blocks, no salt), computed in userspace, plus the ioctls that
+ * ask the kernel for it and the hex / object-path forms of a digest.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fsverity.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "composefs-c/composefs.h"
+#include "format/fsverity_i.h"
+#include "format/sha256_i.h"
+#include "base/util.h"
+
+#define FSV_BLOCK_SIZE 4096
+#define FSV_LOG_BLOCK_SIZE 12
+#define FSV_HASH_SIZE 32
+#define FSV_HASHES_PER_BLOCK (FSV_BLOCK_SIZE / FSV_HASH_SIZE)
+/*
+ * Level 0 holds data blocks, level i > 0 the hashes of level i - 1. A 2^64
+ * byte file has 2^52 data blocks; each level divides by 128 (2^7), so eight
+ * hash levels reach a single block. One more is spare.
+ */
+#define FSV_LEVELS 10
+/* Reads of digest_fd: large enough that syscalls cost nothing next to the
+ * hashing, small enough to stay in L2. */
+#define FSV_READ_CHUNK (256 * 1024)
+
+/* The descriptor whose SHA-256 is the fs-verity digest comes from the UAPI
+ * header; its size is part of every digest ever computed. */
+_Static_assert(sizeof(struct fsverity_descriptor) == 256,
+	       "fs-verity descriptor must be 256 bytes");
+
+struct fsverity_level {
+	uint8_t block[FSV_BLOCK_SIZE];
+	size_t fill; /* bytes pending in block */
+	uint64_t n_blocks; /* blocks of this level hashed so far */
+};
+
+struct cfs_fsverity {
+	EVP_MD_CTX *md_ctx;
+	uint64_t data_size;
+	bool finalized;
+	struct fsverity_level level[FSV_LEVELS];
+	/* optional copy of the data blocks' hashes (the tree's leaves) */
+	uint8_t *leaves;
+	uint64_t max_leaves;
+	/* -errno once hashing failed (memory ran out): the digest is lost */
+	int error;
+};
+
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_fetched;
+
+/* Fetching an EVP_MD is a provider lookup under a lock; do it once for the
+ * process and reuse it for every block of every file. */
+static void sha256_fetch(void)
+{
+	sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256_md(void)
+{
+	(void)pthread_once(&sha256_once, sha256_fetch);
+	return sha256_fetched != NULL ? sha256_fetched : EVP_sha256();
+}
+
+/* With SHA-256 from OpenSSL's default provider these calls only fail when
+ * memory runs out: -ENOMEM then. */
+static int sha256(EVP_MD_CTX *md_ctx, const void *data, size_t len,
+		  uint8_t out[FSV_HASH_SIZE])
+{
+	if (EVP_DigestInit_ex2(md_ctx, sha256_md(), NULL) != 1 ||
+	    EVP_DigestUpdate(md_ctx, data, len) != 1 ||
+	    EVP_DigestFinal_ex(md_ctx, out, NULL) != 1)
+		return -ENOMEM;
+	return 0;
+}
+
+/* The hash of the next block of level lvl joins the pending block of the
+ * level above, which is hashed in turn when it fills up. */
+static void push_hash(struct cfs_fsverity *ctx, unsigned lvl,
+		      const uint8_t hash[FSV_HASH_SIZE])
+{
+	uint8_t up_hash[FSV_HASH_SIZE];
+
+	for (;;) {
+		struct fsverity_level *up = &ctx->level[lvl + 1];
+
+		assert(lvl + 1 < FSV_LEVELS);
+		if (lvl == 0 && ctx->leaves != NULL &&
+		    ctx->level[0].n_blocks < ctx->max_leaves)
+			memcpy(ctx->leaves +
+				       ctx->level[0].n_blocks * FSV_HASH_SIZE,
+			       hash, FSV_HASH_SIZE);
+		ctx->level[lvl].n_blocks++;
+		memcpy(up->block + up->fill, hash, FSV_HASH_SIZE);
+		up->fill += FSV_HASH_SIZE;
+		if (up->fill < FSV_BLOCK_SIZE)
+			return;
+		/*
+		 * Hashing a full block at once is right even if it turns out
+		 * to be the top one: the root hash is that block's hash.
+		 */
+		up->fill = 0;
+		ctx->error = sha256(ctx->md_ctx, up->block, FSV_BLOCK_SIZE,
+				    up_hash);
+		if (ctx->error < 0)
+			return;
+		hash = up_hash;
+		lvl++;
+	}
+}
+
+/* Hash one full block of level lvl into the level above. */
+static void hash_block(struct cfs_fsverity *ctx, unsigned lvl,
+		       const uint8_t *block)
+{
+	uint8_t hash[FSV_HASH_SIZE];
+
+	if (ctx->error < 0)
+		return;
+	ctx->error = sha256(ctx->md_ctx, block, FSV_BLOCK_SIZE, hash);
+	if (ctx->error == 0)
+		push_hash(ctx, lvl, hash);
+}
+
+struct cfs_fsverity *cfs_fsverity_new(void)
+{
+	struct cfs_fsverity *ctx;
+
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL)
+		return NULL;
+	ctx->md_ctx = EVP_MD_CTX_new();
+	if (ctx->md_ctx == NULL) {
+		free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+struct cfs_fsverity *cfs_fsverity_free(struct cfs_fsverity *ctx)
+{
+	if (ctx != NULL) {
+		EVP_MD_CTX_free(ctx->md_ctx);
+		free(ctx);
+	}
+	return NULL;
+}
+
+int cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data, size_t len)
+{
+	struct fsverity_level *data_level = &ctx->level[0];
+	const uint8_t *p = data;
+
+	assert(!ctx->finalized);
+	ctx->data_size += len;
+
+	if (data_level->fill > 0) {
+		size_t n = FSV_BLOCK_SIZE - data_level->fill;
+
+		if (n > len)
+			n = len;
+		memcpy(data_level->block + data_level->fill, p, n);
+		data_level->fill += n;
+		p += n;
+		len -= n;
+		if (data_level->fill < FSV_BLOCK_SIZE)
+			return ctx->error;
+		data_level->fill = 0;
+		hash_block(ctx, 0, data_level->block);
+	}
+	/* Whole blocks are hashed straight from the caller's buffer, two at
+	 * once where the CPU can. */
+	if (cfsi_sha256_4k_lanes() == 2) {
+		while (len >= 2 * FSV_BLOCK_SIZE && ctx->error == 0) {
+			const uint8_t *const b[2] = { p, p + FSV_BLOCK_SIZE };
+			uint8_t hashes[2][FSV_HASH_SIZE];
+
+			cfsi_sha256_4k_x2(b, hashes);
+			push_hash(ctx, 0, hashes[0]);
+			if (ctx->error == 0)
+				push_hash(ctx, 0, hashes[1]);
+			p += 2 * FSV_BLOCK_SIZE;
+			len -= 2 * FSV_BLOCK_SIZE;
+		}
+	}
+	while (len >= FSV_BLOCK_SIZE) {
+		hash_block(ctx, 0, p);
+		p += FSV_BLOCK_SIZE;
+		len -= FSV_BLOCK_SIZE;
+	}
+	if (len > 0) {
+		memcpy(data_level->block, p, len);
+		data_level->fill = len;
+	}
+	return ctx->error;
+}
+
+int cfs_fsverity_final(struct cfs_fsverity *ctx,
+		       uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	struct fsverity_descriptor desc = {
+		.version = 1,
+		.hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
+		.log_blocksize = FSV_LOG_BLOCK_SIZE,
+		.data_size = htole64(ctx->data_size),
+	};
+
+	assert(!ctx->finalized);
+	ctx->finalized = true;
+
+	/*
+	 * Flush partial blocks (zero-padded) from the bottom up until a level
+	 * has exactly one block: its hash, waiting alone in the level above,
+	 * is the root. An empty file has no blocks and an all-zero root.
+	 */
+	for (unsigned lvl = 0; lvl + 1 < FSV_LEVELS; lvl++) {
+		struct fsverity_level *l = &ctx->level[lvl];
+
+		if (l->fill > 0) {
+			memset(l->block + l->fill, 0, FSV_BLOCK_SIZE - l->fill);
+			l->fill = 0;
+			hash_block(ctx, lvl, l->block);
+		}
+		if (l->n_blocks == 0)
+			break;
+		if (l->n_blocks == 1) {
+			memcpy(desc.root_hash, ctx->level[lvl + 1].block,
+			       FSV_HASH_SIZE);
+			break;
+		}
+	}
+
+	if (ctx->error < 0)
+		return ctx->error;
+	return sha256(ctx->md_ctx, &desc, sizeof(desc), ret_digest);
+}
+
+int cfs_fsverity_digest_buffer(const void *data, size_t len,
+			       uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	struct cfs_fsverity *ctx = cfs_fsverity_new();
+	int r;
+
+	if (ctx == NULL)
+		return -ENOMEM;
+	r = cfs_fsverity_update(ctx, data, len);
+	if (r == 0)
+		r = cfs_fsverity_final(ctx, ret_digest);
+	cfs_fsverity_free(ctx);
+	return r;
+}
+
+int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	struct cfs_fsverity *ctx;
+	off_t off = 0;
+	int r;
+
+	buf = malloc(FSV_READ_CHUNK);
+	ctx = cfs_fsverity_new();
+	if (buf == NULL || ctx == NULL) {
+		cfs_fsverity_free(ctx);
+		return -ENOMEM;
+	}
+
+	/* Only a hint: some files (pipes, procfs) refuse it. */
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+	for (;;) {
+		ssize_t n = pread(fd, buf, FSV_READ_CHUNK, off);
+
+		if (n < 0) {
+			r = -errno;
+			if (r == -EINTR)
+				continue;
+			cfs_fsverity_free(ctx);
+			return r;
+		}
+		if (n == 0)
+			break;
+		if (cfs_fsverity_update(ctx, buf, n) < 0)
+			break; /* final() reports it */
+		off += n;
+	}
+
+	r = cfs_fsverity_final(ctx, ret_digest);
+	cfs_fsverity_free(ctx);
+	return r;
+}
+
+int cfs_fsverity_measure_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	union {
+		struct fsverity_digest d;
+		/* room for the largest digest the kernel knows (SHA-512) */
+		uint8_t space[sizeof(struct fsverity_digest) + 64];
+	} u = { .d.digest_size = 64 };
+
+	if (ioctl(fd, FS_IOC_MEASURE_VERITY, &u) != 0) {
+		switch (errno) {
+		case ENODATA:
+			return -ENODATA;
+		case EOPNOTSUPP:
+		case ENOTTY:
+			return -EOPNOTSUPP;
+		case EOVERFLOW:
+			/* a digest longer than any SHA-256 one */
+			return -EBADMSG;
+		default:
+			return -errno;
+		}
+	}
+	if (u.d.digest_algorithm != FS_VERITY_HASH_ALG_SHA256 ||
+	    u.d.digest_size != CFS_DIGEST_SIZE)
+		return -EBADMSG;
+	memcpy(ret_digest, u.d.digest, CFS_DIGEST_SIZE);
+	return 0;
+}
+
+int cfs_fsverity_enable_fd(int fd)
+{
+	struct fsverity_enable_arg arg = {
+		.version = 1,
+		.hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
+		.block_size = FSV_BLOCK_SIZE,
+	};
+
+	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) != 0) {
+		if (errno == ENOTTY || errno == EOPNOTSUPP)
+			return -EOPNOTSUPP;
+		return -errno;
+	}
+	return 0;
+}
+
+void cfs_digest_to_hex(const uint8_t digest[CFS_DIGEST_SIZE],
+		       char ret_hex[CFS_DIGEST_HEX_SIZE])
+{
+	static const char hexdigits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < CFS_DIGEST_SIZE; i++) {
+		ret_hex[2 * i] = hexdigits[digest[i] >> 4];
+		ret_hex[2 * i + 1] = hexdigits[digest[i] & 0xf];
+	}
+	ret_hex[2 * CFS_DIGEST_SIZE] = '\0';
+}
+
+int cfs_digest_from_hex(const char *hex, uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	uint8_t digest[CFS_DIGEST_SIZE];
+
+	if (hex == NULL ||
+	    strnlen(hex, 2 * CFS_DIGEST_SIZE + 1) != 2 * CFS_DIGEST_SIZE)
+		return -EINVAL;
+	for (size_t i = 0; i < CFS_DIGEST_SIZE; i++) {
+		int hi = hex_value(hex[2 * i]);
+		int lo = hex_value(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		digest[i] = (uint8_t)(hi << 4 | lo);
+	}
+	/* only written on success */
+	memcpy(ret_digest, digest, CFS_DIGEST_SIZE);
+	return 0;
+}
+
+void cfs_digest_to_object_path(const uint8_t digest[CFS_DIGEST_SIZE],
+			       char ret_path[CFS_OBJECT_PATH_SIZE])
+{
+	char hex[CFS_DIGEST_HEX_SIZE];
+
+	cfs_digest_to_hex(digest, hex);
+	ret_path[0] = hex[0];
+	ret_path[1] = hex[1];
+	ret_path[2] = '/';
+	memcpy(ret_path + 3, hex + 2, 2 * CFS_DIGEST_SIZE - 2 + 1);
+}
+
+void cfsi_fsverity_collect_leaves(struct cfs_fsverity *ctx, uint8_t *leaves,
+				  uint64_t max_leaves)
+{
+	ctx->leaves = leaves;
+	ctx->max_leaves = max_leaves;
+}
+
+/* One EVP context per thread for block checks: readers verify blocks from
+ * many threads at once. */
+static pthread_key_t block_ctx_key;
+static pthread_once_t block_ctx_once = PTHREAD_ONCE_INIT;
+
+static void block_ctx_free(void *p)
+{
+	EVP_MD_CTX_free(p);
+}
+
+static int block_ctx_error;
+
+static void block_ctx_init(void)
+{
+	if (pthread_key_create(&block_ctx_key, block_ctx_free) != 0)
+		block_ctx_error = -EAGAIN;
+}
+
+int cfsi_fsverity_hash_block(const void *data, size_t len,
+			     uint8_t ret_hash[CFS_DIGEST_SIZE])
+{
+	EVP_MD_CTX *md_ctx;
+	uint8_t block[FSV_BLOCK_SIZE];
+
+	if (len > FSV_BLOCK_SIZE)
+		return -EINVAL;
+	(void)pthread_once(&block_ctx_once, block_ctx_init);
+	if (block_ctx_error < 0)
+		return block_ctx_error;
+	md_ctx = pthread_getspecific(block_ctx_key);
+	if (md_ctx == NULL) {
+		md_ctx = EVP_MD_CTX_new();
+		if (md_ctx == NULL)
+			return -ENOMEM;
+		(void)pthread_setspecific(block_ctx_key, md_ctx);
+	}
+	/* the last block of a file is hashed zero-padded */
+	if (len < FSV_BLOCK_SIZE) {
+		memcpy(block, data, len);
+		memset(block + len, 0, FSV_BLOCK_SIZE - len);
+		data = block;
+	}
+	return sha256(md_ctx, data, FSV_BLOCK_SIZE, ret_hash);
+}
+
+int cfsi_fsverity_hash_blocks(const void *data, size_t len, uint8_t *ret_hashes)
+{
+	const uint8_t *p = data;
+
+	if (cfsi_sha256_4k_lanes() == 2) {
+		while (len >= 2 * FSV_BLOCK_SIZE) {
+			const uint8_t *const b[2] = { p, p + FSV_BLOCK_SIZE };
+
+			cfsi_sha256_4k_x2(
+				b, (uint8_t(*)[FSV_HASH_SIZE])ret_hashes);
+			p += 2 * FSV_BLOCK_SIZE;
+			len -= 2 * FSV_BLOCK_SIZE;
+			ret_hashes += 2 * FSV_HASH_SIZE;
+		}
+	}
+	while (len > 0) {
+		size_t n = len < FSV_BLOCK_SIZE ? len : FSV_BLOCK_SIZE;
+		int r = cfsi_fsverity_hash_block(p, n, ret_hashes);
+
+		if (r < 0)
+			return r;
+		p += n;
+		len -= n;
+		ret_hashes += FSV_HASH_SIZE;
+	}
+	return 0;
+}
+
+int cfsi_fsverity_digest_from_leaves(const uint8_t *leaves, uint64_t n_leaves,
+				     uint64_t data_size,
+				     uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	struct fsverity_descriptor desc = {
+		.version = 1,
+		.hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
+		.log_blocksize = FSV_LOG_BLOCK_SIZE,
+		.data_size = htole64(data_size),
+	};
+	_cleanup_free_ uint8_t *level = NULL;
+	const uint8_t *hashes = leaves;
+	uint64_t n = n_leaves;
+	EVP_MD_CTX *md_ctx;
+	int r = 0;
+
+	if (n_leaves != DIV_ROUND_UP(data_size, FSV_BLOCK_SIZE))
+		return -EINVAL;
+	md_ctx = EVP_MD_CTX_new();
+	if (md_ctx == NULL)
+		return -ENOMEM;
+	/* Each level packs the hashes below it into blocks (the last one
+	 * zero-padded) and hashes those, until a single hash remains: the
+	 * root. One data block: its hash is the root; none: all zeros. */
+	while (n > 1 && r == 0) {
+		uint64_t blocks = DIV_ROUND_UP(n, FSV_HASHES_PER_BLOCK);
+		uint8_t *next = malloc(blocks * FSV_HASH_SIZE);
+
+		if (next == NULL) {
+			EVP_MD_CTX_free(md_ctx);
+			return -ENOMEM;
+		}
+		/* the hashes of a level, packed, are its blocks */
+		r = cfsi_fsverity_hash_blocks(hashes, n * FSV_HASH_SIZE, next);
+		free(level);
+		level = next;
+		hashes = level;
+		n = blocks;
+	}
+	if (r == 0 && n == 1)
+		memcpy(desc.root_hash, hashes, FSV_HASH_SIZE);
+	if (r == 0)
+		r = sha256(md_ctx, &desc, sizeof(desc), ret_digest);
+	EVP_MD_CTX_free(md_ctx);
+	return r;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* Tar layers into node trees (tar-import.c), for the repository's imports
+ * (import.c). */
+#ifndef CFS_IMPORT_I_H
+#define CFS_IMPORT_I_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "composefs-c/repo.h"
+
+/*
+ * A layer tree is a tar stream read into a node tree as it is, before it is
+ * applied to the layers below it: whiteout entries (".wh.NAME",
+ * ".wh..wh..opq") are kept as the files they are, and two kinds of node are
+ * marked with an xattr of the private prefix below (an xattr of that prefix
+ * in a tar is dropped):
+ *  - CFSI_LAYER_IMPLICIT: a directory the tar did not have, made because
+ *    an entry below it needed it (mode 0755, owner 0:0, mtime 0); applied,
+ *    it leaves an existing directory as it is;
+ *  - CFSI_LAYER_HARDLINK: an empty file standing for a hard link; the value
+ *    is the path (relative to the root, no leading '/') that it links to,
+ *    which may be in a layer below.
+ * A layer tree is itself a tree an image can hold, so that the repository
+ * keeps imported layers as images and applies them again without reading
+ * their tar.
+ */
+#define CFSI_LAYER_PREFIX "trusted.composefs-c.layer."
+#define CFSI_LAYER_IMPLICIT CFSI_LAYER_PREFIX "implicit"
+#define CFSI_LAYER_HARDLINK CFSI_LAYER_PREFIX "hardlink"
+
+/* What reading a tar stream found out besides its tree. */
+struct cfsi_tar_result {
+	uint8_t blob_sha256[32]; /* of the bytes read from the fd */
+	uint8_t diff_sha256[32]; /* of the uncompressed tar */
+	uint64_t blob_size, diff_size;
+	uint64_t n_entries, n_objects;
+};
+
+/* Called after each entry: bytes read from the fd so far, entries read. */
+typedef void (*cfsi_tar_progress_fn)(void *userdata, uint64_t bytes,
+				     uint64_t entries);
+
+/* Read the tar stream on fd (plain, or compressed in any way libarchive
+ * knows, detected from the bytes) to its end into a new layer tree.
+ * Regular files over CFS_INLINE_RECOMMENDED_MAX bytes go to store as they
+ * stream; the rest is kept in the tree. lower (may be NULL) is the tree the
+ * layer goes onto: a hard link must name a file of the layer read so far
+ * or of lower. name names the stream in messages. */
+int cfsi_tar_read(int fd, const char *name, struct cfs_store *store,
+		  const struct cfs_node *lower, cfsi_tar_progress_fn progress,
+		  void *userdata, struct cfs_node **ret_layer,
+		  struct cfsi_tar_result *ret_result, struct cfs_error *err);
+
+/* A new root for an import: a directory, mode 0755, owner 0:0, mtime 0. */
+struct cfs_node *cfsi_import_root_new(void);
+
+/* Apply the layer tree layer onto root as a layer of an OCI image goes
+ * onto the layers below: whiteouts remove what they name in root, opaque
+ * directories lose what they had, entries replace what is there (a
+ * directory onto a directory takes its metadata and keeps its children),
+ * hard links are made last. name names the layer in messages. */
+int cfsi_layer_apply(struct cfs_node *root, const struct cfs_node *layer,
+		     const char *name, struct cfs_error *err);
+
+/* Make an imported tree what a scan of it written to disk gives with
+ * hard links kept: each hard-linked file's link count is the number of its
+ * names in the tree, and its first name in a depth-first walk in name
+ * order is the file. */
+int cfsi_import_finish(struct cfs_node *root);
+
+#endif

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
+/* What the repository's files (repo.c, repo-check.c) share. */
+#ifndef CFS_REPO_I_H
+#define CFS_REPO_I_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "composefs-c/repo.h"
+
+#define REPO_MARKER "composefs-repository"
+#define REPO_FORMAT 1
+
+struct cfs_repo {
+	char *path;
+	char *objects_path;
+	int dir_fd, objects_fd, images_fd, names_fd;
+	int lock_fd;
+	unsigned flags;
+};
+
+/* Objects by digest, with what the caller counts about each. */
+struct object_entry {
+	uint8_t digest[CFS_DIGEST_SIZE];
+	uint64_t size;
+	uint32_t refs; /* images using it */
+	uint32_t last; /* the image that counted it last */
+	bool used;
+};
+
+struct object_map {
+	struct object_entry *slots;
+	size_t size, n;
+};
+
+/* The entry of digest, added (zeroed but for the digest) when missing;
+ * NULL on ENOMEM. */
+struct object_entry *cfsi_object_map_add(struct object_map *map,
+					 const uint8_t *digest);
+/* The entry of digest or NULL. */
+struct object_entry *cfsi_object_map_find(const struct object_map *map,
+					  const uint8_t *digest);
+void cfsi_object_map_free(struct object_map *map);
+
+/* Called for each regular file of a tree that names an object (hard links
+ * once): digest is NULL when the payload is not an object path of the
+ * store layout. */
+typedef int (*tree_object_fn)(void *userdata, const char *payload,
+			      const uint8_t *digest, uint64_t size);
+int cfsi_tree_for_each_object(const struct cfs_node *root, tree_object_fn fn,
+			      void *userdata);
+
+/* "ab/cdef..." (2 + 1 + 62 lowercase hex digits) to a digest; -EINVAL
+ * otherwise. */
+int cfsi_object_path_to_digest(const char *path,
+			       uint8_t ret_digest[CFS_DIGEST_SIZE]);
+
+/* The entries of name in dir_fd ("." for dir_fd itself) but "." and "..",
+ * sorted. */
+struct cfsi_dir_list {
+	char **names;
+	size_t n;
+};
+int cfsi_list_dir(int dir_fd, const char *name, struct cfsi_dir_list *ret);
+void cfsi_dir_list_free(struct cfsi_dir_list *l);
+
+/* The digests of the named images, sorted by name: names[i] names
+ * digests[i]. A name that cannot be read is an error. */
+struct name_list {
+	char **names;
+	uint8_t (*digests)[CFS_DIGEST_SIZE];
+	size_t n;
+};
+int cfsi_repo_read_names(struct cfs_repo *repo, struct name_list *ret,
+			 struct cfs_error *err);
+void cfsi_name_list_free(struct name_list *list);
+
+/* The tree of the image of digest, read from the repository and checked
+ * against the digest. */
+int cfsi_repo_load_tree(struct cfs_repo *repo,
+			const uint8_t digest[CFS_DIGEST_SIZE],
+			uint64_t *ret_image_size, struct cfs_node **ret_root,
+			struct cfs_error *err);
+
+/* The fs-verity digest of the open file fd: the kernel's where the file
+ * has fs-verity, else computed. */
+int cfsi_file_digest(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]);
+
+/* Write the image of root into images/ (durable, no name); its digest to
+ * ret_digest. The objects it names must be in place already. */
+int cfsi_repo_store_image(struct cfs_repo *repo, struct cfs_node *root,
+			  const struct cfs_write_options *opts,
+			  uint8_t ret_digest[CFS_DIGEST_SIZE],
+			  struct cfs_error *err);
+
+/* Small files in the repository's subdirectories "layers" and "oci"
+ * (made when first written): written whole and durable (replacing what
+ * is there), read NUL-terminated into buf (the length or -errno; -ENOENT
+ * when missing, -EUCLEAN when not a regular file), removed. */
+int cfsi_repo_write_file(struct cfs_repo *repo, const char *subdir,
+			 const char *name, const void *data, size_t len,
+			 struct cfs_error *err);
+ssize_t cfsi_repo_read_file(struct cfs_repo *repo, const char *subdir,
+			    const char *name, char *buf, size_t size);
+int cfsi_repo_remove_file(struct cfs_repo *repo, const char *subdir,
+			  const char *name);
+
+/* What DIR/oci/NAME says of the image NAME names (lib/import.c). */
+struct cfsi_oci_record {
+	char manifest[80], config[80]; /* "sha256:HEX" */
+	char (*layers)[65]; /* diff_ids, hex */
+	size_t n_layers;
+};
+/* -ENOENT when NAME has no record, -ESTALE when its record is of another
+ * image than digest (the name was moved since), -EINVAL when it cannot be
+ * parsed. */
+int cfsi_repo_read_record(struct cfs_repo *repo, const char *name,
+			  const uint8_t digest[CFS_DIGEST_SIZE],
+			  struct cfsi_oci_record *ret);
+void cfsi_oci_record_free(struct cfsi_oci_record *rec);
+
+#endif
