@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
-/* Whole reads, writes and copies (lib/io.c): short transfers, the end of a
+/* Whole reads, writes and copies (lib/base/io.c): short transfers, the end of a
  * file, pipes, errors. */
 #include <errno.h>
 #include <fcntl.h>

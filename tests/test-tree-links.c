@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
-/* Reshaping a tree as composefs-info shows it (lib/tree-links.c): which
+/* Reshaping a tree as composefs-info shows it (lib/tree/tree-links.c): which
  * name of a hard-linked inode is the file, sizes of special files, and the
  * top-level filter. */
 #include <errno.h>

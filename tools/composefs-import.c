@@ -315,61 +315,14 @@ static void run_skopeo(char **argv, bool quiet)
 	}
 }
 
-static void write_file_at(const char *dir, const char *name, const char *text)
-{
-	char *path = NULL;
-	FILE *f;
-
-	if (asprintf(&path, "%s/%s", dir, name) < 0)
-		tool_die("out of memory");
-	f = fopen(path, "we");
-	if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
-		tool_die("%s: %s", path, strerror(errno));
-	free(path);
-}
-
-/* An OCI layout to pull into, under DIR/pull/, holding an empty file for
- * each blob whose layer the repository has: skopeo takes a blob that is
- * there for one it need not fetch, and the import never opens it. */
 static char *make_pull_layout(struct cfs_repo *repo)
 {
-	const char *base = cfs_repo_get_path(repo);
-	char *dir = NULL, *blobs = NULL;
-	char **known = NULL;
-	size_t n_known = 0;
 	struct cfs_error err = { { 0 } };
+	char *dir;
 
-	if (asprintf(&dir, "%s/pull", base) < 0)
-		tool_die("out of memory");
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		tool_die("%s: %s", dir, strerror(errno));
-	free(dir);
-	if (asprintf(&dir, "%s/pull/XXXXXX", base) < 0)
-		tool_die("out of memory");
-	if (mkdtemp(dir) == NULL)
-		tool_die("%s: %s", dir, strerror(errno));
-	pull_dir = dir;
-	write_file_at(dir, "oci-layout",
-		      "{\"imageLayoutVersion\":\"1.0.0\"}\n");
-	write_file_at(dir, "index.json",
-		      "{\"schemaVersion\":2,\"manifests\":[]}\n");
-	if (asprintf(&blobs, "%s/blobs", dir) < 0)
-		tool_die("out of memory");
-	if (mkdir(blobs, 0700) != 0)
-		tool_die("%s: %s", blobs, strerror(errno));
-	free(blobs);
-	if (asprintf(&blobs, "%s/blobs/sha256", dir) < 0)
-		tool_die("out of memory");
-	if (mkdir(blobs, 0700) != 0)
-		tool_die("%s: %s", blobs, strerror(errno));
-	if (cfs_repo_list_layer_blobs(repo, &known, &n_known, &err) < 0)
+	if (cfs_repo_pull_layout_new(repo, &dir, &err) < 0)
 		tool_die("%s", err.message);
-	for (size_t i = 0; i < n_known; i++) {
-		write_file_at(blobs, known[i], "");
-		free(known[i]);
-	}
-	free(known);
-	free(blobs);
+	pull_dir = dir;
 	return dir;
 }
 

@@ -69,23 +69,11 @@ static void say_waiting(void *userdata, const char *path)
  */
 static struct cfs_repo *lock_repository(const char *store_path)
 {
-	char *real = realpath(store_path, NULL);
 	struct cfs_error err = { { 0 } };
 	struct cfs_repo *repo = NULL;
-	char *slash, marker[PATH_MAX];
-	int r = 0;
 
-	if (real != NULL && (slash = strrchr(real, '/')) != NULL &&
-	    strcmp(slash + 1, "objects") == 0) {
-		*slash = '\0';
-		snprintf(marker, sizeof(marker), "%s/composefs-repository",
-			 slash == real ? "" : real);
-		if (access(marker, F_OK) == 0)
-			r = cfs_repo_open(slash == real ? "/" : real, 0,
-					  say_waiting, NULL, &repo, &err);
-	}
-	free(real);
-	if (r < 0)
+	if (cfs_repo_open_for_objects(store_path, 0, say_waiting, NULL, &repo,
+				      &err) < 0)
 		tool_die("%s", err.message);
 	return repo;
 }

@@ -209,7 +209,7 @@ void cfs_digest_to_object_path(const uint8_t digest[CFS_DIGEST_SIZE],
 			       char ret_path[CFS_OBJECT_PATH_SIZE]);
 
 /* ------------------------------------------------------------------ */
-/* Files written whole or not at all (lib/tmpfile.c)
+/* Files written whole or not at all (lib/base/tmpfile.c)
  *
  * The bytes go to an anonymous file (O_TMPFILE) in the target directory,
  * which a crash or kill -9 takes away with nothing left behind; once
@@ -464,7 +464,7 @@ int cfs_tree_keep_top(struct cfs_node *root, const char *const *names,
 int cfs_tree_as_shown(struct cfs_node *root);
 
 /* ------------------------------------------------------------------ */
-/* The overlay view (lib/image-view.c)
+/* The overlay view (lib/image/image-view.c)
  *
  * What the kernel mount (overlayfs over EROFS) shows of an image, for a
  * server in userspace that must show the same. */
@@ -540,7 +540,7 @@ int cfs_object_fd(const struct cfs_object *object);
 struct cfs_object *cfs_object_close(struct cfs_object *object);
 
 /* ------------------------------------------------------------------ */
-/* Mounting (see lib/mount.c)
+/* Mounting (see lib/mount/mount.c)
  *
  * The kernel mount of an image, as root: the image as a read-only EROFS
  * filesystem (straight from the file where the kernel can, else through a

@@ -60,6 +60,14 @@ int cfs_repo_init(const char *path, struct cfs_error *err);
 int cfs_repo_open(const char *path, unsigned flags, cfs_repo_wait_fn wait,
 		  void *wait_userdata, struct cfs_repo **ret_repo,
 		  struct cfs_error *err);
+/* When the directory objects_path is the objects directory of a
+ * repository, open that repository as cfs_repo_open() does (so that a
+ * writer into its store holds its lock) and return 1; return 0, and set
+ * *ret_repo to NULL, when it is not one. */
+int cfs_repo_open_for_objects(const char *objects_path, unsigned flags,
+			      cfs_repo_wait_fn wait, void *wait_userdata,
+			      struct cfs_repo **ret_repo,
+			      struct cfs_error *err);
 /* Drop the lock; NULL-safe; returns NULL. */
 struct cfs_repo *cfs_repo_free(struct cfs_repo *repo);
 /* The repository's directory and its objects directory. */
@@ -277,6 +285,15 @@ int cfs_build_from_oci(const char *layout, const char *tag,
  * whose layers the repository holds: a pull need not fetch them. */
 int cfs_repo_list_layer_blobs(struct cfs_repo *repo, char ***ret_hex,
 			      size_t *ret_n, struct cfs_error *err);
+
+/* A new, empty OCI image layout in the repository's place for pulls (a
+ * fresh directory, its path malloc'd into ret_path), for a registry client
+ * to fill and cfs_repo_import_oci() to read: the blobs of the layers the
+ * repository holds are there as empty files, so that a client that skips
+ * blobs present does not fetch them again. The caller removes it when
+ * done; gc removes any left behind. */
+int cfs_repo_pull_layout_new(struct cfs_repo *repo, char **ret_path,
+			     struct cfs_error *err);
 
 #ifdef __cplusplus
 }

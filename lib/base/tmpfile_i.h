@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
-/* Files written whole before they get their name (lib/tmpfile.c). */
+/* Files written whole before they get their name (lib/base/tmpfile.c). */
 #ifndef CFS_TMPFILE_I_H
 #define CFS_TMPFILE_I_H
 

@@ -63,7 +63,7 @@ static inline bool str_has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Whole transfers (lib/io.c), short ones and EINTR retried. */
+/* Whole transfers (lib/base/io.c), short ones and EINTR retried. */
 /* Up to len bytes at off: the count read, less than len only at the end of
  * the file, or -errno. */
 ssize_t cfsi_pread_all(int fd, void *buf, size_t len, uint64_t off);

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
-/* Private helpers of lib/mount.c, visible to its unit test. */
+/* Private helpers of lib/mount/mount.c, visible to its unit test. */
 #ifndef CFS_MOUNT_I_H
 #define CFS_MOUNT_I_H
 
 /* cfs_mount_image_fd(), but with CFS_MOUNT_VERITY or CFS_MOUNT_TRY_VERITY
  * overlayfs is asked for verity=require without a check that the kernel
  * and the object directories can enforce it (what the libcomposefs API
- * does, for lib/lcfs.c: files without fs-verity then fail to open). */
+ * does, for lib/compat/lcfs.c: files without fs-verity then fail to open). */
 struct cfs_mount_options;
 struct cfs_error;
 int cfsi_mount_image_fd_unchecked(int fd, const char *target,

@@ -7,7 +7,7 @@
  * platform), the manifest to the config and the layers; every blob must
  * have its descriptor's sha256 and size, every uncompressed layer the
  * diff_id the config gives it. Layers are read in order straight into the
- * store (lib/tar-import.c) and applied onto each other.
+ * store (lib/oci/tar-import.c) and applied onto each other.
  *
  * Each layer read is kept as an image of its layer tree (import_i.h):
  * DIR/layers/HEX (HEX the layer's diff_id) holds one line, the digest of
@@ -35,13 +35,13 @@
 #include <unistd.h>
 
 #include "oci/import_i.h"
+#include "repo/layout.h"
 #include "repo/repo_i.h"
 #include "base/util.h"
 
 /* Indexes, manifests and configs bigger than this are refused. */
 #define JSON_BLOB_MAX (4 << 20)
 #define INDEX_DEPTH_MAX 8
-#define RECORD_MAX (8 << 20)
 
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define MT_DOCKER_LIST                                                         \
@@ -164,42 +164,6 @@ struct oci {
 	char os[32], arch[32], variant[32];
 };
 
-static const char *json_str(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static bool is_lower_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		      (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[n] == '\0';
-}
-
-/* "sha256:<64 hex>" to its bytes; -EINVAL otherwise (-EOPNOTSUPP for
- * another algorithm). */
-static int parse_sha256(const char *s, uint8_t ret[32])
-{
-	if (s == NULL)
-		return -EINVAL;
-	if (!str_has_prefix(s, "sha256:"))
-		return strchr(s, ':') != NULL ? -EOPNOTSUPP : -EINVAL;
-	s += 7;
-	if (!is_lower_hex(s, 64))
-		return -EINVAL;
-	for (size_t i = 0; i < 32; i++)
-		ret[i] = (uint8_t)(hex_value(s[2 * i]) << 4 |
-				   hex_value(s[2 * i + 1]));
-	return 0;
-}
-
 static void sha_to_str(const uint8_t sha[32], char out[7 + 64 + 1])
 {
 	memcpy(out, "sha256:", 7);
@@ -211,14 +175,14 @@ static int parse_desc(struct oci *oci, json_object *o, const char *what,
 		      struct desc *d)
 {
 	json_object *size;
-	const char *digest = json_str(o, "digest");
+	const char *digest = cfsi_json_str(o, "digest");
 	int r;
 
 	if (!json_object_is_type(o, json_type_object))
 		return cfs_error_set(oci->err, -EINVAL,
 				     "%s: %s: not a descriptor", oci->layout,
 				     what);
-	r = parse_sha256(digest, d->sha);
+	r = cfsi_parse_sha256(digest, d->sha);
 	if (r < 0)
 		return cfs_error_set(oci->err, r, "%s: %s: %s digest '%s'",
 				     oci->layout, what,
@@ -231,7 +195,7 @@ static int parse_desc(struct oci *oci, json_object *o, const char *what,
 		return cfs_error_set(oci->err, -EINVAL, "%s: %s: no valid size",
 				     oci->layout, what);
 	d->size = json_object_get_int64(size);
-	d->media_type = json_str(o, "mediaType");
+	d->media_type = cfsi_json_str(o, "mediaType");
 	return 0;
 }
 
@@ -455,9 +419,9 @@ static bool platform_matches(struct oci *oci, json_object *entry)
 
 	if (!json_object_object_get_ex(entry, "platform", &p))
 		return false;
-	os = json_str(p, "os");
-	arch = json_str(p, "architecture");
-	variant = json_str(p, "variant");
+	os = cfsi_json_str(p, "os");
+	arch = cfsi_json_str(p, "architecture");
+	variant = cfsi_json_str(p, "variant");
 	if (os == NULL || arch == NULL || strcmp(os, oci->os) != 0 ||
 	    strcmp(arch, oci->arch) != 0)
 		return false;
@@ -505,7 +469,7 @@ static int select_manifest(struct oci *oci, json_object *index, const char *tag,
 
 			if (!json_object_object_get_ex(e, "annotations", &a))
 				continue;
-			t = json_str(a, REF_NAME);
+			t = cfsi_json_str(a, REF_NAME);
 			if (t != NULL && strcmp(t, tag) == 0)
 				chosen = e;
 		}
@@ -526,7 +490,7 @@ static int select_manifest(struct oci *oci, json_object *index, const char *tag,
 			json_object *e = json_object_array_get_idx(list, i), *a;
 
 			if (json_object_object_get_ex(e, "annotations", &a) &&
-			    json_str(a, REF_NAME) != NULL)
+			    cfsi_json_str(a, REF_NAME) != NULL)
 				tagged = true;
 		}
 		if (tagged)
@@ -593,7 +557,8 @@ static struct cfs_node *known_layer(struct oci *oci, const char *hex)
 
 	if (oci->repo == NULL)
 		return NULL;
-	n = cfsi_repo_read_file(oci->repo, "layers", hex, line, sizeof(line));
+	n = cfsi_repo_read_file(oci->repo, LAYOUT_LAYERS, hex, line,
+				sizeof(line));
 
 	if (n != CFS_DIGEST_HEX_SIZE || line[n - 1] != '\n')
 		return NULL;
@@ -662,12 +627,12 @@ static int read_layer(struct oci *oci, struct cfs_store *store,
 		goto out;
 	cfs_digest_to_hex(digest, line);
 	strcat(line, "\n");
-	r = cfsi_repo_write_file(oci->repo, "layers", diff->digest + 7, line,
-				 strlen(line), oci->err);
+	r = cfsi_repo_write_file(oci->repo, LAYOUT_LAYERS, diff->digest + 7,
+				 line, strlen(line), oci->err);
 	/* and which blob it came from, for pulls to skip */
 	if (r == 0) {
 		snprintf(line, sizeof(line), "%s\n", diff->digest + 7);
-		r = cfsi_repo_write_file(oci->repo, "layer-blobs",
+		r = cfsi_repo_write_file(oci->repo, LAYOUT_LAYER_BLOBS,
 					 d->digest + 7, line, strlen(line),
 					 oci->err);
 	}
@@ -705,8 +670,8 @@ static int write_record(struct oci *oci, const char *name,
 			       json_object_get(config_json));
 	text = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN);
 	r = text == NULL ? cfs_error_set(oci->err, -ENOMEM, "out of memory") :
-			   cfsi_repo_write_file(oci->repo, "oci", name, text,
-						strlen(text), oci->err);
+			   cfsi_repo_write_file(oci->repo, LAYOUT_OCI, name,
+						text, strlen(text), oci->err);
 	json_object_put(rec);
 	return r;
 }
@@ -826,7 +791,7 @@ static int oci_tree(struct oci *oci, const char *tag, struct cfs_store *store,
 			       &ld);
 		if (r < 0)
 			goto out;
-		r = parse_sha256(
+		r = cfsi_parse_sha256(
 			json_object_get_string(
 				json_object_array_get_idx(res->diff_ids, i)),
 			dd.sha);
@@ -933,124 +898,4 @@ int cfs_build_from_oci(const char *layout, const char *tag,
 	if (oci.layout_fd >= 0)
 		close(oci.layout_fd);
 	return r;
-}
-
-int cfsi_repo_read_record(struct cfs_repo *repo, const char *name,
-			  const uint8_t digest[CFS_DIGEST_SIZE],
-			  struct cfsi_oci_record *ret)
-{
-	_cleanup_free_ char *buf = malloc(RECORD_MAX);
-	char hex[CFS_DIGEST_HEX_SIZE];
-	json_object *rec = NULL, *layers;
-	const char *image;
-	ssize_t n;
-	int r = -EINVAL;
-
-	memset(ret, 0, sizeof(*ret));
-	if (buf == NULL)
-		return -ENOMEM;
-	n = cfsi_repo_read_file(repo, "oci", name, buf, RECORD_MAX);
-	if (n < 0)
-		return (int)n;
-	rec = json_tokener_parse(buf);
-	if (rec == NULL || !json_object_is_type(rec, json_type_object))
-		goto out;
-	cfs_digest_to_hex(digest, hex);
-	image = json_str(rec, "image");
-	if (image == NULL || strcmp(image, hex) != 0) {
-		r = -ESTALE; /* of an image the name no longer names */
-		goto out;
-	}
-	if (!json_object_object_get_ex(rec, "layers", &layers) ||
-	    !json_object_is_type(layers, json_type_array))
-		goto out;
-	ret->n_layers = json_object_array_length(layers);
-	ret->layers = calloc(ret->n_layers ? ret->n_layers : 1,
-			     sizeof(*ret->layers));
-	if (ret->layers == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < ret->n_layers; i++) {
-		uint8_t sha[32];
-
-		if (parse_sha256(json_object_get_string(
-					 json_object_array_get_idx(layers, i)),
-				 sha) < 0)
-			goto out;
-		for (size_t k = 0; k < 32; k++)
-			snprintf(ret->layers[i] + 2 * k, 3, "%02x", sha[k]);
-	}
-	snprintf(ret->manifest, sizeof(ret->manifest), "%s",
-		 json_str(rec, "manifest") ? json_str(rec, "manifest") : "");
-	snprintf(ret->config, sizeof(ret->config), "%s",
-		 json_str(rec, "config") ? json_str(rec, "config") : "");
-	r = 0;
-out:
-	json_object_put(rec);
-	if (r < 0)
-		cfsi_oci_record_free(ret);
-	return r;
-}
-
-void cfsi_oci_record_free(struct cfsi_oci_record *rec)
-{
-	free(rec->layers);
-	rec->layers = NULL;
-	rec->n_layers = 0;
-}
-
-int cfs_repo_list_layer_blobs(struct cfs_repo *repo, char ***ret_hex,
-			      size_t *ret_n, struct cfs_error *err)
-{
-	int dir_fd = openat(repo->dir_fd, "layer-blobs",
-			    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	struct cfsi_dir_list l = { 0 };
-	char **out;
-	size_t n = 0;
-	int r;
-
-	*ret_hex = NULL;
-	*ret_n = 0;
-	if (dir_fd < 0)
-		return errno == ENOENT ?
-			       0 :
-			       cfs_error_set(err, -errno, "%s/layer-blobs: %s",
-					     repo->path, strerror(errno));
-	r = cfsi_list_dir(dir_fd, ".", &l);
-	close(dir_fd);
-	if (r < 0)
-		return cfs_error_set(err, r, "%s/layer-blobs: %s", repo->path,
-				     strerror(-r));
-	out = calloc(l.n ? l.n : 1, sizeof(*out));
-	if (out == NULL) {
-		cfsi_dir_list_free(&l);
-		return cfs_error_set(err, -ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < l.n; i++) {
-		char diff[80], path[7 + 65] = "layers/";
-		ssize_t len;
-		struct stat st;
-
-		if (!is_lower_hex(l.names[i], 64))
-			continue;
-		len = cfsi_repo_read_file(repo, "layer-blobs", l.names[i], diff,
-					  sizeof(diff));
-		if (len != 65 || diff[64] != '\n')
-			continue;
-		diff[64] = '\0';
-		if (!is_lower_hex(diff, 64))
-			continue;
-		memcpy(path + 7, diff, 65);
-		if (fstatat(repo->dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) !=
-			    0 ||
-		    !S_ISREG(st.st_mode))
-			continue;
-		out[n++] = l.names[i];
-		l.names[i] = NULL;
-	}
-	cfsi_dir_list_free(&l);
-	*ret_hex = out;
-	*ret_n = n;
-	return 0;
 }

@@ -4,7 +4,7 @@
  * pointing at images (the layout is in composefs.h).
  *
  * Crash safety: every file is written anonymously and linked in once
- * durable (lib/tmpfile.c), in the order objects, image, name; so a name
+ * durable (lib/base/tmpfile.c), in the order objects, image, name; so a name
  * only ever reaches a whole image whose objects are all in place, and an
  * interrupted add leaves at most objects and an image that no name
  * reaches, which gc removes.
@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "composefs-c/repo.h"
+#include "repo/layout.h"
 #include "repo/repo_i.h"
 #include "store/store_i.h"
 #include "base/tmpfile_i.h"
@@ -40,10 +41,11 @@
  * real system comes near). */
 #define IMAGE_SIZE_MAX (UINT64_C(4) << 30)
 
-static const char *const subdirs[] = { "objects", "images", "names" };
+static const char *const subdirs[] = { LAYOUT_OBJECTS, LAYOUT_IMAGES,
+				       LAYOUT_NAMES };
 /* made when first needed (older repositories lack them) */
-static const char *const extra_subdirs[] = { "layers", "layer-blobs", "oci",
-					     "pull" };
+static const char *const extra_subdirs[] = { LAYOUT_LAYERS, LAYOUT_LAYER_BLOBS,
+					     LAYOUT_OCI, LAYOUT_PULL };
 
 int cfs_repo_check_name(const char *name, struct cfs_error *err)
 {
@@ -128,7 +130,7 @@ static int only_repo_entries(int dir_fd)
 		return r;
 	r = 1;
 	for (size_t i = 0; i < l.n && r == 1; i++) {
-		bool known = strcmp(l.names[i], "lock") == 0;
+		bool known = strcmp(l.names[i], LAYOUT_LOCK) == 0;
 
 		for (size_t k = 0; k < ARRAY_SIZE(subdirs); k++)
 			known = known || strcmp(l.names[i], subdirs[k]) == 0;
@@ -161,7 +163,7 @@ int cfs_repo_init(const char *path, struct cfs_error *err)
 		return cfs_error_set(err, -errno,
 				     "cannot open repository %s: %s", path,
 				     strerror(errno));
-	if (fstatat(dir_fd, REPO_MARKER, &st, AT_SYMLINK_NOFOLLOW) == 0)
+	if (fstatat(dir_fd, LAYOUT_MARKER, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return cfs_error_set(err, -EEXIST,
 				     "%s is already a composefs repository",
 				     path);
@@ -180,21 +182,23 @@ int cfs_repo_init(const char *path, struct cfs_error *err)
 			return cfs_error_set(err, -errno,
 					     "cannot create %s/%s: %s", path,
 					     subdirs[i], strerror(errno));
-	lock_fd = openat(dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	lock_fd = openat(dir_fd, LAYOUT_LOCK, O_RDWR | O_CREAT | O_CLOEXEC,
+			 0644);
 	if (lock_fd < 0)
-		return cfs_error_set(err, -errno, "cannot create %s/lock: %s",
+		return cfs_error_set(err, -errno,
+				     "cannot create %s/" LAYOUT_LOCK ": %s",
 				     path, strerror(errno));
 	/* The marker last: a repository is whole once it is there. */
-	n = snprintf(marker, sizeof(marker), "%s %d\n", REPO_MARKER,
-		     REPO_FORMAT);
-	r = write_small_file(dir_fd, REPO_MARKER, marker, (size_t)n, false);
+	n = snprintf(marker, sizeof(marker), "%s %d\n", LAYOUT_MARKER,
+		     LAYOUT_FORMAT);
+	r = write_small_file(dir_fd, LAYOUT_MARKER, marker, (size_t)n, false);
 	if (r == 1)
 		return cfs_error_set(err, -EEXIST,
 				     "%s is already a composefs repository",
 				     path);
 	if (r < 0)
 		return cfs_error_set(err, r, "cannot write %s/%s: %s", path,
-				     REPO_MARKER, strerror(-r));
+				     LAYOUT_MARKER, strerror(-r));
 	return 0;
 }
 
@@ -204,33 +208,33 @@ static int check_marker(int dir_fd, const char *path, struct cfs_error *err)
 	ssize_t n;
 	long format;
 
-	n = read_small_file(dir_fd, REPO_MARKER, buf, sizeof(buf));
+	n = read_small_file(dir_fd, LAYOUT_MARKER, buf, sizeof(buf));
 	if (n == -ENOENT)
 		return cfs_error_set(
 			err, -ENOENT,
 			"%s is not a composefs repository (no %s file; 'composefs init' makes one)",
-			path, REPO_MARKER);
+			path, LAYOUT_MARKER);
 	if (n < 0)
 		return cfs_error_set(err, (int)n, "%s/%s: %s", path,
-				     REPO_MARKER,
+				     LAYOUT_MARKER,
 				     n == -EUCLEAN ? "not a regular file" :
 						     strerror((int)-n));
-	if (!str_has_prefix(buf, REPO_MARKER " "))
+	if (!str_has_prefix(buf, LAYOUT_MARKER " "))
 		return cfs_error_set(err, -EPROTO,
 				     "%s/%s: not a composefs repository marker",
-				     path, REPO_MARKER);
+				     path, LAYOUT_MARKER);
 	errno = 0;
-	format = strtol(buf + strlen(REPO_MARKER) + 1, &end, 10);
-	if (errno != 0 || end == buf + strlen(REPO_MARKER) + 1 ||
+	format = strtol(buf + strlen(LAYOUT_MARKER) + 1, &end, 10);
+	if (errno != 0 || end == buf + strlen(LAYOUT_MARKER) + 1 ||
 	    (*end != '\n' && *end != '\0'))
 		return cfs_error_set(err, -EPROTO,
 				     "%s/%s: unreadable format version", path,
-				     REPO_MARKER);
-	if (format != REPO_FORMAT)
+				     LAYOUT_MARKER);
+	if (format != LAYOUT_FORMAT)
 		return cfs_error_set(
 			err, -EPROTO,
 			"%s: repository format %ld, this version knows format %d",
-			path, format, REPO_FORMAT);
+			path, format, LAYOUT_FORMAT);
 	return 0;
 }
 
@@ -239,20 +243,21 @@ static int take_lock(struct cfs_repo *repo, cfs_repo_wait_fn wait,
 {
 	int op = (repo->flags & CFS_REPO_EXCLUSIVE) ? LOCK_EX : LOCK_SH;
 
-	repo->lock_fd = openat(repo->dir_fd, "lock",
+	repo->lock_fd = openat(repo->dir_fd, LAYOUT_LOCK,
 			       O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	/* A repository one may only read is locked through a read-only
 	 * descriptor (flock does not care). */
 	if (repo->lock_fd < 0 && (errno == EACCES || errno == EROFS))
-		repo->lock_fd = openat(repo->dir_fd, "lock",
+		repo->lock_fd = openat(repo->dir_fd, LAYOUT_LOCK,
 				       O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (repo->lock_fd < 0)
-		return cfs_error_set(err, -errno, "%s/lock: %s", repo->path,
-				     strerror(errno));
+		return cfs_error_set(err, -errno, "%s/" LAYOUT_LOCK ": %s",
+				     repo->path, strerror(errno));
 	if (flock(repo->lock_fd, op | LOCK_NB) == 0)
 		return 0;
 	if (errno != EWOULDBLOCK)
-		return cfs_error_set(err, -errno, "%s/lock: flock: %s",
+		return cfs_error_set(err, -errno,
+				     "%s/" LAYOUT_LOCK ": flock: %s",
 				     repo->path, strerror(errno));
 	if (repo->flags & CFS_REPO_NOWAIT)
 		return cfs_error_set(
@@ -263,7 +268,8 @@ static int take_lock(struct cfs_repo *repo, cfs_repo_wait_fn wait,
 		wait(userdata, repo->path);
 	while (flock(repo->lock_fd, op) != 0)
 		if (errno != EINTR)
-			return cfs_error_set(err, -errno, "%s/lock: flock: %s",
+			return cfs_error_set(err, -errno,
+					     "%s/" LAYOUT_LOCK ": flock: %s",
 					     repo->path, strerror(errno));
 	return 0;
 }
@@ -297,7 +303,7 @@ int cfs_repo_open(const char *path, unsigned flags, cfs_repo_wait_fn wait,
 	repo->flags = flags;
 	repo->path = strdup(path);
 	if (repo->path == NULL ||
-	    asprintf(&repo->objects_path, "%s/objects", path) < 0) {
+	    asprintf(&repo->objects_path, "%s/" LAYOUT_OBJECTS, path) < 0) {
 		repo->objects_path = NULL;
 		r = cfs_error_set(err, -ENOMEM, "out of memory");
 		goto fail;
@@ -322,13 +328,13 @@ int cfs_repo_open(const char *path, unsigned flags, cfs_repo_wait_fn wait,
 	r = take_lock(repo, wait, wait_userdata, err);
 	if (r < 0)
 		goto fail;
-	r = repo->objects_fd = open_subdir(repo, "objects", err);
+	r = repo->objects_fd = open_subdir(repo, LAYOUT_OBJECTS, err);
 	if (r < 0)
 		goto fail;
-	r = repo->images_fd = open_subdir(repo, "images", err);
+	r = repo->images_fd = open_subdir(repo, LAYOUT_IMAGES, err);
 	if (r < 0)
 		goto fail;
-	r = repo->names_fd = open_subdir(repo, "names", err);
+	r = repo->names_fd = open_subdir(repo, LAYOUT_NAMES, err);
 	if (r < 0)
 		goto fail;
 	*ret_repo = repo;
@@ -336,6 +342,32 @@ int cfs_repo_open(const char *path, unsigned flags, cfs_repo_wait_fn wait,
 fail:
 	cfs_repo_free(repo);
 	return r;
+}
+
+int cfs_repo_open_for_objects(const char *objects_path, unsigned flags,
+			      cfs_repo_wait_fn wait, void *wait_userdata,
+			      struct cfs_repo **ret_repo, struct cfs_error *err)
+{
+	_cleanup_free_ char *real = realpath(objects_path, NULL);
+	_cleanup_close_ int dir_fd = -1;
+	char *slash;
+	struct stat st;
+	int r;
+
+	*ret_repo = NULL;
+	if (real == NULL || (slash = strrchr(real, '/')) == NULL ||
+	    strcmp(slash + 1, LAYOUT_OBJECTS) != 0)
+		return 0;
+	if (slash == real)
+		slash[1] = '\0'; /* the root directory's objects */
+	else
+		*slash = '\0';
+	dir_fd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0 ||
+	    fstatat(dir_fd, LAYOUT_MARKER, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return 0;
+	r = cfs_repo_open(real, flags, wait, wait_userdata, ret_repo, err);
+	return r < 0 ? r : 1;
 }
 
 struct cfs_repo *cfs_repo_free(struct cfs_repo *repo)
@@ -377,34 +409,9 @@ char *cfs_repo_image_path(const struct cfs_repo *repo,
 	char hex[CFS_DIGEST_HEX_SIZE], *path;
 
 	cfs_digest_to_hex(digest, hex);
-	if (asprintf(&path, "%s/images/%s", repo->path, hex) < 0)
+	if (asprintf(&path, "%s/" LAYOUT_IMAGES "/%s", repo->path, hex) < 0)
 		return NULL;
 	return path;
-}
-
-int cfsi_object_path_to_digest(const char *path,
-			       uint8_t ret_digest[CFS_DIGEST_SIZE])
-{
-	char hex[CFS_DIGEST_HEX_SIZE];
-
-	if (strlen(path) != CFS_OBJECT_PATH_SIZE - 1 || path[2] != '/')
-		return -EINVAL;
-	memcpy(hex, path, 2);
-	memcpy(hex + 2, path + 3, CFS_DIGEST_SIZE * 2 - 2);
-	hex[CFS_DIGEST_SIZE * 2] = '\0';
-	for (const char *p = hex; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return -EINVAL;
-	return cfs_digest_from_hex(hex, ret_digest);
-}
-
-int cfsi_file_digest(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
-{
-	int r = cfs_fsverity_measure_fd(fd, ret_digest);
-
-	if (r == 0)
-		return 0;
-	return cfs_fsverity_digest_fd(fd, ret_digest);
 }
 
 /* ------------------------------------------------------------------ */
@@ -425,8 +432,8 @@ int cfs_repo_resolve(struct cfs_repo *repo, const char *name,
 		return cfs_error_set(err, -ENOENT, "no image named '%s' in %s",
 				     name, repo->path);
 	if (n < 0)
-		return cfs_error_set(err, (int)n, "%s/names/%s: %s", repo->path,
-				     name,
+		return cfs_error_set(err, (int)n, "%s/" LAYOUT_NAMES "/%s: %s",
+				     repo->path, name,
 				     n == -EUCLEAN ? "not a regular file" :
 						     strerror((int)-n));
 	if (n > 0 && buf[n - 1] == '\n')
@@ -434,7 +441,8 @@ int cfs_repo_resolve(struct cfs_repo *repo, const char *name,
 	if (n != CFS_DIGEST_SIZE * 2 ||
 	    cfs_digest_from_hex(buf, ret_digest) < 0)
 		return cfs_error_set(err, -EUCLEAN,
-				     "%s/names/%s: not an image digest",
+				     "%s/" LAYOUT_NAMES
+				     "/%s: not an image digest",
 				     repo->path, name);
 	return 0;
 }
@@ -451,11 +459,12 @@ int cfs_repo_remove_name(struct cfs_repo *repo, const char *name,
 			return cfs_error_set(err, -ENOENT,
 					     "no image named '%s' in %s", name,
 					     repo->path);
-		return cfs_error_set(err, -errno, "%s/names/%s: %s", repo->path,
-				     name, strerror(errno));
+		return cfs_error_set(err, -errno, "%s/" LAYOUT_NAMES "/%s: %s",
+				     repo->path, name, strerror(errno));
 	}
 	if (fsync(repo->names_fd) != 0)
-		return cfs_error_set(err, -errno, "%s/names: fsync: %s",
+		return cfs_error_set(err, -errno,
+				     "%s/" LAYOUT_NAMES ": fsync: %s",
 				     repo->path, strerror(errno));
 	return 0;
 }
@@ -481,10 +490,10 @@ int cfsi_repo_read_names(struct cfs_repo *repo, struct name_list *ret,
 	struct name_list list = { 0 };
 	int r;
 
-	r = cfsi_list_dir(repo->dir_fd, "names", &l);
+	r = cfsi_list_dir(repo->dir_fd, LAYOUT_NAMES, &l);
 	if (r < 0)
-		return cfs_error_set(err, r, "%s/names: %s", repo->path,
-				     strerror(-r));
+		return cfs_error_set(err, r, "%s/" LAYOUT_NAMES ": %s",
+				     repo->path, strerror(-r));
 	list.names = calloc(l.n ? l.n : 1, sizeof(*list.names));
 	list.digests = calloc(l.n ? l.n : 1, sizeof(*list.digests));
 	if (list.names == NULL || list.digests == NULL) {
@@ -598,30 +607,34 @@ int cfs_repo_read_image(struct cfs_repo *repo,
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return cfs_error_set(err, -ENOENT,
-					     "%s/images/%s is missing",
+					     "%s/" LAYOUT_IMAGES
+					     "/%s is missing",
 					     repo->path, hex);
-		return cfs_error_set(err, errno == ELOOP ? -EUCLEAN : -errno,
-				     "%s/images/%s: %s", repo->path, hex,
-				     errno == ELOOP ? "a symlink" :
-						      strerror(errno));
+		return cfs_error_set(
+			err, errno == ELOOP ? -EUCLEAN : -errno,
+			"%s/" LAYOUT_IMAGES "/%s: %s", repo->path, hex,
+			errno == ELOOP ? "a symlink" : strerror(errno));
 	}
 	if (fstat(fd, &st) != 0)
-		return cfs_error_set(err, -errno, "%s/images/%s: %s",
+		return cfs_error_set(err, -errno, "%s/" LAYOUT_IMAGES "/%s: %s",
 				     repo->path, hex, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return cfs_error_set(err, -EUCLEAN,
-				     "%s/images/%s: not a regular file",
+				     "%s/" LAYOUT_IMAGES
+				     "/%s: not a regular file",
 				     repo->path, hex);
 	if ((uint64_t)st.st_size > IMAGE_SIZE_MAX)
 		return cfs_error_set(err, -EFBIG,
-				     "%s/images/%s: too big for an image",
+				     "%s/" LAYOUT_IMAGES
+				     "/%s: too big for an image",
 				     repo->path, hex);
 	data = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (data == NULL)
 		return cfs_error_set(err, -ENOMEM, "out of memory");
 	n = cfsi_pread_all(fd, data, (size_t)st.st_size, 0);
 	if (n < 0)
-		return cfs_error_set(err, (int)n, "%s/images/%s: read: %s",
+		return cfs_error_set(err, (int)n,
+				     "%s/" LAYOUT_IMAGES "/%s: read: %s",
 				     repo->path, hex, strerror((int)-n));
 	/* The digest of the very bytes handed out: a file changed under us
 	 * cannot slip through. */
@@ -631,7 +644,8 @@ int cfs_repo_read_image(struct cfs_repo *repo,
 		cfs_digest_to_hex(actual, actual_hex);
 		return cfs_error_set(
 			err, -EILSEQ,
-			"%s/images/%s: the file's digest is %s: it is not the image it is named after",
+			"%s/" LAYOUT_IMAGES
+			"/%s: the file's digest is %s: it is not the image it is named after",
 			repo->path, hex, actual_hex);
 	}
 	*ret_data = TAKE_PTR(data);
@@ -660,8 +674,8 @@ int cfsi_repo_load_tree(struct cfs_repo *repo,
 		r = cfs_image_to_tree(image, ret_root, &detail);
 	cfs_image_free(image);
 	if (r < 0)
-		return cfs_error_set(err, r, "%s/images/%s: %s", repo->path,
-				     hex, detail.message);
+		return cfs_error_set(err, r, "%s/" LAYOUT_IMAGES "/%s: %s",
+				     repo->path, hex, detail.message);
 	if (ret_image_size != NULL)
 		*ret_image_size = size;
 	return 0;
@@ -725,7 +739,8 @@ int cfsi_repo_store_image(struct cfs_repo *repo, struct cfs_node *root,
 
 	r = cfs_tmpfile_create(repo->images_fd, &t);
 	if (r < 0)
-		return cfs_error_set(err, r, "%s/images: new file: %s",
+		return cfs_error_set(err, r,
+				     "%s/" LAYOUT_IMAGES ": new file: %s",
 				     repo->path, strerror(-r));
 	r = cfs_write_image(root, opts, t.fd, ret_digest, &detail);
 	if (r < 0) {
@@ -758,7 +773,8 @@ int cfsi_repo_store_image(struct cfs_repo *repo, struct cfs_node *root,
 		goto fail;
 	cfs_tmpfile_discard(&t, repo->images_fd);
 	if (fsync(repo->images_fd) != 0)
-		return cfs_error_set(err, -errno, "%s/images: fsync: %s",
+		return cfs_error_set(err, -errno,
+				     "%s/" LAYOUT_IMAGES ": fsync: %s",
 				     repo->path, strerror(errno));
 	return 0;
 
@@ -766,8 +782,8 @@ fail_errno:
 	r = -errno;
 fail:
 	cfs_tmpfile_discard(&t, repo->images_fd);
-	return cfs_error_set(err, r, "%s/images/%s: %s: %s", repo->path, hex,
-			     step, strerror(-r));
+	return cfs_error_set(err, r, "%s/" LAYOUT_IMAGES "/%s: %s: %s",
+			     repo->path, hex, step, strerror(-r));
 }
 
 int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
@@ -825,8 +841,8 @@ int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
 			"the name '%s' was taken meanwhile by another add",
 			name);
 	if (r < 0)
-		return cfs_error_set(err, r, "%s/names/%s: %s", repo->path,
-				     name, strerror(-r));
+		return cfs_error_set(err, r, "%s/" LAYOUT_NAMES "/%s: %s",
+				     repo->path, name, strerror(-r));
 	return 0;
 }
 

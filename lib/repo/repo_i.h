@@ -9,9 +9,6 @@
 
 #include "composefs-c/repo.h"
 
-#define REPO_MARKER "composefs-repository"
-#define REPO_FORMAT 1
-
 struct cfs_repo {
 	char *path;
 	char *objects_path;
@@ -106,7 +103,18 @@ ssize_t cfsi_repo_read_file(struct cfs_repo *repo, const char *subdir,
 int cfsi_repo_remove_file(struct cfs_repo *repo, const char *subdir,
 			  const char *name);
 
-/* What DIR/oci/NAME says of the image NAME names (lib/import.c). */
+/* Parsers shared by the records and OCI's JSON (lib/repo/records.c). */
+struct json_object;
+/* The string member key of the JSON object o; NULL when o is NULL, has no
+ * such member or its member is not a string. */
+const char *cfsi_json_str(struct json_object *o, const char *key);
+/* Whether s is n lowercase hex digits and its end. */
+bool cfsi_is_lower_hex(const char *s, size_t n);
+/* "sha256:<64 lowercase hex>" to its bytes; -EINVAL otherwise (-EOPNOTSUPP
+ * for another algorithm). */
+int cfsi_parse_sha256(const char *s, uint8_t ret[32]);
+
+/* What DIR/oci/NAME says of the image NAME names (lib/repo/records.c). */
 struct cfsi_oci_record {
 	char manifest[80], config[80]; /* "sha256:HEX" */
 	char (*layers)[65]; /* diff_ids, hex */

@@ -2,7 +2,7 @@
 /*
  * The object store: a directory of files named by their fs-verity digest,
  * DIR/ab/cdef... . This is the only code that writes objects. An object is
- * written to an anonymous file in its final directory (lib/tmpfile.c), made
+ * written to an anonymous file in its final directory (lib/base/tmpfile.c), made
  * durable, and only then linked in under its name, so that a reader finds a
  * complete object or none, whatever crashes or races, and a killed writer
  * leaves nothing behind.
