@@ -287,6 +287,14 @@ else
 	tap_not_ok "libcomposefs-repo.so.0 carries no copy of a function of libcomposefs.so.1" "$(joined "$carried")"
 fi
 
+# The private node is exactly what the repository library calls of it.
+nm -D --undefined-only "$CFS_BUILDDIR/lib/libcomposefs-repo.so.0" |
+	awk '$NF ~ /@COMPOSEFS_C_PRIVATE$/ { sub(/@.*/, "", $NF); print $NF }' |
+	sort -u >"$work/private.used"
+compare_sets "COMPOSEFS_C_PRIVATE lists exactly what libcomposefs-repo.so.0 calls of it" \
+	libcomposefs.sym "$work/libcomposefs.so.1/private.list" \
+	libcomposefs-repo.so.0 "$work/private.used"
+
 # ------------------------------------------------------------------
 # The tools link them
 

@@ -75,38 +75,8 @@ LCFS_API void lcfs_node_unref(struct lcfs_node_s *node)
 /* Everything of src but its place in a tree. */
 static struct cfs_node *clone_data(const struct cfs_node *src)
 {
-	struct cfs_node *n = cfs_node_new();
-
-	if (n == NULL)
-		return NULL;
-	n->mode = src->mode;
-	n->nlink = src->nlink;
-	n->uid = src->uid;
-	n->gid = src->gid;
-	n->rdev = src->rdev;
-	n->size = src->size;
-	n->mtime_sec = src->mtime_sec;
-	n->mtime_nsec = src->mtime_nsec;
-	n->has_digest = src->has_digest;
-	memcpy(n->digest, src->digest, CFS_DIGEST_SIZE);
-	n->link_to = cfs_node_ref(src->link_to);
-	if (src->payload != NULL && cfs_node_set_payload(n, src->payload) < 0)
-		goto fail;
-	if (src->content != NULL) {
-		n->content = malloc(src->size ? src->size : 1);
-		if (n->content == NULL)
-			goto fail;
-		memcpy(n->content, src->content, src->size);
-	}
-	for (size_t i = 0; i < src->n_xattrs; i++)
-		if (cfsi_node_set_xattr_limit(n, src->xattrs[i].name,
-					      src->xattrs[i].value,
-					      src->xattrs[i].len, SIZE_MAX) < 0)
-			goto fail;
-	return n;
-fail:
-	cfs_node_unref(n);
-	return NULL;
+	return cfsi_node_copy(src, CFSI_NODE_COPY_NLINK | CFSI_NODE_COPY_LINK,
+			      NULL);
 }
 
 LCFS_API struct lcfs_node_s *lcfs_node_clone(struct lcfs_node_s *node)

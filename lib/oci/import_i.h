@@ -55,6 +55,31 @@ int cfsi_tar_read(int fd, const char *name, struct cfs_store *store,
 /* A new root for an import: a directory, mode 0755, owner 0:0, mtime 0. */
 struct cfs_node *cfsi_import_root_new(void);
 
+/* The parts of layer trees (lib/oci/layer-tree.c). */
+
+/* name made relative to the root, lexically: no "", "." or ".." component
+ * (".." stops at the root), no leading or trailing '/'. "" is the root.
+ * Returns a malloc'd string or NULL. */
+char *cfsi_clean_path(const char *name);
+/* The child name of the directory dir, or NULL. */
+typedef struct cfs_node *(*cfsi_child_fn)(void *userdata, struct cfs_node *dir,
+					  const char *name);
+/* The one walk down a tree: the node at path (clean) below root, without
+ * following symlinks, children found by child (NULL: by name, as
+ * cfs_node_lookup_child); NULL when there is none. */
+struct cfs_node *cfsi_path_walk(struct cfs_node *root, const char *path,
+				cfsi_child_fn child, void *userdata);
+/* What an entry says of an inode (mode, owner, mtime, xattrs but the
+ * layer's marks) onto dst; children, content and payload stay. */
+int cfsi_layer_copy_meta(struct cfs_node *dst, const struct cfs_node *src);
+/* A copy of src without its name, children, links and marks. */
+struct cfs_node *cfsi_layer_copy_node(const struct cfs_node *src);
+/* Whether n is marked CFSI_LAYER_IMPLICIT. */
+bool cfsi_layer_is_implicit(const struct cfs_node *n);
+/* A new directory, mode 0755, owner 0:0, mtime 0, marked implicit when
+ * asked. NULL on ENOMEM. */
+struct cfs_node *cfsi_layer_new_dir(bool implicit);
+
 /* Apply the layer tree layer onto root as a layer of an OCI image goes
  * onto the layers below: whiteouts remove what they name in root, opaque
  * directories lose what they had, entries replace what is there (a

@@ -574,3 +574,62 @@ struct cfs_node *cfs_node_get_hardlink_target(const struct cfs_node *node)
 {
 	return node->link_to;
 }
+
+/* ------------------------------------------------------------------ */
+/* Copies */
+
+int cfsi_node_copy_meta(struct cfs_node *dst, const struct cfs_node *src,
+			const char *skip_prefix)
+{
+	dst->mode = src->mode;
+	dst->uid = src->uid;
+	dst->gid = src->gid;
+	dst->mtime_sec = src->mtime_sec;
+	dst->mtime_nsec = src->mtime_nsec;
+	for (size_t i = 0; i < dst->n_xattrs; i++) {
+		free(dst->xattrs[i].name);
+		free(dst->xattrs[i].value);
+	}
+	dst->n_xattrs = 0;
+	dst->xattr_budget = 0;
+	for (size_t i = 0; i < src->n_xattrs; i++) {
+		const struct cfs_xattr *x = &src->xattrs[i];
+		int r;
+
+		if (skip_prefix != NULL && str_has_prefix(x->name, skip_prefix))
+			continue;
+		r = cfsi_node_set_xattr_limit(dst, x->name, x->value, x->len,
+					      SIZE_MAX);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+struct cfs_node *cfsi_node_copy(const struct cfs_node *src, unsigned flags,
+				const char *skip_prefix)
+{
+	struct cfs_node *n = cfs_node_new();
+
+	if (n == NULL)
+		return NULL;
+	if (cfsi_node_copy_meta(n, src, skip_prefix) < 0)
+		return cfs_node_unref(n);
+	n->rdev = src->rdev;
+	n->size = src->size;
+	n->has_digest = src->has_digest;
+	memcpy(n->digest, src->digest, CFS_DIGEST_SIZE);
+	if (flags & CFSI_NODE_COPY_NLINK)
+		n->nlink = src->nlink;
+	if (flags & CFSI_NODE_COPY_LINK)
+		n->link_to = cfs_node_ref(src->link_to);
+	if (src->payload != NULL && cfs_node_set_payload(n, src->payload) < 0)
+		return cfs_node_unref(n);
+	if (src->content != NULL) {
+		n->content = malloc(src->size ? src->size : 1);
+		if (n->content == NULL)
+			return cfs_node_unref(n);
+		memcpy(n->content, src->content, src->size);
+	}
+	return n;
+}

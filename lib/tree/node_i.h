@@ -70,6 +70,23 @@ int cfsi_node_append_child(struct cfs_node *parent, struct cfs_node *child,
 void cfsi_node_remove_child_at(struct cfs_node *parent, size_t i);
 void cfsi_node_sort_children(struct cfs_node *node);
 
+/* What an inode's metadata is onto dst: mode, owner, mtime, and the xattrs
+ * of src in place of dst's (but those whose name starts with skip_prefix,
+ * when not NULL). dst's size, content, payload and children stay. 0 or
+ * -ENOMEM. */
+int cfsi_node_copy_meta(struct cfs_node *dst, const struct cfs_node *src,
+			const char *skip_prefix);
+
+enum {
+	CFSI_NODE_COPY_NLINK = 1 << 0, /* the link count too */
+	CFSI_NODE_COPY_LINK = 1 << 1, /* the hard link target too (a ref) */
+};
+/* The one node copy: a new node with src's metadata (as
+ * cfsi_node_copy_meta), rdev, size, digest, payload and inline content;
+ * not its name, parent or children. NULL on ENOMEM. */
+struct cfs_node *cfsi_node_copy(const struct cfs_node *src, unsigned flags,
+				const char *skip_prefix);
+
 /* Follow hard links to the inode they name (links are never cyclic: the
  * constructor refuses cycles). */
 static inline struct cfs_node *cfs_node_resolve(struct cfs_node *n)
