@@ -52,9 +52,8 @@ struct server {
 	 * security_any), and whether any file has an ACL: found by a walk of
 	 * the image when the kernel connects */
 	pthread_mutex_t kinds_lock;
-	bool kinds_known, security_any, acl_any;
-	char *security_names[16];
-	size_t n_security_names;
+	bool kinds_known;
+	struct cfs_xattr_kinds kinds;
 };
 
 /* Whether a failure of inode nid is the first one: only that is logged,
@@ -212,7 +211,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * (as it does for a mount of the image) and a question about an ACL
 	 * is answered "not supported" (see find_xattr_kinds). */
 	find_xattr_kinds(s);
-	if (s->acl_any && (conn->capable & FUSE_CAP_POSIX_ACL))
+	if (s->kinds.acl_any && (conn->capable & FUSE_CAP_POSIX_ACL))
 		conn->want |= FUSE_CAP_POSIX_ACL;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
@@ -414,7 +413,6 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 }
 
 /* Where a file is, for messages: the first path to its inode. */
-static void path_of(struct server *s, uint64_t nid, char *out, size_t size);
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -465,7 +463,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		char path[4096];
 
 		if (first_failure(s, h->inode.nid)) {
-			path_of(s, h->inode.nid, path, sizeof(path));
+			(void)cfs_image_path_of(s->img, h->inode.nid, path,
+						sizeof(path));
 			logmsg(s, "open %s: %s", path, err.message);
 		}
 		goto fail;
@@ -531,7 +530,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 	char *buf;
 
-	if (h->object != NULL && s->verify != CFS_VERIFY_FULL) {
+	if (h->object != NULL && cfs_object_direct_fd(h->object) >= 0) {
 		/* nothing to check per block: let the kernel splice it */
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 
@@ -542,7 +541,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (size > h->inode.size - (uint64_t)off)
 			bv.buf[0].size = h->inode.size - (uint64_t)off;
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		bv.buf[0].fd = cfs_object_fd(h->object);
+		bv.buf[0].fd = cfs_object_direct_fd(h->object);
 		bv.buf[0].pos = off;
 		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 		return;
@@ -561,7 +560,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		char path[4096];
 
 		if (first_failure(s, h->inode.nid)) {
-			path_of(s, h->inode.nid, path, sizeof(path));
+			(void)cfs_image_path_of(s->img, h->inode.nid, path,
+						sizeof(path));
 			logmsg(s, "read %s: %s", path, err.message);
 		}
 		fuse_reply_err(req, EIO);
@@ -616,116 +616,9 @@ static int xattr_list(void *userdata, const char *name, const void *value,
 	return 0;
 }
 
-struct kinds_walk {
-	struct server *s;
-	uint64_t *seen; /* nid + 1, open addressing; 0 is a free slot */
-	size_t seen_size, seen_n;
-	uint64_t *queue;
-	size_t queue_n, queue_cap;
-	bool failed;
-};
-
-/* Whether nid is new to the walk (and now seen). */
-static bool walk_first_visit(struct kinds_walk *w, uint64_t nid)
-{
-	size_t i;
-
-	if ((w->seen_n + 1) * 2 > w->seen_size) {
-		size_t size = w->seen_size ? w->seen_size * 2 : 1024;
-		uint64_t *slots = calloc(size, sizeof(*slots));
-
-		if (slots == NULL) {
-			w->failed = true;
-			return false;
-		}
-		for (size_t k = 0; k < w->seen_size; k++) {
-			if (w->seen[k] == 0)
-				continue;
-			for (i = (w->seen[k] * 0x9e3779b97f4a7c15ULL) &
-				 (size - 1);
-			     slots[i] != 0; i = (i + 1) & (size - 1))
-				;
-			slots[i] = w->seen[k];
-		}
-		free(w->seen);
-		w->seen = slots;
-		w->seen_size = size;
-	}
-	for (i = ((nid + 1) * 0x9e3779b97f4a7c15ULL) & (w->seen_size - 1);
-	     w->seen[i] != 0; i = (i + 1) & (w->seen_size - 1))
-		if (w->seen[i] == nid + 1)
-			return false;
-	w->seen[i] = nid + 1;
-	w->seen_n++;
-	return true;
-}
-
 static bool is_acl_name(const char *name)
 {
 	return strncmp(name, "system.posix_acl_", 17) == 0;
-}
-
-static int kind_of_xattr(void *userdata, const char *name, const void *value,
-			 size_t len)
-{
-	struct server *s = userdata;
-
-	if (is_acl_name(name)) {
-		s->acl_any = true;
-		return 0;
-	}
-	if (strncmp(name, "security.", 9) != 0 || s->security_any)
-		return 0;
-	for (size_t i = 0; i < s->n_security_names; i++)
-		if (strcmp(s->security_names[i], name) == 0)
-			return 0;
-	if (s->n_security_names ==
-		    sizeof(s->security_names) / sizeof(s->security_names[0]) ||
-	    (s->security_names[s->n_security_names] = strdup(name)) == NULL)
-		s->security_any = true; /* too many to keep: all there */
-	else
-		s->n_security_names++;
-	return 0;
-}
-
-static void walk_inode(struct kinds_walk *w, uint64_t nid)
-{
-	struct cfs_inode i;
-
-	if (!walk_first_visit(w, nid))
-		return;
-	if (cfs_image_get_inode(w->s->img, nid, &i, NULL) != 0 ||
-	    cfs_image_list_shown_xattrs(w->s->img, &i, kind_of_xattr, w->s,
-					NULL) < 0) {
-		w->failed = true;
-		return;
-	}
-	if ((i.mode & S_IFMT) != S_IFDIR)
-		return;
-	if (w->queue_n == w->queue_cap) {
-		size_t cap = w->queue_cap ? w->queue_cap * 2 : 256;
-		uint64_t *q = reallocarray(w->queue, cap, sizeof(*q));
-
-		if (q == NULL) {
-			w->failed = true;
-			return;
-		}
-		w->queue = q;
-		w->queue_cap = cap;
-	}
-	w->queue[w->queue_n++] = nid;
-}
-
-static int kinds_entry(void *userdata, const char *name, size_t len,
-		       uint64_t nid, uint8_t type, uint64_t index)
-{
-	struct kinds_walk *w = userdata;
-
-	if ((len == 1 && name[0] == '.') ||
-	    (len == 2 && name[0] == '.' && name[1] == '.'))
-		return 0;
-	walk_inode(w, nid);
-	return w->failed ? 1 : 0;
 }
 
 /* Find out, once, which security.* xattrs the image has at all, and whether
@@ -733,34 +626,15 @@ static int kinds_entry(void *userdata, const char *name, size_t len,
  * answered "not supported" rather than "no such xattr": true of this
  * filesystem, and what lets `ls -l` stop asking for the SELinux label and
  * the ACLs of every file (it remembers that per filesystem), a round trip a
- * file over FUSE. An image that cannot be walked is taken to have every
- * one. */
+ * file over FUSE. */
 static void find_xattr_kinds(struct server *s)
 {
-	struct kinds_walk w = { .s = s };
-
 	pthread_mutex_lock(&s->kinds_lock);
-	if (s->kinds_known) {
-		pthread_mutex_unlock(&s->kinds_lock);
-		return;
+	if (!s->kinds_known) {
+		cfs_image_find_xattr_kinds(s->img, &s->kinds);
+		s->kinds_known = true;
 	}
-	walk_inode(&w, s->root_nid);
-	for (size_t k = 0;
-	     k < w.queue_n && !w.failed && !(s->security_any && s->acl_any);
-	     k++) {
-		struct cfs_inode dir;
-
-		if (cfs_image_get_inode(s->img, w.queue[k], &dir, NULL) != 0 ||
-		    cfs_image_readdir(s->img, &dir, 0, kinds_entry, &w, NULL) <
-			    0)
-			w.failed = true;
-	}
-	if (w.failed)
-		s->security_any = s->acl_any = true;
-	s->kinds_known = true;
 	pthread_mutex_unlock(&s->kinds_lock);
-	free(w.seen);
-	free(w.queue);
 }
 
 static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -772,7 +646,7 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct cfs_inode i;
 	int r;
 
-	if (name != NULL && is_acl_name(name) && !s->acl_any) {
+	if (name != NULL && is_acl_name(name) && !s->kinds.acl_any) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
@@ -780,9 +654,9 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		bool known = false;
 
 		find_xattr_kinds(s);
-		known = s->security_any;
-		for (size_t k = 0; k < s->n_security_names && !known; k++)
-			known = strcmp(s->security_names[k], name) == 0;
+		known = s->kinds.security_any;
+		for (size_t k = 0; k < s->kinds.n_security_names && !known; k++)
+			known = strcmp(s->kinds.security_names[k], name) == 0;
 		if (!known) {
 			fuse_reply_err(req, EOPNOTSUPP);
 			return;
@@ -857,82 +731,6 @@ static const struct fuse_lowlevel_ops ops = {
 
 /* ------------------------------------------------------------------ */
 
-struct path_search {
-	uint64_t target;
-	char *dirs_path;
-	bool found;
-	char *out;
-	size_t size;
-	uint64_t *queue;
-	char **paths;
-	size_t n, cap;
-};
-
-static int path_entry(void *userdata, const char *name, size_t len,
-		      uint64_t nid, uint8_t type, uint64_t index)
-{
-	struct path_search *p = userdata;
-
-	if ((len == 1 && name[0] == '.') ||
-	    (len == 2 && name[0] == '.' && name[1] == '.'))
-		return 0;
-	if (nid == p->target) {
-		snprintf(p->out, p->size, "%s/%.*s", p->dirs_path, (int)len,
-			 name);
-		p->found = true;
-		return 1;
-	}
-	if (cfs_dirent_type_to_mode(type) == S_IFDIR) {
-		if (p->n == p->cap) {
-			size_t cap = p->cap ? p->cap * 2 : 64;
-			uint64_t *queue = reallocarray(p->queue, cap,
-						       sizeof(*queue));
-			char **paths;
-
-			if (queue == NULL)
-				return 1;
-			p->queue = queue;
-			paths = reallocarray(p->paths, cap, sizeof(*paths));
-			if (paths == NULL)
-				return 1;
-			p->paths = paths;
-			p->cap = cap;
-		}
-		if (asprintf(&p->paths[p->n], "%s/%.*s", p->dirs_path, (int)len,
-			     name) < 0)
-			return 1;
-		p->queue[p->n++] = nid;
-	}
-	return 0;
-}
-
-static void path_of(struct server *s, uint64_t nid, char *out, size_t size)
-{
-	struct path_search p = { .target = nid, .out = out, .size = size };
-	struct cfs_inode dir;
-
-	snprintf(out, size, "inode %llu", (unsigned long long)nid);
-	p.cap = 64;
-	p.queue = calloc(p.cap, sizeof(*p.queue));
-	p.paths = calloc(p.cap, sizeof(*p.paths));
-	if (p.queue == NULL || p.paths == NULL)
-		goto out;
-	p.queue[p.n] = s->root_nid;
-	p.paths[p.n++] = strdup("");
-	for (size_t i = 0; i < p.n && !p.found; i++) {
-		p.dirs_path = p.paths[i];
-		if (p.dirs_path != NULL &&
-		    cfs_image_get_inode(s->img, p.queue[i], &dir, NULL) == 0)
-			(void)cfs_image_readdir(s->img, &dir, 0, path_entry, &p,
-						NULL);
-	}
-out:
-	for (size_t i = 0; i < p.n; i++)
-		free(p.paths[i]);
-	free(p.paths);
-	free(p.queue);
-}
-
 /* ------------------------------------------------------------------ */
 /* Options */
 
@@ -998,61 +796,28 @@ static void usage(void)
 }
 
 /*
- * Read the whole image into memory and serve from that copy: the bytes
+ * The whole image read into memory, and served from that copy: the bytes
  * served are the bytes measured (with digest=), and a file truncated or
- * rewritten under a running server changes nothing (a mapping of it would
- * fault). Images are small next to what they describe, and a walk of the
- * tree touches all of them anyway.
+ * rewritten under a running server changes nothing.
  */
 static int load_image_fd(struct server *s, int fd, const char *path,
 			 const char *hex)
 {
-	uint8_t want[CFS_DIGEST_SIZE], got[CFS_DIGEST_SIZE];
-	char got_hex[CFS_DIGEST_HEX_SIZE];
+	uint8_t want[CFS_DIGEST_SIZE];
 	struct cfs_error err = { { 0 } };
-	struct stat st;
-	size_t done = 0;
-	off_t size;
+	size_t size;
 
 	if (hex != NULL && cfs_digest_from_hex(hex, want) < 0)
 		return tool_fail("invalid digest '%s' (64 hex digits expected)",
 				 hex);
-	if (fstat(fd, &st) < 0)
-		return tool_fail("%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return tool_fail("%s: not a regular file or block device",
-				 path);
-	/* st_size is 0 for a block device */
-	size = lseek(fd, 0, SEEK_END);
-	if (size < 0)
-		return tool_fail("%s: %s", path, strerror(errno));
-	s->image_copy = malloc(size ? (size_t)size : 1);
-	if (s->image_copy == NULL)
-		return tool_fail("%s: out of memory", path);
-	while (done < (size_t)size) {
-		ssize_t n = pread(fd, s->image_copy + done, (size_t)size - done,
-				  (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return tool_fail("%s: read: %s", path, strerror(errno));
-		if (n == 0)
-			return tool_fail("%s: read: file shrank", path);
-		done += (size_t)n;
-	}
+	if (cfs_image_read_fd(fd, path, hex != NULL ? want : NULL, NULL,
+			      &s->image_copy, &size, &err) < 0)
+		return tool_fail("%s", err.message);
+	if (cfs_image_open_buffer(s->image_copy, size, &s->img, &err) < 0)
+		return tool_fail("%s: %s", path,
+				 err.message[0] ? err.message :
+						  "out of memory");
 	s->image_blocks = (uint64_t)size / 4096;
-	if (hex != NULL) {
-		if (cfs_fsverity_digest_buffer(s->image_copy, done, got) < 0)
-			return tool_fail("%s: out of memory", path);
-		if (memcmp(got, want, CFS_DIGEST_SIZE) != 0) {
-			cfs_digest_to_hex(got, got_hex);
-			return tool_fail("%s: image digest is %s, expected %s",
-					 path, got_hex, hex);
-		}
-	}
-	if (cfs_image_open_buffer(s->image_copy, done, &s->img, &err) < 0)
-		return tool_fail("%s: %s", path, err.message);
 	return 0;
 }
 
@@ -1308,8 +1073,7 @@ out:
 	free(o.digest);
 	free(o.verify);
 	free(o.treecache);
-	for (size_t k = 0; k < s.n_security_names; k++)
-		free(s.security_names[k]);
+	cfs_xattr_kinds_clear(&s.kinds);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -488,6 +488,57 @@ int cfs_image_list_shown_xattrs(const struct cfs_image *image,
 				const struct cfs_inode *inode, cfs_xattr_fn fn,
 				void *userdata, struct cfs_error *err);
 
+/* Whole images (lib/image/image-load.c)
+ *
+ * Read the whole image behind fd (a regular file or a block device, from
+ * offset 0; opened by the caller, never blocking) into memory: the bytes
+ * (malloc'd) to ret_data, their count to ret_size. When expected is not
+ * NULL the fs-verity digest of those very bytes must be it: -EILSEQ
+ * otherwise (the message gives both). The digest found goes to ret_found
+ * when not NULL. name names the file in messages. */
+int cfs_image_read_fd(int fd, const char *name, const uint8_t *expected,
+		      uint8_t *ret_found, uint8_t **ret_data, size_t *ret_size,
+		      struct cfs_error *err);
+/* The same bytes opened as an image, which keeps them: nothing the file
+ * undergoes later changes what the image reads. */
+int cfs_image_load_fd(int fd, const char *name, const uint8_t *expected,
+		      struct cfs_image **ret_image, struct cfs_error *err);
+
+/* Walks over a whole image (lib/image/image-walk.c), breadth first from
+ * the root, each directory entered once (an image whose directories loop
+ * is walked to its end all the same).
+ *
+ * Called for each entry of each directory but "." and "..": dir_path is
+ * the directory's path ("" for the root, else "/a/b"), name the entry's
+ * name (len bytes, not NUL-terminated). A non-zero return stops the walk,
+ * which returns it. */
+typedef int (*cfs_walk_fn)(void *userdata, const char *dir_path,
+			   const char *name, size_t len, uint64_t nid,
+			   uint8_t file_type);
+int cfs_image_walk(const struct cfs_image *image, cfs_walk_fn fn,
+		   void *userdata, struct cfs_error *err);
+/* The path of inode nid ("/a/b", the first name a walk finds) into out;
+ * when no directory names it, "inode NID" and -ENOENT. */
+int cfs_image_path_of(const struct cfs_image *image, uint64_t nid, char *out,
+		      size_t size);
+
+/* Which xattrs the image has at all, as the overlay view shows them. */
+struct cfs_xattr_kinds {
+	bool acl_any; /* some inode has a system.posix_acl_* */
+	/* the names of the security.* xattrs found; security_any when there
+	 * are more than the array holds (or the image could not be walked:
+	 * then acl_any too) */
+	bool security_any;
+	size_t n_security_names;
+	char *security_names[16];
+};
+/* Walk the whole image and fill ret (cfs_xattr_kinds_clear frees it). A
+ * server answers a question about an xattr no file has "not supported",
+ * which lets `ls -l` stop asking for it. */
+void cfs_image_find_xattr_kinds(const struct cfs_image *image,
+				struct cfs_xattr_kinds *ret);
+void cfs_xattr_kinds_clear(struct cfs_xattr_kinds *kinds);
+
 /* ------------------------------------------------------------------ */
 /* Verified reads of objects
  *
@@ -536,6 +587,11 @@ ssize_t cfs_object_pread(struct cfs_object *object, void *buf, size_t len,
 			 uint64_t offset, struct cfs_error *err);
 /* The object's file descriptor (owned by the object). */
 int cfs_object_fd(const struct cfs_object *object);
+/* The descriptor a server may have the kernel read from directly (splice)
+ * when no check is due per read: the object was opened with
+ * CFS_VERIFY_NONE, or CFS_VERIFY_OPEN, whose check was done at the open.
+ * -1 with CFS_VERIFY_FULL: every read goes through cfs_object_pread(). */
+int cfs_object_direct_fd(const struct cfs_object *object);
 /* NULL-safe; returns NULL. */
 struct cfs_object *cfs_object_close(struct cfs_object *object);
 

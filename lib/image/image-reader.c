@@ -183,6 +183,8 @@ struct cfs_image *cfs_image_free(struct cfs_image *img)
 	if (img != NULL) {
 		if (img->mapped)
 			munmap((void *)img->data, img->size);
+		if (img->owned)
+			free((void *)img->data);
 		free(img);
 	}
 	return NULL;

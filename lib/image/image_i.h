@@ -9,6 +9,7 @@ struct cfs_image {
 	const uint8_t *data;
 	size_t size;
 	bool mapped;
+	bool owned; /* data is malloc'd and freed with the image */
 
 	uint32_t version, flags;
 	uint64_t meta_start, xattr_start, root_nid;

@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -598,8 +599,10 @@ int cfs_repo_read_image(struct cfs_repo *repo,
 	uint8_t actual[CFS_DIGEST_SIZE];
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ uint8_t *data = NULL;
+	char name[PATH_MAX];
 	struct stat st;
-	ssize_t n;
+	size_t size;
+	int r;
 
 	cfs_digest_to_hex(digest, hex);
 	fd = openat(repo->images_fd, hex,
@@ -628,28 +631,22 @@ int cfs_repo_read_image(struct cfs_repo *repo,
 				     "%s/" LAYOUT_IMAGES
 				     "/%s: too big for an image",
 				     repo->path, hex);
-	data = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (data == NULL)
-		return cfs_error_set(err, -ENOMEM, "out of memory");
-	n = cfsi_pread_all(fd, data, (size_t)st.st_size, 0);
-	if (n < 0)
-		return cfs_error_set(err, (int)n,
-				     "%s/" LAYOUT_IMAGES "/%s: read: %s",
-				     repo->path, hex, strerror((int)-n));
 	/* The digest of the very bytes handed out: a file changed under us
 	 * cannot slip through. */
-	if (cfs_fsverity_digest_buffer(data, (size_t)n, actual) < 0)
-		return cfs_error_set(err, -ENOMEM, "out of memory");
-	if (memcmp(actual, digest, CFS_DIGEST_SIZE) != 0) {
+	snprintf(name, sizeof(name), "%s/" LAYOUT_IMAGES "/%s", repo->path,
+		 hex);
+	r = cfs_image_read_fd(fd, name, digest, actual, &data, &size, err);
+	if (r == -EILSEQ) {
 		cfs_digest_to_hex(actual, actual_hex);
 		return cfs_error_set(
 			err, -EILSEQ,
-			"%s/" LAYOUT_IMAGES
-			"/%s: the file's digest is %s: it is not the image it is named after",
-			repo->path, hex, actual_hex);
+			"%s: the file's digest is %s: it is not the image it is named after",
+			name, actual_hex);
 	}
+	if (r < 0)
+		return r;
 	*ret_data = TAKE_PTR(data);
-	*ret_size = (size_t)n;
+	*ret_size = size;
 	return 0;
 }
 

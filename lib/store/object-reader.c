@@ -647,6 +647,11 @@ int cfs_object_fd(const struct cfs_object *o)
 	return o->fd;
 }
 
+int cfs_object_direct_fd(const struct cfs_object *o)
+{
+	return o->mode == CFS_VERIFY_FULL ? -1 : o->fd;
+}
+
 struct cfs_object *cfs_object_close(struct cfs_object *o)
 {
 	if (o == NULL)
