@@ -50,16 +50,6 @@ static double seconds_since(const struct timespec *t)
 	       (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-static void human(uint64_t bytes, char *buf, size_t size)
-{
-	if (bytes >= (UINT64_C(1) << 30))
-		snprintf(buf, size, "%.1f GiB", (double)bytes / (1 << 30));
-	else if (bytes >= (1 << 20))
-		snprintf(buf, size, "%.1f MiB", (double)bytes / (1 << 20));
-	else
-		snprintf(buf, size, "%.1f KiB", (double)bytes / 1024);
-}
-
 static void on_event(void *userdata, const struct cfs_import_event *ev)
 {
 	struct show *s = userdata;
@@ -74,8 +64,8 @@ static void on_event(void *userdata, const struct cfs_import_event *ev)
 		if (!s->tty || seconds_since(&s->last) < 0.1)
 			return;
 		clock_gettime(CLOCK_MONOTONIC, &s->last);
-		human(ev->bytes, done, sizeof(done));
-		human(ev->total_bytes, total, sizeof(total));
+		tool_human_size(ev->bytes, done, sizeof(done));
+		tool_human_size(ev->total_bytes, total, sizeof(total));
 		fprintf(stderr, "\r\033[K%s: %s%s%s%s, %llu files, %.0f MiB/s",
 			tool_name, layer, done, ev->total_bytes ? " of " : "",
 			ev->total_bytes ? total : "",
@@ -119,8 +109,7 @@ static void print_digest(const uint8_t digest[CFS_DIGEST_SIZE])
 
 	cfs_digest_to_hex(digest, hex);
 	printf("%s\n", hex);
-	if (fflush(stdout) != 0 || ferror(stdout))
-		tool_die("writing to stdout: %s", strerror(errno));
+	tool_check_stdout();
 }
 
 /* ------------------------------------------------------------------ */
@@ -236,22 +225,12 @@ static void oci_usage(FILE *out)
  * ':', as in skopeo's own syntax. */
 static void split_oci_ref(char *ref, char **ret_dir, char **ret_tag)
 {
-	char *colon;
-
 	if (strncmp(ref, "oci:", 4) != 0)
 		tool_bad_usage("'%s' is not oci:DIR[:TAG] (oci pull fetches "
 			       "other transports)",
 			       ref);
-	ref += 4;
-	colon = strchr(ref, ':');
-	if (colon != NULL)
-		*colon++ = '\0';
-	if (ref[0] == '\0')
+	if (!tool_split_oci_ref(ref, ret_dir, ret_tag))
 		tool_bad_usage("no directory in oci:DIR[:TAG]");
-	if (colon != NULL && colon[0] == '\0')
-		colon = NULL;
-	*ret_dir = ref;
-	*ret_tag = colon;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag,

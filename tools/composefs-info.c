@@ -44,12 +44,6 @@ static void usage(FILE *out)
 		tool_name, tool_name);
 }
 
-static void check_stdout(void)
-{
-	if (fflush(stdout) != 0 || ferror(stdout))
-		tool_die("writing to standard output: %s", strerror(errno));
-}
-
 /* ------------------------------------------------------------------ */
 /* Loading */
 
@@ -272,7 +266,7 @@ static int list_objects(char **images, int n_images, const struct options *o,
 			continue;
 		printf("%s\n", l->names[i]);
 	}
-	check_stdout();
+	tool_check_stdout();
 	for (size_t i = 0; i < l->n; i++)
 		free(l->names[i]);
 	free(l->names);
@@ -309,7 +303,7 @@ static int measure_files(char **files, int n)
 		cfs_digest_to_hex(digest, hex);
 		printf("%s\n", hex);
 	}
-	check_stdout();
+	tool_check_stdout();
 	return 0;
 }
 
@@ -394,7 +388,7 @@ int main(int argc, char **argv)
 			if (r < 0)
 				tool_die("writing to standard output: %s",
 					 strerror(-r));
-			check_stdout();
+			tool_check_stdout();
 		}
 	}
 	free(o.basedirs);

@@ -129,12 +129,6 @@ static void print_json_string(const char *s)
 	putchar('"');
 }
 
-static void check_stdout(void)
-{
-	if (fflush(stdout) != 0 || ferror(stdout))
-		tool_die("writing to stdout: %s", strerror(errno));
-}
-
 /* ------------------------------------------------------------------ */
 /* init */
 
@@ -159,7 +153,7 @@ static int cmd_init(int argc, char **argv)
 	if (cfs_repo_init(repo_path, &err) < 0)
 		tool_die("%s", err.message);
 	printf("initialised an empty composefs repository in %s\n", repo_path);
-	check_stdout();
+	tool_check_stdout();
 	return 0;
 }
 
@@ -274,7 +268,7 @@ static int cmd_add(int argc, char **argv)
 		tool_die("%s", err.message);
 	cfs_digest_to_hex(digest, hex);
 	printf("%s\n", hex);
-	check_stdout();
+	tool_check_stdout();
 	cfs_store_free(store);
 	cfs_node_unref(root);
 	cfs_repo_free(repo);
@@ -299,23 +293,6 @@ struct listing {
 	size_t count;
 	int failed;
 };
-
-static void human_size(uint64_t bytes, char *buf, size_t size)
-{
-	static const char *const units[] = { "B",   "KiB", "MiB",
-					     "GiB", "TiB", "PiB" };
-	double v = (double)bytes;
-	size_t u = 0;
-
-	while (v >= 1024 && u + 1 < ARRAY_LEN(units)) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, size, "%llu B", (unsigned long long)bytes);
-	else
-		snprintf(buf, size, "%.1f %s", v, units[u]);
-}
 
 static int print_image(void *userdata, const struct cfs_repo_image_info *i)
 {
@@ -351,9 +328,9 @@ static int print_image(void *userdata, const struct cfs_repo_image_info *i)
 	} else {
 		char total[32], shared[32], unique[32];
 
-		human_size(i->object_bytes, total, sizeof(total));
-		human_size(i->shared_bytes, shared, sizeof(shared));
-		human_size(i->unique_bytes, unique, sizeof(unique));
+		tool_human_size(i->object_bytes, total, sizeof(total));
+		tool_human_size(i->shared_bytes, shared, sizeof(shared));
+		tool_human_size(i->unique_bytes, unique, sizeof(unique));
 		if (l->count == 0)
 			printf("%-20s %-64s %8s %11s %11s %11s\n", "NAME",
 			       "DIGEST", "OBJECTS", "SIZE", "SHARED", "UNIQUE");
@@ -396,7 +373,7 @@ static int cmd_images(int argc, char **argv)
 		tool_die("%s", err.message);
 	if (l.json)
 		printf("%s]}\n", l.count ? "\n" : "");
-	check_stdout();
+	tool_check_stdout();
 	cfs_repo_free(repo);
 	return l.failed;
 }
@@ -597,7 +574,7 @@ static int cmd_fsck(int argc, char **argv)
 			(unsigned long long)stats.object_bytes,
 			(unsigned long long)stats.n_problems,
 			stats.n_problems == 1 ? "" : "s");
-	check_stdout();
+	tool_check_stdout();
 	cfs_repo_free(repo);
 	return stats.n_problems > 0 ? 1 : 0;
 }
@@ -654,7 +631,7 @@ static int cmd_gc(int argc, char **argv)
 			verbose || (flags & CFS_GC_DRY_RUN) ? repo : NULL,
 			&stats, &err) < 0)
 		tool_die("%s", err.message);
-	human_size(stats.bytes, size, sizeof(size));
+	tool_human_size(stats.bytes, size, sizeof(size));
 	printf("%s %llu images, %llu objects, %llu leftovers: %llu bytes "
 	       "(%s)\n",
 	       (flags & CFS_GC_DRY_RUN) ? "would remove" : "removed",
@@ -662,7 +639,7 @@ static int cmd_gc(int argc, char **argv)
 	       (unsigned long long)stats.n_objects,
 	       (unsigned long long)stats.n_leftovers,
 	       (unsigned long long)stats.bytes, size);
-	check_stdout();
+	tool_check_stdout();
 	cfs_repo_free(repo);
 	return 0;
 }

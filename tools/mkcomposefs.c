@@ -103,18 +103,12 @@ static int build_from_oci(const char *source, const char *platform,
 	char *copy, *dir, *tag;
 	int r;
 
-	if (strncmp(source, "oci:", 4) != 0 || source[4] == '\0')
-		tool_bad_usage("--from-oci takes oci:DIR[:TAG], not '%s'",
-			       source);
-	copy = strdup(source + 4);
+	copy = strdup(source);
 	if (copy == NULL)
 		tool_die("out of memory");
-	dir = copy;
-	tag = strchr(copy, ':');
-	if (tag != NULL)
-		*tag++ = '\0';
-	if (tag != NULL && *tag == '\0')
-		tag = NULL;
+	if (!tool_split_oci_ref(copy, &dir, &tag))
+		tool_bad_usage("--from-oci takes oci:DIR[:TAG], not '%s'",
+			       source);
 	r = cfs_build_from_oci(dir, tag, platform, store, ret_root, err);
 	free(copy);
 	return r;

@@ -399,3 +399,43 @@ void tool_build_usage(FILE *out)
 		"  --hardlinks           keep hard links in SOURCE as hard links\n",
 		CFS_DEFAULT_VERSION_MIN, CFS_DEFAULT_VERSION_MAX);
 }
+
+void tool_check_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		tool_die("writing to standard output: %s", strerror(errno));
+}
+
+void tool_human_size(uint64_t bytes, char *buf, size_t size)
+{
+	static const char *const units[] = { "B",   "KiB", "MiB",
+					     "GiB", "TiB", "PiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
+bool tool_split_oci_ref(char *ref, char **ret_dir, char **ret_tag)
+{
+	char *colon;
+
+	if (strncmp(ref, "oci:", 4) != 0)
+		return false;
+	ref += 4;
+	colon = strchr(ref, ':');
+	if (colon != NULL)
+		*colon++ = '\0';
+	if (ref[0] == '\0')
+		return false;
+	*ret_dir = ref;
+	*ret_tag = colon != NULL && colon[0] != '\0' ? colon : NULL;
+	return true;
+}

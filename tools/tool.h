@@ -23,6 +23,15 @@ void tool_bad_usage(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 /* "NAME: message" on stderr; returns 1, the failure exit status. */
 int tool_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Whatever was written to stdout reached it (flushed, no error); dies
+ * otherwise. */
+void tool_check_stdout(void);
+/* bytes for people: "512 B", "1.5 KiB", "2.0 GiB"... */
+void tool_human_size(uint64_t bytes, char *buf, size_t size);
+/* "oci:DIR[:TAG]" split in place into DIR and TAG (NULL when none or
+ * empty): false when ref is not of that form (no "oci:", or no DIR). DIR
+ * may not hold a ':', as in skopeo's own syntax. */
+bool tool_split_oci_ref(char *ref, char **ret_dir, char **ret_tag);
 /* "NAME (composefs-c) VERSION" on stdout. */
 void tool_print_version(void);
 
