@@ -172,6 +172,68 @@ static void test_errors(void **state)
 	cfs_node_unref(root);
 }
 
+/* The hash algorithm is a parameter: SHA-256 by number or by default gives
+ * the same image, with the algorithm's number in each metacopy xattr; an
+ * algorithm not implemented is refused, by the writer and by name. */
+static void test_hash_alg(void **state)
+{
+	struct cfs_node *root = sample_tree();
+	struct cfs_write_options opts = { 0, 1, CFS_HASH_SHA256 };
+	struct cfs_error err = { { 0 } };
+	struct cfs_image *image;
+	struct cfs_inode ino;
+	struct cfs_overlay_info info;
+	struct image a = { 0 };
+	uint8_t digest[CFS_DIGEST_SIZE];
+	enum cfs_hash_alg alg = CFS_HASH_DEFAULT;
+	uint64_t nid;
+	int fd = memfd_create("image", MFD_CLOEXEC);
+
+	assert_int_equal(write_image(root, 0, 1, &a), 0);
+	assert_true(fd >= 0);
+	assert_int_equal(cfs_write_image(root, &opts, fd, digest, &err), 0);
+	assert_memory_equal(digest, a.digest, CFS_DIGEST_SIZE);
+	close(fd);
+
+	assert_int_equal(cfs_image_open_buffer(a.data, a.size, &image, &err),
+			 0);
+	assert_int_equal(cfs_image_get_inode(image,
+					     cfs_image_get_root_nid(image),
+					     &ino, &err),
+			 0);
+	assert_int_equal(cfs_image_lookup(image, &ino, "dir", 3, &nid, &err),
+			 0);
+	assert_int_equal(cfs_image_get_inode(image, nid, &ino, &err), 0);
+	assert_int_equal(cfs_image_lookup(image, &ino, "file", 4, &nid, &err),
+			 0);
+	assert_int_equal(cfs_image_get_inode(image, nid, &ino, &err), 0);
+	assert_int_equal(cfs_image_get_overlay_info(image, &ino, &info, &err),
+			 0);
+	assert_true(info.metacopy);
+	assert_true(info.has_digest);
+	cfs_image_free(image);
+	free(a.data);
+
+	opts.hash_alg = CFS_HASH_SHA512;
+	fd = memfd_create("image", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(cfs_write_image(root, &opts, fd, digest, &err),
+			 -EOPNOTSUPP);
+	assert_non_null(strstr(err.message, "not implemented"));
+	assert_int_equal(lseek(fd, 0, SEEK_END), 0);
+	close(fd);
+
+	assert_int_equal(cfs_hash_alg_from_name("sha256", &alg), 0);
+	assert_int_equal(alg, CFS_HASH_SHA256);
+	assert_int_equal(cfs_hash_alg_digest_size(alg), 32);
+	assert_string_equal(cfs_hash_alg_name(CFS_HASH_DEFAULT), "sha256");
+	assert_int_equal(cfs_hash_alg_from_name("sha512", &alg), -EOPNOTSUPP);
+	assert_int_equal(cfs_hash_alg_from_name("md5", &alg), -EINVAL);
+	assert_int_equal(cfs_hash_alg_digest_size(CFS_HASH_SHA512), 0);
+	assert_null(cfs_hash_alg_name(CFS_HASH_SHA512));
+	cfs_node_unref(root);
+}
+
 static void test_fsck(void **state)
 {
 	struct cfs_node *root = sample_tree();
@@ -212,6 +274,7 @@ int main(void)
 		cmocka_unit_test(test_reproducible_and_digest),
 		cmocka_unit_test(test_version_bump),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_hash_alg),
 		cmocka_unit_test(test_fsck),
 	};
 

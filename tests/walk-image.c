@@ -269,7 +269,7 @@ static void walk_tree(struct walker *w, FILE *out)
 {
 	struct walk_result *res = w->res;
 	struct cfs_node *root = NULL;
-	struct cfs_write_options opts;
+	struct cfs_write_options opts = { 0 };
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f;

@@ -63,6 +63,26 @@ extern "C" {
 #define CFS_XATTR_EXTERNAL_MAX (UINT16_MAX / 2)
 
 /* ------------------------------------------------------------------ */
+/* Hash algorithms (lib/format/hash-alg.c)
+ *
+ * fs-verity's, numbered as the kernel numbers them (FS_VERITY_HASH_ALG_*),
+ * with 4 KiB blocks. The writer, the reader and the mount take one as a
+ * parameter; SHA-256 is the only one implemented so far (and so
+ * CFS_DIGEST_SIZE is its size): another is refused with -EOPNOTSUPP. */
+enum cfs_hash_alg {
+	CFS_HASH_DEFAULT = 0, /* SHA-256 */
+	CFS_HASH_SHA256 = 1,
+	CFS_HASH_SHA512 = 2,
+};
+/* The algorithm of fsverity-utils' name ("sha256", "sha512") into *ret:
+ * -EINVAL for an unknown name, -EOPNOTSUPP for one not implemented. */
+int cfs_hash_alg_from_name(const char *name, enum cfs_hash_alg *ret);
+/* Its name, or NULL when not implemented. */
+const char *cfs_hash_alg_name(enum cfs_hash_alg alg);
+/* Its digest size in bytes, or 0 when not implemented. */
+size_t cfs_hash_alg_digest_size(enum cfs_hash_alg alg);
+
+/* ------------------------------------------------------------------ */
 /* Errors with detail */
 
 struct cfs_error {
@@ -339,7 +359,10 @@ int cfs_dump_print(const struct cfs_node *root, FILE *out);
 struct cfs_write_options {
 	uint32_t min_version; /* format version to write... */
 	uint32_t max_version; /* ...raised up to this one when the tree needs it */
-	uint32_t reserved[6]; /* zero (see "Option structs" above) */
+	/* enum cfs_hash_alg of the files' digests in the metacopy xattrs and
+	 * of the image's digest; 0: SHA-256 */
+	uint32_t hash_alg;
+	uint32_t reserved[5]; /* zero (see "Option structs" above) */
 };
 
 /* Write the EROFS composefs image of root. The bytes go to fd when fd >= 0
@@ -649,7 +672,10 @@ struct cfs_mount_options {
 	/* With CFS_MOUNT_IDMAP: an fd of a user namespace (not taken over). */
 	int idmap_fd;
 	unsigned flags; /* CFS_MOUNT_* */
-	void *reserved[4]; /* zero (see "Option structs" above) */
+	/* enum cfs_hash_alg of digest (and of the files' digests); 0:
+	 * SHA-256 */
+	uint32_t hash_alg;
+	void *reserved[3]; /* zero (see "Option structs" above) */
 };
 
 /* Mount the composefs image at path image on the directory target. The

@@ -743,7 +743,7 @@ failed:
 LCFS_API int lcfs_write_to(struct lcfs_node_s *root,
 			   struct lcfs_write_options_s *options)
 {
-	struct cfs_write_options wo;
+	struct cfs_write_options wo = { 0 };
 	struct cfs_error err;
 	struct lcfs_erofs_header_s header;
 	uint8_t digest[CFS_DIGEST_SIZE];

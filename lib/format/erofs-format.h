@@ -209,7 +209,4 @@ static_assert(sizeof(struct cfs_erofs_header) == 32, "composefs header");
 #define OVL_XATTR_USER_WHITEOUTS "user.overlay.whiteouts"
 #define OVL_XATTR_USER_OPAQUE "user.overlay.opaque"
 
-/* fs-verity hash algorithm number of SHA-256 in the metacopy xattr */
-#define CFS_FSVERITY_HASH_ALG_SHA256 1
-
 #endif

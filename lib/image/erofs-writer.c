@@ -224,15 +224,15 @@ static int fill_winode(struct writer *w, uint32_t idx)
 		size_t meta_len = 0;
 
 		if (n->has_digest) {
-			meta_len = 4 + CFS_DIGEST_SIZE;
+			meta_len = 4 + w->alg->digest_size;
 			meta = arena_alloc(w, meta_len);
 			if (meta == NULL)
 				return -ENOMEM;
 			meta[0] = 0; /* version */
 			meta[1] = (uint8_t)meta_len;
 			meta[2] = 0; /* flags */
-			meta[3] = CFS_FSVERITY_HASH_ALG_SHA256;
-			memcpy(meta + 4, n->digest, CFS_DIGEST_SIZE);
+			meta[3] = (uint8_t)w->alg->id;
+			memcpy(meta + 4, n->digest, w->alg->digest_size);
 		}
 		/* an empty value still needs a valid pointer for comparisons */
 		r = winode_set_xattr(w, wi, OVL_XATTR_METACOPY,
@@ -496,6 +496,12 @@ int cfs_write_image(struct cfs_node *root, const struct cfs_write_options *opts,
 				     CFS_VERSION_MAX);
 	if (w.max_version < w.version)
 		w.max_version = w.version;
+	w.alg = cfsi_hash_alg_get(opts ? opts->hash_alg : CFS_HASH_DEFAULT);
+	if (w.alg == NULL || w.alg->digest_size != CFS_DIGEST_SIZE)
+		return cfs_error_set(err, -EOPNOTSUPP,
+				     "fs-verity hash algorithm %u is not "
+				     "implemented",
+				     opts->hash_alg);
 
 	r = build_inodes(&w, root);
 	if (r == 0)

@@ -12,6 +12,7 @@
 
 #include "composefs-c/composefs.h"
 #include "format/erofs-format.h"
+#include "format/hash_alg_i.h"
 #include "base/util.h"
 
 /* Non-inline regular files are described by one chunk index per chunk;
@@ -82,6 +83,7 @@ struct writer {
 	struct winode *inodes;
 	size_t n_inodes, cap_inodes;
 	uint32_t version, max_version;
+	const struct cfsi_hash_alg *alg; /* of the metacopy digests */
 	int64_t min_mtime_sec;
 	uint32_t min_mtime_nsec;
 	bool has_acl;

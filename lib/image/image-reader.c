@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "format/erofs-format.h"
+#include "format/hash_alg_i.h"
 #include "image/image_i.h"
 #include "base/util.h"
 
@@ -814,9 +815,13 @@ int cfsi_overlay_xattr(const char *name, const void *value, size_t len,
 		 * (version 0, the value's length, flags, algorithm) and the
 		 * digest; a digest of another algorithm is none to us */
 		info->metacopy = true;
-		if (len == 4 + CFS_DIGEST_SIZE && v[0] == 0 &&
-		    v[1] == 4 + CFS_DIGEST_SIZE &&
-		    v[3] == CFS_FSVERITY_HASH_ALG_SHA256) {
+		const struct cfsi_hash_alg *alg =
+			len >= 4 ? cfsi_hash_alg_get(v[3]) : NULL;
+
+		if (alg != NULL && v[3] != CFS_HASH_DEFAULT &&
+		    alg->digest_size == CFS_DIGEST_SIZE &&
+		    len == 4 + alg->digest_size && v[0] == 0 &&
+		    v[1] == 4 + alg->digest_size) {
 			info->has_digest = true;
 			memcpy(info->digest, v + 4, CFS_DIGEST_SIZE);
 		}

@@ -133,6 +133,11 @@ static int validate_options(const struct cfs_mount_options *opts,
 	if ((opts->flags & ~ALL_FLAGS) != 0)
 		return cfs_error_set(err, -EINVAL, "unknown mount flags 0x%x",
 				     opts->flags & ~ALL_FLAGS);
+	if (cfs_hash_alg_digest_size(opts->hash_alg) != CFS_DIGEST_SIZE)
+		return cfs_error_set(err, -EOPNOTSUPP,
+				     "fs-verity hash algorithm %u is not "
+				     "implemented",
+				     opts->hash_alg);
 	if (opts->n_basedirs == 0 || opts->basedirs == NULL)
 		return cfs_error_set(err, -EINVAL,
 				     "no object directory (basedir) given");
