@@ -264,8 +264,10 @@ fi
 # What each library needs
 
 needed_of() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort; }
+# (a sanitizer build adds its runtimes, libasan and libubsan)
 core_needed=$(needed_of "$CFS_BUILDDIR/lib/libcomposefs.so.1")
-if [ "$(printf '%s\n' "$core_needed" | grep -v -e '^libcrypto\.so\.' -e '^libc\.so\.')" = "" ] &&
+if [ "$(printf '%s\n' "$core_needed" | grep -v -e '^libcrypto\.so\.' -e '^libc\.so\.' \
+	-e '^libasan\.so\.' -e '^libubsan\.so\.')" = "" ] &&
 	printf '%s\n' "$core_needed" | grep -q '^libcrypto\.so\.'; then
 	tap_ok "libcomposefs.so.1 needs only libcrypto and libc ($(joined "$core_needed"))"
 else
