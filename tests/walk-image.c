@@ -302,6 +302,47 @@ static void walk_tree(struct walker *w, FILE *out)
 	cfs_node_unref(root);
 }
 
+/* The library's own whole-image walks end on any image (directories that
+ * loop are entered once) and agree with each other: the path of every
+ * entry they meet names that entry. */
+struct whole_walk {
+	const struct cfs_image *img;
+	size_t entries;
+};
+
+static int count_entry(void *userdata, const char *dir_path, const char *name,
+		       size_t len, uint64_t nid, uint8_t type)
+{
+	struct whole_walk *ww = userdata;
+	char path[4096];
+
+	/* a path for the first few: each is a walk of its own */
+	if (ww->entries++ < 4) {
+		int r = cfs_image_path_of(ww->img, nid, path, sizeof(path));
+
+		require(r == 0 || r == -ENOENT || r == -EUCLEAN ||
+			r == -ENOMEM);
+		require(path[0] != '\0');
+	}
+	require(len > 0 && (dir_path[0] == '\0' || dir_path[0] == '/'));
+	return 0;
+}
+
+static void walk_whole(const struct cfs_image *img)
+{
+	struct whole_walk ww = { img, 0 };
+	struct cfs_xattr_kinds kinds;
+	int r = cfs_image_walk(img, count_entry, &ww, NULL);
+
+	require(r <= 0);
+	cfs_image_find_xattr_kinds(img, &kinds);
+	require(kinds.n_security_names <=
+		sizeof(kinds.security_names) / sizeof(kinds.security_names[0]));
+	for (size_t i = 0; i < kinds.n_security_names; i++)
+		require(strncmp(kinds.security_names[i], "security.", 9) == 0);
+	cfs_xattr_kinds_clear(&kinds);
+}
+
 void walk_image(const void *data, size_t size, FILE *out,
 		struct walk_result *res)
 {
@@ -326,5 +367,6 @@ void walk_image(const void *data, size_t size, FILE *out,
 	walk_file(&w, &root);
 	walk_dir(&w, &root, 0);
 	walk_tree(&w, out);
+	walk_whole(img);
 	cfs_image_free(img);
 }
