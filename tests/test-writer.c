@@ -231,6 +231,34 @@ static void test_hash_alg(void **state)
 	assert_int_equal(cfs_hash_alg_from_name("md5", &alg), -EINVAL);
 	assert_int_equal(cfs_hash_alg_digest_size(CFS_HASH_SHA512), 0);
 	assert_null(cfs_hash_alg_name(CFS_HASH_SHA512));
+
+	/* the store and the object reader take it too */
+	{
+		char dir[] = "/tmp/cfs-test-alg.XXXXXX";
+		struct cfs_object_cache *cache = cfs_object_cache_new(0);
+		struct cfs_store *store = NULL;
+
+		assert_non_null(mkdtemp(dir));
+		assert_int_equal(
+			cfs_store_open(dir, CFS_STORE_HASH_ALG(CFS_HASH_SHA512),
+				       &store, &err),
+			-EOPNOTSUPP);
+		assert_non_null(strstr(err.message, "not implemented"));
+		assert_int_equal(
+			cfs_store_open(dir, CFS_STORE_HASH_ALG(CFS_HASH_SHA256),
+				       &store, &err),
+			0);
+		cfs_store_free(store);
+		assert_non_null(cache);
+		assert_int_equal(cfs_object_cache_set_hash_alg(cache,
+							       CFS_HASH_SHA512),
+				 -EOPNOTSUPP);
+		assert_int_equal(cfs_object_cache_set_hash_alg(cache,
+							       CFS_HASH_SHA256),
+				 0);
+		cfs_object_cache_free(cache);
+		assert_int_equal(rmdir(dir), 0);
+	}
 	cfs_node_unref(root);
 }
 

@@ -279,8 +279,12 @@ enum {
 	 * objects not committed are discarded by cfs_store_free(). */
 	CFS_STORE_BATCH = 1 << 1,
 };
+/* In the flags of cfs_store_open(): the enum cfs_hash_alg that names the
+ * store's objects (0: SHA-256). */
+#define CFS_STORE_HASH_ALG(alg) (((unsigned)(alg)&0xffu) << 8)
 
-/* Open (or with CFS_STORE_CREATE, create) the store at path. */
+/* Open (or with CFS_STORE_CREATE, create) the store at path. A hash
+ * algorithm not implemented is refused with -EOPNOTSUPP. */
 int cfs_store_open(const char *path, unsigned flags,
 		   struct cfs_store **ret_store, struct cfs_error *err);
 /* NULL-safe; returns NULL. */
@@ -589,6 +593,11 @@ struct cfs_object_cache *cfs_object_cache_free(struct cfs_object_cache *cache);
  * object's. */
 int cfs_object_cache_set_dir(struct cfs_object_cache *cache, const char *path,
 			     struct cfs_error *err);
+/* The enum cfs_hash_alg of the digests of the objects opened with cache
+ * (by default SHA-256): 0, or -EOPNOTSUPP for one not implemented. Before
+ * the first object is opened. */
+int cfs_object_cache_set_hash_alg(struct cfs_object_cache *cache,
+				  enum cfs_hash_alg alg);
 
 struct cfs_object;
 

@@ -23,6 +23,7 @@
 
 #include "composefs-c/composefs.h"
 #include "format/fsverity_i.h"
+#include "format/hash_alg_i.h"
 #include "base/util.h"
 
 #define BLOCK_SIZE 4096
@@ -48,6 +49,7 @@ struct cfs_object_cache {
 	size_t n_buckets;
 	struct tree *lru_head, *lru_tail;
 	int dir_fd; /* trees kept on disk, or -1 */
+	const struct cfsi_hash_alg *alg; /* of the objects' digests */
 };
 
 struct cfs_object {
@@ -58,6 +60,17 @@ struct cfs_object {
 	struct tree *tree; /* full mode */
 	char path[CFS_PAYLOAD_MAX + 1];
 };
+
+int cfs_object_cache_set_hash_alg(struct cfs_object_cache *cache,
+				  enum cfs_hash_alg alg)
+{
+	const struct cfsi_hash_alg *a = cfsi_hash_alg_get(alg);
+
+	if (a == NULL || a->digest_size != CFS_DIGEST_SIZE)
+		return -EOPNOTSUPP;
+	cache->alg = a;
+	return 0;
+}
 
 struct cfs_object_cache *cfs_object_cache_new(size_t max_bytes)
 {
@@ -73,6 +86,7 @@ struct cfs_object_cache *cfs_object_cache_new(size_t max_bytes)
 	}
 	c->max_bytes = max_bytes ? max_bytes : DEFAULT_CACHE_BYTES;
 	c->dir_fd = -1;
+	c->alg = cfsi_hash_alg_get(CFS_HASH_DEFAULT);
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "composefs-c/composefs.h"
+#include "format/hash_alg_i.h"
 #include "store/store_i.h"
 #include "base/tmpfile_i.h"
 #include "base/util.h"
@@ -74,6 +75,7 @@ struct cfs_store {
 	char *path;
 	int dir_fd;
 	unsigned flags;
+	const struct cfsi_hash_alg *alg; /* that names the objects */
 
 	pthread_mutex_t lock;
 	pthread_cond_t idle; /* signalled when a batch commit ends */
@@ -199,11 +201,19 @@ int cfs_store_open(const char *path, unsigned flags,
 		   struct cfs_store **ret_store, struct cfs_error *err)
 {
 	_cleanup_close_ int fd = -1;
+	const struct cfsi_hash_alg *alg;
 	struct cfs_store *store;
 	int r;
 
 	if (path == NULL || path[0] == '\0')
 		return cfs_error_set(err, -EINVAL, "empty object store path");
+	alg = cfsi_hash_alg_get((enum cfs_hash_alg)((flags >> 8) & 0xff));
+	if (alg == NULL || alg->digest_size != CFS_DIGEST_SIZE)
+		return cfs_error_set(
+			err, -EOPNOTSUPP,
+			"object store %s: fs-verity hash algorithm "
+			"%u is not implemented",
+			path, (flags >> 8) & 0xff);
 
 	if (flags & CFS_STORE_CREATE) {
 		r = cfsi_mkdir_parents(path, 0755);
@@ -231,6 +241,7 @@ int cfs_store_open(const char *path, unsigned flags,
 	}
 	store->dir_fd = TAKE_FD(fd);
 	store->flags = flags;
+	store->alg = alg;
 	pthread_mutex_init(&store->lock, NULL);
 	pthread_cond_init(&store->idle, NULL);
 	pthread_cond_init(&store->written, NULL);
@@ -280,6 +291,11 @@ struct cfs_store *cfs_store_free(struct cfs_store *store)
 		free(store);
 	}
 	return NULL;
+}
+
+const struct cfsi_hash_alg *cfsi_store_hash_alg(const struct cfs_store *store)
+{
+	return store->alg;
 }
 
 const char *cfsi_store_path(const struct cfs_store *store)

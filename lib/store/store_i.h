@@ -8,6 +8,10 @@
 
 #include "composefs-c/composefs.h"
 
+/* The hash algorithm that names the store's objects. */
+struct cfsi_hash_alg;
+const struct cfsi_hash_alg *cfsi_store_hash_alg(const struct cfs_store *store);
+
 /* The path the store was opened with. */
 const char *cfsi_store_path(const struct cfs_store *store);
 
