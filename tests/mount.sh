@@ -226,36 +226,48 @@ if mount_ok "a basedir named with ',' ':' '\\' (escaped as \\, \\: \\\\)" "based
 	unmount
 fi
 
-# --- digest= ----------------------------------------------------------------
+# --- digest= and weakdigest= -----------------------------------------------
 
-if mount_ok "digest= with the image's digest mounts" "basedir=$store,digest=$digest"; then
-	compare "digest=: the mount shows the source tree" "$mnt"
+# digest= is the reference's: the image file must have fs-verity (a file in
+# a temporary directory has none here, on any kernel), whatever the digest,
+# and the refusal comes before anything about the objects.
+mount_fails "digest=: an image without fs-verity is refused, with the right digest too" \
+	"basedir=$store,digest=$digest" "^mount.composefs: Failed to mount composefs $image: Image has no fs-verity\$"
+wrong=$(printf '%s' "$digest" | tr '0-9a-f' '1-9a-f0')
+mount_fails "digest=: an image without fs-verity is refused with a wrong digest" \
+	"basedir=$store,digest=$wrong" "Image has no fs-verity"
+mount_fails "digest= that is not 64 hex digits is a usage error" \
+	"basedir=$store,digest=abc" "invalid digest"
+mount_fails "digest= and weakdigest= exclude each other" \
+	"basedir=$store,digest=$digest,weakdigest=$digest" "exclude each other"
+
+if mount_ok "weakdigest= with the image's digest mounts" "basedir=$store,weakdigest=$digest"; then
+	compare "weakdigest=: the mount shows the source tree" "$mnt"
 	if our_loops | grep -q "memfd:composefs:$tag"; then
-		tap_ok "digest=: the measured sealed copy is what is mounted (loop device over it)"
+		tap_ok "weakdigest=: the measured sealed copy is what is mounted (loop device over it)"
 	else
-		tap_not_ok "digest=: the measured sealed copy is what is mounted (loop device over it)" "$(losetup -a)"
+		tap_not_ok "weakdigest=: the measured sealed copy is what is mounted (loop device over it)" "$(losetup -a)"
 	fi
 	unmount
 fi
-check_clean "digest=: after umount the loop device and the copy are gone"
+check_clean "weakdigest=: after umount the loop device and the copy are gone"
 
 cp "$image" "$work/changing.img"
-if mount_ok "digest=: mount a copy of the image" "basedir=$store,digest=$digest" "$work/changing.img"; then
+if mount_ok "weakdigest=: mount a copy of the image" "basedir=$store,weakdigest=$digest" "$work/changing.img"; then
 	head -c 8192 /dev/urandom | dd of="$work/changing.img" conv=notrunc status=none
 	truncate -s 4096 "$work/changing.img"
 	if "${manifest[@]}" --hardlinks -o "$work/actual" "$mnt" && diff -q "$work/expected" "$work/actual" >/dev/null; then
-		tap_ok "digest=: overwriting the image file afterwards does not change the mount"
+		tap_ok "weakdigest=: overwriting the image file afterwards does not change the mount"
 	else
-		tap_not_ok "digest=: overwriting the image file afterwards does not change the mount"
+		tap_not_ok "weakdigest=: overwriting the image file afterwards does not change the mount"
 	fi
 	unmount
 fi
 
-wrong=$(printf '%s' "$digest" | tr '0-9a-f' '1-9a-f0')
-mount_fails "digest= with another digest is refused, naming both digests" \
-	"basedir=$store,digest=$wrong" "$digest.*$wrong"
-mount_fails "digest= that is not 64 hex digits is a usage error" \
-	"basedir=$store,digest=abc" "invalid digest"
+mount_fails "weakdigest= with another digest is refused, naming both digests" \
+	"basedir=$store,weakdigest=$wrong" "Image has wrong fs-verity.*$digest.*$wrong"
+mount_fails "weakdigest= that is not 64 hex digits is a usage error" \
+	"basedir=$store,weakdigest=abc" "invalid digest"
 
 # --- verity and tryverity ---------------------------------------------------
 
@@ -428,7 +440,7 @@ failed=""
 start=$(date +%s%N)
 for ((i = 0; i < 50; i++)); do
 	opts="basedir=$store"
-	((i % 2)) && opts="$opts,digest=$digest"
+	((i % 2)) && opts="$opts,weakdigest=$digest"
 	if ! output=$("$mcfs" -o "$opts" "$image" "$mnt" 2>&1) || [ ! -e "$mnt/files/size-1" ]; then
 		failed="cycle $i: $output"
 		break
@@ -440,9 +452,9 @@ for ((i = 0; i < 50; i++)); do
 done
 elapsed=$((($(date +%s%N) - start) / 1000000))
 if [ -z "$failed" ]; then
-	tap_ok "50 mount/umount cycles, every other with digest= ($elapsed ms)"
+	tap_ok "50 mount/umount cycles, every other with weakdigest= ($elapsed ms)"
 else
-	tap_not_ok "50 mount/umount cycles, every other with digest=" "$failed"
+	tap_not_ok "50 mount/umount cycles, every other with weakdigest=" "$failed"
 fi
 check_clean "50 cycles: no mount, loop device or EROFS superblock left"
 if [ "$(wc -l </proc/self/mountinfo)" -eq "$mountinfo_lines" ]; then

@@ -419,6 +419,115 @@ static void test_errors(void **state)
 	lcfs_node_unref(root);
 }
 
+/* The loaders speak of malformed input as the reference's do: EINVAL
+ * (an unknown header version: ENOTSUP), never this library's own values. */
+#define expect_load_error(d, l, w) expect_load_error_at(d, l, w, __LINE__)
+static void expect_load_error_at(const void *data, size_t len, int want,
+				 int line)
+{
+	struct lcfs_node_s *n;
+
+	errno = 0;
+	n = lcfs_load_node_from_image(data, len);
+	if (n != NULL)
+		fail_msg("line %d: an image of %zu bytes loaded", line, len);
+	if (errno != want)
+		fail_msg("line %d: errno %d (%s), not %d", line, errno,
+			 strerror(errno), want);
+}
+
+static void test_load_errors(void **state)
+{
+	struct lcfs_node_s *root = add(NULL, NULL, S_IFDIR | 0755), *wh, *link;
+	uint8_t digest[LCFS_DIGEST_SIZE], zeros[8192] = { 0 };
+	struct lcfs_node_s *loaded;
+	struct buf a;
+	uint8_t *copy;
+
+	add(root, "file", S_IFREG | 0644);
+	wh = add(root, "wh", S_IFCHR | 0644);
+	lcfs_node_set_rdev64(wh, 0);
+	lcfs_image(root, 0, 1, &a, digest);
+
+	/* a whiteout of one link loads */
+	loaded = lcfs_load_node_from_image(a.data, a.len);
+	assert_non_null(loaded);
+	lcfs_node_unref(loaded);
+
+	expect_load_error(a.data, 0, EINVAL); /* empty */
+	expect_load_error(NULL, 0, EINVAL);
+	expect_load_error(a.data, 100, EINVAL); /* truncated in the header */
+	expect_load_error(a.data, 1100, EINVAL); /* in the superblock */
+	expect_load_error(a.data, a.len - 1, EINVAL); /* by one byte */
+	expect_load_error(zeros, sizeof(zeros), EINVAL); /* not an image */
+	copy = malloc(a.len);
+	assert_non_null(copy);
+	memcpy(copy, a.data, a.len);
+	copy[4] ^= 0x40; /* the composefs header's version */
+	expect_load_error(copy, a.len, EOPNOTSUPP);
+	memcpy(copy, a.data, a.len);
+	copy[1024] ^= 1; /* the EROFS magic */
+	expect_load_error(copy, a.len, EINVAL);
+	free(copy);
+	free(a.data);
+
+	/* a whiteout of two links, which this library's writer never makes
+	 * (it stores whiteouts escaped) but an image can hold: a device of
+	 * two links whose rdev is then cleared in the image */
+	lcfs_node_set_rdev64(wh, makedev(0xabc, 0x5d));
+	link = lcfs_node_new();
+	lcfs_node_make_hardlink(link, wh);
+	assert_int_equal(lcfs_node_add_child(root, link, "wh2"), 0);
+	lcfs_image(root, 0, 1, &a, digest);
+	loaded = lcfs_load_node_from_image(a.data, a.len);
+	assert_non_null(loaded);
+	lcfs_node_unref(loaded);
+	{
+		/* the kernel's encoding: minor's low byte, major, the rest */
+		const uint8_t rdev[4] = { 0x5d, 0xbc, 0x0a, 0x00 };
+		uint8_t *at = NULL;
+
+		for (size_t i = 0; i + 4 <= a.len; i += 4) {
+			if (memcmp(a.data + i, rdev, 4) == 0) {
+				assert_null(at); /* just one */
+				at = a.data + i;
+			}
+		}
+		assert_non_null(at);
+		memset(at, 0, 4);
+	}
+	expect_load_error(a.data, a.len, EINVAL);
+	free(a.data);
+	lcfs_node_unref(root);
+}
+
+/* The reference's tools, built with its private header, read a node's
+ * mode straight from the struct (at offset 144 on 64-bit targets, where
+ * that header puts it): it must be there in ours. */
+static void test_node_layout(void **state)
+{
+#if __SIZEOF_POINTER__ == 8
+	struct lcfs_node_s *node = lcfs_node_new();
+	uint32_t mode, nlink, uid;
+
+	lcfs_node_set_mode(node, S_IFREG | 0640);
+	lcfs_node_set_nlink(node, 3);
+	lcfs_node_set_uid(node, 1234);
+	memcpy(&mode, (const char *)node + 144, sizeof(mode));
+	memcpy(&nlink, (const char *)node + 148, sizeof(nlink));
+	memcpy(&uid, (const char *)node + 152, sizeof(uid));
+	assert_int_equal(mode, S_IFREG | 0640);
+	assert_int_equal(nlink, 3);
+	assert_int_equal(uid, 1234);
+	lcfs_node_set_mode(node, S_IFDIR | 0755);
+	memcpy(&mode, (const char *)node + 144, sizeof(mode));
+	assert_int_equal(mode, S_IFDIR | 0755);
+	lcfs_node_unref(node);
+#else
+	skip();
+#endif
+}
+
 /* The version written: raised to max_version when the tree needs it. */
 static void test_version(void **state)
 {
@@ -827,6 +936,8 @@ int main(void)
 		cmocka_unit_test(test_clone),
 		cmocka_unit_test(test_fsverity),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_node_layout),
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_build),
 		cmocka_unit_test(test_golden),

@@ -225,8 +225,27 @@ static void test_sealed_copy(void **state)
 	close(copy);
 }
 
-/* A wrong digest is refused before anything is mounted (so it needs no
- * root), with both digests in the message. */
+/* A digest needs an image file with fs-verity, whatever the digest: the
+ * test's image has none (a temporary file), so even the right digest is
+ * refused, before anything is mounted (so it needs no root). */
+static void test_digest_needs_verity(void **state)
+{
+	struct cfs_mount_options opts = default_options();
+	struct cfs_error err;
+
+	opts.digest = image_digest;
+	assert_int_equal(cfs_mount_image(image_path, target, &opts, &err),
+			 -ENOTTY);
+	assert_string_equal(err.message, "Image has no fs-verity");
+	assert_int_equal(mounts_matching(target), 0);
+	/* unknown flags are still refused */
+	opts.flags = 1u << 20;
+	assert_int_equal(cfs_mount_image(image_path, target, &opts, &err),
+			 -EINVAL);
+}
+
+/* With the weaker check, a wrong digest is refused before anything is
+ * mounted (so it needs no root), with both digests in the message. */
 static void test_wrong_digest(void **state)
 {
 	struct cfs_mount_options opts = default_options();
@@ -237,6 +256,7 @@ static void test_wrong_digest(void **state)
 	memcpy(wrong, image_digest, sizeof(wrong));
 	wrong[5] ^= 1;
 	opts.digest = wrong;
+	opts.flags = CFS_MOUNT_DIGEST_COPY;
 	assert_int_equal(cfs_mount_image(image_path, target, &opts, &err),
 			 -EILSEQ);
 	cfs_digest_to_hex(wrong, want);
@@ -337,6 +357,9 @@ static void mount_and_check(unsigned flags, const uint8_t *digest)
 
 	opts.flags = flags;
 	opts.digest = digest;
+	/* the image is a temporary file without fs-verity */
+	if (digest != NULL)
+		opts.flags |= CFS_MOUNT_DIGEST_COPY;
 	r = cfs_mount_image(image_path, target, &opts, &err);
 	if (r < 0)
 		fail_msg("mount failed: %s", err.message);
@@ -452,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_missing_image),
 		cmocka_unit_test(test_sealed_copy),
+		cmocka_unit_test(test_digest_needs_verity),
 		cmocka_unit_test(test_wrong_digest),
 		cmocka_unit_test(test_corrupt_images),
 		cmocka_unit_test(test_check_verity),

@@ -8,8 +8,9 @@
 # tree. tests/vm/init.sh then, inside the VM: fills a store with
 # `mkcomposefs --digest-store` (which enables fs-verity on every object) and
 # checks each object's kernel digest against ours; enables fs-verity on the
-# image; mounts with `mount.composefs -o verity`, `digest=` (true and wrong)
-# and `tryverity`, reading every file; then tampers with three objects (one
+# image; mounts with `mount.composefs -o verity`, `digest=` (true and
+# wrong; an image or objects without fs-verity refused), `weakdigest=` and
+# `tryverity`, reading every file; then tampers with three objects (one
 # without fs-verity, one with other content, one with a data block
 # corrupted on the disk) and checks that each fails with EIO while the
 # other files still read. Its results come back over a second serial port

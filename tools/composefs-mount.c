@@ -187,8 +187,11 @@ int cmd_mount(int argc, char **argv)
 		s.kernel.basedirs = basedirs;
 		s.kernel.n_basedirs = 1;
 		/* the library checks the image against it, on a copy it then
-		 * mounts where the file has no fs-verity */
+		 * mounts where the file has no fs-verity (a repository's
+		 * images need not have it); the objects as with tryverity
+		 * unless -o verity */
 		s.kernel.digest = digest;
+		s.kernel.flags |= CFS_MOUNT_DIGEST_COPY;
 		if (cfs_mount_image(image, target, &s.kernel, &err) < 0)
 			tool_die("cannot mount '%s' on %s: %s", name, target,
 				 err.message);

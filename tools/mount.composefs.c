@@ -27,6 +27,7 @@ struct settings {
 	char **basedirs;
 	size_t n_basedirs;
 	char *digest;
+	char *weakdigest;
 	char *upperdir;
 	char *workdir;
 	char *idmap;
@@ -45,7 +46,12 @@ static void usage(FILE *out)
 		"and a backslash as \\\\, or put the value in double quotes):\n"
 		"  basedir=DIR[:DIR...]  object directories, searched in order\n"
 		"                        (required; \\: for a colon in a name)\n"
-		"  digest=HEX            the image must have this fs-verity digest\n"
+		"  digest=HEX            the image file must have fs-verity with this\n"
+		"                        digest, and every object fs-verity (implies\n"
+		"                        verity)\n"
+		"  weakdigest=HEX        weaker, for images without fs-verity: a sealed\n"
+		"                        copy of the image is checked and mounted; the\n"
+		"                        objects are checked as with tryverity\n"
 		"  verity                every file must have an fs-verity digest that\n"
 		"                        the kernel checks (refused where it cannot)\n"
 		"  tryverity             as verity where the kernel can, else without\n"
@@ -212,6 +218,8 @@ static char **value_slot(struct settings *set, const char *key)
 {
 	if (strcmp(key, "digest") == 0)
 		return &set->digest;
+	if (strcmp(key, "weakdigest") == 0)
+		return &set->weakdigest;
 	if (strcmp(key, "upperdir") == 0)
 		return &set->upperdir;
 	if (strcmp(key, "workdir") == 0)
@@ -265,6 +273,7 @@ static void settings_free(struct settings *set)
 		free(set->basedirs[i]);
 	free(set->basedirs);
 	free(set->digest);
+	free(set->weakdigest);
 	free(set->upperdir);
 	free(set->workdir);
 	free(set->idmap);
@@ -386,6 +395,16 @@ int main(int argc, char **argv)
 	opts.upperdir = set.upperdir;
 	opts.workdir = set.workdir;
 	opts.flags = set.flags;
+	if (set.digest != NULL && set.weakdigest != NULL)
+		bad_usage("digest and weakdigest exclude each other");
+	if (set.weakdigest != NULL) {
+		/* the image is checked on a sealed copy; the objects as with
+		 * tryverity, unless verity is given too */
+		free(set.digest);
+		set.digest = set.weakdigest;
+		set.weakdigest = NULL;
+		opts.flags |= CFS_MOUNT_DIGEST_COPY;
+	}
 	if (set.digest != NULL) {
 		if (cfs_digest_from_hex(set.digest, digest) < 0)
 			bad_usage("invalid digest '%s': expected 64 hex digits",
@@ -408,8 +427,8 @@ int main(int argc, char **argv)
 		r = cfs_mount_image(argv[optind], argv[optind + 1], &opts,
 				    &err);
 		if (r < 0)
-			tool_die("cannot mount %s on %s: %s", argv[optind],
-				 argv[optind + 1], err.message);
+			tool_die("Failed to mount composefs %s: %s",
+				 argv[optind], err.message);
 		if (set.verbose)
 			printf("%s: mounted %s on %s\n", tool_name,
 			       argv[optind], argv[optind + 1]);

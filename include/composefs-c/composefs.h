@@ -662,6 +662,12 @@ enum {
 	 * mount API or overlayfs' lowerdir+/datadir+ (which is detected and
 	 * falls back to this by itself); mainly for tests. */
 	CFS_MOUNT_LEGACY_API = 1 << 8,
+	/* A weaker digest check, for images stored without fs-verity: where
+	 * the image file has no fs-verity, opts->digest is checked on a copy
+	 * of it in a sealed memory file, and that very copy is mounted (the
+	 * file cannot change between the check and the mount); the objects
+	 * get CFS_MOUNT_TRY_VERITY instead of CFS_MOUNT_VERITY. */
+	CFS_MOUNT_DIGEST_COPY = 1 << 9,
 };
 
 struct cfs_mount_options {
@@ -669,11 +675,11 @@ struct cfs_mount_options {
 	const char *const *basedirs;
 	size_t n_basedirs;
 	/* When not NULL, CFS_DIGEST_SIZE bytes: the fs-verity digest the
-	 * image must have. Where the image file has fs-verity the kernel's
-	 * measurement is compared; otherwise the image is copied into a sealed
-	 * memory file, measured there, and that very copy is mounted, so the
-	 * file cannot change between the check and the mount. Implies
-	 * CFS_MOUNT_TRY_VERITY for the objects. */
+	 * image must have, as the kernel measures it. An image file without
+	 * fs-verity is refused (-ENOTTY, "Image has no fs-verity"), and
+	 * every object must have fs-verity too: a digest implies
+	 * CFS_MOUNT_VERITY. With CFS_MOUNT_DIGEST_COPY the check is the
+	 * weaker one described there. */
 	const uint8_t *digest;
 	/* Both or neither: a writable overlay whose changes go to upperdir. */
 	const char *upperdir;
@@ -691,9 +697,10 @@ struct cfs_mount_options {
  * image is validated with the image reader first: a malformed one is refused
  * (-EUCLEAN or the reader's errno) before anything is mounted. On failure
  * everything already set up is undone and err says what failed. Errors
- * besides the kernel's: -EINVAL (bad options), -EILSEQ (the image's digest
- * is not opts->digest; the message gives both), -EOPNOTSUPP
- * (CFS_MOUNT_VERITY where it cannot be enforced). */
+ * besides the kernel's: -EINVAL (bad options), -ENOTTY (a digest was given
+ * and the image file has no fs-verity), -EILSEQ (the image's digest is not
+ * opts->digest; the message gives both), -EOPNOTSUPP (CFS_MOUNT_VERITY, or
+ * a digest, where fs-verity cannot be enforced). */
 int cfs_mount_image(const char *image, const char *target,
 		    const struct cfs_mount_options *opts,
 		    struct cfs_error *err);

@@ -19,6 +19,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "format/erofs-format.h"
 #include "libcomposefs/lcfs-erofs.h"
 #include "libcomposefs/lcfs-mount.h"
 #include "libcomposefs/lcfs-writer.h"
@@ -800,6 +801,45 @@ LCFS_API int lcfs_write_to(struct lcfs_node_s *root,
 /* ------------------------------------------------------------------ */
 /* Reading */
 
+/* The reference's loader speaks of a malformed image as EINVAL (and of an
+ * unknown header version as ENOTSUP, which is EOPNOTSUPP here too), where
+ * the cfs_ reader says what is wrong with its own values. */
+static int load_errno(int r)
+{
+	switch (r) {
+	case -ENOMEM:
+	case -EOPNOTSUPP:
+		return r;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* A whiteout stands for the absence of a file: the reference's loader
+ * refuses one with more than one link (EINVAL), and so does this one,
+ * although the cfs_ reader takes it. */
+static int refuse_linked_whiteout(void *userdata, const char *dir_path,
+				  const char *name, size_t len, uint64_t nid,
+				  uint8_t file_type)
+{
+	const struct cfs_image *image = userdata;
+	struct cfs_inode inode;
+	struct cfs_error err;
+	int r;
+
+	(void)dir_path;
+	(void)name;
+	(void)len;
+	if (file_type != EROFS_FT_CHRDEV)
+		return 0;
+	r = cfs_image_get_inode(image, nid, &inode, &err);
+	if (r < 0)
+		return r;
+	if (S_ISCHR(inode.mode) && inode.rdev == 0 && inode.nlink > 1)
+		return -EINVAL;
+	return 0;
+}
+
 LCFS_API struct lcfs_node_s *
 lcfs_load_node_from_image_ext(const uint8_t *image_data, size_t image_data_size,
 			      const struct lcfs_read_options_s *opts)
@@ -810,6 +850,8 @@ lcfs_load_node_from_image_ext(const uint8_t *image_data, size_t image_data_size,
 	int r;
 
 	r = cfs_image_open_buffer(image_data, image_data_size, &image, &err);
+	if (r == 0)
+		r = cfs_image_walk(image, refuse_linked_whiteout, image, &err);
 	if (r == 0)
 		r = cfs_image_to_tree(image, &root, &err);
 	cfs_image_free(image);
@@ -822,7 +864,7 @@ lcfs_load_node_from_image_ext(const uint8_t *image_data, size_t image_data_size,
 	}
 	if (r < 0) {
 		cfs_node_unref(root);
-		return fail_null(r);
+		return fail_null(load_errno(r));
 	}
 	return L(root);
 }

@@ -148,9 +148,10 @@ int cfs_image_walk(const struct cfs_image *img, cfs_walk_fn fn, void *userdata,
 			r = cfs_image_readdir(img, &dir, 0, walk_entry, &w,
 					      err);
 	}
-	if (r == 0)
+	/* readdir returns walk_entry's 1 when the walk was stopped */
+	if (w.stop != 0)
 		r = w.stop;
-	else if (r == -ENOMEM)
+	if (r == -ENOMEM)
 		cfs_error_set(err, r, "out of memory");
 	for (size_t k = 0; k < w.queue_n; k++)
 		free(w.paths[k]);

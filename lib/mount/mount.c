@@ -42,7 +42,7 @@
 /* memfd_create()'s limit on names */
 #define MEMFD_NAME_MAX 249
 
-#define ALL_FLAGS ((CFS_MOUNT_LEGACY_API << 1) - 1)
+#define ALL_FLAGS ((CFS_MOUNT_DIGEST_COPY << 1) - 1)
 
 struct mount_state {
 	const struct cfs_mount_options *opts;
@@ -214,7 +214,11 @@ int cfs_mount_check_verity(const char *dir, struct cfs_error *err)
 static int decide_verity(struct mount_state *s, struct cfs_error *err)
 {
 	const struct cfs_mount_options *opts = s->opts;
-	bool required = opts->flags & CFS_MOUNT_VERITY;
+	bool copy = opts->flags & CFS_MOUNT_DIGEST_COPY;
+	/* a digest of the image is worth little if the files it names can
+	 * be anything: it implies verity, unless the weaker check was asked */
+	bool required = (opts->flags & CFS_MOUNT_VERITY) ||
+			(opts->digest != NULL && !copy);
 	bool wanted = required || (opts->flags & CFS_MOUNT_TRY_VERITY) ||
 		      opts->digest != NULL;
 
@@ -236,6 +240,13 @@ static int decide_verity(struct mount_state *s, struct cfs_error *err)
 		if (r < 0 && r != -EOPNOTSUPP)
 			return cfs_error_set(err, r, "object directory %s",
 					     why.message);
+		if (r < 0 && opts->digest != NULL &&
+		    !(opts->flags & CFS_MOUNT_VERITY))
+			return cfs_error_set(
+				err, r,
+				"cannot enforce fs-verity on the objects, which "
+				"a digest requires: %s",
+				why.message);
 		if (r < 0)
 			return cfs_error_set(
 				err, r,
@@ -280,6 +291,13 @@ static int pin_image(struct mount_state *s, struct cfs_error *err)
 	/* A file with fs-verity cannot change, and the kernel checks every
 	 * read of it against the digest it gives here. */
 	r = cfs_fsverity_measure_fd(s->image_fd, found);
+	if ((r == -ENODATA || r == -EOPNOTSUPP) &&
+	    !(s->opts->flags & CFS_MOUNT_DIGEST_COPY))
+		return cfs_error_set(err, -ENOTTY, "Image has no fs-verity");
+	if (r == -EBADMSG && !(s->opts->flags & CFS_MOUNT_DIGEST_COPY))
+		return cfs_error_set(err, -EILSEQ,
+				     "Image has wrong fs-verity: its digest "
+				     "is not SHA-256");
 	if (r == -ENODATA || r == -EOPNOTSUPP) {
 		r = cfsi_mount_sealed_copy(s->image_fd, s->name);
 		if (r < 0)
@@ -298,8 +316,8 @@ static int pin_image(struct mount_state *s, struct cfs_error *err)
 		cfs_digest_to_hex(found, found_hex);
 		cfs_digest_to_hex(s->opts->digest, want_hex);
 		return cfs_error_set(err, -EILSEQ,
-				     "Image has wrong fs-verity digest: it is "
-				     "%s, not the expected %s",
+				     "Image has wrong fs-verity: its digest "
+				     "is %s, not the expected %s",
 				     found_hex, want_hex);
 	}
 	return 0;
@@ -780,14 +798,16 @@ static int mount_image_fd(int fd, const char *name, const char *target,
 	if (r < 0)
 		return r;
 	s.legacy = opts->flags & CFS_MOUNT_LEGACY_API;
-	r = decide_verity(&s, err);
-	if (r < 0)
-		goto out;
+	/* the image first, as the reference does: "Image has no fs-verity"
+	 * says more than anything about the objects */
 	if (opts->digest != NULL) {
 		r = pin_image(&s, err);
 		if (r < 0)
 			goto out;
 	}
+	r = decide_verity(&s, err);
+	if (r < 0)
+		goto out;
 	r = check_image(&s, err);
 	if (r < 0)
 		goto out;

@@ -4,12 +4,66 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "tree/node_i.h"
 #include "base/util.h"
+
+/* The layout of the reference's node, as its private header has it (see
+ * node_i.h): the fields its tools may read must lie at the same offsets in
+ * ours, on any target. */
+struct ref_node_layout {
+	int ref_count;
+	void *parent;
+	void **children;
+	size_t children_capacity, children_size;
+	void *link_to;
+	bool link_to_invalid;
+	char *name, *payload;
+	uint8_t *content;
+	void *xattrs;
+	size_t n_xattrs, xattr_size;
+	bool digest_set;
+	uint8_t digest[32];
+	struct {
+		uint32_t st_mode, st_nlink, st_uid, st_gid, st_rdev;
+		uint64_t st_size;
+		int64_t st_mtim_sec;
+		uint32_t st_mtim_nsec;
+	} inode;
+};
+#define SAME_OFFSET(ours, theirs)                                              \
+	_Static_assert(offsetof(struct cfs_node, ours) ==                      \
+			       offsetof(struct ref_node_layout, theirs),       \
+		       "struct cfs_node: " #ours " is not where the "          \
+		       "reference has " #theirs)
+SAME_OFFSET(refcount, ref_count);
+SAME_OFFSET(parent, parent);
+SAME_OFFSET(children, children);
+SAME_OFFSET(children_cap, children_capacity);
+SAME_OFFSET(n_children, children_size);
+SAME_OFFSET(link_to, link_to);
+SAME_OFFSET(name, name);
+SAME_OFFSET(payload, payload);
+SAME_OFFSET(content, content);
+SAME_OFFSET(xattrs, xattrs);
+SAME_OFFSET(n_xattrs, n_xattrs);
+SAME_OFFSET(has_digest, digest_set);
+SAME_OFFSET(digest, digest);
+SAME_OFFSET(mode, inode.st_mode);
+SAME_OFFSET(nlink, inode.st_nlink);
+SAME_OFFSET(uid, inode.st_uid);
+SAME_OFFSET(gid, inode.st_gid);
+SAME_OFFSET(rdev, inode.st_rdev);
+#if __SIZEOF_POINTER__ == 8
+SAME_OFFSET(size, inode.st_size);
+SAME_OFFSET(mtime_sec, inode.st_mtim_sec);
+SAME_OFFSET(mtime_nsec, inode.st_mtim_nsec);
+_Static_assert(offsetof(struct cfs_node, mode) == 144, "node ABI");
+#endif
 
 /* Each xattr counts its key and value plus twice the entry header (less one,
  * the worst case of alignment); the first one also the ibody header. The

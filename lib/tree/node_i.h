@@ -11,27 +11,35 @@ struct cfs_xattr {
 	uint16_t len;
 };
 
+/*
+ * The order of the fields is part of the ABI. A struct lcfs_node_s of the
+ * libcomposefs API is a struct cfs_node, and the reference
+ * implementation's tools, built against its private header, read fields of
+ * it directly (its mkcomposefs reads the mode, at offset 144 on 64-bit
+ * targets, to find regular files). So the fields common to both lie where
+ * that header has them: reference count, parent, children, hard link
+ * target, name, payload, content, xattrs, digest, then the inode's fields
+ * in a struct of their own (aligned as that header's is, on any target):
+ * mode, link count, owner, rdev (its low 32 bits where the reference has
+ * 32), size and mtime. node.c checks the offsets at build time. New
+ * fields (a longer digest among them) go at the end.
+ */
 struct cfs_node {
 	int refcount;
 
 	struct cfs_node *parent; /* not owned */
-	char *name; /* NULL for a root */
 
 	struct cfs_node **children; /* sorted by name, owned */
-	size_t n_children;
 	size_t children_cap;
+	size_t n_children;
 
 	struct cfs_node *link_to; /* hard link target, owned */
 
-	uint32_t mode;
-	uint32_t nlink;
-	uint32_t uid;
-	uint32_t gid;
-	uint64_t rdev;
-	uint64_t size;
-	int64_t mtime_sec;
-	uint32_t mtime_nsec;
+	/* Scratch space of the image writer while it runs (where the
+	 * reference keeps a flag of its own). */
+	const void *wr_owner;
 
+	char *name; /* NULL for a root */
 	char *payload; /* object path or symlink target */
 	uint8_t *content; /* inline content, size bytes */
 
@@ -42,9 +50,18 @@ struct cfs_node {
 	bool has_digest;
 	uint8_t digest[CFS_DIGEST_SIZE];
 
-	/* Scratch space of the image writer while it runs. */
-	const void *wr_owner;
-	uint32_t wr_index;
+	struct {
+		uint32_t mode;
+		uint32_t nlink;
+		uint32_t uid;
+		uint32_t gid;
+		uint64_t rdev;
+		uint64_t size;
+		int64_t mtime_sec;
+		uint32_t mtime_nsec;
+	};
+
+	uint32_t wr_index; /* the writer's scratch too */
 };
 
 static inline bool cfs_node_is_dir(const struct cfs_node *n)

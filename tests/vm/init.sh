@@ -270,7 +270,12 @@ case "$image_digest" in
 0*) wrong_digest=1${image_digest#?} ;;
 *) wrong_digest=0${image_digest#?} ;;
 esac
-if mount_cfs "basedir=$store,verity,digest=$image_digest"; then
+# digest= alone implies verity, as the reference's does.
+if mount_cfs "basedir=$store,digest=$image_digest"; then
+	case ",$(overlay_options)," in
+	*,verity=require,*) ok "digest= alone implies verity (the overlay has verity=require)" ;;
+	*) not_ok "digest= alone implies verity (the overlay has verity=require)" "$(overlay_options)" ;;
+	esac
 	if compare_tree "$mnt"; then
 		ok "digest= with the image's true digest mounts; every file reads"
 	else
@@ -280,7 +285,7 @@ if mount_cfs "basedir=$store,verity,digest=$image_digest"; then
 else
 	not_ok "digest= with the image's true digest mounts; every file reads" "$out"
 fi
-if mount_cfs "basedir=$store,verity,digest=$wrong_digest"; then
+if mount_cfs "basedir=$store,digest=$wrong_digest"; then
 	not_ok "digest= with another digest is refused" "it mounted"
 	umount "$mnt"
 elif is_mounted; then
@@ -288,32 +293,42 @@ elif is_mounted; then
 	umount "$mnt"
 else
 	case "$out" in
-	*"$wrong_digest"*)
-		ok "digest= with another digest is refused"
+	*"Image has wrong fs-verity"*"$wrong_digest"*)
+		ok "digest= with another digest is refused (Image has wrong fs-verity)"
 		diag "$out"
 		;;
-	*) not_ok "digest= with another digest is refused (naming the digests)" "$out" ;;
+	*) not_ok "digest= with another digest is refused (Image has wrong fs-verity, naming the digests)" "$out" ;;
 	esac
 fi
 
-# The same image without fs-verity (on tmpfs): mount.composefs measures a
-# sealed copy of it.
+# The same image without fs-verity (on tmpfs): digest= refuses it, as the
+# reference's does; weakdigest= measures a sealed copy of it.
 cp "$image" /tmp/image.cfs
-if mount_cfs "basedir=$store,verity,digest=$image_digest" /tmp/image.cfs &&
-	compare_tree "$mnt"; then
-	ok "digest= on an image without fs-verity (tmpfs) mounts; every file reads"
-else
-	not_ok "digest= on an image without fs-verity (tmpfs) mounts; every file reads" "$out"
-fi
-is_mounted && umount "$mnt"
-if mount_cfs "basedir=$store,digest=$wrong_digest" /tmp/image.cfs ||
+if mount_cfs "basedir=$store,digest=$image_digest" /tmp/image.cfs ||
 	is_mounted; then
-	not_ok "digest= with another digest is refused for an image without fs-verity" "$out"
+	not_ok "digest= refuses an image without fs-verity, with its true digest" "it mounted"
 	umount "$mnt"
 else
 	case "$out" in
-	*"$wrong_digest"*) ok "digest= with another digest is refused for an image without fs-verity" ;;
-	*) not_ok "digest= with another digest is refused for an image without fs-verity (naming the digests)" "$out" ;;
+	*"Image has no fs-verity"*) ok "digest= refuses an image without fs-verity, with its true digest (Image has no fs-verity)" ;;
+	*) not_ok "digest= refuses an image without fs-verity, with its true digest (Image has no fs-verity)" "$out" ;;
+	esac
+fi
+if mount_cfs "basedir=$store,verity,weakdigest=$image_digest" /tmp/image.cfs &&
+	compare_tree "$mnt"; then
+	ok "weakdigest= on an image without fs-verity (tmpfs) mounts; every file reads"
+else
+	not_ok "weakdigest= on an image without fs-verity (tmpfs) mounts; every file reads" "$out"
+fi
+is_mounted && umount "$mnt"
+if mount_cfs "basedir=$store,weakdigest=$wrong_digest" /tmp/image.cfs ||
+	is_mounted; then
+	not_ok "weakdigest= with another digest is refused for an image without fs-verity" "$out"
+	umount "$mnt"
+else
+	case "$out" in
+	*"$wrong_digest"*) ok "weakdigest= with another digest is refused for an image without fs-verity" ;;
+	*) not_ok "weakdigest= with another digest is refused for an image without fs-verity (naming the digests)" "$out" ;;
 	esac
 fi
 rm -f /tmp/image.cfs
@@ -332,6 +347,27 @@ else
 		;;
 	*) not_ok "verity is refused for a store on a filesystem without fs-verity (saying why)" "$out" ;;
 	esac
+fi
+if mount_cfs "basedir=/tmp/store,digest=$image_digest" || is_mounted; then
+	not_ok "digest= is refused for a store on a filesystem without fs-verity" "it mounted"
+	is_mounted && umount "$mnt"
+else
+	case "$out" in
+	*"no fs-verity"*)
+		ok "digest= is refused for a store on a filesystem without fs-verity"
+		diag "$out"
+		;;
+	*) not_ok "digest= is refused for a store on a filesystem without fs-verity (saying why)" "$out" ;;
+	esac
+fi
+if mount_cfs "basedir=/tmp/store,weakdigest=$image_digest"; then
+	case ",$(overlay_options)," in
+	*,verity=require,*) not_ok "weakdigest= on a store without fs-verity mounts as tryverity" "$(overlay_options)" ;;
+	*) ok "weakdigest= on a store without fs-verity mounts as tryverity" ;;
+	esac
+	umount "$mnt"
+else
+	not_ok "weakdigest= on a store without fs-verity mounts as tryverity" "$out"
 fi
 if mount_cfs "basedir=/tmp/store,tryverity"; then
 	case ",$(overlay_options)," in
@@ -415,6 +451,19 @@ if mount_cfs "basedir=$store,verity"; then
 	diag "$(printf 'what the kernel said:\n%s' "$(dmesg | grep -i verity)")"
 else
 	not_ok "mount.composefs -o verity mounts over the tampered store" "$out"
+fi
+
+# digest= implies verity: the object copied without fs-verity is refused.
+if mount_cfs "basedir=$store,digest=$image_digest"; then
+	r=$(read_result a.bin)
+	if [ "$r" = "open: EIO" ]; then
+		ok "digest=: an object without fs-verity is refused (EIO at open)"
+	else
+		not_ok "digest=: an object without fs-verity is refused (EIO at open)" "$r"
+	fi
+	umount "$mnt"
+else
+	not_ok "digest=: an object without fs-verity is refused (EIO at open)" "$out"
 fi
 
 # Without the verity option overlayfs checks no digest: the wrong bytes of
