@@ -123,7 +123,8 @@ check_installed()
 
 expected=("${tools[@]/#/$bindir/}" "$sbindir/mount.composefs"
 	"$libdir/libcomposefs.so" "$libdir/libcomposefs.so.1"
-	"$libdir/libcomposefs.so.1.0.0" "$libdir/pkgconfig/composefs.pc"
+	"$libdir/libcomposefs.so.1.0.0" "$libdir/libcomposefs.a"
+	"$libdir/pkgconfig/composefs.pc"
 	"$libdir/libcomposefs-repo.so" "$libdir/libcomposefs-repo.so.0"
 	"$libdir/libcomposefs-repo.so.0.0.0"
 	"$libdir/pkgconfig/composefs-repo.pc"
@@ -133,6 +134,8 @@ check_installed "tools in $bindir and mount.composefs in $sbindir" \
 check_installed "libcomposefs.so.1.0.0 with its links in $libdir" \
 	"$libdir/libcomposefs.so" "$libdir/libcomposefs.so.1" \
 	"$libdir/libcomposefs.so.1.0.0"
+check_installed "libcomposefs.a (for static linking) in $libdir" \
+	"$libdir/libcomposefs.a"
 check_installed "headers in $includedir" "${headers[@]/#/$includedir/}"
 check_installed "libcomposefs-repo.so.0.0.0 with its links in $libdir" \
 	"$libdir/libcomposefs-repo.so" "$libdir/libcomposefs-repo.so.0" \
@@ -368,6 +371,33 @@ if build lcfs-build; then
 		"$work/lcfs.digest"; then
 		cp "$work/run.out" "$work/lcfs.cfs"
 		same_image lcfs-build "$work/lcfs.cfs" "$work/lcfs.digest"
+	fi
+fi
+
+# Linked statically, as an initramfs tool is: libcomposefs.a and
+# libcrypto.a, with the flags of `pkg-config --static` (composefs.pc's
+# Requires.private brings libcrypto's).
+if [ ${#san_flags[@]} -gt 0 ]; then
+	tap_skip "lcfs-build linked statically" "a sanitizer build cannot link statically"
+elif ! slibs=$(pkgconf --static --libs composefs 2>&1); then
+	tap_not_ok "pkg-config --static --libs composefs" "$slibs"
+elif ! printf '%s\n' $slibs | grep -qxF -- -lcrypto; then
+	tap_not_ok "pkg-config --static --libs composefs names libcrypto" "$slibs"
+else
+	# shellcheck disable=SC2086 # word lists on purpose
+	if "$cc" -static -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror $cflags \
+		-o "$work/lcfs-static" "$tests_dir/install/lcfs-build.c" $slibs \
+		>"$work/cc.out" 2>&1 &&
+		! LC_ALL=C readelf -d "$work/lcfs-static" 2>/dev/null | grep -q NEEDED; then
+		tap_ok "lcfs-build links statically with pkg-config --static:$(printf ' %s' $slibs)"
+		if "$work/lcfs-static" "$work/static.digest" >"$work/static.cfs" 2>"$work/err"; then
+			same_image "lcfs-build, linked statically," "$work/static.cfs" "$work/static.digest"
+		else
+			tap_not_ok "lcfs-build, linked statically, runs" "$(cat "$work/err")"
+		fi
+	else
+		tap_not_ok "lcfs-build links statically with pkg-config --static" \
+			"$(cat "$work/cc.out"; readelf -d "$work/lcfs-static" 2>&1 | grep NEEDED)"
 	fi
 fi
 
