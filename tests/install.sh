@@ -258,8 +258,13 @@ check_runs()
 vre=${version//./\\.}
 for t in "${tools[@]/#/$bindir/}" "$sbindir/mount.composefs"; do
 	name=$(basename "$t")
-	check_runs "$name --version" "^${name//./\\.} \\(composefs-c\\) $vre(,|\$)" \
+	check_runs "$name --version" "^${name//./\\.} \\(composefs-c\\) $vre\$" \
 		"$root$t" --version
+	if sed -n 2p "$work/run.out" | grep -qE "^implements composefs 1\\.0\\.8: "; then
+		tap_ok "$name --version names the composefs level it implements (1.0.8)"
+	else
+		tap_not_ok "$name --version names the composefs level it implements (1.0.8)" "$(cat "$work/run.out")"
+	fi
 done
 
 # ------------------------------------------------------------------

@@ -44,6 +44,7 @@ struct server {
 	struct cfs_object_cache *cache;
 	bool foreground;
 	bool no_opendir; /* the kernel takes ENOSYS from opendir as "none" */
+	bool noacl; /* -o noacl */
 	/* inodes whose failure was logged (nid + 1; 0 is a free slot) */
 	pthread_mutex_t failed_lock;
 	uint64_t *failed;
@@ -632,6 +633,10 @@ static void find_xattr_kinds(struct server *s)
 	pthread_mutex_lock(&s->kinds_lock);
 	if (!s->kinds_known) {
 		cfs_image_find_xattr_kinds(s->img, &s->kinds);
+		/* -o noacl: as if no file had an ACL, as the reference's
+		 * option does */
+		if (s->noacl)
+			s->kinds.acl_any = false;
 		s->kinds_known = true;
 	}
 	pthread_mutex_unlock(&s->kinds_lock);
@@ -741,6 +746,7 @@ struct options {
 	char *digest;
 	char *verify;
 	char *treecache;
+	int noacl;
 };
 
 static const struct fuse_opt option_spec[] = {
@@ -749,6 +755,7 @@ static const struct fuse_opt option_spec[] = {
 	{ "digest=%s", offsetof(struct options, digest), 0 },
 	{ "verify=%s", offsetof(struct options, verify), 0 },
 	{ "treecache=%s", offsetof(struct options, treecache), 0 },
+	{ "noacl", offsetof(struct options, noacl), 1 },
 	FUSE_OPT_END,
 };
 
@@ -784,6 +791,9 @@ static void usage(void)
 	       "  -o verify=none           trust the object directories\n"
 	       "  -o treecache=DIR         keep verified Merkle trees in DIR for\n"
 	       "                           later mounts (checked again on use)\n"
+	       "  -o noacl                 ignore the image's ACLs: permissions\n"
+	       "                           from the modes alone, ACL xattrs\n"
+	       "                           answered \"not supported\"\n"
 	       "  -f                       stay in the foreground\n"
 	       "  -s                       single-threaded\n"
 	       "  -o OPT                   other FUSE mount options (as root\n"
@@ -948,7 +958,7 @@ int main(int argc, char **argv)
 
 	tool_init("composefs-fuse");
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) < 0)
-		return 2;
+		return tool_usage_status;
 	if (o.source != NULL) {
 		/* -o source=IMAGE MOUNTPOINT: a free argument taken for the
 		 * image before the option was seen is the mount point */
@@ -959,25 +969,26 @@ int main(int argc, char **argv)
 		o.source = NULL;
 	}
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
-		return 2;
+		return tool_usage_status;
 	if (cmd.show_help) {
 		usage();
 		ret = 0;
 		goto out;
 	}
 	if (cmd.show_version) {
-		printf("%s (composefs-c) %s, libfuse %s\n", tool_name,
-		       cfs_version(), fuse_pkgversion());
+		tool_print_version();
+		printf("libfuse %s\n", fuse_pkgversion());
 		ret = 0;
 		goto out;
 	}
 	if (o.image == NULL || cmd.mountpoint == NULL) {
 		fprintf(stderr, "%s: usage: %s [OPTIONS] IMAGE MOUNTPOINT\n",
 			tool_name, tool_name);
-		ret = 2;
+		ret = tool_usage_status;
 		goto out;
 	}
 	s.foreground = cmd.foreground;
+	s.noacl = o.noacl;
 	if (o.verify == NULL || strcmp(o.verify, "full") == 0) {
 		s.verify = CFS_VERIFY_FULL;
 	} else if (strcmp(o.verify, "open") == 0) {
@@ -987,7 +998,7 @@ int main(int argc, char **argv)
 	} else {
 		fprintf(stderr, "%s: invalid verify=%s (full, open or none)\n",
 			tool_name, o.verify);
-		ret = 2;
+		ret = tool_usage_status;
 		goto out;
 	}
 	if (o.basedir != NULL && open_basedirs(&s, o.basedir) != 0)

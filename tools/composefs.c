@@ -672,6 +672,7 @@ int main(int argc, char **argv)
 	int opt;
 
 	tool_init("composefs");
+	tool_usage_status = 2;
 	/* "+": the options before the command are ours */
 	while ((opt = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		if (opt == 'r')

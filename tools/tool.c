@@ -18,6 +18,7 @@
 #include "tool.h"
 
 const char *tool_name = "composefs";
+int tool_usage_status = EXIT_FAILURE;
 
 static struct tool_output *pending_output;
 /* The temporary file's name again, for the signal handler: a plain buffer
@@ -112,7 +113,7 @@ void tool_bad_usage(const char *fmt, ...)
 	vmessage(fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "Try '%s --help' for more information.\n", tool_name);
-	exit(2);
+	exit(tool_usage_status);
 }
 
 int tool_fail(const char *fmt, ...)
@@ -127,7 +128,10 @@ int tool_fail(const char *fmt, ...)
 
 void tool_print_version(void)
 {
-	printf("%s (composefs-c) %s\n", tool_name, cfs_version());
+	printf("%s (composefs-c) %s\n"
+	       "implements composefs %s: the libcomposefs API, its tools' "
+	       "options, image formats 0 and 1\n",
+	       tool_name, cfs_version(), CFS_LCFS_API_VERSION);
 }
 
 void tool_common_option(int opt, void (*usage)(FILE *out))
@@ -142,7 +146,7 @@ void tool_common_option(int opt, void (*usage)(FILE *out))
 	default:
 		fprintf(stderr, "Try '%s --help' for more information.\n",
 			tool_name);
-		exit(2);
+		exit(tool_usage_status);
 	}
 }
 

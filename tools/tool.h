@@ -12,13 +12,19 @@
 
 /* The tool's name in messages ("mkcomposefs: ..."); set by tool_init. */
 extern const char *tool_name;
+/* The exit status of bad usage: 1, as the reference implementation's
+ * tools exit (mkcomposefs, composefs-info, composefs-dump, composefs-fuse,
+ * mount.composefs); the composefs command, which it does not have, sets 2
+ * before anything else. */
+extern int tool_usage_status;
 
 void tool_init(const char *name);
 
 /* "NAME: message" on stderr, then exit 1. */
 void tool_die(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
-/* "NAME: message" and a pointer to --help on stderr, then exit 2. */
+/* "NAME: message" and a pointer to --help on stderr, then exit with
+ * tool_usage_status. */
 void tool_bad_usage(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 /* "NAME: message" on stderr; returns 1, the failure exit status. */
@@ -32,7 +38,8 @@ void tool_human_size(uint64_t bytes, char *buf, size_t size);
  * empty): false when ref is not of that form (no "oci:", or no DIR). DIR
  * may not hold a ':', as in skopeo's own syntax. */
 bool tool_split_oci_ref(char *ref, char **ret_dir, char **ret_tag);
-/* "NAME (composefs-c) VERSION" on stdout. */
+/* "NAME (composefs-c) VERSION" and the libcomposefs level implemented, on
+ * stdout. */
 void tool_print_version(void);
 
 /*
