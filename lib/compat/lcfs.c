@@ -441,6 +441,8 @@ LCFS_API int lcfs_fd_measure_fsverity(uint8_t *digest, int fd)
 
 	if (r == -ENODATA || r == -EOPNOTSUPP || r == -ENOTTY)
 		r = -ENOVERITY;
+	if (r == -EBADMSG)
+		r = -EWRONGVERITY; /* fs-verity of another algorithm */
 	if (r < 0)
 		errno = -r;
 	return r;
