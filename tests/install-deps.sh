@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
 	meson ninja-build gcc clang pkg-config
 	libssl-dev libfsverity-dev libcmocka-dev libfuse3-dev fuse3 libarchive-dev
-	erofs-utils fsverity attr acl mount kmod util-linux
+	erofs-utils fsverity attr acl mount kmod util-linux openssl xxd
 	clang-format python3
 	qemu-system-x86 busybox-static e2fsprogs xz-utils zstd strace
 	libjson-c-dev libisal-dev skopeo umoci docker-registry debootstrap

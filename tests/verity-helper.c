@@ -13,6 +13,18 @@
  *                                  "ok SIZE", or "open: ERRNO" or
  *                                  "read block N: ERRNO" where it fails
  *
+ * and the library's fs-verity signatures, for tests/verity-sig.sh, of a
+ * digest given as ALG:HEX (sha256 or sha512):
+ *
+ *   verity-helper formatted ALG:HEX     write the formatted digest to
+ *                                       stdout
+ *   verity-helper sign ALG:HEX KEY CERT write the signature (DER) to
+ *                                       stdout (cfs_verity_sign)
+ *   verity-helper verify ALG:HEX SIG CERT...
+ *                                       check SIG (cfs_verity_verify);
+ *                                       prints "ok", or the refusal and
+ *                                       exits 1
+ *
  * Exit status 0 on success, 1 on failure, 2 on bad usage.
  */
 #include <errno.h>
@@ -38,8 +50,11 @@ static int usage(void)
 		"Usage: %s enable FILE...\n"
 		"       %s measure FILE...\n"
 		"       %s block FILE N\n"
-		"       %s read FILE\n",
-		prog, prog, prog, prog);
+		"       %s read FILE\n"
+		"       %s formatted ALG:HEX\n"
+		"       %s sign ALG:HEX KEY CERT >SIG\n"
+		"       %s verify ALG:HEX SIG CERT...\n",
+		prog, prog, prog, prog, prog, prog, prog);
 	return 2;
 }
 
@@ -166,6 +181,88 @@ static int read_file(const char *file)
 	return 0;
 }
 
+/* "sha256:HEX" or "sha512:HEX" */
+static int parse_digest(const char *arg, enum cfs_hash_alg *alg,
+			uint8_t digest[64])
+{
+	const char *hex = strchr(arg, ':');
+	size_t size, len;
+
+	if (hex == NULL)
+		return -1;
+	if (strncmp(arg, "sha256:", 7) == 0)
+		*alg = CFS_HASH_SHA256, size = 32;
+	else if (strncmp(arg, "sha512:", 7) == 0)
+		*alg = CFS_HASH_SHA512, size = 64;
+	else
+		return -1;
+	hex++;
+	len = strlen(hex);
+	if (len != 2 * size)
+		return -1;
+	for (size_t i = 0; i < size; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -1;
+		digest[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+static int signatures(int argc, char **argv)
+{
+	uint8_t digest[64], formatted[CFS_VERITY_FORMATTED_MAX];
+	struct cfs_error err = { { 0 } };
+	enum cfs_hash_alg alg;
+	int r;
+
+	if (parse_digest(argv[2], &alg, digest) < 0)
+		return usage();
+	if (strcmp(argv[1], "formatted") == 0 && argc == 3) {
+		r = cfs_verity_formatted_digest(alg, digest, formatted);
+		if (r < 0)
+			return fail("cannot format", argv[2], -r);
+		fwrite(formatted, 1, (size_t)r, stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "sign") == 0 && argc == 5) {
+		uint8_t *sig = NULL;
+		size_t len = 0;
+
+		r = cfs_verity_sign(alg, digest, argv[3], argv[4], &sig, &len,
+				    &err);
+		if (r < 0) {
+			fprintf(stderr, "%s: %s\n", prog, err.message);
+			return 1;
+		}
+		fwrite(sig, 1, len, stdout);
+		free(sig);
+		return 0;
+	}
+	if (strcmp(argv[1], "verify") == 0 && argc >= 5) {
+		static uint8_t sig[65536];
+		size_t len;
+		FILE *f = fopen(argv[3], "rb");
+
+		if (f == NULL)
+			return fail("cannot open", argv[3], errno);
+		len = fread(sig, 1, sizeof(sig), f);
+		fclose(f);
+		r = cfs_verity_verify(alg, digest, sig, len,
+				      (const char *const *)argv + 4,
+				      (size_t)(argc - 4), &err);
+		if (r < 0) {
+			printf("refused (%s): %s\n", strerrorname_np(-r),
+			       err.message);
+			return 1;
+		}
+		printf("ok\n");
+		return 0;
+	}
+	return usage();
+}
+
 int main(int argc, char **argv)
 {
 	const char *command;
@@ -174,7 +271,10 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		return usage();
 	command = argv[1];
-	if (strcmp(command, "enable") == 0)
+	if (strcmp(command, "formatted") == 0 || strcmp(command, "sign") == 0 ||
+	    strcmp(command, "verify") == 0)
+		r = signatures(argc, argv);
+	else if (strcmp(command, "enable") == 0)
 		r = enable_files(argv + 2, argc - 2);
 	else if (strcmp(command, "measure") == 0)
 		r = measure_files(argv + 2, argc - 2);

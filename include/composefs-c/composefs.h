@@ -219,6 +219,34 @@ int cfs_fsverity_measure_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]);
  * read-only with no writer left. -EEXIST if already enabled. */
 int cfs_fsverity_enable_fd(int fd);
 
+/* fs-verity signatures (lib/format/verity-sig.c): PKCS#7 SignedData, DER,
+ * over fs-verity's formatted digest ("FSVerity", the algorithm and the
+ * digest size as little-endian 16-bit numbers, the digest), detached, no
+ * signed attributes, no certificates inside: what `fsverity sign` writes
+ * and the kernel's builtin signature check takes. The digest is as long
+ * as alg's (SHA-256: 32 bytes, SHA-512: 64), whether or not the rest of
+ * the library implements alg. */
+#define CFS_VERITY_FORMATTED_MAX (12 + 64)
+/* The formatted digest into ret_out: its length, or -EOPNOTSUPP for an
+ * unknown alg. */
+int cfs_verity_formatted_digest(enum cfs_hash_alg alg, const uint8_t *digest,
+				uint8_t ret_out[CFS_VERITY_FORMATTED_MAX]);
+/* Sign digest with the private key and certificate in the PEM files
+ * key_path and cert_path: the signature (malloc'ed, DER) into *ret_sig and
+ * its length into *ret_len. */
+int cfs_verity_sign(enum cfs_hash_alg alg, const uint8_t *digest,
+		    const char *key_path, const char *cert_path,
+		    uint8_t **ret_sig, size_t *ret_len, struct cfs_error *err);
+/* 0 when sig is a signature of digest by the key of one of the n_certs
+ * certificates in the PEM files cert_paths (each trusted as it is, without
+ * a chain or a validity period, as the kernel trusts its fs-verity
+ * keyring); -EKEYREJECTED when it is not, -EBADMSG when sig is no PKCS#7
+ * signature, another -errno when a certificate cannot be read. */
+int cfs_verity_verify(enum cfs_hash_alg alg, const uint8_t *digest,
+		      const uint8_t *sig, size_t sig_len,
+		      const char *const *cert_paths, size_t n_certs,
+		      struct cfs_error *err);
+
 /* Lowercase hex, NUL-terminated. */
 void cfs_digest_to_hex(const uint8_t digest[CFS_DIGEST_SIZE],
 		       char ret_hex[CFS_DIGEST_HEX_SIZE]);
