@@ -269,6 +269,38 @@ mount_fails "weakdigest= with another digest is refused, naming both digests" \
 mount_fails "weakdigest= that is not 64 hex digits is a usage error" \
 	"basedir=$store,weakdigest=abc" "invalid digest"
 
+# --- signature= and signed-by= ---------------------------------------------
+
+helper=${VERITY_HELPER:-$CFS_BUILDDIR/tests/verity-helper}
+if ! command -v openssl >/dev/null || [ ! -x "$helper" ]; then
+	tap_skip "signature= and signed-by=" "openssl or $helper is missing"
+elif ! { openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/k1.pem" \
+	-out "$work/c1.pem" -subj /CN=one -days 2 2>/dev/null &&
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/k2.pem" \
+		-out "$work/c2.pem" -subj /CN=two -days 2 2>/dev/null &&
+	"$helper" sign "sha256:$digest" "$work/k1.pem" "$work/c1.pem" >"$work/image.sig" &&
+	"$helper" sign "sha256:$wrong" "$work/k1.pem" "$work/c1.pem" >"$work/wrong.sig"; }; then
+	tap_not_ok "signatures of the image's digest are made" "openssl or verity-helper failed"
+else
+	if mount_ok "weakdigest= with a signature of the digest by a trusted certificate mounts" \
+		"basedir=$store,weakdigest=$digest,signature=$work/image.sig,signed-by=$work/c2.pem:$work/c1.pem"; then
+		compare "signed: the mount shows the source tree" "$mnt"
+		unmount
+	fi
+	mount_fails "a signature by another certificate is refused" \
+		"basedir=$store,weakdigest=$digest,signature=$work/image.sig,signed-by=$work/c2.pem" \
+		"Image has no valid signature: its digest $digest"
+	mount_fails "a signature of another digest is refused" \
+		"basedir=$store,weakdigest=$digest,signature=$work/wrong.sig,signed-by=$work/c1.pem" \
+		"Image has no valid signature"
+	mount_fails "signature= alone needs an image with fs-verity, as digest= does" \
+		"basedir=$store,signature=$work/image.sig,signed-by=$work/c1.pem" "Image has no fs-verity"
+	mount_fails "signature= without signed-by= is a usage error" \
+		"basedir=$store,weakdigest=$digest,signature=$work/image.sig" "go together"
+	mount_fails "a missing signature file is refused, naming it" \
+		"basedir=$store,weakdigest=$digest,signature=$work/none.sig,signed-by=$work/c1.pem" "none.sig"
+fi
+
 # --- verity and tryverity ---------------------------------------------------
 
 if [ -d /proc/sys/fs/verity ]; then

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "composefs-c/composefs.h"
@@ -28,6 +29,9 @@ struct settings {
 	size_t n_basedirs;
 	char *digest;
 	char *weakdigest;
+	char *signature;
+	char **certs;
+	size_t n_certs;
 	char *upperdir;
 	char *workdir;
 	char *idmap;
@@ -52,6 +56,13 @@ static void usage(FILE *out)
 		"  weakdigest=HEX        weaker, for images without fs-verity: a sealed\n"
 		"                        copy of the image is checked and mounted; the\n"
 		"                        objects are checked as with tryverity\n"
+		"  signature=FILE        the image's digest must carry this fs-verity\n"
+		"                        signature (PKCS#7, DER, as fsverity sign\n"
+		"                        writes it)...\n"
+		"  signed-by=CERT[:CERT...]\n"
+		"                        ...by one of these certificates (PEM); as\n"
+		"                        digest= the image must have fs-verity (with\n"
+		"                        weakdigest= a sealed copy is checked)\n"
 		"  verity                every file must have an fs-verity digest that\n"
 		"                        the kernel checks (refused where it cannot)\n"
 		"  tryverity             as verity where the kernel can, else without\n"
@@ -151,19 +162,21 @@ static char *take_token(const char **src, const char *end, const char *stops)
 	return out;
 }
 
-static void set_basedirs(struct settings *set, const char *s, const char *end)
+/* A colon-separated list of paths (basedir=, signed-by=). */
+static void set_paths(char ***list, size_t *n, const char *key, const char *s,
+		      const char *end)
 {
-	for (size_t i = 0; i < set->n_basedirs; i++)
-		free(set->basedirs[i]);
-	free(set->basedirs);
-	set->basedirs = xmalloc((end - s + 1) * sizeof(char *));
-	set->n_basedirs = 0;
+	for (size_t i = 0; i < *n; i++)
+		free((*list)[i]);
+	free(*list);
+	*list = xmalloc((end - s + 1) * sizeof(char *));
+	*n = 0;
 	for (;;) {
-		char *dir = take_token(&s, end, ":");
+		char *path = take_token(&s, end, ":");
 
-		if (dir[0] == '\0')
-			bad_usage("empty directory in basedir");
-		set->basedirs[set->n_basedirs++] = dir;
+		if (path[0] == '\0')
+			bad_usage("empty path in %s", key);
+		(*list)[(*n)++] = path;
 		if (s == end)
 			break;
 		s++;
@@ -220,6 +233,8 @@ static char **value_slot(struct settings *set, const char *key)
 		return &set->digest;
 	if (strcmp(key, "weakdigest") == 0)
 		return &set->weakdigest;
+	if (strcmp(key, "signature") == 0)
+		return &set->signature;
 	if (strcmp(key, "upperdir") == 0)
 		return &set->upperdir;
 	if (strcmp(key, "workdir") == 0)
@@ -238,11 +253,15 @@ static void parse_option(struct settings *set, const char *s, const char *end)
 
 	if (has_value)
 		s++;
-	if (slot != NULL || strcmp(key, "basedir") == 0) {
+	if (slot != NULL || strcmp(key, "basedir") == 0 ||
+	    strcmp(key, "signed-by") == 0) {
 		if (!has_value || s == end)
 			bad_usage("mount option %s needs a value", key);
-		if (slot == NULL) {
-			set_basedirs(set, s, end);
+		if (strcmp(key, "basedir") == 0) {
+			set_paths(&set->basedirs, &set->n_basedirs, key, s,
+				  end);
+		} else if (slot == NULL) {
+			set_paths(&set->certs, &set->n_certs, key, s, end);
 		} else {
 			free(*slot);
 			*slot = take_token(&s, end, "");
@@ -274,6 +293,10 @@ static void settings_free(struct settings *set)
 	free(set->basedirs);
 	free(set->digest);
 	free(set->weakdigest);
+	free(set->signature);
+	for (size_t i = 0; i < set->n_certs; i++)
+		free(set->certs[i]);
+	free(set->certs);
 	free(set->upperdir);
 	free(set->workdir);
 	free(set->idmap);
@@ -298,6 +321,40 @@ static void enter_namespace(const char *ns)
 	close(fd);
 }
 
+/* signature=FILE: its bytes (a PKCS#7 signature is a few KiB at most). */
+static void read_signature(const char *path, struct cfs_mount_signature *sig)
+{
+	enum {
+		SIG_MAX = 1 << 20
+	};
+	uint8_t *buf = xmalloc(SIG_MAX);
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		tool_die("signature %s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		tool_die("signature %s: not a regular file", path);
+	for (;;) {
+		ssize_t n = read(fd, buf + len, SIG_MAX - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			tool_die("signature %s: %s", path, strerror(errno));
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == SIG_MAX)
+			tool_die("signature %s: larger than %d bytes", path,
+				 SIG_MAX);
+	}
+	close(fd);
+	sig->sig = buf;
+	sig->sig_len = len;
+}
+
 /* -f: everything but the mount. */
 static void check_only(const char *image_path)
 {
@@ -320,6 +377,7 @@ int main(int argc, char **argv)
 	};
 	struct settings set = { 0 };
 	struct cfs_mount_options opts = { .idmap_fd = -1 };
+	struct cfs_mount_signature signature = { 0 };
 	uint8_t digest[CFS_DIGEST_SIZE];
 	const char *namespace = NULL;
 	char *options = NULL;
@@ -412,6 +470,15 @@ int main(int argc, char **argv)
 		opts.digest = digest;
 	}
 
+	if ((set.signature == NULL) != (set.n_certs == 0))
+		bad_usage("signature and signed-by go together");
+	if (set.signature != NULL) {
+		read_signature(set.signature, &signature);
+		signature.cert_paths = (const char *const *)set.certs;
+		signature.n_certs = set.n_certs;
+		opts.signature = &signature;
+	}
+
 	if (namespace != NULL)
 		enter_namespace(namespace);
 	if (set.idmap != NULL) {
@@ -435,6 +502,7 @@ int main(int argc, char **argv)
 	}
 	if (opts.idmap_fd >= 0)
 		close(opts.idmap_fd);
+	free((void *)signature.sig);
 	settings_free(&set);
 	return EXIT_SUCCESS;
 }

@@ -698,6 +698,20 @@ enum {
 	CFS_MOUNT_DIGEST_COPY = 1 << 9,
 };
 
+/* A signature the image's fs-verity digest must have (cfs_verity_verify):
+ * so that a digest need not come from a trusted place. The digest checked
+ * is the image's as the kernel measures it (an image without fs-verity is
+ * refused, -ENOTTY), or with CFS_MOUNT_DIGEST_COPY the sealed copy's; with
+ * opts->digest as well, both must hold. Like a digest, it implies
+ * CFS_MOUNT_VERITY (with CFS_MOUNT_DIGEST_COPY: CFS_MOUNT_TRY_VERITY). A
+ * refused signature is -EKEYREJECTED. */
+struct cfs_mount_signature {
+	const uint8_t *sig; /* PKCS#7, DER */
+	size_t sig_len;
+	const char *const *cert_paths; /* PEM files */
+	size_t n_certs;
+};
+
 struct cfs_mount_options {
 	/* Object directories (at least one), searched in this order. */
 	const char *const *basedirs;
@@ -718,7 +732,10 @@ struct cfs_mount_options {
 	/* enum cfs_hash_alg of digest (and of the files' digests); 0:
 	 * SHA-256 */
 	uint32_t hash_alg;
-	void *reserved[3]; /* zero (see "Option structs" above) */
+	/* When not NULL: the image's digest must carry a valid signature by
+	 * one of the trusted certificates (see struct cfs_mount_signature). */
+	const struct cfs_mount_signature *signature;
+	void *reserved[2]; /* zero (see "Option structs" above) */
 };
 
 /* Mount the composefs image at path image on the directory target. The

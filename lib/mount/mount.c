@@ -217,10 +217,10 @@ static int decide_verity(struct mount_state *s, struct cfs_error *err)
 	bool copy = opts->flags & CFS_MOUNT_DIGEST_COPY;
 	/* a digest of the image is worth little if the files it names can
 	 * be anything: it implies verity, unless the weaker check was asked */
-	bool required = (opts->flags & CFS_MOUNT_VERITY) ||
-			(opts->digest != NULL && !copy);
+	bool pinned = opts->digest != NULL || opts->signature != NULL;
+	bool required = (opts->flags & CFS_MOUNT_VERITY) || (pinned && !copy);
 	bool wanted = required || (opts->flags & CFS_MOUNT_TRY_VERITY) ||
-		      opts->digest != NULL;
+		      pinned;
 
 	if (!wanted)
 		return 0;
@@ -240,8 +240,7 @@ static int decide_verity(struct mount_state *s, struct cfs_error *err)
 		if (r < 0 && r != -EOPNOTSUPP)
 			return cfs_error_set(err, r, "object directory %s",
 					     why.message);
-		if (r < 0 && opts->digest != NULL &&
-		    !(opts->flags & CFS_MOUNT_VERITY))
+		if (r < 0 && pinned && !(opts->flags & CFS_MOUNT_VERITY))
 			return cfs_error_set(
 				err, r,
 				"cannot enforce fs-verity on the objects, which "
@@ -281,7 +280,8 @@ int cfsi_mount_sealed_copy(int fd, const char *name)
 	return TAKE_FD(memfd);
 }
 
-/* Make sure the bytes that will be mounted have the digest opts->digest. */
+/* Make sure the bytes that will be mounted have the digest opts->digest,
+ * and that their digest carries the signature asked for. */
 static int pin_image(struct mount_state *s, struct cfs_error *err)
 {
 	char want_hex[CFS_DIGEST_HEX_SIZE], found_hex[CFS_DIGEST_HEX_SIZE];
@@ -312,7 +312,23 @@ static int pin_image(struct mount_state *s, struct cfs_error *err)
 	if (r < 0)
 		return cfs_error_set(err, r, "measuring the image: %s",
 				     strerror(-r));
-	if (memcmp(found, s->opts->digest, CFS_DIGEST_SIZE) != 0) {
+	if (s->opts->signature != NULL) {
+		const struct cfs_mount_signature *sig = s->opts->signature;
+		struct cfs_error why;
+
+		r = cfs_verity_verify(CFS_HASH_SHA256, found, sig->sig,
+				      sig->sig_len, sig->cert_paths,
+				      sig->n_certs, &why);
+		if (r < 0) {
+			cfs_digest_to_hex(found, found_hex);
+			return cfs_error_set(err, r,
+					     "Image has no valid signature: "
+					     "its digest %s: %s",
+					     found_hex, why.message);
+		}
+	}
+	if (s->opts->digest != NULL &&
+	    memcmp(found, s->opts->digest, CFS_DIGEST_SIZE) != 0) {
 		cfs_digest_to_hex(found, found_hex);
 		cfs_digest_to_hex(s->opts->digest, want_hex);
 		return cfs_error_set(err, -EILSEQ,
@@ -800,7 +816,7 @@ static int mount_image_fd(int fd, const char *name, const char *target,
 	s.legacy = opts->flags & CFS_MOUNT_LEGACY_API;
 	/* the image first, as the reference does: "Image has no fs-verity"
 	 * says more than anything about the objects */
-	if (opts->digest != NULL) {
+	if (opts->digest != NULL || opts->signature != NULL) {
 		r = pin_image(&s, err);
 		if (r < 0)
 			goto out;
