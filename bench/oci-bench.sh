@@ -320,7 +320,7 @@ warm()
 # ours LAYOUT TAG FILE [NAME]: import into fs/repo
 ours()
 {
-	timed "$3" "$COMPOSEFS" --repo fs/repo oci import -v "oci:$1:$2" "${4:-$2}"
+	timed "$3" "$COMPOSEFS" --repo fs/repo oci import --as-unpacked -v "oci:$1:$2" "${4:-$2}"
 }
 
 # baseline LAYOUT TAG FILE [raw]: umoci (raw) unpack and mkcomposefs into

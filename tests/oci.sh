@@ -322,37 +322,37 @@ fi
 # oci import: the same images as umoci and mkcomposefs make
 
 run 0 "init" cfs r init
-imports "oci import of layers in gzip, zstd and plain tar" cfs r oci import "oci:$L:main" main
+imports "oci import of layers in gzip, zstd and plain tar" cfs r oci import --as-unpacked "oci:$L:main" main
 same_image "... gives umoci+mkcomposefs's image (whiteouts, opaque directories, names back, links, devices, xattrs, owners, mtimes)" "$out" main r main
 d_main=$out
 no_escapes "... writing no terminal control sequences to a file"
-imports "oci import of the same layers all in gzip" cfs r oci import "oci:$L:main-gzip" main-gzip
+imports "oci import of the same layers all in gzip" cfs r oci import --as-unpacked "oci:$L:main-gzip" main-gzip
 same "... gives the same image" "$out" "$d_main"
-imports "oci import of a tag (A) of a layout of several" cfs r oci import "oci:$L:A" A
+imports "oci import of a tag (A) of a layout of several" cfs r oci import --as-unpacked "oci:$L:A" A
 same_image "... gives umoci+mkcomposefs's image of that tag" "$out" A r A
 d_A=$out
-imports "oci import of another tag (B) of the layout" cfs r oci import "oci:$L:B" B
+imports "oci import of another tag (B) of the layout" cfs r oci import --as-unpacked "oci:$L:B" B
 same_image "... gives umoci+mkcomposefs's image of that tag" "$out" B r B
 d_B=$out
 tap_check "... which is not A's" test "$d_A" != "$d_B"
-imports "oci import of Docker media types" cfs r oci import "oci:$L:A-docker" A-docker
+imports "oci import of Docker media types" cfs r oci import --as-unpacked "oci:$L:A-docker" A-docker
 same_image "... gives the image of the same layers in OCI media types" "$out" A-docker r A-docker
-imports "oci import of a one-layer image" cfs r oci import "oci:$L:base" base
+imports "oci import of a one-layer image" cfs r oci import --as-unpacked "oci:$L:base" base
 same_image "... gives umoci+mkcomposefs's image" "$out" base r base
 d_base=$out
 imports "oci import of symlinks whose tar headers give them modes other than 0777" \
-	cfs r oci import "oci:$L:symlinks" symlinks
+	cfs r oci import --as-unpacked "oci:$L:symlinks" symlinks
 same_image "... gives umoci+mkcomposefs's image (a symlink's mode is 0777)" "$out" symlinks r symlinks
 imports "oci import of entries below symlinks of a lower layer (a merged /usr)" \
-	cfs r oci import "oci:$L:usrmerge" usrmerge
+	cfs r oci import --as-unpacked "oci:$L:usrmerge" usrmerge
 same_image "... gives umoci+mkcomposefs's image (the entries are where the symlinks lead)" "$out" usrmerge r usrmerge
 
 # mkcomposefs --from-oci: the same import, nothing kept but the image
-out=$("$MKCOMPOSEFS" --from-oci --print-digest-only "oci:$L:main" 2>&1)
-same "mkcomposefs --from-oci gives the image oci import gives" "$out" "$d_main"
+out=$("$MKCOMPOSEFS" --from-oci --as-unpacked --print-digest-only "oci:$L:main" 2>&1)
+same "mkcomposefs --from-oci --as-unpacked gives the image oci import --as-unpacked gives" "$out" "$d_main"
 rm -rf mk-store
-out=$("$MKCOMPOSEFS" --from-oci --digest-store=mk-store --print-digest "oci:$L:A" mk-A.cfs 2>&1)
-same "mkcomposefs --from-oci --digest-store of tag A" "$out" "$d_A"
+out=$("$MKCOMPOSEFS" --from-oci --as-unpacked --digest-store=mk-store --print-digest "oci:$L:A" mk-A.cfs 2>&1)
+same "mkcomposefs --from-oci --as-unpacked --digest-store of tag A" "$out" "$d_A"
 if [ "$(find mk-store -type f | wc -l)" -gt 0 ]; then
 	tap_ok "... fills the store"
 else
@@ -370,7 +370,7 @@ if $is_root && $have_umoci && umoci unpack --image repacked:base bundle >/dev/nu
 	touch -d @1600000000.5 bundle/rootfs/etc/added
 	if umoci repack --image repacked:rp bundle >/dev/null 2>&1; then
 		ref[rp]=$(reference rp "$work/repacked")
-		imports "oci import of an image umoci repack made" cfs r oci import "oci:$work/repacked:rp" rp
+		imports "oci import of an image umoci repack made" cfs r oci import --as-unpacked "oci:$work/repacked:rp" rp
 		same_image "... gives umoci+mkcomposefs's image" "$out" rp r rp
 	else
 		tap_not_ok "umoci repack of a changed tree" ""
@@ -395,9 +395,9 @@ same "... the same image" "$out" "$d_base"
 
 # an index of two platforms
 imports "oci import --platform linux/arm64/v8 of an index of two platforms" \
-	cfs r oci import --platform linux/arm64/v8 "oci:$L:multi" multi-arm64
+	cfs r oci import --as-unpacked --platform linux/arm64/v8 "oci:$L:multi" multi-arm64
 same "... takes the arm64 image" "$out" "$d_B"
-imports "oci import --platform linux/amd64" cfs r oci import --platform linux/amd64 "oci:$L:multi" multi-amd64
+imports "oci import --platform linux/amd64" cfs r oci import --as-unpacked --platform linux/amd64 "oci:$L:multi" multi-amd64
 same "... takes the amd64 image" "$out" "$d_A"
 case "$(uname -m)" in
 x86_64) host_image=$d_A ;;
@@ -405,25 +405,25 @@ aarch64) host_image=$d_B ;;
 *) host_image= ;;
 esac
 if [ -n "$host_image" ]; then
-	imports "oci import without --platform" cfs r oci import "oci:$L:multi" multi-host
+	imports "oci import without --platform" cfs r oci import --as-unpacked "oci:$L:multi" multi-host
 	same "... takes the host's platform" "$out" "$host_image"
 else
 	tap_skip "oci import without --platform takes the host's" "neither x86_64 nor aarch64"
 fi
-run 1 "a platform the index does not have is refused" cfs r oci import --platform linux/s390x "oci:$L:multi" multi-s390x
+run 1 "a platform the index does not have is refused" cfs r oci import --as-unpacked --platform linux/s390x "oci:$L:multi" multi-s390x
 tap_check "... naming nothing" no_name r multi-s390x
 
 # names
-imports "the same image under the same name again" cfs r oci import "oci:$L:A" A
+imports "the same image under the same name again" cfs r oci import --as-unpacked "oci:$L:A" A
 same "... is a no-op with the same digest" "$out" "$d_A"
-run 1 "a taken name is not moved to another image" cfs r oci import "oci:$L:B" A
+run 1 "a taken name is not moved to another image" cfs r oci import --as-unpacked "oci:$L:B" A
 same "... which still names A" "$(cat r/names/A 2>/dev/null)" "$d_A"
-imports "--replace moves it" cfs r oci import --replace "oci:$L:B" A
+imports "--replace moves it" cfs r oci import --as-unpacked --replace "oci:$L:B" A
 same "... to B" "$(cat r/names/A 2>/dev/null)" "$d_B"
-imports "--replace back" cfs r oci import --replace "oci:$L:A" A
-run 1 "a tag the layout does not have is refused" cfs r oci import "oci:$L:nosuch" nosuch
+imports "--replace back" cfs r oci import --as-unpacked --replace "oci:$L:A" A
+run 1 "a tag the layout does not have is refused" cfs r oci import --as-unpacked "oci:$L:nosuch" nosuch
 tap_check "... naming nothing" no_name r nosuch
-run 1 "a directory that is no layout is refused" cfs r oci import "oci:$work/tars:A" nolayout
+run 1 "a directory that is no layout is refused" cfs r oci import --as-unpacked "oci:$work/tars:A" nolayout
 tap_check "... naming nothing" no_name r nolayout
 run 0 "fsck is clean" cfs r fsck
 
@@ -436,25 +436,25 @@ cp -a "$L" L-bad1
 "${ocitool[@]}" corrupt "L-bad1/blobs/sha256/${blob_upper2#sha256:}"
 cfs bad1 init >/dev/null
 run 1 "a plain tar layer with a flipped byte in a file (still a valid tar) is refused" \
-	cfs bad1 oci import "oci:$work/L-bad1:main" main
+	cfs bad1 oci import --as-unpacked "oci:$work/L-bad1:main" main
 expect_err "... naming the blob" "${blob_upper2#sha256:}"
 tap_check "... naming nothing" no_name bad1 main
 run 0 "... fsck is clean" cfs bad1 fsck
-imports "... the image itself then imports" cfs bad1 oci import -v "oci:$L:main" main
+imports "... the image itself then imports" cfs bad1 oci import --as-unpacked -v "oci:$L:main" main
 same "... as it should" "$out" "$d_main"
 expect_layer 3/3 "$diff_upper2" imported
 
 cp -a "$L" L-bad2
 "${ocitool[@]}" corrupt "L-bad2/blobs/sha256/${blob_upper1#sha256:}"
 cfs bad2 init >/dev/null
-run 1 "a gzip layer with a flipped byte is refused" cfs bad2 oci import "oci:$work/L-bad2:A" A
+run 1 "a gzip layer with a flipped byte is refused" cfs bad2 oci import --as-unpacked "oci:$work/L-bad2:A" A
 expect_err "... naming the blob" "${blob_upper1#sha256:}"
 tap_check "... naming nothing" no_name bad2 A
 
 cp -a "$L" L-bad3
 truncate -s 100 "L-bad3/blobs/sha256/${blob_upper1#sha256:}"
 cfs bad3 init >/dev/null
-run 1 "a truncated layer is refused" cfs bad3 oci import "oci:$work/L-bad3:A" A
+run 1 "a truncated layer is refused" cfs bad3 oci import --as-unpacked "oci:$work/L-bad3:A" A
 expect_err "... naming the blob" "${blob_upper1#sha256:}"
 tap_check "... naming nothing" no_name bad3 A
 
@@ -463,11 +463,11 @@ tap_check "... naming nothing" no_name bad3 A
 cp -a "$L" L-bad4
 "${ocitool[@]}" set-diff-id L-bad4 A 1 "$diff_alt"
 cfs bad4 init >/dev/null
-run 1 "a layer whose diff_id is not the config's is refused" cfs bad4 oci import "oci:$work/L-bad4:A" A
+run 1 "a layer whose diff_id is not the config's is refused" cfs bad4 oci import --as-unpacked "oci:$work/L-bad4:A" A
 expect_err "... naming the blob" "${blob_upper1#sha256:}"
 tap_check "... naming nothing" no_name bad4 A
 run 0 "... fsck is clean" cfs bad4 fsck
-imports "... then B imports" cfs bad4 oci import -v "oci:$L:B" B
+imports "... then B imports" cfs bad4 oci import --as-unpacked -v "oci:$L:B" B
 same "... as it should (the refused layer stands in for nothing)" "$out" "$d_B"
 expect_layer 2/2 "$diff_alt" imported
 
@@ -475,11 +475,11 @@ expect_layer 2/2 "$diff_alt" imported
 # Layers shared between images
 
 run 0 "init a third repository" cfs share init
-imports "oci import -v of A" cfs share oci import -v "oci:$L:A" A
+imports "oci import -v of A" cfs share oci import --as-unpacked -v "oci:$L:A" A
 no_escapes "... into a file: no terminal control sequences"
 expect_layer 1/2 "$diff_base" imported
 expect_layer 2/2 "$diff_upper1" imported
-imports "oci import -v of B, with the same base layer" cfs share oci import -v "oci:$L:B" B
+imports "oci import -v of B, with the same base layer" cfs share oci import --as-unpacked -v "oci:$L:B" B
 same "... gives B" "$out" "$d_B"
 expect_layer 1/2 "$diff_base" reused
 expect_layer 2/2 "$diff_alt" imported
@@ -491,7 +491,7 @@ for n in 0 1; do
 	size=$(stat -c %s "$path")
 	yes garbage | head -c "$size" >"$path"
 done
-imports "an import of layers all in the repository" cfs share oci import -v "oci:$work/garbage:B" B-again
+imports "an import of layers all in the repository" cfs share oci import --as-unpacked -v "oci:$work/garbage:B" B-again
 same "... reads none of their blobs (garbage there) and gives B" "$out" "$d_B"
 expect_layer 1/2 "$diff_base" reused
 expect_layer 2/2 "$diff_alt" reused
@@ -507,7 +507,7 @@ tap_diag "gc: $out"
 run 0 "fsck after gc" cfs share fsck
 mkdir -p mnt
 mounts_as "B mounts" "after gc, umoci's tree" share B B
-imports "oci import -v of A again" cfs share oci import -v "oci:$L:A" A
+imports "oci import -v of A again" cfs share oci import --as-unpacked -v "oci:$L:A" A
 same "... gives A" "$out" "$d_A"
 expect_layer 1/2 "$diff_base" reused
 expect_layer 2/2 "$diff_upper1" imported
@@ -525,20 +525,20 @@ else
 fi
 run 1 "fsck --repair (exit 1: there were problems, now repaired)" cfs share fsck --repair
 run 0 "... then fsck is clean" cfs share fsck
-imports "oci import -v of B after that" cfs share oci import -v --replace "oci:$L:B" B
+imports "oci import -v of B after that" cfs share oci import --as-unpacked -v --replace "oci:$L:B" B
 expect_layer 1/2 "$diff_base" imported
 run 0 "... and fsck is clean" cfs share fsck
 
 # ------------------------------------------------------------------
-# oci pull from local transports skopeo knows
+# oci pull --as-unpacked from local transports skopeo knows
 
 if command -v skopeo >/dev/null; then
 	if skopeo copy -q "oci:$L:A" "oci-archive:$work/A.tar:A" 2>"$work/skopeo.log" &&
 		skopeo copy -q "oci:$L:A" "dir:$work/A.dir" 2>>"$work/skopeo.log"; then
 		run 0 "init a repository for local pulls" cfs local init
-		imports "oci pull oci-archive:" cfs local oci pull "oci-archive:$work/A.tar:A" from-archive
+		imports "oci pull oci-archive:" cfs local oci pull --as-unpacked "oci-archive:$work/A.tar:A" from-archive
 		same "... gives A" "$out" "$d_A"
-		imports "oci pull -v dir: (after the same image from the archive)" cfs local oci pull -v "dir:$work/A.dir" from-dir
+		imports "oci pull -v dir: (after the same image from the archive)" cfs local oci pull --as-unpacked -v "dir:$work/A.dir" from-dir
 		same "... gives A" "$out" "$d_A"
 		expect_layer 1/2 "$diff_base" reused
 		expect_layer 2/2 "$diff_upper1" reused
@@ -547,7 +547,7 @@ if command -v skopeo >/dev/null; then
 		else
 			tap_not_ok "... and no pull layout is left behind" "$(ls -A "$work/local/pull")"
 		fi
-		run 1 "oci pull of a missing archive fails" cfs local oci pull "oci-archive:$work/none.tar" nothing
+		run 1 "oci pull of a missing archive fails" cfs local oci pull --as-unpacked "oci-archive:$work/none.tar" nothing
 		tap_check "... naming nothing" no_name local nothing
 	else
 		tap_not_ok "skopeo copies the layout to oci-archive: and dir:" "$(cat "$work/skopeo.log")"
@@ -557,7 +557,7 @@ else
 fi
 
 # ------------------------------------------------------------------
-# oci pull from a registry
+# oci pull --as-unpacked from a registry
 
 # htpasswd_line USER PASSWORD: a bcrypt htpasswd line, or nothing
 htpasswd_line()
@@ -637,19 +637,19 @@ else
 	run 0 "init a fourth repository" cfs pulled init
 	if [ -s registry/htpasswd ]; then
 		run 1 "oci pull without credentials from a registry that wants them is refused" \
-			cfs pulled oci pull --tls-verify=false "docker://$reg/test:t1" t1
+			cfs pulled oci pull --as-unpacked --tls-verify=false "docker://$reg/test:t1" t1
 		tap_check "... naming nothing" no_name pulled t1
 	else
 		tap_skip "oci pull --creds and --authfile" "no bcrypt for an htpasswd file"
 	fi
 	imports "oci pull -v ${creds[*]:0:1} docker://…/test:t1" \
-		cfs pulled oci pull -v --tls-verify=false "${creds[@]}" "docker://$reg/test:t1" t1
+		cfs pulled oci pull --as-unpacked -v --tls-verify=false "${creds[@]}" "docker://$reg/test:t1" t1
 	same "... gives A" "$out" "$d_A"
 	expect_layer 1/2 "$diff_base" imported
 	tap_check "... the base blob was served once" test "$(blob_gets "$blob_base")" -eq 1
 	mounts_as "the pulled image mounts" "umoci's tree of A" pulled t1 A
 	imports "oci pull -v ${auth[*]:0:1} of a second tag with the same base layer" \
-		cfs pulled oci pull -v --tls-verify=false "${auth[@]}" "docker://$reg/test:t2" t2
+		cfs pulled oci pull --as-unpacked -v --tls-verify=false "${auth[@]}" "docker://$reg/test:t2" t2
 	same "... gives B" "$out" "$d_B"
 	expect_layer 1/2 "$diff_base" reused
 	expect_layer 2/2 "$diff_alt" imported
@@ -662,7 +662,7 @@ else
 	fi
 	tap_check "... but downloads B's own layer" test "$(blob_gets "$blob_alt")" -eq 1
 	run 1 "oci pull of a tag the registry does not have is refused" \
-		cfs pulled oci pull --tls-verify=false "${creds[@]}" "docker://$reg/test:nosuch" nosuch
+		cfs pulled oci pull --as-unpacked --tls-verify=false "${creds[@]}" "docker://$reg/test:nosuch" nosuch
 	tap_check "... naming nothing" no_name pulled nosuch
 	run 0 "fsck" cfs pulled fsck
 fi
@@ -676,7 +676,7 @@ else
 	nobody=(setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups)
 	mkdir user && chown "$(id -u nobody):$(id -g nobody)" user
 	run 0 "nobody: init in a directory of nobody's" "${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" init
-	imports "nobody: oci import" "${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" oci import "oci:$L:A" A
+	imports "nobody: oci import" "${nobody[@]}" "$COMPOSEFS" --repo "$work/user/repo" oci import --as-unpacked "oci:$L:A" A
 	same_image "... gives the image root imports (owners and devices kept)" "$out" A user/repo A
 	if ! $have_fuse; then
 		tap_skip "nobody: mount (FUSE)" "no /dev/fuse, fusermount3 or composefs-fuse"
@@ -713,4 +713,138 @@ else
 fi
 
 tap_diag "$SECONDS s"
+# ------------------------------------------------------------------
+# composefs-rs's image of an OCI image (the default of oci import, oci pull
+# and mkcomposefs --from-oci): the root takes /usr's metadata, /run is
+# emptied, only security.capability is kept, format version 1
+
+mkdir -p "$work/rs"
+python3 - "$work/rs" <<'PYEOF'
+import io, sys, tarfile
+out = sys.argv[1]
+
+def add(t, name, kind=tarfile.REGTYPE, data=b"", mode=0o644, mtime=1234567890,
+        uid=0, gid=0, link="", pax=None):
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.mode, ti.mtime, ti.uid, ti.gid = kind, mode, mtime, uid, gid
+    ti.linkname = link
+    if pax:
+        ti.pax_headers = pax
+    ti.size = len(data) if kind == tarfile.REGTYPE else 0
+    t.addfile(ti, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+# composefs-rs's own test fixture (its CLI tests pin the image's id)
+with tarfile.open(out + "/fixture.tar", "w", format=tarfile.GNU_FORMAT) as t:
+    add(t, "usr/", tarfile.DIRTYPE, mode=0o755)
+    add(t, "hello.txt", data=b"hello from test layer\n")
+    add(t, "hello-link.txt", tarfile.LNKTYPE, mode=0, link="hello.txt")
+
+# the rules, one by one
+with tarfile.open(out + "/rules.tar", "w", format=tarfile.PAX_FORMAT) as t:
+    add(t, "./", tarfile.DIRTYPE, mode=0o700, mtime=5)
+    add(t, "usr/", tarfile.DIRTYPE, mode=0o751, uid=3, gid=4,
+        pax={"mtime": "1700000000.25", "SCHILY.xattr.user.usr": "u",
+             "SCHILY.xattr.security.capability": "cap-of-usr",
+             "SCHILY.xattr.trusted.note": "t"})
+    add(t, "usr/bin/", tarfile.DIRTYPE, mode=0o755)
+    add(t, "usr/bin/ping", data=b"#!/bin/sh\necho a ping tool of some length\n" * 3,
+        mode=0o755, pax={"SCHILY.xattr.security.capability": "net-raw",
+                         "SCHILY.xattr.security.selinux": "system_u:bin_t",
+                         "SCHILY.xattr.user.note": "kept with --keep-user-xattrs"})
+    add(t, "run/", tarfile.DIRTYPE, mode=0o710, uid=7, mtime=99)
+    add(t, "run/lock/", tarfile.DIRTYPE)
+    add(t, "run/pid", data=b"1234\n")
+    add(t, "keep", tarfile.LNKTYPE, link="run/pid")
+
+with tarfile.open(out + "/nousr.tar", "w", format=tarfile.PAX_FORMAT) as t:
+    add(t, "etc/", tarfile.DIRTYPE)
+    add(t, "etc/motd", data=b"no usr here\n")
+PYEOF
+for t in fixture rules nousr; do
+	"${ocitool[@]}" build "$work/rs/layout" "$t" "$work/rs/$t.tar:none" >/dev/null
+done
+
+run 0 "mkcomposefs --from-oci of composefs-rs's test fixture" \
+	"$MKCOMPOSEFS" --from-oci "oci:$work/rs/layout:fixture" "$work/rs/fixture.cfs"
+if ! command -v fsverity >/dev/null; then
+	tap_skip "... is composefs-rs's image: its pinned V1 id" "fsverity (fsverity-utils) is not installed"
+else
+	# crates/composefs-integration-tests/src/tests/cli.rs, OCI_LAYOUT_COMPOSEFS_V1_ID
+	rs_v1=d06f1f6a73f62ed48e05ce9442ff045cdf2a9f5ba1ec623795de3d6177a253d91076459795d94f55d8c3d71dab458bb3fc0071255a50c0a4896d86ffdc870b9a
+	same "... is composefs-rs's image: its SHA-512 fs-verity digest is their pinned V1 id" \
+		"$(fsverity digest --hash-alg=sha512 "$work/rs/fixture.cfs" | cut -d' ' -f1)" "sha512:$rs_v1"
+fi
+same "... in format version 1" "$(od -An -tu4 -j12 -N4 "$work/rs/fixture.cfs" | tr -d ' ')" 1
+run 0 "composefs init" cfs rsrepo init
+imports "oci import of the fixture" cfs rsrepo oci import "oci:$work/rs/layout:fixture" fixture
+same "... gives mkcomposefs --from-oci's image" "$out" \
+	"$("$MKCOMPOSEFS" --from-oci --print-digest-only "oci:$work/rs/layout:fixture")"
+d_fixture=$out
+imports "oci import --as-unpacked of the fixture" cfs rsrepo oci import --as-unpacked "oci:$work/rs/layout:fixture" fixture-unpacked
+same "... gives mkcomposefs --from-oci --as-unpacked's image" "$out" \
+	"$("$MKCOMPOSEFS" --from-oci --as-unpacked --print-digest-only "oci:$work/rs/layout:fixture")"
+if [ -n "$out" ] && [ "$out" != "$d_fixture" ]; then
+	tap_ok "... which is not the transformed one (the root keeps mtime 0, format 0)"
+else
+	tap_not_ok "... which is not the transformed one" "$out"
+fi
+
+# the rules, read off the dump of the image
+dump_of()
+{
+	"$INFO" dump "$1" | sed -n "s|^$2 |&|p"
+}
+run 0 "mkcomposefs --from-oci of an image with /usr, /run, xattrs" \
+	"$MKCOMPOSEFS" --from-oci "oci:$work/rs/layout:rules" "$work/rs/rules.cfs"
+"$INFO" dump "$work/rs/rules.cfs" >"$work/rs/rules.dump"
+root_line=$(grep '^/ ' "$work/rs/rules.dump")
+case "$root_line" in
+"/ 4096 40751 "*" 3 4 0 1700000000.250000000 - - - security.capability=cap-of-usr")
+	tap_ok "the root takes /usr's mode, owner, mtime (to the nanosecond) and xattrs, filtered" ;;
+*) tap_not_ok "the root takes /usr's mode, owner, mtime and xattrs, filtered" "$root_line" ;;
+esac
+run_line=$(grep '^/run ' "$work/rs/rules.dump")
+case "$run_line" in
+"/run "*" 40710 2 7 0 0 1700000000.250000000 - - -")
+	tap_ok "/run is emptied, takes /usr's mtime and keeps its mode and owner" ;;
+*) tap_not_ok "/run is emptied, takes /usr's mtime and keeps its mode and owner" "$run_line" ;;
+esac
+if grep -q '^/run/' "$work/rs/rules.dump"; then
+	tap_not_ok "nothing is left below /run" "$(grep '^/run/' "$work/rs/rules.dump")"
+else
+	tap_ok "nothing is left below /run"
+fi
+keep_line=$(grep '^/keep ' "$work/rs/rules.dump")
+case "$keep_line" in
+"/keep 5 100644 1 "*) tap_ok "a hard link to a file of /run stays, its link count now 1" ;;
+*) tap_not_ok "a hard link to a file of /run stays, its link count now 1" "$keep_line" ;;
+esac
+ping_line=$(grep '^/usr/bin/ping ' "$work/rs/rules.dump")
+case "$ping_line" in
+*" security.capability=net-raw") tap_ok "only security.capability is kept (security.selinux, user.*, trusted.* go)" ;;
+*) tap_not_ok "only security.capability is kept" "$ping_line" ;;
+esac
+run 0 "mkcomposefs --from-oci --keep-user-xattrs" \
+	"$MKCOMPOSEFS" --from-oci --keep-user-xattrs "oci:$work/rs/layout:rules" "$work/rs/rules-user.cfs"
+ping_line=$("$INFO" dump "$work/rs/rules-user.cfs" | grep '^/usr/bin/ping ')
+case "$ping_line" in
+*security.capability=net-raw*user.note=kept*) tap_ok "... keeps user.* xattrs too" ;;
+*) tap_not_ok "... keeps user.* xattrs too" "$ping_line" ;;
+esac
+imports "oci import --keep-user-xattrs" cfs rsrepo oci import --keep-user-xattrs "oci:$work/rs/layout:rules" rules-user
+same "... gives mkcomposefs's image" "$out" \
+	"$("$MKCOMPOSEFS" --from-oci --keep-user-xattrs --print-digest-only "oci:$work/rs/layout:rules")"
+
+run 1 "an image without /usr is refused, saying why" cfs rsrepo oci import "oci:$work/rs/layout:nousr" nousr
+expect_err "... (no /usr directory; --as-unpacked named)" "no /usr directory"
+if cfs rsrepo images | grep -q '^nousr '; then
+	tap_not_ok "... and nothing is named" "$(cfs rsrepo images)"
+else
+	tap_ok "... and nothing is named"
+fi
+run 1 "mkcomposefs --from-oci refuses it too" "$MKCOMPOSEFS" --from-oci "oci:$work/rs/layout:nousr" "$work/rs/nousr.cfs"
+imports "oci import --as-unpacked takes it" cfs rsrepo oci import --as-unpacked "oci:$work/rs/layout:nousr" nousr
+run 1 "mkcomposefs --as-unpacked without --from-oci is a usage error" \
+	"$MKCOMPOSEFS" --as-unpacked "$work/rs" "$work/rs/x.cfs"
+
 tap_done

@@ -29,6 +29,8 @@ enum {
 	OPT_CREDS,
 	OPT_AUTHFILE,
 	OPT_CERT_DIR,
+	OPT_AS_UNPACKED,
+	OPT_KEEP_USER_XATTRS,
 };
 
 /* What an import shows: a progress line on a terminal, and with -v one
@@ -205,10 +207,16 @@ static void oci_usage(FILE *out)
 		"oci-archive:, docker-archive:, dir:, ...), only the layers the\n"
 		"repository does not have yet. Every blob is checked against its\n"
 		"digest, every layer against its diff_id; layers imported before\n"
-		"are not read again.\n"
+		"are not read again. The image is composefs-rs's for the OCI image\n"
+		"(the root takes /usr's metadata, /run is emptied, only the xattr\n"
+		"security.capability is kept, format version 1), so that both give\n"
+		"the same digest.\n"
 		"\n"
 		"Options:\n"
 		"  --replace              move NAME to the new image\n"
+		"  --as-unpacked          the tree as the layers give it (as umoci\n"
+		"                         unpack writes it), untransformed\n"
+		"  --keep-user-xattrs     the transform keeps user.* xattrs too\n"
 		"  --platform OS/ARCH[/VARIANT]\n"
 		"                         which image of a multi-platform one\n"
 		"                         (default: this machine's)\n"
@@ -374,6 +382,8 @@ int cmd_oci(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "replace", no_argument, NULL, OPT_REPLACE },
 		{ "platform", required_argument, NULL, OPT_PLATFORM },
+		{ "as-unpacked", no_argument, NULL, OPT_AS_UNPACKED },
+		{ "keep-user-xattrs", no_argument, NULL, OPT_KEEP_USER_XATTRS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "tls-verify", optional_argument, NULL, OPT_TLS_VERIFY },
 		{ "creds", required_argument, NULL, OPT_CREDS },
@@ -408,6 +418,12 @@ int cmd_oci(int argc, char **argv)
 		switch (opt) {
 		case OPT_REPLACE:
 			opts.flags |= CFS_REPO_REPLACE;
+			break;
+		case OPT_AS_UNPACKED:
+			opts.flags |= CFS_IMPORT_AS_UNPACKED;
+			break;
+		case OPT_KEEP_USER_XATTRS:
+			opts.flags |= CFS_IMPORT_KEEP_USER_XATTRS;
 			break;
 		case OPT_PLATFORM:
 			opts.platform = optarg;

@@ -26,6 +26,8 @@ enum {
 	OPT_FROM_TAR,
 	OPT_FROM_OCI,
 	OPT_PLATFORM,
+	OPT_AS_UNPACKED,
+	OPT_KEEP_USER_XATTRS,
 };
 
 static void usage(FILE *out)
@@ -44,7 +46,13 @@ static void usage(FILE *out)
 		"                        compressed; - reads stdin), read\n"
 		"                        without unpacking it\n"
 		"  --from-oci            SOURCE is an OCI image layout,\n"
-		"                        oci:DIR[:TAG], its layers applied\n"
+		"                        oci:DIR[:TAG], its layers applied;\n"
+		"                        the image is composefs-rs's for it\n"
+		"                        (root from /usr, /run emptied, only\n"
+		"                        security.capability, version 1)\n"
+		"  --as-unpacked         with --from-oci: the tree as the layers\n"
+		"                        give it, untransformed\n"
+		"  --keep-user-xattrs    with --from-oci: keep user.* xattrs too\n"
 		"  --platform=OS/ARCH[/VARIANT]\n"
 		"                        with --from-oci: which image of a\n"
 		"                        multi-platform one (default: this\n"
@@ -127,6 +135,8 @@ int main(int argc, char **argv)
 		{ "from-tar", no_argument, NULL, OPT_FROM_TAR },
 		{ "from-oci", no_argument, NULL, OPT_FROM_OCI },
 		{ "platform", required_argument, NULL, OPT_PLATFORM },
+		{ "as-unpacked", no_argument, NULL, OPT_AS_UNPACKED },
+		{ "keep-user-xattrs", no_argument, NULL, OPT_KEEP_USER_XATTRS },
 		TOOL_BUILD_LONGOPTS,
 		TOOL_LONGOPTS,
 	};
@@ -136,6 +146,7 @@ int main(int argc, char **argv)
 	const char *store_path = NULL, *source, *image = NULL;
 	bool print_digest = false, digest_only = false;
 	bool from_tar = false, from_oci = false;
+	bool as_unpacked = false, keep_user_xattrs = false;
 	const char *platform = NULL;
 	struct cfs_error err = { { 0 } };
 	struct cfs_node *root = NULL;
@@ -167,6 +178,12 @@ int main(int argc, char **argv)
 		case OPT_PLATFORM:
 			platform = optarg;
 			break;
+		case OPT_AS_UNPACKED:
+			as_unpacked = true;
+			break;
+		case OPT_KEEP_USER_XATTRS:
+			keep_user_xattrs = true;
+			break;
 		default:
 			tool_common_option(opt, usage);
 		}
@@ -177,6 +194,21 @@ int main(int argc, char **argv)
 			       "exclude each other");
 	if (platform != NULL && !from_oci)
 		tool_bad_usage("--platform goes with --from-oci");
+	if ((as_unpacked || keep_user_xattrs) && !from_oci)
+		tool_bad_usage("--as-unpacked and --keep-user-xattrs go with "
+			       "--from-oci");
+	if (as_unpacked && keep_user_xattrs)
+		tool_bad_usage("--keep-user-xattrs is for the transform, "
+			       "which --as-unpacked leaves out");
+	if (from_oci && !as_unpacked) {
+		/* composefs-rs's image: format version 1 */
+		if (b.write.max_version < 1)
+			tool_bad_usage("--from-oci writes format version 1 "
+				       "(composefs-rs's); --as-unpacked for "
+				       "version 0");
+		if (b.write.min_version < 1)
+			b.write.min_version = 1;
+	}
 
 	argc -= optind;
 	argv += optind;
@@ -241,6 +273,13 @@ int main(int argc, char **argv)
 		} else if (from_oci) {
 			r = build_from_oci(source, platform, store, &root,
 					   &err);
+			if (r == 0 && !as_unpacked)
+				r = cfs_oci_transform(
+					root,
+					keep_user_xattrs ?
+						CFS_OCI_KEEP_USER_XATTRS :
+						0,
+					&err);
 		} else {
 			bopts->progress = tool_progress_fn();
 			bopts->progress_userdata = &progress;

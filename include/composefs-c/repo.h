@@ -88,6 +88,11 @@ enum {
 	/* Move an existing name to the new image (else -EEXIST, unless it
 	 * already names this very image). */
 	CFS_REPO_REPLACE = 1 << 0,
+	/* cfs_repo_import_oci(): the tree as the layers give it, as `umoci
+	 * unpack` writes it, not composefs-rs's transform of it */
+	CFS_IMPORT_AS_UNPACKED = 1 << 1,
+	/* cfs_repo_import_oci(): the transform keeps user.* xattrs too */
+	CFS_IMPORT_KEEP_USER_XATTRS = 1 << 2,
 };
 
 /* Write the image of root into the repository and name it name. store,
@@ -235,7 +240,9 @@ typedef void (*cfs_import_fn)(void *userdata,
 			      const struct cfs_import_event *event);
 
 struct cfs_import_options {
-	unsigned flags; /* CFS_REPO_REPLACE */
+	/* CFS_REPO_REPLACE, CFS_IMPORT_AS_UNPACKED,
+	 * CFS_IMPORT_KEEP_USER_XATTRS */
+	unsigned flags;
 	const struct cfs_write_options *write; /* NULL: the defaults */
 	/* "OS/ARCH" or "OS/ARCH/VARIANT" to pick from a multi-platform
 	 * image; NULL: this machine's (linux/amd64 and so on) */
@@ -280,6 +287,22 @@ int cfs_build_from_tar(int fd, const char *source, struct cfs_store *store,
 int cfs_build_from_oci(const char *layout, const char *tag,
 		       const char *platform, struct cfs_store *store,
 		       struct cfs_node **ret_root, struct cfs_error *err);
+
+enum {
+	/* keep the xattrs starting with "user." too */
+	CFS_OCI_KEEP_USER_XATTRS = 1 << 0,
+};
+/* The tree of an OCI image (as cfs_build_from_oci() gives it) made what
+ * composefs-rs digests, so that an image gives the same composefs image
+ * with either implementation, written in format version 1
+ * (cfs_write_options.min_version = 1): the root takes /usr's mode, owner,
+ * mtime and xattrs; /run is emptied and takes /usr's mtime; every inode
+ * keeps only the xattr security.capability (and user.* with
+ * CFS_OCI_KEEP_USER_XATTRS); link counts are recounted. -ENOENT (or
+ * -ENOTDIR) when the tree has no /usr directory, -ENOTDIR when its /run
+ * is not a directory. */
+int cfs_oci_transform(struct cfs_node *root, unsigned flags,
+		      struct cfs_error *err);
 
 /* The sha256 digests (hex, malloc'd, as is the array) of the layer blobs
  * whose layers the repository holds: a pull need not fetch them. */

@@ -849,6 +849,9 @@ int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 	struct cfs_store *store = NULL;
 	_cleanup_free_ char *source = NULL;
 	uint8_t digest[CFS_DIGEST_SIZE];
+	unsigned flags = opts ? opts->flags : 0;
+	const struct cfs_write_options *write = opts ? opts->write : NULL;
+	struct cfs_write_options wopts = { 0 };
 	int r;
 
 	r = cfs_repo_check_name(name, err);
@@ -864,10 +867,24 @@ int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 		r = cfs_repo_open_store(repo, &store, err);
 	if (r == 0)
 		r = oci_tree(&oci, tag, store, &res);
+	if (r == 0 && !(flags & CFS_IMPORT_AS_UNPACKED)) {
+		/* composefs-rs's image of it: transformed, format 1 */
+		r = cfs_oci_transform(res.root,
+				      flags & CFS_IMPORT_KEEP_USER_XATTRS ?
+					      CFS_OCI_KEEP_USER_XATTRS :
+					      0,
+				      err);
+		if (opts != NULL && opts->write != NULL)
+			wopts = *opts->write;
+		if (wopts.min_version < 1)
+			wopts.min_version = 1;
+		if (wopts.max_version < wopts.min_version)
+			wopts.max_version = wopts.min_version;
+		write = &wopts;
+	}
 	if (r == 0)
-		r = cfs_repo_add_image(repo, res.root,
-				       opts ? opts->write : NULL, store, name,
-				       opts ? opts->flags : 0, digest, err);
+		r = cfs_repo_add_image(repo, res.root, write, store, name,
+				       flags & CFS_REPO_REPLACE, digest, err);
 	if (r == 0)
 		r = write_record(&oci, name, digest, source, &res.mdesc,
 				 &res.cdesc, res.config, res.diff_ids);
