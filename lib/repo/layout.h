@@ -20,6 +20,11 @@
  *                              the OCI image NAME was imported from
  *   DIR/pull/XXXXXX/           OCI layouts a pull fills (skopeo) and import
  *                              empties; gc removes what is left
+ *   DIR/mounts/MNTID           a mount `composefs mount` made (MNTID: its
+ *                              mount ID): "HEX\nMNTID MAJ:MIN mnt:[NS]
+ *                              FSTYPE\nMOUNTPOINT\n"; gc keeps the image HEX while
+ *                              that mount exists and removes the record
+ *                              once it is gone (lib/repo/mounts.c)
  *   DIR/quarantine/            where fsck --repair moves what is broken
  *
  * objects, images and names are made by init; the others when first
@@ -39,6 +44,7 @@
 #define LAYOUT_LAYER_BLOBS "layer-blobs"
 #define LAYOUT_OCI "oci"
 #define LAYOUT_PULL "pull"
+#define LAYOUT_MOUNTS "mounts"
 #define LAYOUT_QUARANTINE "quarantine"
 
 #endif

@@ -128,4 +128,11 @@ int cfsi_repo_read_record(struct cfs_repo *repo, const char *name,
 			  struct cfsi_oci_record *ret);
 void cfsi_oci_record_free(struct cfsi_oci_record *rec);
 
+/* The image the mount record DIR/mounts/NAME names, to ret_digest, when
+ * that mount still exists (lib/repo/mounts.c): 0; -ESTALE when it is
+ * gone, -EINVAL when the record cannot be read or parsed, another -errno
+ * when whether it exists cannot be told (/proc not mounted, say). */
+int cfsi_repo_read_mount(struct cfs_repo *repo, const char *name,
+			 uint8_t ret_digest[CFS_DIGEST_SIZE]);
+
 #endif
