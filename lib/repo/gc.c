@@ -254,19 +254,15 @@ static int gc_records(struct gc *g, const struct name_list *names,
 	if (r == 0 &&
 	    cfsi_list_dir(repo->dir_fd, LAYOUT_LAYER_BLOBS, &l) == 0) {
 		for (size_t i = 0; i < l.n && r == 0; i++) {
-			char line[CFS_DIGEST_HEX_SIZE + 8];
+			char hex[65];
 			uint8_t diff[CFS_DIGEST_SIZE];
-			ssize_t n = cfsi_repo_read_file(repo,
-							LAYOUT_LAYER_BLOBS,
-							l.names[i], line,
-							sizeof(line));
+			int64_t size;
 
-			if (n == CFS_DIGEST_HEX_SIZE && line[n - 1] == '\n') {
-				line[n - 1] = '\0';
-				if (cfs_digest_from_hex(line, diff) == 0 &&
-				    cfsi_object_map_find(live_layers, diff))
-					continue;
-			}
+			if (cfsi_repo_read_layer_blob(repo, l.names[i], hex,
+						      &size) == 0 &&
+			    cfs_digest_from_hex(hex, diff) == 0 &&
+			    cfsi_object_map_find(live_layers, diff))
+				continue;
 			snprintf(path, sizeof(path), LAYOUT_LAYER_BLOBS "/%s",
 				 l.names[i]);
 			r = gc_remove(g, path, &g->stats.n_leftovers, err);

@@ -14,8 +14,9 @@
  *   DIR/names/NAME             one line: the HEX of the image NAME names
  *   DIR/layers/DIFFHEX         one line: the HEX of the image holding the
  *                              layer tree of the layer of that diff_id
- *   DIR/layer-blobs/BLOBHEX    one line: "sha256:DIFFHEX", the layer a
- *                              (compressed) blob holds
+ *   DIR/layer-blobs/BLOBHEX    one line: "DIFFHEX SIZE", the layer a
+ *                              (compressed) blob holds and the blob's size
+ *                              in bytes (older records: "DIFFHEX" alone)
  *   DIR/oci/NAME               JSON: the manifest, config and diff_ids of
  *                              the OCI image NAME was imported from
  *   DIR/pull/XXXXXX/           OCI layouts a pull fills (skopeo) and import
