@@ -14,6 +14,9 @@ work=$(mktemp -d)
 cleanup()
 {
 	umount "$work/mnt" 2>/dev/null
+	umount "$work/mnt2" 2>/dev/null
+	umount "$work/other" 2>/dev/null
+	[ -n "${ns_pid:-}" ] && kill "$ns_pid" 2>/dev/null
 	umount "$work/ro" 2>/dev/null
 	rm -rf -- "$work"
 }
@@ -318,6 +321,79 @@ if [ "$(id -u)" -eq 0 ] && grep -qw erofs /proc/filesystems; then
 	rm -rf swapped
 else
 	tap_skip "mount by name" "needs root and EROFS"
+fi
+
+# ------------------------------------------------------------------
+# A mounted image is a root for gc while the mount exists
+
+# mounted_gc KIND MOUNT-OPTIONS...: mount the image "m" of a repository of
+# its own, remove its name, gc, then read every file of the mount
+mounted_gc()
+{
+	local kind=$1 n
+	shift
+	rm -rf mrepo msrc && mkdir -p mnt
+	make_tree msrc 4242 300
+	"$COMPOSEFS" --repo mrepo init && "$COMPOSEFS" --repo mrepo add msrc m >/dev/null || return
+	n=$(find mrepo/objects -type f | wc -l)
+	tap_expect 0 "mount by name ($kind)" "$@" "$COMPOSEFS" --repo "$work/mrepo" mount "${mopts[@]}" m mnt
+	tap_check "... is recorded in mounts/" test "$(ls mrepo/mounts | wc -l)" -eq 1
+	tap_expect 0 "... rm of its name" "$COMPOSEFS" --repo mrepo rm m
+	tap_expect 0 "... gc while mounted" "$COMPOSEFS" --repo mrepo gc
+	tap_check "... keeps all $n objects" test "$(find mrepo/objects -type f | wc -l)" -eq "$n"
+	tap_check "... every file of the mount reads as it was" diff -r msrc mnt
+	umount mnt
+	tap_expect 0 "... gc after the unmount" "$COMPOSEFS" --repo mrepo gc
+	tap_check "... removes the objects, the image and the record" \
+		test -z "$(find mrepo/objects mrepo/images mrepo/mounts -type f)"
+}
+
+if [ "$(id -u)" -eq 0 ] && grep -qw erofs /proc/filesystems; then
+	mopts=()
+	mounted_gc kernel env
+	if [ -c /dev/fuse ] && [ -x "$(cfs_tool composefs-fuse)" ]; then
+		mopts=(--fuse)
+		mounted_gc FUSE env COMPOSEFS_FUSE="$(cfs_tool composefs-fuse)"
+	else
+		tap_skip "a FUSE mount survives gc" "no /dev/fuse or no composefs-fuse"
+	fi
+
+	# a mount in another mount namespace is found there; once no process
+	# is in that namespace, the mount and its record are gone
+	rm -rf mrepo msrc ready && mkdir -p mnt2
+	make_tree msrc 4343 50
+	"$COMPOSEFS" --repo mrepo init && "$COMPOSEFS" --repo mrepo add msrc m >/dev/null
+	n=$(find mrepo/objects -type f | wc -l)
+	unshare -m --propagation private sh -c \
+		'"$1" --repo mrepo mount m mnt2 && touch ready && exec sleep 60' sh "$COMPOSEFS" &
+	ns_pid=$!
+	for _ in $(seq 100); do [ -e ready ] && break; sleep 0.1; done
+	tap_check "a mount in another namespace is made" test -e ready
+	"$COMPOSEFS" --repo mrepo rm m
+	tap_expect 0 "... gc from this namespace" "$COMPOSEFS" --repo mrepo gc
+	tap_check "... keeps its $n objects" test "$(find mrepo/objects -type f | wc -l)" -eq "$n"
+	tap_check "... which read through it" nsenter -t "$ns_pid" -m -w diff -r msrc mnt2
+	kill "$ns_pid" && wait "$ns_pid" 2>/dev/null
+	tap_expect 0 "... gc once that namespace is gone" "$COMPOSEFS" --repo mrepo gc
+	tap_check "... drops the stale record and the objects" \
+		test -z "$(find mrepo/objects mrepo/images mrepo/mounts -type f)"
+
+	# a record whose mount is gone but whose ID a new mount took
+	"$COMPOSEFS" --repo mrepo add msrc m >/dev/null
+	"$COMPOSEFS" --repo mrepo mount m mnt
+	rec=$(ls mrepo/mounts)
+	umount mnt
+	mkdir -p other && mount -t tmpfs none other
+	id=$(awk -v p="$work/other" '$5 == p { print $1 }' /proc/self/mountinfo)
+	sed "2s/^[0-9]*/$id/" "mrepo/mounts/$rec" >"mrepo/mounts/$id"
+	"$COMPOSEFS" --repo mrepo rm m
+	tap_expect 0 "a gc with records of mounts gone (one ID taken by another mount)" "$COMPOSEFS" --repo mrepo gc
+	tap_check "... drops them and what they kept" \
+		test -z "$(find mrepo/objects mrepo/images mrepo/mounts -type f)"
+	umount other
+	rm -rf mrepo msrc ready
+else
+	tap_skip "a mounted image survives gc" "needs root and EROFS"
 fi
 
 # ------------------------------------------------------------------

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "composefs-cmd.h"
@@ -111,6 +113,53 @@ static void parse_mount_options(struct mount_settings *s, char *list)
 	}
 }
 
+/* The mount on target is recorded in the repository as a root for gc;
+ * when that fails it is undone, else gc could remove what it serves. */
+static void record_mount(struct cfs_repo *repo, const char *name,
+			 const char *target,
+			 const uint8_t digest[CFS_DIGEST_SIZE])
+{
+	struct cfs_error err = { { 0 } };
+
+	if (cfs_repo_record_mount(repo, target, digest, &err) == 0)
+		return;
+	if (umount2(target, MNT_DETACH) != 0)
+		tool_die("'%s' is mounted on %s but not recorded as a root "
+			 "for gc (%s), and cannot be unmounted: %s",
+			 name, target, err.message, strerror(errno));
+	tool_die("cannot record the mount of '%s' on %s, so unmounted it: %s",
+		 name, target, err.message);
+}
+
+/* Run composefs-fuse, which mounts and goes into the background, and
+ * wait for it: its status, or 127 when it cannot be run. */
+static int run_fuse_server(const char *server, const char *opts,
+			   const char *image, const char *target)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		tool_die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		execl(server, server, "-o", opts, image, target, (char *)NULL);
+		if (strchr(server, '/') == NULL)
+			execlp(server, server, "-o", opts, image, target,
+			       (char *)NULL);
+		fprintf(stderr, "%s: cannot run %s: %s\n", tool_name, server,
+			strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			tool_die("waitpid: %s", strerror(errno));
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
 /* composefs-fuse beside this program, else on the PATH. */
 static char *find_fuse_server(void)
 {
@@ -149,7 +198,7 @@ int cmd_mount(int argc, char **argv)
 	struct cfs_repo *repo;
 	const char *name, *target, *objects;
 	char *image;
-	int opt;
+	int opt, status;
 
 	while ((opt = sub_getopt(argc, argv, "o:", longopts, mount_usage)) !=
 	       -1) {
@@ -195,6 +244,8 @@ int cmd_mount(int argc, char **argv)
 		if (cfs_mount_image(image, target, &s.kernel, &err) < 0)
 			tool_die("cannot mount '%s' on %s: %s", name, target,
 				 err.message);
+		/* still under the lock taken before the mount: no gc ran */
+		record_mount(repo, name, target, digest);
 		cfs_repo_free(repo);
 		free(image);
 		free(s.fuse_opts);
@@ -212,14 +263,16 @@ int cmd_mount(int argc, char **argv)
 			     s.fuse_opts ? "," : "",
 			     s.fuse_opts ? s.fuse_opts : "") < 0)
 			tool_die("out of memory");
-		/* the lock is not inherited (close-on-exec): a mount is no
-		 * root for gc, names are */
+		/* the server does not inherit the lock (close-on-exec), which
+		 * is held until the mount is recorded: no gc runs between */
+		status = run_fuse_server(server, opts, image, target);
+		if (status == 0)
+			record_mount(repo, name, target, digest);
 		cfs_repo_free(repo);
-		fflush(NULL);
-		execl(server, server, "-o", opts, image, target, (char *)NULL);
-		if (strchr(server, '/') == NULL)
-			execlp(server, server, "-o", opts, image, target,
-			       (char *)NULL);
-		tool_die("cannot run %s: %s", server, strerror(errno));
+		free(image);
+		free(server);
+		free(opts);
+		free(s.fuse_opts);
+		return status;
 	}
 }

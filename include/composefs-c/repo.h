@@ -197,8 +197,18 @@ struct cfs_repo_gc_stats {
 	uint64_t n_images, n_objects, n_leftovers, bytes;
 };
 
-/* Remove every image no name reaches, every object no named image uses,
- * and every leftover of an interrupted write. Needs the repository opened
+/* Record that the image of digest is mounted on target, a mount the
+ * caller has just made (the mount on top there, in this process's mount
+ * namespace): gc keeps that image and its objects while the mount exists,
+ * and drops the record once it is gone. Hold the repository's lock from
+ * before the mount until this returns, so that no gc runs in between.
+ * Mounts made without a record are no root for gc. */
+int cfs_repo_record_mount(struct cfs_repo *repo, const char *target,
+			  const uint8_t digest[CFS_DIGEST_SIZE],
+			  struct cfs_error *err);
+
+/* Remove every image no name or recorded mount reaches, every object no
+ * such image uses, and every leftover of an interrupted write. Needs the repository opened
  * exclusive. An image that is named but cannot be read stops gc before
  * anything is removed (its objects cannot be known): -EUCLEAN. */
 int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,

@@ -570,6 +570,51 @@ static struct cfs_node *known_layer(struct oci *oci, const char *hex)
 	return tree;
 }
 
+/* Check the layer descriptor d and its diff_id diff against what the
+ * repository knows of its blob (DIR/layer-blobs/: the layer it holds and
+ * its size), and against the size of the blob in the layout when it is
+ * there and not an empty stand-in: a blob checked when it was read must
+ * be described the same way when it is reused. */
+static int check_known_blob(struct oci *oci, const struct desc *d,
+			    const struct desc *diff)
+{
+	char known_diff[65], path[16 + 64];
+	int64_t known_size;
+	struct stat st;
+	int r;
+
+	if (oci->repo != NULL) {
+		r = cfsi_repo_read_layer_blob(oci->repo, d->digest + 7,
+					      known_diff, &known_size);
+		if (r == 0 && strcmp(known_diff, diff->digest + 7) != 0)
+			return cfs_error_set(
+				oci->err, -EILSEQ,
+				"%s: layer blob %s holds the layer of diff_id "
+				"sha256:%s (as read into %s), not the diff_id "
+				"%s of the config",
+				oci->layout, d->digest, known_diff,
+				cfs_repo_get_path(oci->repo), diff->digest);
+		if (r == 0 && known_size >= 0 && known_size != d->size)
+			return cfs_error_set(
+				oci->err, -EILSEQ,
+				"%s: layer blob %s has %lld bytes (as read "
+				"into %s), not the %lld bytes its descriptor "
+				"says",
+				oci->layout, d->digest, (long long)known_size,
+				cfs_repo_get_path(oci->repo),
+				(long long)d->size);
+	}
+	snprintf(path, sizeof(path), "blobs/sha256/%s", d->digest + 7);
+	if (fstatat(oci->layout_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size != d->size)
+		return cfs_error_set(oci->err, -EILSEQ,
+				     "%s: layer blob %s has %lld bytes, not "
+				     "the %lld bytes its descriptor says",
+				     oci->layout, d->digest,
+				     (long long)st.st_size, (long long)d->size);
+	return 0;
+}
+
 /* Read the layer of d (diff_id in diff) into a layer tree, check both its
  * digests, keep it in the repository. */
 static int read_layer(struct oci *oci, struct cfs_store *store,
@@ -631,10 +676,13 @@ static int read_layer(struct oci *oci, struct cfs_store *store,
 				 line, strlen(line), oci->err);
 	/* and which blob it came from, for pulls to skip */
 	if (r == 0) {
-		snprintf(line, sizeof(line), "%s\n", diff->digest + 7);
+		char blob_line[64 + 24];
+
+		snprintf(blob_line, sizeof(blob_line), "%s %lld\n",
+			 diff->digest + 7, (long long)d->size);
 		r = cfsi_repo_write_file(oci->repo, LAYOUT_LAYER_BLOBS,
-					 d->digest + 7, line, strlen(line),
-					 oci->err);
+					 d->digest + 7, blob_line,
+					 strlen(blob_line), oci->err);
 	}
 out:
 	if (r < 0)
@@ -805,6 +853,9 @@ static int oci_tree(struct oci *oci, const char *tag, struct cfs_store *store,
 		sha_to_str(dd.sha, dd.digest);
 		ev.diff_id = dd.digest;
 		ev.total_bytes = (uint64_t)ld.size;
+		r = check_known_blob(oci, &ld, &dd);
+		if (r < 0)
+			goto out;
 		layer = known_layer(oci, dd.digest + 7);
 		if (layer != NULL) {
 			ev.kind = CFS_IMPORT_LAYER_REUSED;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
 /*
- * gc: removes what no name reaches (images, objects, layer records and
- * pulls left behind) and leftovers of interrupted writes, with the
+ * gc: removes what no name and no existing mount recorded by composefs
+ * mount reaches (images, objects, layer records, mount records and pulls
+ * left behind) and leftovers of interrupted writes, with the
  * repository locked exclusive.
  */
 #include "config.h"
@@ -148,6 +149,61 @@ static int remove_tree_at(int dir_fd, const char *name)
 	return r;
 }
 
+/* The images of the mounts recorded in DIR/mounts/ that still exist are
+ * alive; the records of those gone (or unreadable) go to ret_stale, to be
+ * removed once every root is known. A mount whose existence cannot be
+ * told keeps its image and record. */
+static int gc_keep_mounts(struct gc *g, struct object_map *live,
+			  struct object_map *live_images,
+			  struct cfsi_dir_list *ret_stale,
+			  struct cfs_error *err)
+{
+	struct cfsi_dir_list l = { 0 };
+	size_t n_stale = 0;
+	int r = 0;
+
+	*ret_stale = (struct cfsi_dir_list){ 0 };
+	if (cfsi_list_dir(g->repo->dir_fd, LAYOUT_MOUNTS, &l) < 0)
+		return 0; /* none recorded yet */
+	for (size_t i = 0; i < l.n && r == 0; i++) {
+		struct cfs_error detail = { { 0 } };
+		uint8_t digest[CFS_DIGEST_SIZE];
+		int m = cfsi_is_tmp_name(l.names[i]) ?
+				-EINVAL :
+				cfsi_repo_read_mount(g->repo, l.names[i],
+						     digest);
+
+		if (m == -ESTALE || m == -EINVAL) {
+			/* move the name to the front: the stale ones */
+			char *t = l.names[n_stale];
+
+			l.names[n_stale++] = l.names[i];
+			l.names[i] = t;
+			continue;
+		}
+		if (m < 0)
+			continue;
+		r = gc_keep_image(g->repo, digest, live, live_images, &detail);
+		if (r == -ENOENT)
+			r = 0; /* its image file is gone already */
+		else if (r < 0)
+			r = cfs_error_set(
+				err, -EUCLEAN,
+				"the image mounted as recorded in %s/" LAYOUT_MOUNTS
+				"/%s cannot be read, so what it uses is not known; nothing removed: %s",
+				g->repo->path, l.names[i], detail.message);
+	}
+	if (r < 0) {
+		cfsi_dir_list_free(&l);
+		return r;
+	}
+	for (size_t i = n_stale; i < l.n; i++)
+		free(l.names[i]);
+	l.n = n_stale;
+	*ret_stale = l;
+	return 0;
+}
+
 /* The records of imports: those of names gone or moved, of layers no
  * record of a live name lists, and what interrupted pulls left. */
 static int gc_records(struct gc *g, const struct name_list *names,
@@ -198,19 +254,15 @@ static int gc_records(struct gc *g, const struct name_list *names,
 	if (r == 0 &&
 	    cfsi_list_dir(repo->dir_fd, LAYOUT_LAYER_BLOBS, &l) == 0) {
 		for (size_t i = 0; i < l.n && r == 0; i++) {
-			char line[CFS_DIGEST_HEX_SIZE + 8];
+			char hex[65];
 			uint8_t diff[CFS_DIGEST_SIZE];
-			ssize_t n = cfsi_repo_read_file(repo,
-							LAYOUT_LAYER_BLOBS,
-							l.names[i], line,
-							sizeof(line));
+			int64_t size;
 
-			if (n == CFS_DIGEST_HEX_SIZE && line[n - 1] == '\n') {
-				line[n - 1] = '\0';
-				if (cfs_digest_from_hex(line, diff) == 0 &&
-				    cfsi_object_map_find(live_layers, diff))
-					continue;
-			}
+			if (cfsi_repo_read_layer_blob(repo, l.names[i], hex,
+						      &size) == 0 &&
+			    cfs_digest_from_hex(hex, diff) == 0 &&
+			    cfsi_object_map_find(live_layers, diff))
+				continue;
 			snprintf(path, sizeof(path), LAYOUT_LAYER_BLOBS "/%s",
 				 l.names[i]);
 			r = gc_remove(g, path, &g->stats.n_leftovers, err);
@@ -257,6 +309,7 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 	struct object_map live_images = { 0 };
 	struct object_map live_layers = { 0 };
 	struct cfsi_dir_list l = { 0 };
+	struct cfsi_dir_list stale_mounts = { 0 };
 	char path[PATH_MAX];
 	int r;
 
@@ -300,7 +353,18 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 		}
 	}
 
-	r = gc_records(&g, &names, &live_layers, err);
+	/* the images of mounts that exist (as recorded by composefs mount) */
+	r = gc_keep_mounts(&g, &live, &live_images, &stale_mounts, err);
+	if (r < 0)
+		goto out;
+
+	for (size_t i = 0; i < stale_mounts.n && r == 0; i++) {
+		snprintf(path, sizeof(path), LAYOUT_MOUNTS "/%s",
+			 stale_mounts.names[i]);
+		r = gc_remove(&g, path, &g.stats.n_leftovers, err);
+	}
+	if (r == 0)
+		r = gc_records(&g, &names, &live_layers, err);
 	if (r < 0)
 		goto out;
 
@@ -386,6 +450,7 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 	if (r == 0 && ret_stats != NULL)
 		*ret_stats = g.stats;
 out:
+	cfsi_dir_list_free(&stale_mounts);
 	cfsi_object_map_free(&live);
 	cfsi_object_map_free(&live_images);
 	cfsi_object_map_free(&live_layers);

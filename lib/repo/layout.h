@@ -14,12 +14,18 @@
  *   DIR/names/NAME             one line: the HEX of the image NAME names
  *   DIR/layers/DIFFHEX         one line: the HEX of the image holding the
  *                              layer tree of the layer of that diff_id
- *   DIR/layer-blobs/BLOBHEX    one line: "sha256:DIFFHEX", the layer a
- *                              (compressed) blob holds
+ *   DIR/layer-blobs/BLOBHEX    one line: "DIFFHEX SIZE", the layer a
+ *                              (compressed) blob holds and the blob's size
+ *                              in bytes (older records: "DIFFHEX" alone)
  *   DIR/oci/NAME               JSON: the manifest, config and diff_ids of
  *                              the OCI image NAME was imported from
  *   DIR/pull/XXXXXX/           OCI layouts a pull fills (skopeo) and import
  *                              empties; gc removes what is left
+ *   DIR/mounts/MNTID           a mount `composefs mount` made (MNTID: its
+ *                              mount ID): "HEX\nMNTID MAJ:MIN mnt:[NS]
+ *                              FSTYPE\nMOUNTPOINT\n"; gc keeps the image HEX while
+ *                              that mount exists and removes the record
+ *                              once it is gone (lib/repo/mounts.c)
  *   DIR/quarantine/            where fsck --repair moves what is broken
  *
  * objects, images and names are made by init; the others when first
@@ -39,6 +45,7 @@
 #define LAYOUT_LAYER_BLOBS "layer-blobs"
 #define LAYOUT_OCI "oci"
 #define LAYOUT_PULL "pull"
+#define LAYOUT_MOUNTS "mounts"
 #define LAYOUT_QUARANTINE "quarantine"
 
 #endif

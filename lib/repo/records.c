@@ -129,6 +129,38 @@ void cfsi_oci_record_free(struct cfsi_oci_record *rec)
 	rec->n_layers = 0;
 }
 
+int cfsi_repo_read_layer_blob(struct cfs_repo *repo, const char *hex,
+			      char ret_diff[65], int64_t *ret_size)
+{
+	char line[128], *end;
+	long long size = -1;
+	ssize_t n;
+
+	if (!cfsi_is_lower_hex(hex, 64))
+		return -EINVAL;
+	n = cfsi_repo_read_file(repo, LAYOUT_LAYER_BLOBS, hex, line,
+				sizeof(line));
+	if (n < 0)
+		return (int)n;
+	if (n < 65 || line[n - 1] != '\n')
+		return -EINVAL;
+	line[n - 1] = '\0';
+	if (line[64] == ' ') {
+		/* the blob's size, recorded since; older records lack it */
+		errno = 0;
+		size = strtoll(line + 65, &end, 10);
+		if (errno != 0 || *end != '\0' || end == line + 65 ||
+		    line[65] < '0' || line[65] > '9')
+			return -EINVAL;
+		line[64] = '\0';
+	}
+	if (!cfsi_is_lower_hex(line, 64))
+		return -EINVAL;
+	memcpy(ret_diff, line, 65);
+	*ret_size = size;
+	return 0;
+}
+
 int cfs_repo_list_layer_blobs(struct cfs_repo *repo, char ***ret_hex,
 			      size_t *ret_n, struct cfs_error *err)
 {
@@ -158,20 +190,14 @@ int cfs_repo_list_layer_blobs(struct cfs_repo *repo, char ***ret_hex,
 		return cfs_error_set(err, -ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < l.n; i++) {
-		char diff[80],
+		char diff[65],
 			path[sizeof(LAYOUT_LAYERS "/") + 64] = LAYOUT_LAYERS
 			"/";
-		ssize_t len;
+		int64_t size;
 		struct stat st;
 
-		if (!cfsi_is_lower_hex(l.names[i], 64))
-			continue;
-		len = cfsi_repo_read_file(repo, LAYOUT_LAYER_BLOBS, l.names[i],
-					  diff, sizeof(diff));
-		if (len != 65 || diff[64] != '\n')
-			continue;
-		diff[64] = '\0';
-		if (!cfsi_is_lower_hex(diff, 64))
+		if (cfsi_repo_read_layer_blob(repo, l.names[i], diff, &size) <
+		    0)
 			continue;
 		memcpy(path + sizeof(LAYOUT_LAYERS "/") - 1, diff, 65);
 		if (fstatat(repo->dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) !=

@@ -46,7 +46,8 @@ static const char *const subdirs[] = { LAYOUT_OBJECTS, LAYOUT_IMAGES,
 				       LAYOUT_NAMES };
 /* made when first needed (older repositories lack them) */
 static const char *const extra_subdirs[] = { LAYOUT_LAYERS, LAYOUT_LAYER_BLOBS,
-					     LAYOUT_OCI, LAYOUT_PULL };
+					     LAYOUT_OCI, LAYOUT_PULL,
+					     LAYOUT_MOUNTS };
 
 int cfs_repo_check_name(const char *name, struct cfs_error *err)
 {

@@ -114,6 +114,13 @@ bool cfsi_is_lower_hex(const char *s, size_t n);
  * for another algorithm). */
 int cfsi_parse_sha256(const char *s, uint8_t ret[32]);
 
+/* What DIR/layer-blobs/HEX says of the blob sha256:HEX: the diff_id (hex)
+ * of the layer it holds and its size (-1 in records written before sizes
+ * were). -ENOENT when there is no record, -EINVAL when it cannot be
+ * parsed. */
+int cfsi_repo_read_layer_blob(struct cfs_repo *repo, const char *hex,
+			      char ret_diff[65], int64_t *ret_size);
+
 /* What DIR/oci/NAME says of the image NAME names (lib/repo/records.c). */
 struct cfsi_oci_record {
 	char manifest[80], config[80]; /* "sha256:HEX" */
@@ -127,5 +134,12 @@ int cfsi_repo_read_record(struct cfs_repo *repo, const char *name,
 			  const uint8_t digest[CFS_DIGEST_SIZE],
 			  struct cfsi_oci_record *ret);
 void cfsi_oci_record_free(struct cfsi_oci_record *rec);
+
+/* The image the mount record DIR/mounts/NAME names, to ret_digest, when
+ * that mount still exists (lib/repo/mounts.c): 0; -ESTALE when it is
+ * gone, -EINVAL when the record cannot be read or parsed, another -errno
+ * when whether it exists cannot be told (/proc not mounted, say). */
+int cfsi_repo_read_mount(struct cfs_repo *repo, const char *name,
+			 uint8_t ret_digest[CFS_DIGEST_SIZE]);
 
 #endif

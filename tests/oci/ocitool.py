@@ -18,6 +18,9 @@
   ocitool.py set-diff-id LAYOUT TAG N DIGEST
       rewrite layer N's diff_id in the config, and the digests of config,
       manifest and index entry that follow from it
+  ocitool.py set-layer-size LAYOUT TAG N DELTA
+      add DELTA to the size layer N's descriptor gives, rewriting the
+      manifest's digest and the index entry
   ocitool.py corrupt FILE
       flip one byte of FILE: in the contents of its first non-empty file
       when FILE is a tar (so that it stays a valid tar), else in its middle
@@ -467,6 +470,18 @@ def cmd_set_diff_id(layout, tag, n, digest):
     save_index(layout, index)
 
 
+def cmd_set_layer_size(layout, tag, n, delta):
+    index = open_layout(layout)
+    i, descriptor = find_tag(index, tag)
+    manifest = read_json(blob_path(layout, descriptor["digest"]))
+    manifest["layers"][n]["size"] += delta
+    manifest_blob = dumps(manifest)
+    descriptor["digest"] = put_blob(layout, manifest_blob)
+    descriptor["size"] = len(manifest_blob)
+    index["manifests"][i] = descriptor
+    save_index(layout, index)
+
+
 def cmd_corrupt(path):
     offset = None
     try:
@@ -554,6 +569,8 @@ def main(argv):
         cmd_diff_id(args[0], args[1], int(args[2]))
     elif cmd == "set-diff-id":
         cmd_set_diff_id(args[0], args[1], int(args[2]), args[3])
+    elif cmd == "set-layer-size":
+        cmd_set_layer_size(args[0], args[1], int(args[2]), int(args[3]))
     elif cmd == "corrupt":
         cmd_corrupt(args[0])
     elif cmd == "listing":
