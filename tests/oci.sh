@@ -477,23 +477,23 @@ cp -a "$L" L-size
 "${ocitool[@]}" set-layer-size L-size A 1 1
 cfs size init >/dev/null
 run 1 "a layer descriptor one byte off is refused (fresh repository)" \
-	cfs size oci import "oci:$work/L-size:A" A
+	cfs size oci import --as-unpacked "oci:$work/L-size:A" A
 expect_err "... naming the blob" "${blob_upper1#sha256:}"
 tap_check "... naming nothing" no_name size A
-imports "... the right image imports" cfs size oci import "oci:$L:A" A
+imports "... the right image imports" cfs size oci import --as-unpacked "oci:$L:A" A
 run 1 "... then the descriptor one byte off is refused (blob recorded)" \
-	cfs size oci import "oci:$work/L-size:A" A-off
+	cfs size oci import --as-unpacked "oci:$work/L-size:A" A-off
 expect_err "... naming the blob" "${blob_upper1#sha256:}"
 expect_err "... and the size recorded" "has $(stat -c %s "$L/blobs/sha256/${blob_upper1#sha256:}") bytes (as read into"
 : >"L-size/blobs/sha256/${blob_upper1#sha256:}"
 run 1 "... also with the blob an empty stand-in (as a pull leaves it)" \
-	cfs size oci import "oci:$work/L-size:A" A-off
+	cfs size oci import --as-unpacked "oci:$work/L-size:A" A-off
 expect_err "... naming the blob" "${blob_upper1#sha256:}"
 tap_check "... naming nothing" no_name size A-off
 # a record of the format before sizes is still read
 blobrec="size/layer-blobs/${blob_upper1#sha256:}"
 cut -d' ' -f1 "$blobrec" >"$blobrec.old" && mv "$blobrec.old" "$blobrec"
-imports "a blob record without its size (older format) is read" cfs size oci import -v "oci:$L:A" A-again
+imports "a blob record without its size (older format) is read" cfs size oci import --as-unpacked -v "oci:$L:A" A-again
 expect_layer 2/2 "$diff_upper1" reused
 run 0 "... gc keeps it" cfs size gc
 tap_check "... still there" test -s "$blobrec"
