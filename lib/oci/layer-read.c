@@ -23,6 +23,8 @@
 
 #include "oci/import_i.h"
 #include "oci/tar_input_i.h"
+#include "format/erofs-format.h"
+#include "format/fsverity_i.h"
 #include "tree/node_i.h"
 #include "store/store_i.h"
 #include "base/util.h"
@@ -95,7 +97,6 @@ static int archive_fail(struct reader *rd, const char *what)
  * the store under its digest. Holes of sparse files read as zeros. */
 static int read_content(struct reader *rd, struct cfs_node *node, uint64_t size)
 {
-	static const uint8_t zeros[64 * 1024];
 	bool inline_it = size <= CFS_INLINE_RECOMMENDED_MAX;
 	struct cfsi_store_object *obj = NULL;
 	struct cfs_fsverity *fsv = NULL;
@@ -139,16 +140,15 @@ static int read_content(struct reader *rd, struct cfs_node *node, uint64_t size)
 				(long long)offset, size);
 			goto out;
 		}
-		/* a hole up to offset */
-		while (pos < (uint64_t)offset) {
-			size_t n = (uint64_t)offset - pos < sizeof(zeros) ?
-					   (size_t)((uint64_t)offset - pos) :
-					   sizeof(zeros);
+		/* a hole up to offset: hashed in time of the tree's height,
+		 * skipped in the object */
+		if (pos < (uint64_t)offset) {
+			uint64_t n = (uint64_t)offset - pos;
 
 			if (inline_it) {
 				memset(rd->buf + pos, 0, n);
 			} else {
-				r = cfs_fsverity_update(fsv, zeros, n);
+				r = cfsi_fsverity_update_zeros(fsv, n);
 				if (r == 0 && obj != NULL)
 					r = cfsi_store_object_hole(obj, n);
 				if (r < 0)
@@ -199,7 +199,14 @@ digest_small:
 	goto out;
 
 io_fail:
-	r = entry_fail(rd, r, "writing its object: %s", strerror(-r));
+	if (r == -EFBIG)
+		r = entry_fail(rd, r,
+			       "writing its object: %s (its %" PRIu64
+			       " bytes are more than the store's filesystem "
+			       "holds)",
+			       strerror(-r), size);
+	else
+		r = entry_fail(rd, r, "writing its object: %s", strerror(-r));
 out:
 	cfsi_store_object_abort(rd->store, obj);
 	cfs_fsverity_free(fsv);
@@ -574,6 +581,15 @@ static int read_entry(struct reader *rd, struct archive_entry *e)
 
 		if (size < 0) {
 			r = entry_fail(rd, -EINVAL, "negative size");
+			goto out;
+		}
+		/* refused before any of it is hashed or stored */
+		if ((uint64_t)size > CFS_IMAGE_FILE_SIZE_MAX) {
+			r = entry_fail(rd, -EFBIG,
+				       "its size, %lld bytes, is more than a "
+				       "composefs image can describe (2^53 "
+				       "bytes: 1024 chunks of 8 TiB)",
+				       (long long)size);
 			goto out;
 		}
 		r = read_content(rd, node, (uint64_t)size);
