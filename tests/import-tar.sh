@@ -11,6 +11,7 @@ set -u
 cfs_require_tool COMPOSEFS composefs
 cfs_require_tool MKCOMPOSEFS mkcomposefs
 cfs_require_tool DUMP composefs-dump
+cfs_require_tool INFO composefs-info
 tap_require_commands tar python3 gzip zstd xz
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
@@ -408,6 +409,76 @@ truncate -s 4G huge/sparse
 echo end >>huge/sparse
 tar --format=pax -S -cf huge.tar -C huge .
 same_as_disk "a 4 GiB sparse file" huge huge.tar
+
+# ------------------------------------------------------------------
+# Hard links name what their target held at that point of the stream
+
+# relink.py FILE LAST: 'a' (200 bytes), 'b' a hard link to 'a', 'c' one to
+# 'b', then 'a' again as LAST: a file of 300 other bytes, a symlink or a
+# directory (with a file in it)
+cat >relink.py <<'EOF'
+import io, sys, tarfile
+out, last = sys.argv[1], sys.argv[2]
+def reg(t, name, data):
+    ti = tarfile.TarInfo(name)
+    ti.size, ti.mode, ti.mtime = len(data), 0o644, 1000000000
+    t.addfile(ti, io.BytesIO(data))
+def link(t, name, target):
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.linkname, ti.mode, ti.mtime = tarfile.LNKTYPE, target, 0o644, 1000000000
+    t.addfile(ti)
+with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
+    ti = tarfile.TarInfo(".")
+    ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, 1000000000
+    t.addfile(ti)
+    reg(t, "a", bytes(range(200)))
+    link(t, "b", "a")
+    link(t, "c", "b")
+    if last == "file":
+        reg(t, "a", b"x" * 300)
+    elif last == "symlink":
+        ti = tarfile.TarInfo("a")
+        ti.type, ti.linkname, ti.mtime = tarfile.SYMTYPE, "elsewhere", 1000000000
+        t.addfile(ti)
+    elif last == "dir":
+        ti = tarfile.TarInfo("a")
+        ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, 1000000000
+        t.addfile(ti)
+        reg(t, "a/inside", b"y" * 100)
+    elif last == "link-again":
+        # 'a' a link to 'c': the first inode under three names again
+        reg(t, "a", b"x" * 300)
+        link(t, "a", "c")
+EOF
+for last in file symlink dir link-again; do
+	python3 relink.py "relink-$last.tar" "$last"
+	mkdir "relink-$last"
+	if ! tar -xf "relink-$last.tar" -C "relink-$last"; then
+		tap_not_ok "a hard link's target given again as a $last: GNU tar extracts it" ""
+		continue
+	fi
+	same_as_disk "a hard link's target given again as a $last: the tree GNU tar extracts" \
+		"relink-$last" "relink-$last.tar"
+	want=$("$MKCOMPOSEFS" --hardlinks --print-digest-only "relink-$last")
+	got=$("$MKCOMPOSEFS" --from-tar --print-digest-only "relink-$last.tar" 2>&1)
+	tap_check "... and mkcomposefs --from-tar gives it too" test "$got" = "$want"
+done
+# what GNU tar gives, spelled out: 'b' and 'c' one inode of the first 200
+# bytes (link count 2), 'a' the 300 new ones
+"$MKCOMPOSEFS" --from-tar relink-file.tar relink-file.img
+"$DUMP" --text relink-file.img - | awk '$1 != "/" { print $1, $2, $4, $NF }' >relink.got
+python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(200)))' >first200
+head -c 300 /dev/zero | tr '\0' x >new300
+first=$("$INFO" measure-file first200)
+want="/a 300 1 $("$INFO" measure-file new300)
+/b 200 2 $first
+/c 200 2 $first"
+if [ "$(cat relink.got)" = "$want" ]; then
+	tap_ok "'b' and 'c': one inode of the first 200 bytes, link count 2; 'a': the 300 new bytes"
+else
+	tap_not_ok "'b' and 'c': one inode of the first 200 bytes, link count 2; 'a': the 300 new bytes" \
+		"$(diff <(echo "$want") relink.got)"
+fi
 
 # ------------------------------------------------------------------
 # Sparse files: holes cost time in the tree's height, not their size

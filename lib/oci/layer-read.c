@@ -473,6 +473,35 @@ static bool link_target_exists(struct reader *rd, const char *target)
 	return n != NULL && !cfs_node_is_dir(n);
 }
 
+/*
+ * Make node the hard link to target (clean, a file of this layer read so
+ * far or of the layers below). A file of this layer is linked as the inode
+ * it is now, as an unpacker's link(2) does: whatever later entries do to
+ * the name, the link keeps that inode. A file of the layers below (or a
+ * link of this layer to one) is named by its path, for the applier.
+ */
+static int make_link(struct reader *rd, struct cfs_node *node,
+		     const char *target)
+{
+	struct cfs_node *t = layer_lookup(rd, target);
+	const char *below = target;
+	size_t len = strlen(target);
+	int r;
+
+	if (t != NULL) {
+		below = cfs_node_get_xattr(t, CFSI_LAYER_HARDLINK, &len);
+		if (below == NULL) {
+			t = cfs_node_resolve(t);
+			node->mode = t->mode;
+			r = cfs_node_make_hardlink(node, t);
+			goto out;
+		}
+	}
+	r = cfs_node_set_xattr(node, CFSI_LAYER_HARDLINK, below, len);
+out:
+	return r < 0 ? entry_fail(rd, r, "hard link: %s", strerror(-r)) : 0;
+}
+
 static int read_entry(struct reader *rd, struct archive_entry *e)
 {
 	_cleanup_free_ char *path = NULL, *target = NULL;
@@ -528,13 +557,9 @@ static int read_entry(struct reader *rd, struct archive_entry *e)
 			goto out;
 		}
 		node->mode = S_IFREG | (archive_entry_perm(e) & 07777);
-		r = cfs_node_set_xattr(node, CFSI_LAYER_HARDLINK, target,
-				       strlen(target));
-		if (r < 0) {
-			r = entry_fail(rd, r, "hard link target: %s",
-				       strerror(-r));
+		r = make_link(rd, node, target);
+		if (r < 0)
 			goto out;
-		}
 	} else {
 		switch (type) {
 		case AE_IFREG:
@@ -684,6 +709,14 @@ int cfsi_tar_read(int fd, const char *name, struct cfs_store *store,
 	if (ret_result != NULL)
 		*ret_result = res;
 	sort_tree(rd.root);
+	/* a file whose name a later entry took lives on through its links:
+	 * the first of them becomes the file, so the tree is one an image
+	 * holds */
+	r = cfs_tree_as_shown(rd.root);
+	if (r < 0) {
+		r = cfs_error_set(err, r, "%s: %s", name, strerror(-r));
+		goto out;
+	}
 	*ret_layer = rd.root;
 	rd.root = NULL;
 out:
