@@ -289,6 +289,20 @@ refused "hard link to a directory" "entry 2 'a'.*hard link to 'd'" h4 link-dir.t
 python3 craft.py not-dir not-dir.tar
 refused "an entry under a file" "'f/g'.*not a directory" h5 not-dir.tar
 
+# entries below a symlink of the same layer follow it inside the root;
+# a loop of symlinks is refused
+python3 - symloop.tar <<'EOF'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    for name, target in (("x", "y"), ("y", "/x")):
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.linkname = tarfile.SYMTYPE, target
+        t.addfile(ti)
+    ti = tarfile.TarInfo("x/file")
+    t.addfile(ti, io.BytesIO(b""))
+EOF
+refused "an entry below a loop of symlinks" "entry 3 'x/file'.*more than 40 symlinks" h5b symloop.tar
+
 head -c $(($(stat -c %s plain.tar) / 2)) plain.tar >truncated.tar
 refused "truncated tar" "truncated\|Truncated" h6 truncated.tar
 head -c $(($(stat -c %s plain.tar.gz) / 2)) plain.tar.gz >truncated.tar.gz

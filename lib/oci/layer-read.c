@@ -402,14 +402,44 @@ static void sort_tree(struct cfs_node *dir)
 			sort_tree(dir->children[k]);
 }
 
+/* Symlinks of the layer followed on the path of one entry. */
+#define MAX_SYMLINK_HOPS 40
+
+/*
+ * The path an entry below the symlink link (at path up to end) goes to: its
+ * target, from the symlink's directory (from the root when absolute), then
+ * the rest of path (after end), made clean, as an unpacker resolving the
+ * path inside the root (".." stopping at it) finds it. NULL: no memory.
+ */
+static char *below_symlink(const char *path, const char *end,
+			   const struct cfs_node *link)
+{
+	const char *slash = memrchr(path, '/', (size_t)(end - path));
+	int dir_len = slash == NULL ? 0 : (int)(slash - path);
+	char *joined = NULL, *clean;
+
+	if (link->payload[0] == '/')
+		dir_len = 0;
+	if (asprintf(&joined, "%.*s/%s/%s", dir_len, path, link->payload,
+		     end + 1) < 0)
+		return NULL;
+	clean = cfsi_clean_path(joined);
+	free(joined);
+	return clean;
+}
+
 /* Put node at path (clean, not "") of the layer tree, making missing
  * parents; what is there already is replaced, but for a directory onto a
- * directory, which takes the new metadata and keeps its children. */
+ * directory, which takes the new metadata and keeps its children. A
+ * symlink of the layer on the way is followed inside the root (umoci
+ * writes whiteouts below a symlink that replaced a directory). */
 static int layer_put(struct reader *rd, const char *path, struct cfs_node *node)
 {
 	struct cfs_node *dir = rd->root, *old;
+	_cleanup_free_ char *resolved = NULL;
 	char comp[CFS_NAME_MAX + 1];
 	const char *p = path;
+	unsigned hops = 0;
 	int r;
 
 	for (;;) {
@@ -436,6 +466,23 @@ static int layer_put(struct reader *rd, const char *path, struct cfs_node *node)
 				cfs_node_unref(next);
 				return entry_fail(rd, r, "%s", strerror(-r));
 			}
+		} else if ((next->mode & S_IFMT) == S_IFLNK &&
+			   next->payload != NULL) {
+			char *to;
+
+			if (++hops > MAX_SYMLINK_HOPS)
+				return entry_fail(rd, -ELOOP,
+						  "more than %d symlinks on "
+						  "its path",
+						  MAX_SYMLINK_HOPS);
+			to = below_symlink(path, end, next);
+			if (to == NULL)
+				return -ENOMEM;
+			free(resolved);
+			resolved = to;
+			path = p = resolved;
+			dir = rd->root;
+			continue;
 		} else if (!cfs_node_is_dir(next)) {
 			return entry_fail(rd, -ENOTDIR,
 					  "'%.*s' on its path is not a "
