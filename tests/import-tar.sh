@@ -11,6 +11,7 @@ set -u
 cfs_require_tool COMPOSEFS composefs
 cfs_require_tool MKCOMPOSEFS mkcomposefs
 cfs_require_tool DUMP composefs-dump
+cfs_require_tool INFO composefs-info
 tap_require_commands tar python3 gzip zstd xz
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
@@ -288,6 +289,20 @@ refused "hard link to a directory" "entry 2 'a'.*hard link to 'd'" h4 link-dir.t
 python3 craft.py not-dir not-dir.tar
 refused "an entry under a file" "'f/g'.*not a directory" h5 not-dir.tar
 
+# entries below a symlink of the same layer follow it inside the root;
+# a loop of symlinks is refused
+python3 - symloop.tar <<'EOF'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    for name, target in (("x", "y"), ("y", "/x")):
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.linkname = tarfile.SYMTYPE, target
+        t.addfile(ti)
+    ti = tarfile.TarInfo("x/file")
+    t.addfile(ti, io.BytesIO(b""))
+EOF
+refused "an entry below a loop of symlinks" "entry 3 'x/file'.*more than 40 symlinks" h5b symloop.tar
+
 head -c $(($(stat -c %s plain.tar) / 2)) plain.tar >truncated.tar
 refused "truncated tar" "truncated\|Truncated" h6 truncated.tar
 head -c $(($(stat -c %s plain.tar.gz) / 2)) plain.tar.gz >truncated.tar.gz
@@ -408,6 +423,164 @@ truncate -s 4G huge/sparse
 echo end >>huge/sparse
 tar --format=pax -S -cf huge.tar -C huge .
 same_as_disk "a 4 GiB sparse file" huge huge.tar
+
+# ------------------------------------------------------------------
+# Hard links name what their target held at that point of the stream
+
+# relink.py FILE LAST: 'a' (200 bytes), 'b' a hard link to 'a', 'c' one to
+# 'b', then 'a' again as LAST: a file of 300 other bytes, a symlink or a
+# directory (with a file in it)
+cat >relink.py <<'EOF'
+import io, sys, tarfile
+out, last = sys.argv[1], sys.argv[2]
+def reg(t, name, data):
+    ti = tarfile.TarInfo(name)
+    ti.size, ti.mode, ti.mtime = len(data), 0o644, 1000000000
+    t.addfile(ti, io.BytesIO(data))
+def link(t, name, target):
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.linkname, ti.mode, ti.mtime = tarfile.LNKTYPE, target, 0o644, 1000000000
+    t.addfile(ti)
+with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
+    ti = tarfile.TarInfo(".")
+    ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, 1000000000
+    t.addfile(ti)
+    reg(t, "a", bytes(range(200)))
+    link(t, "b", "a")
+    link(t, "c", "b")
+    if last == "file":
+        reg(t, "a", b"x" * 300)
+    elif last == "symlink":
+        ti = tarfile.TarInfo("a")
+        ti.type, ti.linkname, ti.mtime = tarfile.SYMTYPE, "elsewhere", 1000000000
+        t.addfile(ti)
+    elif last == "dir":
+        ti = tarfile.TarInfo("a")
+        ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, 1000000000
+        t.addfile(ti)
+        reg(t, "a/inside", b"y" * 100)
+    elif last == "link-again":
+        # 'a' a link to 'c': the first inode under three names again
+        reg(t, "a", b"x" * 300)
+        link(t, "a", "c")
+EOF
+for last in file symlink dir link-again; do
+	python3 relink.py "relink-$last.tar" "$last"
+	mkdir "relink-$last"
+	if ! tar -xf "relink-$last.tar" -C "relink-$last"; then
+		tap_not_ok "a hard link's target given again as a $last: GNU tar extracts it" ""
+		continue
+	fi
+	same_as_disk "a hard link's target given again as a $last: the tree GNU tar extracts" \
+		"relink-$last" "relink-$last.tar"
+	want=$("$MKCOMPOSEFS" --hardlinks --print-digest-only "relink-$last")
+	got=$("$MKCOMPOSEFS" --from-tar --print-digest-only "relink-$last.tar" 2>&1)
+	tap_check "... and mkcomposefs --from-tar gives it too" test "$got" = "$want"
+done
+# what GNU tar gives, spelled out: 'b' and 'c' one inode of the first 200
+# bytes (link count 2), 'a' the 300 new ones
+"$MKCOMPOSEFS" --from-tar relink-file.tar relink-file.img
+"$DUMP" --text relink-file.img - | awk '$1 != "/" { print $1, $2, $4, $NF }' >relink.got
+python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(200)))' >first200
+head -c 300 /dev/zero | tr '\0' x >new300
+first=$("$INFO" measure-file first200)
+want="/a 300 1 $("$INFO" measure-file new300)
+/b 200 2 $first
+/c 200 2 $first"
+if [ "$(cat relink.got)" = "$want" ]; then
+	tap_ok "'b' and 'c': one inode of the first 200 bytes, link count 2; 'a': the 300 new bytes"
+else
+	tap_not_ok "'b' and 'c': one inode of the first 200 bytes, link count 2; 'a': the 300 new bytes" \
+		"$(diff <(echo "$want") relink.got)"
+fi
+
+# ------------------------------------------------------------------
+# Sparse files: holes cost time in the tree's height, not their size
+
+# sparse_tar.py FILE REALSIZE [OFFSET LEN DATA]: a PAX sparse tar (format
+# 1.0) of one file 'bomb' of REALSIZE bytes, all hole but LEN bytes of
+# DATA at OFFSET when given
+cat >sparse_tar.py <<'EOF'
+import io, sys, tarfile
+out, realsize = sys.argv[1], int(sys.argv[2])
+pieces = [(int(sys.argv[3]), int(sys.argv[4]))] if len(sys.argv) > 3 else []
+data = sys.argv[5].encode() if len(sys.argv) > 5 else b""
+smap = "%d\n" % len(pieces) + "".join("%d\n%d\n" % p for p in pieces)
+body = smap.encode()
+body += b"\0" * (-len(body) % 512) + data[: sum(l for _, l in pieces)]
+ti = tarfile.TarInfo("bomb")
+ti.size = len(body)
+ti.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                  "GNU.sparse.name": "bomb",
+                  "GNU.sparse.realsize": str(realsize)}
+with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
+    t.addfile(ti, io.BytesIO(body))
+EOF
+# timed COMMAND...: run it (under a timeout); $out, $rc and $ms (wall time)
+timed()
+{
+	local t0=$EPOCHREALTIME t1
+	out=$(timeout 20 "$@" 2>&1)
+	rc=$?
+	t1=$EPOCHREALTIME
+	ms=$(((10#${t1/./} - 10#${t0/./}) / 1000))
+}
+python3 sparse_tar.py bomb60.tar $((1 << 60))
+timed "$COMPOSEFS" --repo "$work/repo" import-tar bomb60.tar bomb60
+if [ "$rc" -eq 1 ] && [ "$ms" -lt 1000 ] &&
+	printf '%s\n' "$out" | grep -q "entry 1 'bomb'.*1152921504606846976 bytes.*more than a composefs image can describe (2^53"; then
+	tap_ok "a 10 KB tar claiming a 2^60-byte sparse file is refused in $ms ms, naming the entry and the limit"
+else
+	tap_not_ok "a 10 KB tar claiming a 2^60-byte sparse file is refused in well under a second" "exit $rc after $ms ms: $out"
+fi
+timed "$MKCOMPOSEFS" --from-tar bomb60.tar bomb60.img
+if [ "$rc" -eq 1 ] && [ "$ms" -lt 1000 ] && [ ! -e bomb60.img ] &&
+	printf '%s\n' "$out" | grep -q "bomb.*more than a composefs image"; then
+	tap_ok "... and by mkcomposefs --from-tar ($ms ms), nothing written"
+else
+	tap_not_ok "... and by mkcomposefs --from-tar" "exit $rc after $ms ms: $out"
+fi
+# the largest size an image describes: 2^53 bytes, a hole and "end"
+python3 sparse_tar.py bomb53.tar $((1 << 53)) $(((1 << 53) - 3)) 3 end
+timed "$MKCOMPOSEFS" --from-tar bomb53.tar bomb53.img
+size=$("$DUMP" --text bomb53.img - 2>/dev/null | awk '$1 == "/bomb" { print $2 }')
+if [ "$rc" -eq 0 ] && [ "$ms" -lt 1000 ] && [ "$size" = $((1 << 53)) ]; then
+	tap_ok "a 2^53-byte sparse file (the largest an image describes) makes an image in $ms ms"
+else
+	tap_not_ok "a 2^53-byte sparse file makes an image in well under a second" "exit $rc after $ms ms, size $size: $out"
+fi
+# into a store, the store's filesystem has the last word (ext4: 16 TiB)
+timed "$COMPOSEFS" --repo "$work/repo" import-tar bomb53.tar bomb53
+if [ "$ms" -lt 1000 ] && { [ "$rc" -eq 0 ] ||
+	printf '%s\n' "$out" | grep -q "entry 1 'bomb'.*more than the store's filesystem holds"; }; then
+	tap_ok "... into a repository in $ms ms: imported, or refused naming the entry and the store's filesystem (exit $rc)"
+else
+	tap_not_ok "... into a repository in well under a second" "exit $rc after $ms ms: $out"
+fi
+
+# 1 GiB of holes around some data: the object's digest is that of the
+# same bytes read plainly by fsverity(1)
+mkdir sparse1g
+truncate -s 1G sparse1g/f
+head -c 100000 /dev/urandom | dd of=sparse1g/f bs=4096 seek=12345 conv=notrunc 2>/dev/null
+echo tail | dd of=sparse1g/f bs=1 seek=$(((1 << 30) - 10)) conv=notrunc 2>/dev/null
+echo head | dd of=sparse1g/f bs=1 seek=77 conv=notrunc 2>/dev/null
+tar --format=pax -S -cf sparse1g.tar -C sparse1g .
+timed "$COMPOSEFS" --repo "$work/repo" import-tar sparse1g.tar sparse1g
+cfs export sparse1g sparse1g.img 2>/dev/null
+got=$("$DUMP" --text sparse1g.img - 2>/dev/null | awk '$1 == "/f" { print $NF }')
+if command -v fsverity >/dev/null; then
+	want=$(fsverity digest --compact --hash-alg=sha256 --block-size=4096 sparse1g/f)
+	if [ "$rc" -eq 0 ] && [ "$got" = "$want" ] && [ "$ms" -lt 1000 ]; then
+		tap_ok "a 1 GiB sparse file imports in $ms ms with the digest fsverity(1) reads"
+	else
+		tap_not_ok "a 1 GiB sparse file imports in well under a second with the digest fsverity(1) reads" \
+			"exit $rc after $ms ms: $out; digest $got, fsverity $want"
+	fi
+else
+	tap_skip "a 1 GiB sparse file's digest against fsverity(1)" "fsverity(1) not installed"
+fi
+same_as_disk "... and the image of that tree written to disk" sparse1g sparse1g.tar
 
 # after all the failures: gc takes what they left, fsck is clean
 tap_expect 0 "gc after the failed imports" cfs gc

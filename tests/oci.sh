@@ -379,6 +379,42 @@ else
 	tap_skip "oci import of an image umoci repack made" "needs umoci and root"
 fi
 
+# an image umoci repack made where a directory became a symlink: umoci
+# writes the symlink, then whiteouts below it in the same layer (as
+# etc/skel -> a symlink, then etc/skel/.wh..bash_logout); an unpacker
+# resolves them through the symlink inside the root. Once with a relative
+# symlink to an empty directory (the whiteouts are no-ops there), once
+# with an absolute one to a directory holding a file of the same name.
+if $is_root && $have_umoci; then
+	sym_repack()
+	{
+		local tag="$1" dir="$2" target="$3"
+		rm -rf sbundle
+		umoci unpack --image "$work/symrepack:$tag" sbundle >/dev/null 2>&1 &&
+			rm -r "sbundle/rootfs/$dir" && ln -s "$target" "sbundle/rootfs/$dir" &&
+			umoci repack --image "$work/symrepack:$tag" sbundle >/dev/null 2>&1
+	}
+	if umoci init --layout "$work/symrepack" >/dev/null 2>&1 &&
+		umoci new --image "$work/symrepack:sr" >/dev/null 2>&1 &&
+		umoci unpack --image "$work/symrepack:sr" sbundle >/dev/null 2>&1 &&
+		mkdir -p sbundle/rootfs/d sbundle/rootfs/t sbundle/rootfs/etc/skel sbundle/rootfs/u &&
+		echo x >sbundle/rootfs/d/f && echo y >sbundle/rootfs/etc/skel/.bash_logout &&
+		echo z >sbundle/rootfs/u/.bash_logout && echo w >sbundle/rootfs/u/kept &&
+		umoci repack --image "$work/symrepack:sr" sbundle >/dev/null 2>&1 &&
+		sym_repack sr d t && sym_repack sr etc/skel /u; then
+		ref[sr]=$(reference sr "$work/symrepack")
+		imports "oci import of an image umoci repack made with whiteouts below a symlink of the same layer" \
+			cfs r oci import "oci:$work/symrepack:sr" symrepack
+		same_image "... gives umoci+mkcomposefs's image (the whiteouts resolved through the symlinks)" "$out" sr r symrepack
+		out=$("$MKCOMPOSEFS" --from-oci --print-digest-only "oci:$work/symrepack:sr" 2>&1)
+		same "... and mkcomposefs --from-oci gives it" "$out" "${ref[sr]:-}"
+	else
+		tap_not_ok "umoci repack of a directory made a symlink" ""
+	fi
+else
+	tap_skip "oci import of an image umoci repack made with whiteouts below a symlink" "needs umoci and root"
+fi
+
 # import-tar: a tar is a one-layer image
 imports "import-tar of a tar file" cfs r import-tar tars/base.tar base-tar
 same "... gives the one-layer image's digest" "$out" "$d_base"

@@ -39,6 +39,17 @@ enum {
 #define EROFS_CHUNK_FORMAT_INDEXES 0x20
 #define EROFS_NULL_ADDR 0xffffffffu
 
+/*
+ * composefs describes a regular file whose data lives outside the image by
+ * one chunk index (4 bytes, all holes) per chunk, the whole table inline in
+ * the inode's tail, which must fit in a block: at most 1024 chunks of at
+ * most 2^(12 + 31) bytes. No image holds a file over 2^53 bytes (8 PiB).
+ */
+#define MAX_NONINLINE_CHUNKS 1024
+#define CFS_IMAGE_FILE_SIZE_MAX                                                \
+	((uint64_t)MAX_NONINLINE_CHUNKS                                        \
+	 << (EROFS_BLOCK_BITS + EROFS_CHUNK_FORMAT_BLKBITS_MASK))
+
 enum {
 	EROFS_FT_UNKNOWN = 0,
 	EROFS_FT_REG_FILE = 1,

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -210,6 +211,98 @@ int cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data, size_t len)
 	return ctx->error;
 }
 
+/*
+ * count more blocks of level lvl, each of whose hash is hash. The blocks of
+ * the level above that they fill whole are all the same block, so each
+ * level costs one SHA-256 and at most two partial blocks of single hashes:
+ * time in the tree's height, not in count.
+ */
+static void push_hash_run(struct cfs_fsverity *ctx, unsigned lvl,
+			  const uint8_t hash[FSV_HASH_SIZE], uint64_t count)
+{
+	uint8_t run_hash[FSV_HASH_SIZE], up_hash[FSV_HASH_SIZE];
+
+	memcpy(run_hash, hash, FSV_HASH_SIZE);
+	while (count > 0 && ctx->error == 0) {
+		struct fsverity_level *up = &ctx->level[lvl + 1];
+		uint64_t whole;
+
+		assert(lvl + 1 < FSV_LEVELS);
+		/* single hashes until the block above starts afresh */
+		while (count > 0 && up->fill > 0 && ctx->error == 0) {
+			push_hash(ctx, lvl, run_hash);
+			count--;
+		}
+		if (count < FSV_HASHES_PER_BLOCK) {
+			while (count > 0 && ctx->error == 0) {
+				push_hash(ctx, lvl, run_hash);
+				count--;
+			}
+			return;
+		}
+		whole = count / FSV_HASHES_PER_BLOCK;
+		if (lvl == 0 && ctx->leaves != NULL) {
+			uint64_t first = ctx->level[0].n_blocks;
+
+			for (uint64_t i = first;
+			     i < ctx->max_leaves &&
+			     i - first < whole * FSV_HASHES_PER_BLOCK;
+			     i++)
+				memcpy(ctx->leaves + i * FSV_HASH_SIZE,
+				       run_hash, FSV_HASH_SIZE);
+		}
+		for (size_t i = 0; i < FSV_HASHES_PER_BLOCK; i++)
+			memcpy(up->block + i * FSV_HASH_SIZE, run_hash,
+			       FSV_HASH_SIZE);
+		ctx->error = sha256(ctx->md_ctx, up->block, FSV_BLOCK_SIZE,
+				    up_hash);
+		if (ctx->error < 0)
+			return;
+		ctx->level[lvl].n_blocks += whole * FSV_HASHES_PER_BLOCK;
+		/* the whole blocks go up as a run of their own, before the
+		 * rest of this run starts the next block above */
+		push_hash_run(ctx, lvl + 1, up_hash, whole);
+		count -= whole * FSV_HASHES_PER_BLOCK;
+	}
+}
+
+int cfsi_fsverity_update_zeros(struct cfs_fsverity *ctx, uint64_t len)
+{
+	struct fsverity_level *data_level = &ctx->level[0];
+	uint8_t hash[FSV_HASH_SIZE];
+
+	assert(!ctx->finalized);
+	if (len > UINT64_MAX - ctx->data_size)
+		return ctx->error = -EFBIG;
+	ctx->data_size += len;
+	if (data_level->fill > 0) {
+		size_t n = FSV_BLOCK_SIZE - data_level->fill;
+
+		if (n > len)
+			n = (size_t)len;
+		memset(data_level->block + data_level->fill, 0, n);
+		data_level->fill += n;
+		len -= n;
+		if (data_level->fill < FSV_BLOCK_SIZE)
+			return ctx->error;
+		data_level->fill = 0;
+		hash_block(ctx, 0, data_level->block);
+	}
+	if (len >= FSV_BLOCK_SIZE && ctx->error == 0) {
+		memset(data_level->block, 0, FSV_BLOCK_SIZE);
+		ctx->error = sha256(ctx->md_ctx, data_level->block,
+				    FSV_BLOCK_SIZE, hash);
+		if (ctx->error == 0)
+			push_hash_run(ctx, 0, hash, len / FSV_BLOCK_SIZE);
+	}
+	len %= FSV_BLOCK_SIZE;
+	if (len > 0) {
+		memset(data_level->block, 0, len);
+		data_level->fill = len;
+	}
+	return ctx->error;
+}
+
 int cfs_fsverity_final(struct cfs_fsverity *ctx,
 		       uint8_t ret_digest[CFS_DIGEST_SIZE])
 {
@@ -265,11 +358,46 @@ int cfs_fsverity_digest_buffer(const void *data, size_t len,
 	return r;
 }
 
+/*
+ * From off, the next run of data of fd: the hole before it is fed to ctx as
+ * zeros and *ret_off, *ret_end are the run's bounds (both the file's size
+ * when only a hole is left). -errno when fd cannot tell holes (then nothing
+ * is fed and the caller reads it all).
+ */
+static int next_data(int fd, off_t off, off_t *ret_off, off_t *ret_end,
+		     struct cfs_fsverity *ctx)
+{
+	off_t data = lseek(fd, off, SEEK_DATA), end;
+	struct stat st;
+
+	if (data < 0) {
+		if (errno != ENXIO)
+			return -errno;
+		/* nothing but a hole up to the end; at the end (as far as
+		 * st_size says: procfs files say 0) the reads tell */
+		if (fstat(fd, &st) != 0)
+			return -errno;
+		if (st.st_size <= off)
+			return -ENXIO;
+		data = end = st.st_size;
+	} else {
+		end = lseek(fd, data, SEEK_HOLE);
+		if (end < 0)
+			return -errno;
+	}
+	if (data > off)
+		(void)cfsi_fsverity_update_zeros(ctx, (uint64_t)(data - off));
+	*ret_off = data;
+	*ret_end = end > data ? end : data;
+	return 0;
+}
+
 int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	struct cfs_fsverity *ctx;
-	off_t off = 0;
+	off_t off = 0, data_end = 0, saved_pos;
+	bool seek_holes = true;
 	int r;
 
 	buf = malloc(FSV_READ_CHUNK);
@@ -281,15 +409,33 @@ int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
 
 	/* Only a hint: some files (pipes, procfs) refuse it. */
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	/* looking for holes moves the file position: put back at the end */
+	saved_pos = lseek(fd, 0, SEEK_CUR);
 
 	for (;;) {
-		ssize_t n = pread(fd, buf, FSV_READ_CHUNK, off);
+		size_t want = FSV_READ_CHUNK;
+		ssize_t n;
+
+		/* A sparse file's holes are hashed without reading them, so
+		 * that its digest costs time in its data, not its size. */
+		if (off >= data_end && seek_holes) {
+			r = next_data(fd, off, &off, &data_end, ctx);
+			if (r < 0)
+				seek_holes = false;
+			if (ctx->error < 0)
+				break; /* final() reports it */
+		}
+		if (seek_holes && (uint64_t)(data_end - off) < want)
+			want = (size_t)(data_end - off);
+		n = pread(fd, buf, want, off);
 
 		if (n < 0) {
 			r = -errno;
 			if (r == -EINTR)
 				continue;
 			cfs_fsverity_free(ctx);
+			if (saved_pos >= 0)
+				(void)lseek(fd, saved_pos, SEEK_SET);
 			return r;
 		}
 		if (n == 0)
@@ -301,6 +447,8 @@ int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
 
 	r = cfs_fsverity_final(ctx, ret_digest);
 	cfs_fsverity_free(ctx);
+	if (saved_pos >= 0)
+		(void)lseek(fd, saved_pos, SEEK_SET);
 	return r;
 }
 

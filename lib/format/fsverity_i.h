@@ -11,6 +11,12 @@
 void cfsi_fsverity_collect_leaves(struct cfs_fsverity *ctx, uint8_t *leaves,
 				  uint64_t max_leaves);
 
+/* Feed len zero bytes (a file's hole) to ctx, as cfs_fsverity_update() of
+ * that many zeros would, in time proportional to the Merkle tree's height
+ * rather than to len. Returns 0, or -errno once hashing failed (-EFBIG
+ * when the total passes 2^64 - 1 bytes). */
+int cfsi_fsverity_update_zeros(struct cfs_fsverity *ctx, uint64_t len);
+
 /* The leaf hash of one data block of len <= 4096 bytes (zero-padded as
  * fs-verity does for a file's last block). Thread-safe. */
 int cfsi_fsverity_hash_block(const void *data, size_t len,

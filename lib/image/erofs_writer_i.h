@@ -15,10 +15,6 @@
 #include "format/hash_alg_i.h"
 #include "base/util.h"
 
-/* Non-inline regular files are described by one chunk index per chunk;
- * composefs keeps the whole table inside the inode's tail. */
-#define MAX_NONINLINE_CHUNKS 1024
-
 struct shared_entry;
 
 struct wxattr {

@@ -18,9 +18,10 @@
  *  - CFSI_LAYER_IMPLICIT: a directory the tar did not have, made because
  *    an entry below it needed it (mode 0755, owner 0:0, mtime 0); applied,
  *    it leaves an existing directory as it is;
- *  - CFSI_LAYER_HARDLINK: an empty file standing for a hard link; the value
- *    is the path (relative to the root, no leading '/') that it links to,
- *    which may be in a layer below.
+ *  - CFSI_LAYER_HARDLINK: an empty file standing for a hard link to a file
+ *    of a layer below; the value is its path (relative to the root, no
+ *    leading '/'). A hard link to a file of the layer itself is a hard link
+ *    of the tree, to the inode the name held when the link was read.
  * A layer tree is itself a tree an image can hold, so that the repository
  * keeps imported layers as images and applies them again without reading
  * their tar.

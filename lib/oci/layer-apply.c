@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +30,113 @@ struct pending_link {
 	const struct cfs_node *layer_node;
 };
 
+/* A hard-linked inode of the layer and the node made of it in the tree. */
+struct inode_slot {
+	const struct cfs_node *layer_inode; /* NULL: free */
+	struct cfs_node *node; /* a reference */
+};
+
 struct applier {
 	struct cfs_node *root;
 	const char *name;
 	struct cfs_error *err;
 	struct pending_link *links;
 	size_t n_links, cap_links;
+	struct inode_slot *inodes;
+	size_t inodes_size, n_inodes;
 };
+
+static size_t inode_hash(const struct applier *a, const struct cfs_node *n)
+{
+	uint64_t h = (uintptr_t)n * 0x9e3779b97f4a7c15ULL;
+
+	return (size_t)(h ^ (h >> 32)) & (a->inodes_size - 1);
+}
+
+/* The node already made of the layer's inode, or NULL. */
+static struct cfs_node *inode_find(const struct applier *a,
+				   const struct cfs_node *inode)
+{
+	if (a->inodes_size == 0)
+		return NULL;
+	for (size_t i = inode_hash(a, inode); a->inodes[i].layer_inode != NULL;
+	     i = (i + 1) & (a->inodes_size - 1))
+		if (a->inodes[i].layer_inode == inode)
+			return a->inodes[i].node;
+	return NULL;
+}
+
+static int inode_put(struct applier *a, const struct cfs_node *inode,
+		     struct cfs_node *node)
+{
+	size_t i;
+
+	if ((a->n_inodes + 1) * 2 > a->inodes_size) {
+		size_t size = a->inodes_size ? 2 * a->inodes_size : 64;
+		struct inode_slot *slots = calloc(size, sizeof(*slots));
+		struct inode_slot *old = a->inodes;
+		size_t old_size = a->inodes_size;
+
+		if (slots == NULL)
+			return -ENOMEM;
+		a->inodes = slots;
+		a->inodes_size = size;
+		for (size_t k = 0; k < old_size; k++) {
+			if (old[k].layer_inode == NULL)
+				continue;
+			for (i = inode_hash(a, old[k].layer_inode);
+			     slots[i].layer_inode != NULL;
+			     i = (i + 1) & (size - 1))
+				;
+			slots[i] = old[k];
+		}
+		free(old);
+	}
+	for (i = inode_hash(a, inode); a->inodes[i].layer_inode != NULL;
+	     i = (i + 1) & (a->inodes_size - 1))
+		;
+	a->inodes[i] = (struct inode_slot){ inode, cfs_node_ref(node) };
+	a->n_inodes++;
+	return 0;
+}
+
+/*
+ * The node of the tree for the layer's file lc: a copy of its inode, or,
+ * for a name of an inode the layer has under several names (a hard link
+ * within the layer), a hard link to the copy its first name got.
+ */
+static struct cfs_node *file_node(struct applier *a, const struct cfs_node *lc,
+				  int *ret_r)
+{
+	const struct cfs_node *inode = lc;
+	bool linked = lc->link_to != NULL || lc->refcount > 1;
+	struct cfs_node *first, *n;
+
+	while (inode->link_to != NULL)
+		inode = inode->link_to;
+	first = linked ? inode_find(a, inode) : NULL;
+	*ret_r = -ENOMEM;
+	if (first != NULL) {
+		n = cfs_node_new();
+		if (n == NULL)
+			return NULL;
+		n->mode = first->mode;
+		*ret_r = cfs_node_make_hardlink(n, first);
+		if (*ret_r < 0)
+			return cfs_node_unref(n);
+		return n;
+	}
+	n = cfsi_layer_copy_node(inode);
+	if (n == NULL)
+		return NULL;
+	n->mode = inode->mode;
+	if (linked) {
+		*ret_r = inode_put(a, inode, n);
+		if (*ret_r < 0)
+			return cfs_node_unref(n);
+	}
+	return n;
+}
 
 /* Remove what the layers below had in dir: all of its children. */
 static void make_opaque(struct cfs_node *dir)
@@ -230,10 +331,10 @@ static int apply_dir(struct applier *a, struct cfs_node *mdir,
 
 		if (mc != NULL)
 			cfsi_node_remove_child(mdir, mc);
-		mc = cfsi_layer_copy_node(lc);
+		mc = file_node(a, lc, &r);
 		if (mc == NULL)
-			return -ENOMEM;
-		mc->mode = lc->mode;
+			return cfs_error_set(a->err, r, "%s: '%s': %s", a->name,
+					     cpath, strerror(-r));
 		r = cfs_node_add_child(mdir, mc, lc->name);
 		if (r < 0) {
 			cfs_node_unref(mc);
@@ -315,6 +416,9 @@ int cfsi_layer_apply(struct cfs_node *root, const struct cfs_node *layer,
 	for (size_t i = 0; i < a.n_links; i++)
 		free(a.links[i].path);
 	free(a.links);
+	for (size_t i = 0; i < a.inodes_size; i++)
+		cfs_node_unref(a.inodes[i].node);
+	free(a.inodes);
 	if (r == -ENOMEM && err != NULL && err->message[0] == '\0')
 		cfs_error_set(err, r, "%s: out of memory", name);
 	return r;

@@ -23,6 +23,8 @@
 
 #include "oci/import_i.h"
 #include "oci/tar_input_i.h"
+#include "format/erofs-format.h"
+#include "format/fsverity_i.h"
 #include "tree/node_i.h"
 #include "store/store_i.h"
 #include "base/util.h"
@@ -95,7 +97,6 @@ static int archive_fail(struct reader *rd, const char *what)
  * the store under its digest. Holes of sparse files read as zeros. */
 static int read_content(struct reader *rd, struct cfs_node *node, uint64_t size)
 {
-	static const uint8_t zeros[64 * 1024];
 	bool inline_it = size <= CFS_INLINE_RECOMMENDED_MAX;
 	struct cfsi_store_object *obj = NULL;
 	struct cfs_fsverity *fsv = NULL;
@@ -139,16 +140,15 @@ static int read_content(struct reader *rd, struct cfs_node *node, uint64_t size)
 				(long long)offset, size);
 			goto out;
 		}
-		/* a hole up to offset */
-		while (pos < (uint64_t)offset) {
-			size_t n = (uint64_t)offset - pos < sizeof(zeros) ?
-					   (size_t)((uint64_t)offset - pos) :
-					   sizeof(zeros);
+		/* a hole up to offset: hashed in time of the tree's height,
+		 * skipped in the object */
+		if (pos < (uint64_t)offset) {
+			uint64_t n = (uint64_t)offset - pos;
 
 			if (inline_it) {
 				memset(rd->buf + pos, 0, n);
 			} else {
-				r = cfs_fsverity_update(fsv, zeros, n);
+				r = cfsi_fsverity_update_zeros(fsv, n);
 				if (r == 0 && obj != NULL)
 					r = cfsi_store_object_hole(obj, n);
 				if (r < 0)
@@ -199,7 +199,14 @@ digest_small:
 	goto out;
 
 io_fail:
-	r = entry_fail(rd, r, "writing its object: %s", strerror(-r));
+	if (r == -EFBIG)
+		r = entry_fail(rd, r,
+			       "writing its object: %s (its %" PRIu64
+			       " bytes are more than the store's filesystem "
+			       "holds)",
+			       strerror(-r), size);
+	else
+		r = entry_fail(rd, r, "writing its object: %s", strerror(-r));
 out:
 	cfsi_store_object_abort(rd->store, obj);
 	cfs_fsverity_free(fsv);
@@ -395,14 +402,44 @@ static void sort_tree(struct cfs_node *dir)
 			sort_tree(dir->children[k]);
 }
 
+/* Symlinks of the layer followed on the path of one entry. */
+#define MAX_SYMLINK_HOPS 40
+
+/*
+ * The path an entry below the symlink link (at path up to end) goes to: its
+ * target, from the symlink's directory (from the root when absolute), then
+ * the rest of path (after end), made clean, as an unpacker resolving the
+ * path inside the root (".." stopping at it) finds it. NULL: no memory.
+ */
+static char *below_symlink(const char *path, const char *end,
+			   const struct cfs_node *link)
+{
+	const char *slash = memrchr(path, '/', (size_t)(end - path));
+	int dir_len = slash == NULL ? 0 : (int)(slash - path);
+	char *joined = NULL, *clean;
+
+	if (link->payload[0] == '/')
+		dir_len = 0;
+	if (asprintf(&joined, "%.*s/%s/%s", dir_len, path, link->payload,
+		     end + 1) < 0)
+		return NULL;
+	clean = cfsi_clean_path(joined);
+	free(joined);
+	return clean;
+}
+
 /* Put node at path (clean, not "") of the layer tree, making missing
  * parents; what is there already is replaced, but for a directory onto a
- * directory, which takes the new metadata and keeps its children. */
+ * directory, which takes the new metadata and keeps its children. A
+ * symlink of the layer on the way is followed inside the root (umoci
+ * writes whiteouts below a symlink that replaced a directory). */
 static int layer_put(struct reader *rd, const char *path, struct cfs_node *node)
 {
 	struct cfs_node *dir = rd->root, *old;
+	_cleanup_free_ char *resolved = NULL;
 	char comp[CFS_NAME_MAX + 1];
 	const char *p = path;
+	unsigned hops = 0;
 	int r;
 
 	for (;;) {
@@ -429,6 +466,23 @@ static int layer_put(struct reader *rd, const char *path, struct cfs_node *node)
 				cfs_node_unref(next);
 				return entry_fail(rd, r, "%s", strerror(-r));
 			}
+		} else if ((next->mode & S_IFMT) == S_IFLNK &&
+			   next->payload != NULL) {
+			char *to;
+
+			if (++hops > MAX_SYMLINK_HOPS)
+				return entry_fail(rd, -ELOOP,
+						  "more than %d symlinks on "
+						  "its path",
+						  MAX_SYMLINK_HOPS);
+			to = below_symlink(path, end, next);
+			if (to == NULL)
+				return -ENOMEM;
+			free(resolved);
+			resolved = to;
+			path = p = resolved;
+			dir = rd->root;
+			continue;
 		} else if (!cfs_node_is_dir(next)) {
 			return entry_fail(rd, -ENOTDIR,
 					  "'%.*s' on its path is not a "
@@ -464,6 +518,35 @@ static bool link_target_exists(struct reader *rd, const char *target)
 		return false;
 	n = cfsi_path_walk((struct cfs_node *)rd->lower, target, NULL, NULL);
 	return n != NULL && !cfs_node_is_dir(n);
+}
+
+/*
+ * Make node the hard link to target (clean, a file of this layer read so
+ * far or of the layers below). A file of this layer is linked as the inode
+ * it is now, as an unpacker's link(2) does: whatever later entries do to
+ * the name, the link keeps that inode. A file of the layers below (or a
+ * link of this layer to one) is named by its path, for the applier.
+ */
+static int make_link(struct reader *rd, struct cfs_node *node,
+		     const char *target)
+{
+	struct cfs_node *t = layer_lookup(rd, target);
+	const char *below = target;
+	size_t len = strlen(target);
+	int r;
+
+	if (t != NULL) {
+		below = cfs_node_get_xattr(t, CFSI_LAYER_HARDLINK, &len);
+		if (below == NULL) {
+			t = cfs_node_resolve(t);
+			node->mode = t->mode;
+			r = cfs_node_make_hardlink(node, t);
+			goto out;
+		}
+	}
+	r = cfs_node_set_xattr(node, CFSI_LAYER_HARDLINK, below, len);
+out:
+	return r < 0 ? entry_fail(rd, r, "hard link: %s", strerror(-r)) : 0;
 }
 
 static int read_entry(struct reader *rd, struct archive_entry *e)
@@ -521,13 +604,9 @@ static int read_entry(struct reader *rd, struct archive_entry *e)
 			goto out;
 		}
 		node->mode = S_IFREG | (archive_entry_perm(e) & 07777);
-		r = cfs_node_set_xattr(node, CFSI_LAYER_HARDLINK, target,
-				       strlen(target));
-		if (r < 0) {
-			r = entry_fail(rd, r, "hard link target: %s",
-				       strerror(-r));
+		r = make_link(rd, node, target);
+		if (r < 0)
 			goto out;
-		}
 	} else {
 		switch (type) {
 		case AE_IFREG:
@@ -574,6 +653,15 @@ static int read_entry(struct reader *rd, struct archive_entry *e)
 
 		if (size < 0) {
 			r = entry_fail(rd, -EINVAL, "negative size");
+			goto out;
+		}
+		/* refused before any of it is hashed or stored */
+		if ((uint64_t)size > CFS_IMAGE_FILE_SIZE_MAX) {
+			r = entry_fail(rd, -EFBIG,
+				       "its size, %lld bytes, is more than a "
+				       "composefs image can describe (2^53 "
+				       "bytes: 1024 chunks of 8 TiB)",
+				       (long long)size);
 			goto out;
 		}
 		r = read_content(rd, node, (uint64_t)size);
@@ -668,6 +756,14 @@ int cfsi_tar_read(int fd, const char *name, struct cfs_store *store,
 	if (ret_result != NULL)
 		*ret_result = res;
 	sort_tree(rd.root);
+	/* a file whose name a later entry took lives on through its links:
+	 * the first of them becomes the file, so the tree is one an image
+	 * holds */
+	r = cfs_tree_as_shown(rd.root);
+	if (r < 0) {
+		r = cfs_error_set(err, r, "%s: %s", name, strerror(-r));
+		goto out;
+	}
 	*ret_layer = rd.root;
 	rd.root = NULL;
 out:

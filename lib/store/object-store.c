@@ -813,10 +813,12 @@ int cfsi_store_object_write(struct cfsi_store_object *o, const void *data,
 	return r;
 }
 
-int cfsi_store_object_hole(struct cfsi_store_object *o, size_t len)
+int cfsi_store_object_hole(struct cfsi_store_object *o, uint64_t len)
 {
-	if (lseek(o->file.fd, (off_t)len, SEEK_CUR) < 0 ||
-	    ftruncate(o->file.fd, (off_t)(o->size + len)) != 0)
+	/* the size first: past what the filesystem holds that is EFBIG,
+	 * where the seek would only say EINVAL */
+	if (ftruncate(o->file.fd, (off_t)(o->size + len)) != 0 ||
+	    lseek(o->file.fd, (off_t)len, SEEK_CUR) < 0)
 		return -errno;
 	o->size += len;
 	return 0;

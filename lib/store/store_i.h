@@ -34,7 +34,7 @@ int cfsi_store_object_begin(struct cfs_store *store,
 int cfsi_store_object_write(struct cfsi_store_object *o, const void *data,
 			    size_t len);
 /* len bytes of zeros, as a hole where the filesystem has them */
-int cfsi_store_object_hole(struct cfsi_store_object *o, size_t len);
+int cfsi_store_object_hole(struct cfsi_store_object *o, uint64_t len);
 /* 0 when this object went in, 1 when the store had it already, -errno */
 int cfsi_store_object_finish(struct cfs_store *store,
 			     struct cfsi_store_object *o,
