@@ -724,6 +724,23 @@ else
 			"GET $n times: $(grep "GET /v2/test/blobs/$blob_base" registry/log)"
 	fi
 	tap_check "... but downloads B's own layer" test "$(blob_gets "$blob_alt")" -eq 1
+	# the same layers recompressed: the config's diff_ids show the
+	# repository has them, so no layer blob is fetched
+	"${ocitool[@]}" build "$work/Lz" A tars/base.tar:zstd tars/upper1.tar:zstd || exit 1
+	read -r _ zblob_base < <("${ocitool[@]}" layer-blob "$work/Lz" A 0)
+	read -r _ zblob_upper1 < <("${ocitool[@]}" layer-blob "$work/Lz" A 1)
+	tap_check "skopeo pushes A with its layers zstd-compressed as test:t1z" \
+		"${push[@]}" "oci:$work/Lz:A" "docker://$reg/test:t1z"
+	gets_before=$(grep -c '"GET /v2/test/blobs/' registry/log)
+	imports "oci pull -v of A recompressed (zstd) after A (gzip)" \
+		cfs pulled oci pull --as-unpacked -v --tls-verify=false "${creds[@]}" "docker://$reg/test:t1z" t1z
+	same "... gives A" "$out" "$d_A"
+	expect_layer 1/2 "$diff_base" reused
+	expect_layer 2/2 "$diff_upper1" reused
+	zgets="$(blob_gets "$zblob_base") $(blob_gets "$zblob_upper1")"
+	tap_check "... fetches neither layer blob ($(stat -c %s "$work/Lz/blobs/sha256/${zblob_base#sha256:}") + $(stat -c %s "$work/Lz/blobs/sha256/${zblob_upper1#sha256:}") bytes; GETs: $zgets)" \
+		test "$zgets" = "0 0"
+	tap_diag "blob GETs during the zstd pull: $(($(grep -c '"GET /v2/test/blobs/' registry/log) - gets_before)), none of a layer"
 	run 1 "oci pull of a tag the registry does not have is refused" \
 		cfs pulled oci pull --as-unpacked --tls-verify=false "${creds[@]}" "docker://$reg/test:nosuch" nosuch
 	tap_check "... naming nothing" no_name pulled nosuch

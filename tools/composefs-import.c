@@ -302,6 +302,97 @@ static void run_skopeo(char **argv, bool quiet)
 	}
 }
 
+static char *skopeo_opt(const char *fmt, const char *arg);
+
+/* What skopeo inspect (args after "inspect") prints, or NULL when it
+ * fails: a pull then fetches every blob. */
+static char *skopeo_inspect(char **opts, size_t n_opts, const char *extra,
+			    const char *source)
+{
+	char **argv = calloc(n_opts + 8, sizeof(*argv));
+	char *out = NULL;
+	size_t n = 0, len = 0, cap = 0;
+	int pipe_fd[2], status;
+	pid_t pid;
+
+	if (argv == NULL || pipe2(pipe_fd, O_CLOEXEC) != 0) {
+		free(argv);
+		return NULL;
+	}
+	argv[n++] = "skopeo";
+	argv[n++] = "inspect";
+	if (extra != NULL)
+		argv[n++] = (char *)extra;
+	/* copy's --src-X options are inspect's --X */
+	for (size_t i = 0; i < n_opts; i++)
+		argv[n++] = strncmp(opts[i], "--src-", 6) == 0 ?
+				    skopeo_opt("--%s", opts[i] + 6) :
+				    opts[i];
+	argv[n++] = (char *)source;
+	argv[n] = NULL;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		dup2(null, STDIN_FILENO);
+		dup2(pipe_fd[1], STDOUT_FILENO);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(pipe_fd[1]);
+	free(argv);
+	while (pid > 0) {
+		ssize_t got;
+
+		if (cap - len < 4096) {
+			char *bigger = realloc(out, cap + 65536);
+
+			if (bigger == NULL)
+				break;
+			out = bigger;
+			cap += 65536;
+		}
+		got = read(pipe_fd[0], out + len, cap - len - 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+	}
+	close(pipe_fd[0]);
+	if (pid < 0)
+		return NULL;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (out == NULL || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		free(out);
+		return NULL;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/* Stand-ins for the blobs of layers the repository has by diff_id, read
+ * from the config first: only the others are fetched. */
+static void skip_known_layers(struct cfs_repo *repo, const char *layout,
+			      char **opts, size_t n_opts, const char *source)
+{
+	struct cfs_error err = { { 0 } };
+	char *image = skopeo_inspect(opts, n_opts, NULL, source);
+	char *config = image ? skopeo_inspect(opts, n_opts, "--config",
+					      source) :
+			       NULL;
+	size_t n;
+
+	if (config != NULL &&
+	    cfs_repo_pull_layout_skip_layers(repo, layout, image, config, &n,
+					     &err) < 0)
+		tool_die("%s", err.message);
+	free(image);
+	free(config);
+}
+
 static char *make_pull_layout(struct cfs_repo *repo)
 {
 	struct cfs_error err = { { 0 } };
@@ -336,6 +427,7 @@ static int oci_pull(int argc, char **argv, struct cfs_import_options *opts,
 	layout = make_pull_layout(repo);
 	if (asprintf(&dest, "oci:%s:pull", layout) < 0)
 		tool_die("out of memory");
+	skip_known_layers(repo, layout, skopeo_opts, n_skopeo_opts, source);
 
 	sargv = calloc(n_skopeo_opts + 16, sizeof(*sargv));
 	if (sargv == NULL)

@@ -327,6 +327,19 @@ int cfs_repo_list_layer_blobs(struct cfs_repo *repo, char ***ret_hex,
  * done; gc removes any left behind. */
 int cfs_repo_pull_layout_new(struct cfs_repo *repo, char **ret_path,
 			     struct cfs_error *err);
+/* Put empty stand-ins into the pull layout (made by
+ * cfs_repo_pull_layout_new()) for the layer blobs of an image whose
+ * diff_ids the repository has, however those layers were compressed when
+ * imported: inspect_json is what `skopeo inspect` says of the image (its
+ * "Layers"), config_json its config (`skopeo inspect --config`, its
+ * rootfs.diff_ids), paired by position. A pull then fetches only the
+ * other blobs; an import reuses those layers by diff_id and never opens
+ * their stand-ins. What cannot be parsed or paired adds nothing. The
+ * number of stand-ins added to ret_n. */
+int cfs_repo_pull_layout_skip_layers(struct cfs_repo *repo, const char *layout,
+				     const char *inspect_json,
+				     const char *config_json, size_t *ret_n,
+				     struct cfs_error *err);
 
 #ifdef __cplusplus
 }
