@@ -358,6 +358,71 @@ with open(sys.argv[1], 'r+b') as f:
 		tap_not_ok "verify=none: the object is served as the store has it"
 	fi
 	unmount "$work/vn"
+
+	# Nothing in the tree cache can block the server: a FIFO where a
+	# tree file would be is ignored (the tree is rebuilt from the
+	# verified object and saved in its place), a FIFO as the tree cache
+	# or a base directory is refused at start, and SIGTERM still stops
+	# the server at once.
+	trees="$work/trees"
+	mkdir -p "$trees"
+	d=$(fsverity digest --compact "$vsrc/three-blocks")
+	mkfifo "$trees/$d"
+	obj=$(object_of three-blocks)
+	cp "$vsrc/three-blocks" "$obj" # undo the flipped byte above
+	fuse_mount_bg "$work/tc.log" "$work/v.img" "$work/tc" "basedir=$vstore,treecache=$trees"
+	tc_pid=$fuse_pid
+	start=$SECONDS
+	out=$(timeout 10 cat "$work/tc/three-blocks" | cmp - "$vsrc/three-blocks" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 0 ] && [ $((SECONDS - start)) -lt 5 ] && [ -f "$trees/$d" ] &&
+		[ "$(stat -c %s "$trees/$d")" -eq $((3 * 32)) ]; then
+		tap_ok "a FIFO in the tree cache: the file reads at once and a tree file replaces the FIFO"
+	else
+		tap_not_ok "a FIFO in the tree cache: the file reads at once and a tree file replaces the FIFO" \
+			"status $rc: $out; $(ls -l "$trees"); $(cat "$work/tc.log")"
+	fi
+	out=$(timeout 10 cat "$work/tc/fifo-object" 2>&1 >/dev/null)
+	rc=$?
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "fifo-object.*not a regular file" "$work/tc.log"; then
+		tap_ok "with a tree cache, a FIFO at an object's name fails at once: $(grep -m1 fifo-object "$work/tc.log")"
+	else
+		tap_not_ok "with a tree cache, a FIFO at an object's name fails at once" "status $rc: $out; $(cat "$work/tc.log")"
+	fi
+	# a tree file that is a directory or holds the wrong leaves is
+	# ignored as well (the object is still verified)
+	rm -f "$trees/$d" && mkdir "$trees/$d"
+	fuse_mount_bg "$work/tc2.log" "$work/v.img" "$work/tc2" "basedir=$vstore,treecache=$trees"
+	if timeout 10 cat "$work/tc2/three-blocks" | cmp -s - "$vsrc/three-blocks"; then
+		tap_ok "a directory in the tree cache at a tree's name: the file still reads"
+	else
+		tap_not_ok "a directory in the tree cache at a tree's name: the file still reads" "$(cat "$work/tc2.log")"
+	fi
+	unmount "$work/tc2"
+	kill -TERM "$tc_pid"
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$tc_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if ! kill -0 "$tc_pid" 2>/dev/null && ! mountpoint -q "$work/tc"; then
+		tap_ok "after the FIFO reads, SIGTERM stops the server and unmounts within 5 s"
+	else
+		tap_not_ok "after the FIFO reads, SIGTERM stops the server and unmounts within 5 s" "$(cat "$work/tc.log")"
+		kill -KILL "$tc_pid" 2>/dev/null
+		umount -l "$work/tc" 2>/dev/null
+	fi
+	mkfifo "$work/fifo-dir"
+	for opt in "treecache=$work/fifo-dir" "basedir=$work/fifo-dir"; do
+		mkdir -p "$work/tcx"
+		out=$(timeout 10 "$FUSE" -f -o "basedir=$vstore,$opt" "$work/v.img" "$work/tcx" 2>&1)
+		rc=$?
+		if [ "$rc" -eq 1 ] && grep -q "fifo-dir: not a directory" <<<"$out" && ! mountpoint -q "$work/tcx"; then
+			tap_ok "a FIFO given as ${opt%%=*}: refused at once ($out)"
+		else
+			tap_not_ok "a FIFO given as ${opt%%=*}: refused at once" "status $rc: $out"
+			umount -l "$work/tcx" 2>/dev/null
+		fi
+	done
 fi
 
 # ---------------------------------------------------------------------------
@@ -527,6 +592,21 @@ if [ $rc -eq 0 ] && ! mountpoint -q "$work/t"; then
 else
 	tap_not_ok "SIGTERM: exits 0 and the mount is gone" "status $rc, $(mountpoint "$work/t")"
 fi
+# A foreground start says nothing (libfuse once warned "Ignoring invalid
+# max threads value 4294967295" at every start, given an unset value);
+# libfuse's thread options still work.
+if [ ! -s "$work/term.log" ]; then
+	tap_ok "a foreground start and stop print nothing"
+else
+	tap_not_ok "a foreground start and stop print nothing" "$(cat "$work/term.log")"
+fi
+fuse_mount_bg "$work/thr.log" "$work/small.img" "$work/thr" "basedir=$store,max_threads=2,max_idle_threads=1"
+if [ -n "$(ls "$work/thr")" ] && [ ! -s "$work/thr.log" ]; then
+	tap_ok "-o max_threads=2,max_idle_threads=1: serves, prints nothing"
+else
+	tap_not_ok "-o max_threads=2,max_idle_threads=1: serves, prints nothing" "$(cat "$work/thr.log")"
+fi
+unmount "$work/thr"
 
 # ---------------------------------------------------------------------------
 # Without root: fusermount3, and a user namespace with no helper

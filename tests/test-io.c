@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
 /* Whole reads, writes and copies (lib/base/io.c): short transfers, the end of a
- * file, pipes, errors. */
+ * file, pipes, errors. Error messages (lib/base/error.c) too long for their
+ * buffer. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 
 #include "test-util.h"
 #include "base/util.h"
+#include "composefs-c/composefs.h"
 
 static int memfd_with(const uint8_t *data, size_t len)
 {
@@ -132,6 +134,49 @@ static void test_copy_data(void **state)
 	free(back);
 }
 
+/* A path thousands of levels deep does not crowd the reason out of the
+ * message: its start and end are kept around "...", cut at whole UTF-8
+ * characters. */
+static void test_error_long_message(void **state)
+{
+	struct cfs_error err = { { 0 } };
+	size_t n = 6000, len;
+	char *path = malloc(n + 1);
+
+	(void)state;
+	assert_non_null(path);
+	for (size_t i = 0; i < n; i += 3)
+		memcpy(path + i, "\xc3\xa9/", 3); /* "é/" */
+	path[n] = '\0';
+	assert_int_equal(cfs_error_set(&err, -ENAMETOOLONG, "scan %s: %s", path,
+				       "File name too long"),
+			 -ENAMETOOLONG);
+	len = strlen(err.message);
+	assert_true(len < sizeof(err.message));
+	assert_true(len > sizeof(err.message) - 8);
+	assert_memory_equal(err.message, "scan \xc3\xa9/", 8);
+	assert_non_null(strstr(err.message, "..."));
+	assert_string_equal(err.message + len - strlen("/: File name too long"),
+			    "/: File name too long");
+	/* no character cut in two around the ellipsis: every lead byte
+	 * of "é" is followed by its continuation, and every continuation
+	 * follows its lead */
+	for (const unsigned char *p = (const unsigned char *)err.message; *p;
+	     p++) {
+		if (*p == 0xc3)
+			assert_int_equal(p[1], 0xa9);
+		if (*p == 0xa9)
+			assert_int_equal(p[-1], 0xc3);
+	}
+	/* a message that fits is left as it is */
+	assert_int_equal(cfs_error_set(&err, -EIO, "%s: %s", "a/b", "bad"),
+			 -EIO);
+	assert_string_equal(err.message, "a/b: bad");
+	/* NULL is allowed */
+	assert_int_equal(cfs_error_set(NULL, -EIO, "%s", path), -EIO);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,6 +184,7 @@ int main(void)
 		cmocka_unit_test(test_write_all_pipe),
 		cmocka_unit_test(test_write_errors),
 		cmocka_unit_test(test_copy_data),
+		cmocka_unit_test(test_error_long_message),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,13 +8,16 @@
  * verified object reader serves file contents. The tree shown is the one
  * the kernel's overlayfs mount of the image shows.
  */
+#ifndef FUSE_USE_VERSION /* set by the build from libfuse's version */
 #define FUSE_USE_VERSION 34
+#endif
 
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -850,11 +853,16 @@ static int open_basedirs(struct server *s, char *list)
 
 	for (char *d = strtok_r(list, ":", &save); d != NULL;
 	     d = strtok_r(NULL, ":", &save)) {
-		int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		/* O_DIRECTORY refuses anything else before it is opened:
+		 * a FIFO given here never blocks the start */
+		int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+					 O_NONBLOCK | O_NOCTTY);
 		int *fds;
 
 		if (fd < 0)
-			return tool_fail("basedir %s: %s", d, strerror(errno));
+			return tool_fail("basedir %s: %s", d,
+					 errno == ENOTDIR ? "not a directory" :
+							    strerror(errno));
 		fds = reallocarray(s->basedir_fds, s->n_basedirs + 1,
 				   sizeof(*fds));
 		if (fds == NULL)
@@ -940,6 +948,44 @@ static void raise_readahead(const char *mountpoint)
 			close(fd);
 		}
 	}
+}
+
+/*
+ * The multithreaded loop with the command line's -o clone_fd,
+ * max_idle_threads and (libfuse 3.12 on) max_threads. An option not given
+ * is UINT_MAX in cmd and left to libfuse's default: passed on, libfuse
+ * would reject it with a message at every start.
+ */
+static int run_loop_mt(struct fuse_session *se,
+		       const struct fuse_cmdline_opts *cmd)
+{
+#if FUSE_USE_VERSION >= 312
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	int r;
+
+	if (cfg == NULL) {
+		tool_fail("out of memory");
+		return -1;
+	}
+	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)cmd->clone_fd);
+	if (cmd->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(cfg, cmd->max_idle_threads);
+	if (cmd->max_threads != UINT_MAX && cmd->max_threads != 0)
+		fuse_loop_cfg_set_max_threads(cfg, cmd->max_threads);
+	r = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return r;
+#else
+	struct fuse_loop_config cfg = {
+		.clone_fd = cmd->clone_fd,
+		/* libfuse's default before 3.12 */
+		.max_idle_threads = cmd->max_idle_threads != UINT_MAX ?
+					    cmd->max_idle_threads :
+					    10,
+	};
+
+	return fuse_session_loop_mt(se, &cfg);
+#endif
 }
 
 int main(int argc, char **argv)
@@ -1056,12 +1102,7 @@ int main(int argc, char **argv)
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
-		struct fuse_loop_config cfg = {
-			.clone_fd = cmd.clone_fd,
-			.max_idle_threads = cmd.max_idle_threads,
-		};
-
-		ret = fuse_session_loop_mt(se, &cfg);
+		ret = run_loop_mt(se, &cmd);
 	}
 	/* a signal (SIGTERM, SIGINT) ends the loop as asked: success */
 	ret = ret < 0 ? 1 : 0;

@@ -160,6 +160,24 @@ static int run_fuse_server(const char *server, const char *opts,
 	return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
+/* The repository's directory of Merkle trees, for composefs-fuse to keep
+ * those it verifies (a second mount need not hash a whole object at its
+ * first open), or NULL where it cannot have one: a user who cannot make or
+ * read it still mounts, verifying from scratch. A -o treecache= given
+ * comes later and wins. */
+static char *fuse_trees_dir(struct cfs_repo *repo)
+{
+	char *trees = NULL;
+
+	if (cfs_repo_trees_dir(repo, &trees, NULL) < 0)
+		return NULL;
+	if (strchr(trees, ',') != NULL || access(trees, R_OK | X_OK) != 0) {
+		free(trees);
+		return NULL;
+	}
+	return trees;
+}
+
 /* composefs-fuse beside this program, else on the PATH. */
 static char *find_fuse_server(void)
 {
@@ -259,10 +277,14 @@ int cmd_mount(int argc, char **argv)
 			tool_die("the repository path %s has a ',', which "
 				 "composefs-fuse options cannot carry",
 				 objects);
-		if (asprintf(&opts, "basedir=%s,digest=%s%s%s", objects, hex,
-			     s.fuse_opts ? "," : "",
+		char *trees = fuse_trees_dir(repo);
+
+		if (asprintf(&opts, "basedir=%s,digest=%s%s%s%s%s", objects,
+			     hex, trees ? ",treecache=" : "",
+			     trees ? trees : "", s.fuse_opts ? "," : "",
 			     s.fuse_opts ? s.fuse_opts : "") < 0)
 			tool_die("out of memory");
+		free(trees);
 		/* the server does not inherit the lock (close-on-exec), which
 		 * is held until the mount is recorded: no gc runs between */
 		status = run_fuse_server(server, opts, image, target);

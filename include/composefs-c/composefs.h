@@ -90,7 +90,9 @@ struct cfs_error {
 };
 
 /* Format a message into err (a NULL err is allowed and ignored) and return
- * -errnum, so that a caller can write `return cfs_error_set(err, -EINVAL, ...)`. */
+ * -errnum, so that a caller can write `return cfs_error_set(err, -EINVAL, ...)`.
+ * A message longer than the buffer keeps its start and its end (where a
+ * "path: reason" message has its reason) around "..." in the middle. */
 int cfs_error_set(struct cfs_error *err, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -112,6 +112,12 @@ int cfs_repo_resolve(struct cfs_repo *repo, const char *name,
 /* Path of the image file of digest (malloc'd), whether or not it exists. */
 char *cfs_repo_image_path(const struct cfs_repo *repo,
 			  const uint8_t digest[CFS_DIGEST_SIZE]);
+/* The directory where composefs-fuse keeps the Merkle trees it verified
+ * (its treecache=), made if missing; its path (malloc'd) in *ret_path.
+ * -errno (e.g. -EACCES for a repository this user cannot write, where it
+ * is missing) when it cannot be had. */
+int cfs_repo_trees_dir(struct cfs_repo *repo, char **ret_path,
+		       struct cfs_error *err);
 /* The bytes of the image of digest, checked against it: -EILSEQ when the
  * file has another digest, -ENOENT when it is missing. The buffer is
  * malloc'd. */
@@ -208,7 +214,9 @@ int cfs_repo_record_mount(struct cfs_repo *repo, const char *target,
 			  struct cfs_error *err);
 
 /* Remove every image no name or recorded mount reaches, every object no
- * such image uses, and every leftover of an interrupted write. Needs the repository opened
+ * such image uses, and every leftover of an interrupted write; the Merkle
+ * trees kept of objects removed count as leftovers. Needs the repository
+ * opened
  * exclusive. An image that is named but cannot be read stops gc before
  * anything is removed (its objects cannot be known): -EUCLEAN. */
 int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,

@@ -270,6 +270,19 @@ static int read_all_fd(int fd, size_t max, char **ret, size_t *ret_len)
 	return 0;
 }
 
+/* What is wrong with text that did not parse: json-c says "continue" of
+ * text that ends early, an empty file included. */
+static const char *json_error_why(enum json_tokener_error e, size_t len)
+{
+	if (e == json_tokener_success)
+		return "trailing bytes";
+	if (len == 0)
+		return "empty";
+	if (e == json_tokener_continue)
+		return "it ends early";
+	return json_tokener_error_desc(e);
+}
+
 static int parse_json(struct oci *oci, const char *text, size_t len,
 		      const char *what, json_object **ret)
 {
@@ -286,10 +299,7 @@ static int parse_json(struct oci *oci, const char *text, size_t len,
 		json_tokener_free(tok);
 		return cfs_error_set(oci->err, -EINVAL,
 				     "%s: %s: not valid JSON: %s", oci->layout,
-				     what,
-				     e == json_tokener_success ?
-					     "trailing bytes" :
-					     json_tokener_error_desc(e));
+				     what, json_error_why(e, len));
 	}
 	json_tokener_free(tok);
 	if (!json_object_is_type(o, json_type_object)) {
@@ -302,6 +312,39 @@ static int parse_json(struct oci *oci, const char *text, size_t len,
 	return 0;
 }
 
+/* A blob that is not what its descriptor says: which of its size and its
+ * digest differ. */
+static int blob_mismatch(struct oci *oci, const char *what,
+			 const struct desc *d, uint64_t size,
+			 const uint8_t sha[32])
+{
+	char actual[7 + 64 + 1];
+	bool size_ok = size == (uint64_t)d->size;
+
+	sha_to_str(sha, actual);
+	if (size_ok)
+		return cfs_error_set(oci->err, -EILSEQ,
+				     "%s: %s blob %s has the %llu bytes its "
+				     "descriptor says, but digest %s",
+				     oci->layout, what, d->digest,
+				     (unsigned long long)size, actual);
+	if (memcmp(sha, d->sha, 32) == 0)
+		return cfs_error_set(oci->err, -EILSEQ,
+				     "%s: %s blob %s has %llu bytes, not the "
+				     "%lld bytes its descriptor says (its "
+				     "digest is right)",
+				     oci->layout, what, d->digest,
+				     (unsigned long long)size,
+				     (long long)d->size);
+	return cfs_error_set(oci->err, -EILSEQ,
+			     "%s: %s blob %s has %llu bytes of digest %s, not "
+			     "the %lld bytes and the digest its descriptor "
+			     "says",
+			     oci->layout, what, d->digest,
+			     (unsigned long long)size, actual,
+			     (long long)d->size);
+}
+
 /* The JSON blob of d, checked against its digest and size. */
 static int read_json_blob(struct oci *oci, const struct desc *d,
 			  const char *what, json_object **ret, char **ret_text)
@@ -309,7 +352,6 @@ static int read_json_blob(struct oci *oci, const struct desc *d,
 	_cleanup_close_ int fd = open_blob(oci, d);
 	_cleanup_free_ char *text = NULL;
 	uint8_t sha[32];
-	char actual[7 + 64 + 1];
 	size_t len;
 	int r;
 
@@ -326,15 +368,8 @@ static int read_json_blob(struct oci *oci, const struct desc *d,
 				     what, d->digest, strerror(-r));
 	if (EVP_Digest(text, len, sha, NULL, EVP_sha256(), NULL) != 1)
 		return cfs_error_set(oci->err, -ENOMEM, "sha256 failed");
-	if ((int64_t)len != d->size || memcmp(sha, d->sha, 32) != 0) {
-		sha_to_str(sha, actual);
-		return cfs_error_set(
-			oci->err, -EILSEQ,
-			"%s: %s blob %s has %zu bytes of digest %s, "
-			"not the %lld bytes its descriptor says",
-			oci->layout, what, d->digest, len, actual,
-			(long long)d->size);
-	}
+	if ((int64_t)len != d->size || memcmp(sha, d->sha, 32) != 0)
+		return blob_mismatch(oci, what, d, len, sha);
 	r = parse_json(oci, text, len, what, ret);
 	if (r == 0 && ret_text != NULL) {
 		*ret_text = text;
@@ -644,13 +679,8 @@ static int read_layer(struct oci *oci, struct cfs_store *store,
 		return r;
 	if (res.blob_size != (uint64_t)d->size ||
 	    memcmp(res.blob_sha256, d->sha, 32) != 0) {
-		sha_to_str(res.blob_sha256, actual);
-		r = cfs_error_set(oci->err, -EILSEQ,
-				  "%s: layer blob %s has %llu bytes of digest "
-				  "%s, not the %lld bytes its descriptor says",
-				  oci->layout, d->digest,
-				  (unsigned long long)res.blob_size, actual,
-				  (long long)d->size);
+		r = blob_mismatch(oci, "layer", d, res.blob_size,
+				  res.blob_sha256);
 		goto out;
 	}
 	if (memcmp(res.diff_sha256, diff->sha, 32) != 0) {
@@ -770,6 +800,7 @@ static int oci_tree(struct oci *oci, const char *tag, struct cfs_store *store,
 	json_object *layers, *rootfs;
 	char *text = NULL;
 	size_t n_layers, len;
+	struct stat st;
 	int r, fd;
 
 	memset(res, 0, sizeof(*res));
@@ -780,6 +811,14 @@ static int oci_tree(struct oci *oci, const char *tag, struct cfs_store *store,
 			err, -errno,
 			"%s: index.json: %s (not an OCI image layout?)", layout,
 			strerror(errno));
+	/* opened without blocking: a FIFO there reads as nothing, so that
+	 * anything but a regular file is refused here, by name */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return cfs_error_set(err, -EUCLEAN,
+				     "%s: index.json: not a regular file",
+				     layout);
+	}
 	r = read_all_fd(fd, JSON_BLOB_MAX, &text, &len);
 	close(fd);
 	if (r < 0)

@@ -66,7 +66,7 @@ static int entry_fail(struct reader *rd, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int entry_fail(struct reader *rd, int r, const char *fmt, ...)
 {
-	char what[512];
+	char what[sizeof(((struct cfs_error *)NULL)->message)];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -100,6 +100,7 @@ static int read_content(struct reader *rd, struct cfs_node *node, uint64_t size)
 	bool inline_it = size <= CFS_INLINE_RECOMMENDED_MAX;
 	struct cfsi_store_object *obj = NULL;
 	struct cfs_fsverity *fsv = NULL;
+	struct cfs_error store_err = { { 0 } };
 	uint8_t digest[CFS_DIGEST_SIZE];
 	char path[CFS_OBJECT_PATH_SIZE];
 	uint64_t pos = 0;
@@ -113,9 +114,10 @@ static int read_content(struct reader *rd, struct cfs_node *node, uint64_t size)
 		if (fsv == NULL)
 			return -ENOMEM;
 		if (rd->store != NULL) {
-			r = cfsi_store_object_begin(rd->store, &obj, rd->err);
+			r = cfsi_store_object_begin(rd->store, &obj,
+						    &store_err);
 			if (r < 0)
-				goto out;
+				goto store_fail;
 		}
 	}
 	for (;;) {
@@ -186,10 +188,10 @@ digest_small:
 			goto out;
 		if (obj != NULL) {
 			r = cfsi_store_object_finish(rd->store, obj, digest,
-						     rd->err);
+						     &store_err);
 			obj = NULL;
 			if (r < 0)
-				goto out;
+				goto store_fail;
 			rd->n_objects += r == 0;
 		}
 	}
@@ -207,6 +209,10 @@ io_fail:
 			       strerror(-r), size);
 	else
 		r = entry_fail(rd, r, "writing its object: %s", strerror(-r));
+	goto out;
+store_fail:
+	/* out of space or of inodes: which entry it stopped at */
+	r = entry_fail(rd, r, "%s", store_err.message);
 out:
 	cfsi_store_object_abort(rd->store, obj);
 	cfs_fsverity_free(fsv);

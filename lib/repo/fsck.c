@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "composefs-c/repo.h"
@@ -27,6 +28,7 @@
 #include "repo/repo_i.h"
 #include "base/tmpfile_i.h"
 #include "base/util.h"
+#include "format/fsverity_i.h"
 
 /* ------------------------------------------------------------------ */
 /* fsck */
@@ -534,6 +536,85 @@ static void fsck_layers(struct fsck *f)
 	cfsi_dir_list_free(&l);
 }
 
+/* The Merkle trees composefs mount --fuse kept (a cache, so a bad one is
+ * removed when repairing): each a regular file of the leaves of an object
+ * that is there and good, from which its digest follows. A temporary file
+ * younger than the grace period may still be being written. */
+static void fsck_trees(struct fsck *f)
+{
+	struct cfsi_dir_list l = { 0 };
+	char path[PATH_MAX];
+	int dir_fd;
+
+	if (cfsi_list_dir(f->repo->dir_fd, LAYOUT_TREES, &l) < 0)
+		return; /* none kept yet */
+	dir_fd = openat(f->repo->dir_fd, LAYOUT_TREES,
+			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (size_t i = 0; i < l.n && dir_fd >= 0; i++) {
+		uint8_t digest[CFS_DIGEST_SIZE], measured[CFS_DIGEST_SIZE];
+		_cleanup_free_ uint8_t *leaves = NULL;
+		const struct object_entry *e;
+		_cleanup_close_ int fd = -1;
+		struct stat st;
+		uint64_t n;
+
+		snprintf(path, sizeof(path), LAYOUT_TREES "/%s", l.names[i]);
+		if (fstatat(dir_fd, l.names[i], &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue; /* gone meanwhile */
+		if (l.names[i][0] == '.') {
+			if (time(NULL) - st.st_mtime > LAYOUT_TREES_TMP_GRACE_S)
+				problem(f, "leftover", path, FIX_REMOVE,
+					"temporary file of an interrupted "
+					"write");
+			continue;
+		}
+		if (!cfsi_is_lower_hex(l.names[i], CFS_DIGEST_SIZE * 2) ||
+		    cfs_digest_from_hex(l.names[i], digest) < 0) {
+			problem(f, "stray-tree", path, FIX_REMOVE,
+				"not named by an object's digest");
+			continue;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			problem(f, "bad-tree", path, FIX_REMOVE,
+				"a Merkle tree that is not a regular file");
+			continue;
+		}
+		e = cfsi_object_map_find(&f->good, digest);
+		if (e == NULL) {
+			problem(f, "orphan-tree", path, FIX_REMOVE,
+				"the Merkle tree of an object that is missing "
+				"or bad");
+			continue;
+		}
+		n = DIV_ROUND_UP(e->size, 4096);
+		fd = openat(dir_fd, l.names[i],
+			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+				    O_NOCTTY);
+		leaves = malloc(n ? n * CFS_DIGEST_SIZE : 1);
+		if (fd < 0 || leaves == NULL) {
+			problem(f, "unreadable", path, FIX_NONE, "%s",
+				strerror(fd < 0 ? errno : ENOMEM));
+			continue;
+		}
+		if ((uint64_t)st.st_size != n * CFS_DIGEST_SIZE)
+			problem(f, "bad-tree", path, FIX_REMOVE,
+				"%llu bytes, not the %llu of its object's "
+				"Merkle tree leaves",
+				(unsigned long long)st.st_size,
+				(unsigned long long)(n * CFS_DIGEST_SIZE));
+		else if (cfsi_pread_all(fd, leaves, n * CFS_DIGEST_SIZE, 0) !=
+				 (ssize_t)(n * CFS_DIGEST_SIZE) ||
+			 cfsi_fsverity_digest_from_leaves(leaves, n, e->size,
+							  measured) < 0 ||
+			 memcmp(measured, digest, CFS_DIGEST_SIZE) != 0)
+			problem(f, "bad-tree", path, FIX_REMOVE,
+				"its leaves do not give the object's digest");
+	}
+	if (dir_fd >= 0)
+		close(dir_fd);
+	cfsi_dir_list_free(&l);
+}
+
 int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, unsigned threads,
 		  cfs_repo_problem_fn fn, cfs_progress_fn progress,
 		  void *userdata, struct cfs_repo_fsck_stats *ret_stats,
@@ -559,6 +640,8 @@ int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, unsigned threads,
 	/* images last: whether their objects are there is known by now */
 	if (r == 0)
 		r = fsck_images(&f, err);
+	if (r == 0)
+		fsck_trees(&f);
 	if (f.quarantine_fd >= 0)
 		close(f.quarantine_fd);
 	cfsi_object_map_free(&f.good);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "composefs-c/repo.h"
@@ -299,6 +300,39 @@ static int gc_records(struct gc *g, const struct name_list *names,
 	return r;
 }
 
+/* The Merkle trees composefs mount --fuse kept: those of objects no named
+ * image uses go with their objects, temporaries once no server can still
+ * be writing them. Anything else there is left to fsck. */
+static int gc_trees(struct gc *g, const struct object_map *live,
+		    struct cfs_error *err)
+{
+	struct cfsi_dir_list l = { 0 };
+	char path[PATH_MAX];
+	int r = 0;
+
+	if (cfsi_list_dir(g->repo->dir_fd, LAYOUT_TREES, &l) < 0)
+		return 0; /* none kept yet */
+	for (size_t i = 0; i < l.n && r == 0; i++) {
+		uint8_t digest[CFS_DIGEST_SIZE];
+		struct stat st;
+
+		snprintf(path, sizeof(path), LAYOUT_TREES "/%s", l.names[i]);
+		if (l.names[i][0] == '.') {
+			if (fstatat(g->repo->dir_fd, path, &st,
+				    AT_SYMLINK_NOFOLLOW) == 0 &&
+			    time(NULL) - st.st_mtime > LAYOUT_TREES_TMP_GRACE_S)
+				r = gc_remove(g, path, &g->stats.n_leftovers,
+					      err);
+		} else if (cfsi_is_lower_hex(l.names[i], CFS_DIGEST_SIZE * 2) &&
+			   cfs_digest_from_hex(l.names[i], digest) == 0 &&
+			   cfsi_object_map_find(live, digest) == NULL) {
+			r = gc_remove(g, path, &g->stats.n_leftovers, err);
+		}
+	}
+	cfsi_dir_list_free(&l);
+	return r;
+}
+
 int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 		void *userdata, struct cfs_repo_gc_stats *ret_stats,
 		struct cfs_error *err)
@@ -444,6 +478,8 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 		cfsi_dir_list_free(&sub);
 	}
 	cfsi_dir_list_free(&l);
+	if (r == 0)
+		r = gc_trees(&g, &live, err);
 	if (r == 0 && !(flags & CFS_GC_DRY_RUN) && syncfs(repo->dir_fd) != 0)
 		r = cfs_error_set(err, -errno, "%s: syncfs: %s", repo->path,
 				  strerror(errno));

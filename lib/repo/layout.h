@@ -27,6 +27,13 @@
  *                              that mount exists and removes the record
  *                              once it is gone (lib/repo/mounts.c)
  *   DIR/quarantine/            where fsck --repair moves what is broken
+ *   DIR/trees/HEX              the Merkle tree leaves (one hash a block)
+ *                              of the object of digest HEX, as composefs
+ *                              mount --fuse verified it (composefs-fuse's
+ *                              treecache=, which checks a tree against
+ *                              the digest before using it); a cache: gc
+ *                              removes the trees of objects it removes,
+ *                              and temporaries (".HEX.N") left an hour
  *
  * objects, images and names are made by init; the others when first
  * needed (older repositories lack them).
@@ -47,5 +54,9 @@
 #define LAYOUT_PULL "pull"
 #define LAYOUT_MOUNTS "mounts"
 #define LAYOUT_QUARANTINE "quarantine"
+#define LAYOUT_TREES "trees"
+/* a temporary tree file younger than this may still be being written
+ * (composefs-fuse holds no lock) */
+#define LAYOUT_TREES_TMP_GRACE_S 3600
 
 #endif

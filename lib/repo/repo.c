@@ -416,6 +416,28 @@ char *cfs_repo_image_path(const struct cfs_repo *repo,
 	return path;
 }
 
+int cfs_repo_trees_dir(struct cfs_repo *repo, char **ret_path,
+		       struct cfs_error *err)
+{
+	struct stat st;
+	char *path;
+
+	if (mkdirat(repo->dir_fd, LAYOUT_TREES, 0755) != 0 && errno != EEXIST)
+		return cfs_error_set(err, -errno, "%s/" LAYOUT_TREES ": %s",
+				     repo->path, strerror(errno));
+	if (fstatat(repo->dir_fd, LAYOUT_TREES, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return cfs_error_set(err, -errno, "%s/" LAYOUT_TREES ": %s",
+				     repo->path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return cfs_error_set(err, -ENOTDIR,
+				     "%s/" LAYOUT_TREES ": not a directory",
+				     repo->path);
+	if (asprintf(&path, "%s/" LAYOUT_TREES, repo->path) < 0)
+		return cfs_error_set(err, -ENOMEM, "out of memory");
+	*ret_path = path;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Names */
 

@@ -419,10 +419,11 @@ int cfs_object_cache_set_dir(struct cfs_object_cache *c, const char *path,
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return cfs_error_set(err, -errno, "tree cache %s: %s", path,
 				     strerror(errno));
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return cfs_error_set(err, -errno, "tree cache %s: %s", path,
-				     strerror(errno));
+				     errno == ENOTDIR ? "not a directory" :
+							strerror(errno));
 	if (c->dir_fd >= 0)
 		close(c->dir_fd);
 	c->dir_fd = fd;
@@ -438,14 +439,23 @@ static struct tree *disk_load(struct cfs_object_cache *c,
 	char name[CFS_DIGEST_HEX_SIZE];
 	uint8_t measured[CFS_DIGEST_SIZE];
 	struct tree *t;
+	struct stat st;
 	_cleanup_close_ int fd = -1;
 	uint64_t n = DIV_ROUND_UP(size, BLOCK_SIZE);
 
 	if (c->dir_fd < 0 || n == 0)
 		return NULL;
 	cfs_digest_to_hex(digest, name);
-	fd = openat(c->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* Whatever sits at the name: a FIFO or a device must not block the
+	 * open, and only a regular file of the tree's exact size is read.
+	 * Anything else is ignored: the tree is rebuilt from the object and
+	 * saved over it. */
+	fd = openat(c->dir_fd, name,
+		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != n * HASH_SIZE)
 		return NULL;
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
@@ -478,8 +488,10 @@ static void disk_save(struct cfs_object_cache *c, const struct tree *t)
 		return;
 	cfs_digest_to_hex(t->digest, name);
 	snprintf(tmp, sizeof(tmp), ".%s.%ld", name, (long)gettid());
-	fd = openat(c->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		    0600);
+	/* a new file only: opening a FIFO left at that name would block */
+	(void)unlinkat(c->dir_fd, tmp, 0);
+	fd = openat(c->dir_fd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
 	r = cfsi_pwrite_all(fd, t->leaves, len, 0);

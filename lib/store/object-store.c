@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "composefs-c/composefs.h"
@@ -784,6 +785,18 @@ struct cfsi_store_object {
 	uint64_t size;
 };
 
+/* Why a new file could not be made: a filesystem out of inodes says "No
+ * space left on device" as one out of blocks does. */
+static const char *create_error(const struct cfs_store *store, int r)
+{
+	struct statvfs sv;
+
+	if (r == -ENOSPC && fstatvfs(store->dir_fd, &sv) == 0 &&
+	    sv.f_files > 0 && sv.f_favail == 0)
+		return "no inodes left on the filesystem";
+	return strerror(-r);
+}
+
 int cfsi_store_object_begin(struct cfs_store *store,
 			    struct cfsi_store_object **ret,
 			    struct cfs_error *err)
@@ -797,7 +810,7 @@ int cfsi_store_object_begin(struct cfs_store *store,
 	if (r < 0) {
 		free(o);
 		return cfs_error_set(err, r, "object store %s: new object: %s",
-				     store->path, strerror(-r));
+				     store->path, create_error(store, r));
 	}
 	*ret = o;
 	return 0;
