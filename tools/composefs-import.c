@@ -311,7 +311,7 @@ static char *skopeo_inspect(char **opts, size_t n_opts, const char *extra,
 {
 	char **argv = calloc(n_opts + 8, sizeof(*argv));
 	char *out = NULL;
-	size_t n = 0, len = 0, cap = 0;
+	size_t n = 0, len = 0, cap = 0, first_made, last_made;
 	int pipe_fd[2], status;
 	pid_t pid;
 
@@ -323,11 +323,14 @@ static char *skopeo_inspect(char **opts, size_t n_opts, const char *extra,
 	argv[n++] = "inspect";
 	if (extra != NULL)
 		argv[n++] = (char *)extra;
-	/* copy's --src-X options are inspect's --X */
+	/* copy's --src-X options are inspect's --X (made here, freed below:
+	 * those from first to last_made) */
+	first_made = n;
 	for (size_t i = 0; i < n_opts; i++)
 		argv[n++] = strncmp(opts[i], "--src-", 6) == 0 ?
 				    skopeo_opt("--%s", opts[i] + 6) :
-				    opts[i];
+				    strdup(opts[i]);
+	last_made = n;
 	argv[n++] = (char *)source;
 	argv[n] = NULL;
 	fflush(NULL);
@@ -341,6 +344,8 @@ static char *skopeo_inspect(char **opts, size_t n_opts, const char *extra,
 		_exit(127);
 	}
 	close(pipe_fd[1]);
+	for (size_t i = first_made; i < last_made; i++)
+		free(argv[i]);
 	free(argv);
 	while (pid > 0) {
 		ssize_t got;
