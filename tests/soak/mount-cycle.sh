@@ -5,7 +5,7 @@
 #
 #   tests/soak/mount-cycle.sh [COUNT]        (default 1000)
 #
-# Alternates the plain mount and one with digest= (a sealed copy of the
+# Alternates the plain mount and one with weakdigest= (a sealed copy of the
 # image), checks each mount shows the tree, and afterwards that no mount,
 # loop device, EROFS superblock or open descriptor is left behind.
 set -euo pipefail
@@ -29,7 +29,7 @@ fds_before=$(ls /proc/$$/fd | wc -l)
 start=$(date +%s.%N)
 for i in $(seq 1 "$count"); do
 	opts="basedir=$work/store"
-	[ $((i % 2)) -eq 0 ] && opts="$opts,digest=$digest"
+	[ $((i % 2)) -eq 0 ] && opts="$opts,weakdigest=$digest"
 	"$MOUNT" -o "$opts" "$work/image.cfs" "$work/mnt"
 	cmp -s "$work/mnt/sub/file" "$work/tree/sub/file" || { echo "FAIL: mount $i shows wrong data"; exit 1; }
 	umount "$work/mnt"
