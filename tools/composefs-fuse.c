@@ -25,12 +25,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "composefs-c/composefs.h"
+#include "fuse-shared.h"
 #include "tool.h"
 
 /* The image never changes: the kernel may cache everything for long. */
@@ -48,6 +51,9 @@ struct server {
 	bool foreground;
 	bool no_opendir; /* the kernel takes ENOSYS from opendir as "none" */
 	bool noacl; /* -o noacl */
+	/* -o shared: serve the metadata only, for an overlayfs that reads
+	 * contents from the object server (see fuse-shared.h) */
+	bool overlay_xattrs;
 	/* inodes whose failure was logged (nid + 1; 0 is a free slot) */
 	pthread_mutex_t failed_lock;
 	uint64_t *failed;
@@ -453,7 +459,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = image_error(s, r, &err);
 		goto fail;
 	}
-	if (!info.metacopy || info.object[0] == '\0') {
+	if (s->overlay_xattrs) {
+		/* overlayfs reads these from the object mount */
+		r = EIO;
+		err.message[0] = '\0';
+		cfs_error_set(&err, -EIO, "contents are the object server's");
+	} else if (!info.metacopy || info.object[0] == '\0') {
 		r = EIO;
 		err.message[0] = '\0';
 		cfs_error_set(&err, -EIO, "no object named for its content");
@@ -592,14 +603,30 @@ struct xattr_query {
 	char *out;
 	size_t size, len;
 	bool found;
+	bool escape; /* -o shared: user.overlay.X shown as user.overlay.overlay.X */
 };
+
+#define USER_OVERLAY "user.overlay."
+
+/* The name a shown xattr has for the server's reader: under -o shared that
+ * is overlayfs with userxattr, which takes user.overlay.* for its own and
+ * shows user.overlay.overlay.X as user.overlay.X. */
+static const char *served_name(const struct xattr_query *q, const char *name,
+			       char *buf, size_t size)
+{
+	if (!q->escape || strncmp(name, USER_OVERLAY, 13) != 0)
+		return name;
+	snprintf(buf, size, USER_OVERLAY "overlay.%s", name + 13);
+	return buf;
+}
 
 static int xattr_get(void *userdata, const char *name, const void *value,
 		     size_t len)
 {
 	struct xattr_query *q = userdata;
+	char buf[CFS_NAME_MAX + 32];
 
-	if (strcmp(name, q->name) != 0)
+	if (strcmp(served_name(q, name, buf, sizeof(buf)), q->name) != 0)
 		return 0;
 	q->found = true;
 	q->len = len;
@@ -612,7 +639,11 @@ static int xattr_list(void *userdata, const char *name, const void *value,
 		      size_t len)
 {
 	struct xattr_query *q = userdata;
-	size_t n = strlen(name) + 1;
+	char buf[CFS_NAME_MAX + 32];
+	size_t n;
+
+	name = served_name(q, name, buf, sizeof(buf));
+	n = strlen(name) + 1;
 
 	if (q->size > 0 && q->len + n <= q->size)
 		memcpy(q->out + q->len, name, n);
@@ -645,12 +676,46 @@ static void find_xattr_kinds(struct server *s)
 	pthread_mutex_unlock(&s->kinds_lock);
 }
 
+/* Under -o shared, a regular file whose content is an object carries
+ * user.overlay.metacopy (empty: no digest, the object server checks it) and
+ * user.overlay.redirect (the object's path in the object mount): listed, or
+ * the one q asks for. */
+static int overlay_xattrs(struct server *s, const struct cfs_inode *i,
+			  struct xattr_query *q)
+{
+	struct cfs_error err = { { 0 } };
+	struct cfs_overlay_info info;
+	char redirect[CFS_PAYLOAD_MAX + 2];
+	int r;
+
+	if (!S_ISREG(i->mode))
+		return 0;
+	r = cfs_image_get_overlay_info(s->img, i, &info, &err);
+	if (r < 0)
+		return -image_error(s, r, &err);
+	if (!info.metacopy || info.object[0] == '\0')
+		return 0;
+	snprintf(redirect, sizeof(redirect), "/%s", info.object);
+	q->escape = false;
+	if (q->name != NULL) {
+		if (strcmp(q->name, USER_OVERLAY "metacopy") == 0)
+			xattr_get(q, q->name, "", 0);
+		else if (strcmp(q->name, USER_OVERLAY "redirect") == 0)
+			xattr_get(q, q->name, redirect, strlen(redirect));
+	} else {
+		xattr_list(q, USER_OVERLAY "metacopy", NULL, 0);
+		xattr_list(q, USER_OVERLAY "redirect", NULL, 0);
+	}
+	q->escape = true;
+	return 0;
+}
+
 static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		     size_t size)
 {
 	struct server *s = server_of(req);
 	struct cfs_error err = { { 0 } };
-	struct xattr_query q = { name, NULL, size, 0, false };
+	struct xattr_query q = { name, NULL, size, 0, false, s->overlay_xattrs };
 	struct cfs_inode i;
 	int r;
 
@@ -682,9 +747,22 @@ static void do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			return;
 		}
 	}
-	r = cfs_image_list_shown_xattrs(
-		s->img, &i, name ? xattr_get : xattr_list, &q, &err);
-	if (r < 0)
+	if (s->overlay_xattrs && name != NULL &&
+	    strncmp(name, USER_OVERLAY, 13) == 0 &&
+	    strncmp(name, USER_OVERLAY "overlay.", 21) != 0) {
+		/* overlayfs' own: only what points it at the object */
+		r = overlay_xattrs(s, &i, &q);
+		if (r == 0 && !q.found)
+			r = -ENODATA;
+	} else {
+		r = cfs_image_list_shown_xattrs(
+			s->img, &i, name ? xattr_get : xattr_list, &q, &err);
+		if (r >= 0 && s->overlay_xattrs && name == NULL)
+			r = overlay_xattrs(s, &i, &q);
+	}
+	if (r == -ENODATA)
+		fuse_reply_err(req, ENODATA);
+	else if (r < 0)
 		fuse_reply_err(req, image_error(s, r, &err));
 	else if (name != NULL && !q.found)
 		fuse_reply_err(req, ENODATA);
@@ -750,6 +828,7 @@ struct options {
 	char *verify;
 	char *treecache;
 	int noacl;
+	int shared;
 };
 
 static const struct fuse_opt option_spec[] = {
@@ -759,6 +838,7 @@ static const struct fuse_opt option_spec[] = {
 	{ "verify=%s", offsetof(struct options, verify), 0 },
 	{ "treecache=%s", offsetof(struct options, treecache), 0 },
 	{ "noacl", offsetof(struct options, noacl), 1 },
+	{ "shared", offsetof(struct options, shared), 1 },
 	FUSE_OPT_END,
 };
 
@@ -794,6 +874,11 @@ static void usage(void)
 	       "  -o verify=none           trust the object directories\n"
 	       "  -o treecache=DIR         keep verified Merkle trees in DIR for\n"
 	       "                           later mounts (checked again on use)\n"
+	       "  -o shared                share the object store's page cache\n"
+	       "                           with every mount of this user: one\n"
+	       "                           verified object server, overlayfs\n"
+	       "                           over it (in a user namespace of\n"
+	       "                           one's own, or as root)\n"
 	       "  -o noacl                 ignore the image's ACLs: permissions\n"
 	       "                           from the modes alone, ACL xattrs\n"
 	       "                           answered \"not supported\"\n"
@@ -988,6 +1073,83 @@ static int run_loop_mt(struct fuse_session *se,
 #endif
 }
 
+/* A daemon's standard streams: /dev/null, and messages to syslog. */
+static void detach_streams(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	openlog(tool_name, LOG_PID, LOG_DAEMON);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+	if (chdir("/") != 0) {
+		/* nothing relative is used from here */
+	}
+}
+
+/*
+ * -o shared: the object server found or started, this image's metadata
+ * served on a private directory, overlayfs stacked on the mount point.
+ * In the background (the default) the server is a child and this process
+ * returns once the overlay is mounted; with -f the child stacks and this
+ * process serves. Either way the metadata mount is only the overlay's:
+ * unmounting the overlay ends the server. The exit status.
+ */
+static int serve_shared(struct server *s, struct fuse_session *se,
+			struct shared_objects *objs,
+			const struct fuse_cmdline_opts *cmd)
+{
+	char *meta = NULL;
+	int r = 1, status;
+	pid_t pid;
+
+	meta = shared_meta_dir(objs);
+	if (meta == NULL)
+		goto out;
+	if (fuse_session_mount(se, meta) != 0) {
+		(void)rmdir(meta);
+		goto out;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		tool_fail("fork: %s", strerror(errno));
+		(void)umount2(meta, MNT_DETACH);
+		(void)rmdir(meta);
+		goto out;
+	}
+	if (!cmd->foreground) {
+		if (pid == 0) {
+			close(objs->lock_fd);
+			setsid();
+			detach_streams();
+			s->foreground = false;
+			/* one thread: metadata requests are few and cheap
+			 * (the kernel caches what they answer) */
+			_exit(fuse_session_loop(se) < 0 ? 1 : 0);
+		}
+		r = shared_stack(objs, meta, cmd->mountpoint);
+		goto out;
+	}
+	if (pid == 0)
+		_exit(shared_stack(objs, meta, cmd->mountpoint));
+	/* the child holds the lock (the same open file) until it is done */
+	close(objs->lock_fd);
+	objs->lock_fd = -1;
+	r = fuse_session_loop(se) < 0 ? 1 : 0;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			break;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		r = 1;
+out:
+	free(meta);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -997,6 +1159,7 @@ int main(int argc, char **argv)
 			    .failed_lock = PTHREAD_MUTEX_INITIALIZER,
 			    .kinds_lock = PTHREAD_MUTEX_INITIALIZER };
 	struct cfs_error err = { { 0 } };
+	struct shared_objects objs = { .lock_fd = -1 };
 	struct fuse_session *se = NULL;
 	struct cfs_inode root;
 	char *mount_opts = NULL;
@@ -1050,6 +1213,20 @@ int main(int argc, char **argv)
 	if (o.basedir != NULL && open_basedirs(&s, o.basedir) != 0)
 		goto out;
 
+	/* -o shared: the object server first, so that it is not a fork of a
+	 * process holding the image (one that ends unused if the image is
+	 * refused) */
+	if (o.shared) {
+		if (s.n_basedirs != 1) {
+			fprintf(stderr, "%s: -o shared takes one basedir\n",
+				tool_name);
+			ret = tool_usage_status;
+			goto out;
+		}
+		if (shared_objects_acquire(o.basedir, o.treecache, s.verify,
+					   &objs) != 0)
+			goto out;
+	}
 	if (load_image(&s, o.image, o.digest) != 0)
 		goto out;
 	s.root_nid = cfs_image_get_root_nid(s.img);
@@ -1091,6 +1268,12 @@ int main(int argc, char **argv)
 		goto out;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
+	if (o.shared) {
+		s.overlay_xattrs = true;
+		ret = serve_shared(&s, se, &objs, &cmd);
+		fuse_remove_signal_handlers(se);
+		goto out;
+	}
 	if (fuse_session_mount(se, cmd.mountpoint) != 0) {
 		fuse_remove_signal_handlers(se);
 		goto out;
@@ -1111,6 +1294,7 @@ int main(int argc, char **argv)
 out:
 	if (se != NULL)
 		fuse_session_destroy(se);
+	shared_objects_release(&objs);
 	cfs_object_cache_free(s.cache);
 	cfs_image_free(s.img);
 	free(s.image_copy);

@@ -443,3 +443,18 @@ bool tool_split_oci_ref(char *ref, char **ret_dir, char **ret_tag)
 	*ret_tag = colon != NULL && colon[0] != '\0' ? colon : NULL;
 	return true;
 }
+
+bool tool_in_initial_userns(void)
+{
+	unsigned long inside, outside, count;
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	bool initial = true; /* without /proc, as before namespaces */
+
+	if (f == NULL)
+		return true;
+	if (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) != 3 ||
+	    inside != 0 || outside != 0 || count != 4294967295ul)
+		initial = false;
+	fclose(f);
+	return initial;
+}

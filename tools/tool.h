@@ -38,6 +38,9 @@ void tool_human_size(uint64_t bytes, char *buf, size_t size);
  * empty): false when ref is not of that form (no "oci:", or no DIR). DIR
  * may not hold a ':', as in skopeo's own syntax. */
 bool tool_split_oci_ref(char *ref, char **ret_dir, char **ret_tag);
+/* Whether this process is in the initial user namespace (its uid_map
+ * maps every uid to itself): false in one of unshare -U's. */
+bool tool_in_initial_userns(void);
 /* "NAME (composefs-c) VERSION" and the libcomposefs level implemented, on
  * stdout. */
 void tool_print_version(void);
