@@ -38,6 +38,9 @@ static void mount_usage(FILE *out)
 		"  tryverity            the same where the kernel can\n"
 		"  upperdir=DIR,workdir=DIR  a writable overlay (kernel mount)\n"
 		"  verify=full|open|none how composefs-fuse checks contents\n"
+		"  shared, noshared     composefs-fuse -o shared (one object server\n"
+		"                       for all mounts; the default in a user\n"
+		"                       namespace of one's own), or not\n"
 		"  other options are passed to composefs-fuse\n",
 		tool_name);
 }
@@ -47,6 +50,7 @@ struct mount_settings {
 	char *fuse_opts; /* extra -o for composefs-fuse, comma-separated */
 	bool fuse;
 	bool kernel_only; /* an option only the kernel mount has */
+	int shared; /* -o shared (1), -o noshared (0), else -1: the default */
 };
 
 static void append_fuse_opt(struct mount_settings *s, const char *opt)
@@ -99,6 +103,11 @@ static void parse_mount_options(struct mount_settings *s, char *list)
 		} else if (strncmp(opt, "workdir=", 8) == 0) {
 			s->kernel.workdir = opt + 8;
 			s->kernel_only = true;
+		} else if (strcmp(opt, "shared") == 0) {
+			s->shared = 1;
+			s->fuse = true;
+		} else if (strcmp(opt, "noshared") == 0) {
+			s->shared = 0;
 		} else if (strncmp(opt, "basedir=", 8) == 0 ||
 			   strncmp(opt, "digest=", 7) == 0) {
 			tool_bad_usage("mount option '%s': the repository "
@@ -209,7 +218,8 @@ int cmd_mount(int argc, char **argv)
 		{ "fuse", no_argument, NULL, OPT_FUSE },
 		TOOL_LONGOPTS,
 	};
-	struct mount_settings s = { .kernel = { .idmap_fd = -1 } };
+	struct mount_settings s = { .kernel = { .idmap_fd = -1 },
+				    .shared = -1 };
 	struct cfs_error err = { { 0 } };
 	uint8_t digest[CFS_DIGEST_SIZE];
 	char hex[CFS_DIGEST_HEX_SIZE];
@@ -233,6 +243,16 @@ int cmd_mount(int argc, char **argv)
 	target = argv[optind + 1];
 	if (geteuid() != 0)
 		s.fuse = true;
+	/* root of a user namespace of one's own: no EROFS mounts, but
+	 * overlayfs, so composefs-fuse -o shared (one page-cache copy of a
+	 * file however many images share it) */
+	if (geteuid() == 0 && !tool_in_initial_userns()) {
+		s.fuse = true;
+		if (s.shared < 0)
+			s.shared = 1;
+	}
+	if (s.shared == 1)
+		append_fuse_opt(&s, "shared");
 	if (s.fuse && s.kernel_only)
 		tool_bad_usage("upperdir and workdir need the kernel mount "
 			       "(as root, without --fuse or verify=)");
