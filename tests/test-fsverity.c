@@ -626,9 +626,10 @@ static void check_hash_blocks(void)
 				size_t n = (len + BLOCK - 1) / BLOCK;
 
 				memset(got, 0xa5, 70 * 32);
-				assert_int_equal(
-					cfsi_fsverity_hash_blocks(p, len, got),
-					0);
+				assert_int_equal(cfsi_fsverity_hash_blocks(
+							 CFS_HASH_SHA256, p,
+							 len, got),
+						 0);
 				for (size_t k = 0; k < n; k++) {
 					uint8_t block[BLOCK] = { 0 };
 					uint8_t want[32];
@@ -715,6 +716,220 @@ static void test_lanes_same_digests(void **state)
 	free(buf);
 }
 
+/* ------------------------------------------------------------------ */
+/* SHA-512: 64 hashes to a block, so a level spans 256 KiB, two 16 MiB */
+
+#define SHA512_LEVEL1_SPAN (64 * BLOCK)
+#define SHA512_LEVEL2_SPAN (64 * SHA512_LEVEL1_SPAN)
+
+static void tool_digest512(const char *path, char hex[CFS_DIGEST_HEX_MAX_SIZE])
+{
+	char cmd[PATH_MAX + 128];
+	char line[256];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "fsverity digest --compact --hash-alg=sha512 "
+		 "--block-size=4096 '%s'",
+		 path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(line, sizeof(line), p));
+	assert_int_equal(pclose(p), 0);
+	line[strcspn(line, "\n")] = '\0';
+	assert_int_equal(strlen(line), 128);
+	memcpy(hex, line, 129);
+}
+
+static void test_sha512_known(void **state)
+{
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE];
+	struct cfs_fsverity *ctx;
+
+	/* from `fsverity digest --compact --hash-alg=sha512` of an empty
+	 * file and of "a" */
+	assert_int_equal(cfs_fsverity_digest_buffer_alg(CFS_HASH_SHA512, "", 0,
+							digest),
+			 0);
+	cfs_digest_to_hex_alg(CFS_HASH_SHA512, digest, hex);
+	assert_string_equal(hex, "ccf9e5aea1c2a64efa2f2354a6024b90"
+				 "dffde6bbc017825045dce374474e13d1"
+				 "0adb9dadcc6ca8e17a3c075fbd31336e"
+				 "8f266ae6fa93a6c3bed66f9e784e5abf");
+	ctx = cfs_fsverity_new_alg(CFS_HASH_SHA512);
+	assert_non_null(ctx);
+	assert_int_equal(cfs_fsverity_update(ctx, "a", 1), 0);
+	assert_int_equal(cfs_fsverity_final(ctx, digest), 0);
+	cfs_fsverity_free(ctx);
+	cfs_digest_to_hex_alg(CFS_HASH_SHA512, digest, hex);
+	assert_string_equal(hex, "829b82e4646ed8804b8481d26202f11d"
+				 "afed5acde87623a34e9e813fed884e86"
+				 "a787bb38095921f6128e2a53f116145b"
+				 "4528b2bfe218c6df6717a03d0be90f4b");
+	/* the default is SHA-256; an algorithm fs-verity lacks is refused */
+	assert_int_equal(cfs_fsverity_digest_buffer_alg(CFS_HASH_DEFAULT, "a",
+							1, digest),
+			 0);
+	cfs_digest_to_hex_alg(CFS_HASH_DEFAULT, digest, hex);
+	assert_string_equal(hex, "bce75948b9e7510293f8f2720412af96"
+				 "97c1479281323f3f220623fb8e94b557");
+	errno = 0;
+	assert_null(cfs_fsverity_new_alg(3));
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_int_equal(cfs_fsverity_digest_buffer_alg(3, "a", 1, digest),
+			 -EOPNOTSUPP);
+}
+
+/* Every way of computing a SHA-512 digest agrees with the others and
+ * with fsverity-utils: buffer, fd, streaming in odd chunks, leaves and
+ * the tree built from them. */
+static void check_size512(size_t len, uint64_t seed)
+{
+	static const size_t chunks[] = { 7, 4097, 65536 };
+	char path[PATH_MAX];
+	char buf_hex[CFS_DIGEST_HEX_MAX_SIZE], fd_hex[CFS_DIGEST_HEX_MAX_SIZE];
+	char theirs[CFS_DIGEST_HEX_MAX_SIZE];
+	uint8_t want[CFS_DIGEST_MAX_SIZE], got[CFS_DIGEST_MAX_SIZE];
+	uint8_t *data = make_pattern(len, seed);
+	size_t n_leaves = (len + BLOCK - 1) / BLOCK;
+	uint8_t *leaves = malloc(n_leaves ? n_leaves * 64 : 1);
+	int fd;
+
+	assert_non_null(leaves);
+	snprintf(path, sizeof(path), "%s/sha512-%zu", tmpdir, len);
+	write_file(path, data, len);
+	assert_int_equal(cfs_fsverity_digest_buffer_alg(CFS_HASH_SHA512, data,
+							len, want),
+			 0);
+	cfs_digest_to_hex_alg(CFS_HASH_SHA512, want, buf_hex);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(cfs_fsverity_digest_fd_alg(CFS_HASH_SHA512, fd, got),
+			 0);
+	close(fd);
+	cfs_digest_to_hex_alg(CFS_HASH_SHA512, got, fd_hex);
+	assert_string_equal(fd_hex, buf_hex);
+	for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+		struct cfs_fsverity *ctx = cfs_fsverity_new_alg(
+			CFS_HASH_SHA512);
+
+		assert_non_null(ctx);
+		for (size_t at = 0; at < len; at += chunks[c])
+			assert_int_equal(
+				cfs_fsverity_update(ctx, data + at,
+						    len - at < chunks[c] ?
+							    len - at :
+							    chunks[c]),
+				0);
+		assert_int_equal(cfs_fsverity_final(ctx, got), 0);
+		cfs_fsverity_free(ctx);
+		assert_memory_equal(got, want, 64);
+	}
+	assert_int_equal(cfsi_fsverity_hash_blocks(CFS_HASH_SHA512, data, len,
+						   leaves),
+			 0);
+	assert_int_equal(cfsi_fsverity_digest_from_leaves(
+				 CFS_HASH_SHA512, leaves, n_leaves, len, got),
+			 0);
+	assert_memory_equal(got, want, 64);
+	if (have_tool) {
+		tool_digest512(path, theirs);
+		assert_string_equal(buf_hex, theirs);
+	}
+	free(leaves);
+	free(data);
+	unlink(path);
+}
+
+static void test_sha512_sizes(void **state)
+{
+	static const size_t sizes[] = {
+		0,
+		1,
+		4095,
+		4096,
+		4097,
+		8192,
+		SHA512_LEVEL1_SPAN - 1,
+		SHA512_LEVEL1_SPAN,
+		SHA512_LEVEL1_SPAN + 1,
+		(1 << 20) + 1,
+		SHA512_LEVEL2_SPAN,
+		SHA512_LEVEL2_SPAN + 4096 * 3 + 17,
+	};
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		check_size512(sizes[i], 5000 + i);
+	if (!have_tool)
+		skip_without_tool(__func__);
+}
+
+/* Runs of zeros (a sparse file's holes) hashed in the tree's height give
+ * the digest of the zeros fed as data, with SHA-512's 64-hash blocks. */
+static void test_sha512_zero_runs(void **state)
+{
+	static const size_t lens[] = { 5, 4096, SHA512_LEVEL1_SPAN + 5,
+				       SHA512_LEVEL2_SPAN + 3 * BLOCK };
+	size_t max = SHA512_LEVEL2_SPAN + 3 * BLOCK;
+	uint8_t *zeros = calloc(1, max);
+
+	assert_non_null(zeros);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		uint8_t want[CFS_DIGEST_MAX_SIZE], got[CFS_DIGEST_MAX_SIZE];
+		struct cfs_fsverity *ctx = cfs_fsverity_new_alg(
+			CFS_HASH_SHA512);
+
+		assert_int_equal(cfs_fsverity_digest_buffer_alg(
+					 CFS_HASH_SHA512, zeros, lens[i], want),
+				 0);
+		assert_non_null(ctx);
+		/* a little data, then the rest as a hole */
+		assert_int_equal(cfs_fsverity_update(ctx, zeros, 3), 0);
+		assert_int_equal(cfsi_fsverity_update_zeros(ctx, lens[i] - 3),
+				 0);
+		assert_int_equal(cfs_fsverity_final(ctx, got), 0);
+		cfs_fsverity_free(ctx);
+		assert_memory_equal(got, want, 64);
+	}
+	free(zeros);
+}
+
+static void test_sha512_hex(void **state)
+{
+	uint8_t digest[CFS_DIGEST_MAX_SIZE], back[CFS_DIGEST_MAX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE], path[CFS_OBJECT_PATH_MAX_SIZE];
+	enum cfs_hash_alg alg = 0;
+
+	for (size_t i = 0; i < sizeof(digest); i++)
+		digest[i] = (uint8_t)(i * 7 + 1);
+	cfs_digest_to_hex_alg(CFS_HASH_SHA512, digest, hex);
+	assert_int_equal(strlen(hex), 128);
+	assert_int_equal(cfs_digest_from_hex_alg(CFS_HASH_SHA512, hex, back),
+			 0);
+	assert_memory_equal(back, digest, 64);
+	assert_int_equal(cfs_digest_from_hex_any(hex, &alg, back), 0);
+	assert_int_equal(alg, CFS_HASH_SHA512);
+	/* a SHA-256 parse of 128 digits fails, and the other way round */
+	assert_int_equal(cfs_digest_from_hex(hex, back), -EINVAL);
+	assert_int_equal(cfs_digest_from_hex_alg(CFS_HASH_SHA256, hex, back),
+			 -EINVAL);
+	hex[64] = '\0';
+	assert_int_equal(cfs_digest_from_hex_alg(CFS_HASH_SHA512, hex, back),
+			 -EINVAL);
+	assert_int_equal(cfs_digest_from_hex_any(hex, &alg, back), 0);
+	assert_int_equal(alg, CFS_HASH_SHA256);
+	hex[63] = '\0';
+	assert_int_equal(cfs_digest_from_hex_any(hex, &alg, back), -EINVAL);
+
+	cfs_digest_to_object_path_alg(CFS_HASH_SHA512, digest, path);
+	assert_int_equal(strlen(path), 129);
+	assert_int_equal(path[2], '/');
+	cfs_digest_to_hex_alg(CFS_HASH_SHA512, digest, hex);
+	assert_memory_equal(path, hex, 2);
+	assert_string_equal(path + 3, hex + 2);
+}
+
 static int teardown(void **state)
 {
 	return rmdir(tmpdir);
@@ -737,6 +952,10 @@ int main(void)
 		cmocka_unit_test(test_hash_blocks_generic),
 		cmocka_unit_test(test_hash_blocks_lanes),
 		cmocka_unit_test(test_lanes_same_digests),
+		cmocka_unit_test(test_sha512_known),
+		cmocka_unit_test(test_sha512_sizes),
+		cmocka_unit_test(test_sha512_zero_runs),
+		cmocka_unit_test(test_sha512_hex),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -79,20 +79,22 @@ static void test_digest_from_leaves(void **state)
 		tu_fill(data, len, (unsigned)i);
 		cfs_fsverity_digest_buffer(data, len, a);
 		for (size_t k = 0; k < n; k++)
-			assert_int_equal(cfsi_fsverity_hash_block(
-						 data + k * 4096,
-						 len - k * 4096 < 4096 ?
-							 len - k * 4096 :
-							 4096,
-						 leaves + k * 32),
-					 0);
-		assert_int_equal(
-			cfsi_fsverity_digest_from_leaves(leaves, n, len, b), 0);
+			assert_int_equal(
+				cfsi_fsverity_hash_block(
+					CFS_HASH_SHA256, data + k * 4096,
+					len - k * 4096 < 4096 ? len - k * 4096 :
+								4096,
+					leaves + k * 32),
+				0);
+		assert_int_equal(cfsi_fsverity_digest_from_leaves(
+					 CFS_HASH_SHA256, leaves, n, len, b),
+				 0);
 		assert_memory_equal(a, b, CFS_DIGEST_SIZE);
 		/* a leaf count that does not fit the size is refused */
-		assert_int_equal(cfsi_fsverity_digest_from_leaves(leaves, n + 1,
-								  len, b),
-				 -EINVAL);
+		assert_int_equal(
+			cfsi_fsverity_digest_from_leaves(CFS_HASH_SHA256,
+							 leaves, n + 1, len, b),
+			-EINVAL);
 		free(data);
 		free(leaves);
 	}

@@ -173,8 +173,10 @@ static void test_errors(void **state)
 }
 
 /* The hash algorithm is a parameter: SHA-256 by number or by default gives
- * the same image, with the algorithm's number in each metacopy xattr; an
- * algorithm not implemented is refused, by the writer and by name. */
+ * the same image, with the algorithm's number in each metacopy xattr;
+ * SHA-512 writes and reads back its 64-byte digests; a file's digest of
+ * another algorithm than the image's, and an algorithm fs-verity does not
+ * have, are refused. */
 static void test_hash_alg(void **state)
 {
 	struct cfs_node *root = sample_tree();
@@ -184,7 +186,9 @@ static void test_hash_alg(void **state)
 	struct cfs_inode ino;
 	struct cfs_overlay_info info;
 	struct image a = { 0 };
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_SIZE], digest512[CFS_DIGEST_MAX_SIZE];
+	struct cfs_node *f = cfs_node_lookup_child(
+		cfs_node_lookup_child(root, "dir"), "file");
 	enum cfs_hash_alg alg = CFS_HASH_DEFAULT;
 	uint64_t nid;
 	int fd = memfd_create("image", MFD_CLOEXEC);
@@ -214,10 +218,84 @@ static void test_hash_alg(void **state)
 	cfs_image_free(image);
 	free(a.data);
 
+	/* a SHA-256 digest in an image written with SHA-512 is refused,
+	 * naming the file, and nothing is written */
 	opts.hash_alg = CFS_HASH_SHA512;
 	fd = memfd_create("image", MFD_CLOEXEC);
 	assert_true(fd >= 0);
-	assert_int_equal(cfs_write_image(root, &opts, fd, digest, &err),
+	assert_int_equal(cfs_write_image(root, &opts, fd, digest512, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.message, "'file' has a sha256 digest"));
+	assert_int_equal(lseek(fd, 0, SEEK_END), 0);
+
+	/* with SHA-512 digests: a metacopy xattr of 4 + 64 bytes naming
+	 * algorithm 2, read back as it was written; the image's digest is
+	 * its SHA-512 fs-verity digest */
+	memset(digest512, 0xa5, sizeof(digest512));
+	digest512[63] = 0x01;
+	assert_int_equal(cfs_node_set_digest_alg(f, CFS_HASH_SHA512, digest512),
+			 0);
+	assert_int_equal(cfs_node_get_digest_alg(f), CFS_HASH_SHA512);
+	assert_int_equal(cfs_write_image(root, &opts, fd, digest512, &err), 0);
+	{
+		off_t size = lseek(fd, 0, SEEK_END);
+		uint8_t *data = malloc((size_t)size),
+			again[CFS_DIGEST_MAX_SIZE];
+		struct cfs_node *back = NULL;
+		const uint8_t *meta;
+		size_t meta_len;
+
+		assert_non_null(data);
+		assert_int_equal(pread(fd, data, (size_t)size, 0), size);
+		assert_int_equal(
+			cfs_fsverity_digest_buffer_alg(CFS_HASH_SHA512, data,
+						       (size_t)size, again),
+			0);
+		assert_memory_equal(again, digest512, 64);
+		assert_int_equal(cfs_image_open_buffer(data, (size_t)size,
+						       &image, &err),
+				 0);
+		assert_int_equal(cfs_image_get_inode(
+					 image, cfs_image_get_root_nid(image),
+					 &ino, &err),
+				 0);
+		assert_int_equal(
+			cfs_image_lookup(image, &ino, "dir", 3, &nid, &err), 0);
+		assert_int_equal(cfs_image_get_inode(image, nid, &ino, &err),
+				 0);
+		assert_int_equal(cfs_image_lookup(image, &ino, "file", 4, &nid,
+						  &err),
+				 0);
+		assert_int_equal(cfs_image_get_inode(image, nid, &ino, &err),
+				 0);
+		assert_int_equal(cfs_image_get_overlay_info(image, &ino, &info,
+							    &err),
+				 0);
+		assert_true(info.has_digest);
+		assert_int_equal(info.digest_alg, CFS_HASH_SHA512);
+		memset(again, 0xa5, sizeof(again));
+		again[63] = 0x01;
+		assert_memory_equal(info.digest, again, 64);
+		assert_int_equal(cfs_image_to_tree(image, &back, &err), 0);
+		f = cfs_node_lookup_child(cfs_node_lookup_child(back, "dir"),
+					  "file");
+		assert_int_equal(cfs_node_get_digest_alg(f), CFS_HASH_SHA512);
+		meta = cfs_node_get_digest(f);
+		assert_memory_equal(meta, again, 64);
+		meta = cfs_node_get_xattr(f, "trusted.overlay.metacopy",
+					  &meta_len);
+		assert_null(meta); /* the overlay xattrs become the digest */
+		cfs_node_unref(back);
+		cfs_image_free(image);
+		free(data);
+	}
+	close(fd);
+
+	/* an algorithm fs-verity does not have is refused */
+	opts.hash_alg = 3;
+	fd = memfd_create("image", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(cfs_write_image(root, &opts, fd, digest512, &err),
 			 -EOPNOTSUPP);
 	assert_non_null(strstr(err.message, "not implemented"));
 	assert_int_equal(lseek(fd, 0, SEEK_END), 0);
@@ -227,10 +305,15 @@ static void test_hash_alg(void **state)
 	assert_int_equal(alg, CFS_HASH_SHA256);
 	assert_int_equal(cfs_hash_alg_digest_size(alg), 32);
 	assert_string_equal(cfs_hash_alg_name(CFS_HASH_DEFAULT), "sha256");
-	assert_int_equal(cfs_hash_alg_from_name("sha512", &alg), -EOPNOTSUPP);
+	assert_int_equal(cfs_hash_alg_from_name("sha512", &alg), 0);
+	assert_int_equal(alg, CFS_HASH_SHA512);
 	assert_int_equal(cfs_hash_alg_from_name("md5", &alg), -EINVAL);
-	assert_int_equal(cfs_hash_alg_digest_size(CFS_HASH_SHA512), 0);
-	assert_null(cfs_hash_alg_name(CFS_HASH_SHA512));
+	assert_int_equal(cfs_hash_alg_digest_size(CFS_HASH_SHA512), 64);
+	assert_string_equal(cfs_hash_alg_name(CFS_HASH_SHA512), "sha512");
+	assert_int_equal(cfs_hash_alg_from_digest_size(64, &alg), 0);
+	assert_int_equal(alg, CFS_HASH_SHA512);
+	assert_int_equal(cfs_hash_alg_from_digest_size(48, &alg), -EINVAL);
+	assert_null(cfs_hash_alg_name(3));
 
 	/* the store and the object reader take it too */
 	{
@@ -239,10 +322,9 @@ static void test_hash_alg(void **state)
 		struct cfs_store *store = NULL;
 
 		assert_non_null(mkdtemp(dir));
-		assert_int_equal(
-			cfs_store_open(dir, CFS_STORE_HASH_ALG(CFS_HASH_SHA512),
-				       &store, &err),
-			-EOPNOTSUPP);
+		assert_int_equal(cfs_store_open(dir, CFS_STORE_HASH_ALG(3),
+						&store, &err),
+				 -EOPNOTSUPP);
 		assert_non_null(strstr(err.message, "not implemented"));
 		assert_int_equal(
 			cfs_store_open(dir, CFS_STORE_HASH_ALG(CFS_HASH_SHA256),
@@ -250,9 +332,11 @@ static void test_hash_alg(void **state)
 			0);
 		cfs_store_free(store);
 		assert_non_null(cache);
+		assert_int_equal(cfs_object_cache_set_hash_alg(cache, 3),
+				 -EOPNOTSUPP);
 		assert_int_equal(cfs_object_cache_set_hash_alg(cache,
 							       CFS_HASH_SHA512),
-				 -EOPNOTSUPP);
+				 0);
 		assert_int_equal(cfs_object_cache_set_hash_alg(cache,
 							       CFS_HASH_SHA256),
 				 0);

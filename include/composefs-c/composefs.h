@@ -37,11 +37,20 @@
 extern "C" {
 #endif
 
+/* The size of a SHA-256 fs-verity digest, the default algorithm's: the
+ * functions without an algorithm parameter take and give digests of this
+ * size, as they always have. */
 #define CFS_DIGEST_SIZE 32
 /* hex digest plus NUL */
 #define CFS_DIGEST_HEX_SIZE (CFS_DIGEST_SIZE * 2 + 1)
 /* "ab/cdef..." plus NUL */
 #define CFS_OBJECT_PATH_SIZE (CFS_DIGEST_SIZE * 2 + 2)
+/* The same for the largest digest (SHA-512): the size of any buffer given
+ * to a function that takes an algorithm, which writes as much of it as the
+ * algorithm's digest takes. */
+#define CFS_DIGEST_MAX_SIZE 64
+#define CFS_DIGEST_HEX_MAX_SIZE (CFS_DIGEST_MAX_SIZE * 2 + 1)
+#define CFS_OBJECT_PATH_MAX_SIZE (CFS_DIGEST_MAX_SIZE * 2 + 2)
 
 /* Format versions this library writes. */
 #define CFS_VERSION_MAX 1
@@ -66,9 +75,11 @@ extern "C" {
 /* Hash algorithms (lib/format/hash-alg.c)
  *
  * fs-verity's, numbered as the kernel numbers them (FS_VERITY_HASH_ALG_*),
- * with 4 KiB blocks. The writer, the reader and the mount take one as a
- * parameter; SHA-256 is the only one implemented so far (and so
- * CFS_DIGEST_SIZE is its size): another is refused with -EOPNOTSUPP. */
+ * with 4 KiB blocks: SHA-256 (32-byte digests, 64 hex digits, the
+ * default) and SHA-512 (64 bytes, 128 hex digits), as composefs-rs's
+ * "fsverity-sha256-12" and "fsverity-sha512-12". The writer, the reader,
+ * the store and the mount take one as a parameter; any other number is
+ * refused with -EOPNOTSUPP. */
 enum cfs_hash_alg {
 	CFS_HASH_DEFAULT = 0, /* SHA-256 */
 	CFS_HASH_SHA256 = 1,
@@ -81,6 +92,9 @@ int cfs_hash_alg_from_name(const char *name, enum cfs_hash_alg *ret);
 const char *cfs_hash_alg_name(enum cfs_hash_alg alg);
 /* Its digest size in bytes, or 0 when not implemented. */
 size_t cfs_hash_alg_digest_size(enum cfs_hash_alg alg);
+/* The algorithm whose digests have size bytes into *ret; -EINVAL when
+ * none has. */
+int cfs_hash_alg_from_digest_size(size_t size, enum cfs_hash_alg *ret);
 
 /* ------------------------------------------------------------------ */
 /* Errors with detail */
@@ -161,9 +175,17 @@ const uint8_t *cfs_node_get_content(const struct cfs_node *node);
 /* fs-verity SHA-256 digest of the file content. */
 void cfs_node_set_digest(struct cfs_node *node,
 			 const uint8_t digest[CFS_DIGEST_SIZE]);
+/* The file's fs-verity digest of algorithm alg (as long as its digests;
+ * CFS_HASH_DEFAULT: SHA-256). -EOPNOTSUPP for an algorithm not
+ * implemented. */
+int cfs_node_set_digest_alg(struct cfs_node *node, enum cfs_hash_alg alg,
+			    const uint8_t *digest);
 void cfs_node_clear_digest(struct cfs_node *node);
 /* The digest, or NULL when none is set. */
 const uint8_t *cfs_node_get_digest(const struct cfs_node *node);
+/* The algorithm of the node's digest (CFS_HASH_SHA256 or CFS_HASH_SHA512),
+ * 0 when none is set. */
+enum cfs_hash_alg cfs_node_get_digest_alg(const struct cfs_node *node);
 
 /* Set (or replace) an xattr. -ERANGE for an empty name, a name over 255
  * bytes, or when the node's xattrs would pass CFS_XATTR_EXTERNAL_MAX;
@@ -190,20 +212,24 @@ int cfs_node_make_hardlink(struct cfs_node *node, struct cfs_node *target);
 struct cfs_node *cfs_node_get_hardlink_target(const struct cfs_node *node);
 
 /* ------------------------------------------------------------------ */
-/* fs-verity digests (SHA-256, 4096-byte blocks, no salt) */
+/* fs-verity digests (4096-byte blocks, no salt; SHA-256 unless an
+ * algorithm is given) */
 
 struct cfs_fsverity;
 
-/* A streaming digest context; NULL on ENOMEM. */
+/* A streaming SHA-256 digest context; NULL on ENOMEM. */
 struct cfs_fsverity *cfs_fsverity_new(void);
+/* The same for algorithm alg; NULL with errno ENOMEM, or EOPNOTSUPP for an
+ * algorithm not implemented. cfs_fsverity_final() of it writes alg's digest
+ * size. */
+struct cfs_fsverity *cfs_fsverity_new_alg(enum cfs_hash_alg alg);
 /* Feed the next bytes of the file. 0, or -ENOMEM once hashing has failed
  * (memory ran out): the context keeps that error. */
 int cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data, size_t len);
 /* The digest of everything fed so far: 0, or the error of a failed update
  * (ret_digest is then not written). The context may not be updated
  * afterwards. */
-int cfs_fsverity_final(struct cfs_fsverity *ctx,
-		       uint8_t ret_digest[CFS_DIGEST_SIZE]);
+int cfs_fsverity_final(struct cfs_fsverity *ctx, uint8_t *ret_digest);
 /* NULL-safe; returns NULL. */
 struct cfs_fsverity *cfs_fsverity_free(struct cfs_fsverity *ctx);
 
@@ -220,6 +246,17 @@ int cfs_fsverity_measure_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]);
 /* Enable fs-verity (SHA-256, 4 KiB blocks) on fd, which must be open
  * read-only with no writer left. -EEXIST if already enabled. */
 int cfs_fsverity_enable_fd(int fd);
+/* The same four with an algorithm (CFS_HASH_DEFAULT: SHA-256): the digest
+ * written is alg's size (ret_digest: CFS_DIGEST_MAX_SIZE bytes suffice);
+ * -EOPNOTSUPP for an algorithm not implemented. measure gives -EBADMSG
+ * when the file's fs-verity uses another algorithm. */
+int cfs_fsverity_digest_buffer_alg(enum cfs_hash_alg alg, const void *data,
+				   size_t len, uint8_t *ret_digest);
+int cfs_fsverity_digest_fd_alg(enum cfs_hash_alg alg, int fd,
+			       uint8_t *ret_digest);
+int cfs_fsverity_measure_fd_alg(int fd, enum cfs_hash_alg alg,
+				uint8_t *ret_digest);
+int cfs_fsverity_enable_fd_alg(int fd, enum cfs_hash_alg alg);
 
 /* fs-verity signatures (lib/format/verity-sig.c): PKCS#7 SignedData, DER,
  * over fs-verity's formatted digest ("FSVerity", the algorithm and the
@@ -257,6 +294,19 @@ int cfs_digest_from_hex(const char *hex, uint8_t ret_digest[CFS_DIGEST_SIZE]);
 /* "ab/cdef...": the object path of a digest in a store. */
 void cfs_digest_to_object_path(const uint8_t digest[CFS_DIGEST_SIZE],
 			       char ret_path[CFS_OBJECT_PATH_SIZE]);
+/* The same three for a digest of algorithm alg (SHA-512: 128 hex digits,
+ * "ab/" and 126 more); ret_hex takes CFS_DIGEST_HEX_MAX_SIZE bytes,
+ * ret_path CFS_OBJECT_PATH_MAX_SIZE. */
+void cfs_digest_to_hex_alg(enum cfs_hash_alg alg, const uint8_t *digest,
+			   char *ret_hex);
+int cfs_digest_from_hex_alg(enum cfs_hash_alg alg, const char *hex,
+			    uint8_t *ret_digest);
+void cfs_digest_to_object_path_alg(enum cfs_hash_alg alg, const uint8_t *digest,
+				   char *ret_path);
+/* Parse a digest of either algorithm, told by its length (64 or 128 hex
+ * digits): the algorithm into *ret_alg. -EINVAL for anything else. */
+int cfs_digest_from_hex_any(const char *hex, enum cfs_hash_alg *ret_alg,
+			    uint8_t *ret_digest);
 
 /* ------------------------------------------------------------------ */
 /* Files written whole or not at all (lib/base/tmpfile.c)
@@ -310,7 +360,9 @@ enum {
 	CFS_STORE_BATCH = 1 << 1,
 };
 /* In the flags of cfs_store_open(): the enum cfs_hash_alg that names the
- * store's objects (0: SHA-256). */
+ * store's objects (0: SHA-256; SHA-512 objects have 128-hex names,
+ * "ab/" and 126 digits). The digests cfs_store_add_fd() and
+ * cfs_store_open_object() take are of that algorithm. */
 #define CFS_STORE_HASH_ALG(alg) (((unsigned)(alg)&0xffu) << 8)
 
 /* Open (or with CFS_STORE_CREATE, create) the store at path. A hash
@@ -325,16 +377,14 @@ struct cfs_store *cfs_store_free(struct cfs_store *store);
  * mode 0644, reflinked or copied in kernel where possible, with fs-verity
  * enabled where the filesystem supports it. Safe to call from several
  * threads at once. */
-int cfs_store_add_fd(struct cfs_store *store, int src_fd,
-		     const uint8_t digest[CFS_DIGEST_SIZE],
+int cfs_store_add_fd(struct cfs_store *store, int src_fd, const uint8_t *digest,
 		     struct cfs_error *err);
 /* With CFS_STORE_BATCH: make every object added so far durable (one
  * syncfs), then visible under its name, then make the names durable.
  * Without it there is nothing to do and it returns 0. */
 int cfs_store_commit(struct cfs_store *store, struct cfs_error *err);
 /* Open the object (O_RDONLY|O_CLOEXEC); returns the fd or -errno. */
-int cfs_store_open_object(struct cfs_store *store,
-			  const uint8_t digest[CFS_DIGEST_SIZE]);
+int cfs_store_open_object(struct cfs_store *store, const uint8_t *digest);
 
 /* ------------------------------------------------------------------ */
 /* Building a tree from a directory */
@@ -358,7 +408,11 @@ struct cfs_build_options {
 	struct cfs_store *store; /* when set, objects are added to it */
 	cfs_progress_fn progress; /* may be NULL */
 	void *progress_userdata;
-	void *reserved[4]; /* zero (see "Option structs" above) */
+	/* enum cfs_hash_alg of the files' digests; 0: the store's when
+	 * there is one (another than the store's is refused), else
+	 * SHA-256 */
+	uint32_t hash_alg;
+	void *reserved[3]; /* zero (see "Option structs" above) */
 };
 
 /* Scan the directory at path into a new tree: every file type, all xattrs,
@@ -401,11 +455,11 @@ struct cfs_write_options {
 
 /* Write the EROFS composefs image of root. The bytes go to fd when fd >= 0
  * (written sequentially with write(2)); the image's fs-verity digest goes to
- * ret_digest when it is not NULL. The tree itself is not changed except
+ * ret_digest when it is not NULL (of opts->hash_alg: as long as its digests;
+ * every file's digest must be of that algorithm too, -EINVAL otherwise). The tree itself is not changed except
  * that each node's xattrs end up sorted by name. */
 int cfs_write_image(struct cfs_node *root, const struct cfs_write_options *opts,
-		    int fd, uint8_t ret_digest[CFS_DIGEST_SIZE],
-		    struct cfs_error *err);
+		    int fd, uint8_t *ret_digest, struct cfs_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Reading an image
@@ -491,7 +545,9 @@ struct cfs_overlay_info {
 	char object[CFS_PAYLOAD_MAX + 1]; /* redirect target without the
 					     leading '/', "" if none */
 	bool has_digest;
-	uint8_t digest[CFS_DIGEST_SIZE]; /* from the metacopy xattr */
+	/* from the metacopy xattr: SHA-256 or SHA-512 (digest_alg) */
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
+	enum cfs_hash_alg digest_alg;
 	bool metacopy; /* data lives in an object */
 	bool whiteout; /* an escaped whiteout: overlayfs shows a 0:0 chardev */
 	bool opaque;

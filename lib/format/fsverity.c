@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0 */
 /*
- * fs-verity digests: the Merkle tree the kernel builds over a file (SHA-256,
- * 4096-byte blocks, no salt), computed in userspace, plus the ioctls that
- * ask the kernel for it and the hex / object-path forms of a digest.
+ * fs-verity digests: the Merkle tree the kernel builds over a file (SHA-256
+ * or SHA-512, 4096-byte blocks, no salt), computed in userspace, plus the
+ * ioctls that ask the kernel for it and the hex / object-path forms of a
+ * digest.
  */
 #include "config.h"
 
@@ -22,19 +23,21 @@
 
 #include "composefs-c/composefs.h"
 #include "format/fsverity_i.h"
+#include "format/hash_alg_i.h"
 #include "format/sha256_i.h"
 #include "base/util.h"
 
 #define FSV_BLOCK_SIZE 4096
 #define FSV_LOG_BLOCK_SIZE 12
-#define FSV_HASH_SIZE 32
-#define FSV_HASHES_PER_BLOCK (FSV_BLOCK_SIZE / FSV_HASH_SIZE)
+/* the largest hash (SHA-512); SHA-256's is half of it */
+#define FSV_HASH_MAX CFS_DIGEST_MAX_SIZE
 /*
  * Level 0 holds data blocks, level i > 0 the hashes of level i - 1. A 2^64
- * byte file has 2^52 data blocks; each level divides by 128 (2^7), so eight
- * hash levels reach a single block. One more is spare.
+ * byte file has 2^52 data blocks; each level divides by 128 (2^7) with
+ * SHA-256, by 64 (2^6) with SHA-512, so at most nine hash levels reach a
+ * single block. One more is spare.
  */
-#define FSV_LEVELS 10
+#define FSV_LEVELS 11
 /* Reads of digest_fd: large enough that syscalls cost nothing next to the
  * hashing, small enough to stay in L2. */
 #define FSV_READ_CHUNK (256 * 1024)
@@ -52,6 +55,10 @@ struct fsverity_level {
 
 struct cfs_fsverity {
 	EVP_MD_CTX *md_ctx;
+	const EVP_MD *md;
+	enum cfs_hash_alg alg; /* never CFS_HASH_DEFAULT */
+	size_t hash_size; /* of alg */
+	size_t hashes_per_block;
 	uint64_t data_size;
 	bool finalized;
 	struct fsverity_level level[FSV_LEVELS];
@@ -62,40 +69,62 @@ struct cfs_fsverity {
 	int error;
 };
 
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-static EVP_MD *sha256_fetched;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_fetched, *sha512_fetched;
 
 /* Fetching an EVP_MD is a provider lookup under a lock; do it once for the
  * process and reuse it for every block of every file. */
-static void sha256_fetch(void)
+static void md_fetch(void)
 {
 	sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+	sha512_fetched = EVP_MD_fetch(NULL, "SHA512", NULL);
 }
 
-static const EVP_MD *sha256_md(void)
+static const EVP_MD *alg_md(enum cfs_hash_alg alg)
 {
-	(void)pthread_once(&sha256_once, sha256_fetch);
+	(void)pthread_once(&md_once, md_fetch);
+	if (alg == CFS_HASH_SHA512)
+		return sha512_fetched != NULL ? sha512_fetched : EVP_sha512();
 	return sha256_fetched != NULL ? sha256_fetched : EVP_sha256();
 }
 
-/* With SHA-256 from OpenSSL's default provider these calls only fail when
- * memory runs out: -ENOMEM then. */
-static int sha256(EVP_MD_CTX *md_ctx, const void *data, size_t len,
-		  uint8_t out[FSV_HASH_SIZE])
+/* The implemented algorithm of alg (CFS_HASH_DEFAULT: SHA-256), or 0. */
+static enum cfs_hash_alg alg_resolve(enum cfs_hash_alg alg)
 {
-	if (EVP_DigestInit_ex2(md_ctx, sha256_md(), NULL) != 1 ||
+	const struct cfsi_hash_alg *a = cfsi_hash_alg_get(alg);
+
+	return a != NULL ? a->id : 0;
+}
+
+static size_t alg_hash_size(enum cfs_hash_alg alg)
+{
+	return alg == CFS_HASH_SHA512 ? 64 : 32;
+}
+
+/* With SHA-256 or SHA-512 from OpenSSL's default provider these calls only
+ * fail when memory runs out: -ENOMEM then. */
+static int md_hash(EVP_MD_CTX *md_ctx, const EVP_MD *md, const void *data,
+		   size_t len, uint8_t *out)
+{
+	if (EVP_DigestInit_ex2(md_ctx, md, NULL) != 1 ||
 	    EVP_DigestUpdate(md_ctx, data, len) != 1 ||
 	    EVP_DigestFinal_ex(md_ctx, out, NULL) != 1)
 		return -ENOMEM;
 	return 0;
 }
 
+static int ctx_hash(struct cfs_fsverity *ctx, const void *data, size_t len,
+		    uint8_t *out)
+{
+	return md_hash(ctx->md_ctx, ctx->md, data, len, out);
+}
+
 /* The hash of the next block of level lvl joins the pending block of the
  * level above, which is hashed in turn when it fills up. */
 static void push_hash(struct cfs_fsverity *ctx, unsigned lvl,
-		      const uint8_t hash[FSV_HASH_SIZE])
+		      const uint8_t *hash)
 {
-	uint8_t up_hash[FSV_HASH_SIZE];
+	uint8_t up_hash[FSV_HASH_MAX];
 
 	for (;;) {
 		struct fsverity_level *up = &ctx->level[lvl + 1];
@@ -104,11 +133,11 @@ static void push_hash(struct cfs_fsverity *ctx, unsigned lvl,
 		if (lvl == 0 && ctx->leaves != NULL &&
 		    ctx->level[0].n_blocks < ctx->max_leaves)
 			memcpy(ctx->leaves +
-				       ctx->level[0].n_blocks * FSV_HASH_SIZE,
-			       hash, FSV_HASH_SIZE);
+				       ctx->level[0].n_blocks * ctx->hash_size,
+			       hash, ctx->hash_size);
 		ctx->level[lvl].n_blocks++;
-		memcpy(up->block + up->fill, hash, FSV_HASH_SIZE);
-		up->fill += FSV_HASH_SIZE;
+		memcpy(up->block + up->fill, hash, ctx->hash_size);
+		up->fill += ctx->hash_size;
 		if (up->fill < FSV_BLOCK_SIZE)
 			return;
 		/*
@@ -116,8 +145,7 @@ static void push_hash(struct cfs_fsverity *ctx, unsigned lvl,
 		 * to be the top one: the root hash is that block's hash.
 		 */
 		up->fill = 0;
-		ctx->error = sha256(ctx->md_ctx, up->block, FSV_BLOCK_SIZE,
-				    up_hash);
+		ctx->error = ctx_hash(ctx, up->block, FSV_BLOCK_SIZE, up_hash);
 		if (ctx->error < 0)
 			return;
 		hash = up_hash;
@@ -129,28 +157,43 @@ static void push_hash(struct cfs_fsverity *ctx, unsigned lvl,
 static void hash_block(struct cfs_fsverity *ctx, unsigned lvl,
 		       const uint8_t *block)
 {
-	uint8_t hash[FSV_HASH_SIZE];
+	uint8_t hash[FSV_HASH_MAX];
 
 	if (ctx->error < 0)
 		return;
-	ctx->error = sha256(ctx->md_ctx, block, FSV_BLOCK_SIZE, hash);
+	ctx->error = ctx_hash(ctx, block, FSV_BLOCK_SIZE, hash);
 	if (ctx->error == 0)
 		push_hash(ctx, lvl, hash);
 }
 
-struct cfs_fsverity *cfs_fsverity_new(void)
+struct cfs_fsverity *cfs_fsverity_new_alg(enum cfs_hash_alg alg)
 {
 	struct cfs_fsverity *ctx;
 
+	alg = alg_resolve(alg);
+	if (alg == 0) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
 	ctx = calloc(1, sizeof(*ctx));
 	if (ctx == NULL)
 		return NULL;
 	ctx->md_ctx = EVP_MD_CTX_new();
 	if (ctx->md_ctx == NULL) {
 		free(ctx);
+		errno = ENOMEM;
 		return NULL;
 	}
+	ctx->alg = alg;
+	ctx->md = alg_md(alg);
+	ctx->hash_size = alg_hash_size(alg);
+	ctx->hashes_per_block = FSV_BLOCK_SIZE / ctx->hash_size;
 	return ctx;
+}
+
+struct cfs_fsverity *cfs_fsverity_new(void)
+{
+	return cfs_fsverity_new_alg(CFS_HASH_SHA256);
 }
 
 struct cfs_fsverity *cfs_fsverity_free(struct cfs_fsverity *ctx)
@@ -186,10 +229,10 @@ int cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data, size_t len)
 	}
 	/* Whole blocks are hashed straight from the caller's buffer, two at
 	 * once where the CPU can. */
-	if (cfsi_sha256_4k_lanes() == 2) {
+	if (ctx->alg == CFS_HASH_SHA256 && cfsi_sha256_4k_lanes() == 2) {
 		while (len >= 2 * FSV_BLOCK_SIZE && ctx->error == 0) {
 			const uint8_t *const b[2] = { p, p + FSV_BLOCK_SIZE };
-			uint8_t hashes[2][FSV_HASH_SIZE];
+			uint8_t hashes[2][32];
 
 			cfsi_sha256_4k_x2(b, hashes);
 			push_hash(ctx, 0, hashes[0]);
@@ -218,11 +261,11 @@ int cfs_fsverity_update(struct cfs_fsverity *ctx, const void *data, size_t len)
  * time in the tree's height, not in count.
  */
 static void push_hash_run(struct cfs_fsverity *ctx, unsigned lvl,
-			  const uint8_t hash[FSV_HASH_SIZE], uint64_t count)
+			  const uint8_t *hash, uint64_t count)
 {
-	uint8_t run_hash[FSV_HASH_SIZE], up_hash[FSV_HASH_SIZE];
+	uint8_t run_hash[FSV_HASH_MAX], up_hash[FSV_HASH_MAX];
 
-	memcpy(run_hash, hash, FSV_HASH_SIZE);
+	memcpy(run_hash, hash, ctx->hash_size);
 	while (count > 0 && ctx->error == 0) {
 		struct fsverity_level *up = &ctx->level[lvl + 1];
 		uint64_t whole;
@@ -233,43 +276,42 @@ static void push_hash_run(struct cfs_fsverity *ctx, unsigned lvl,
 			push_hash(ctx, lvl, run_hash);
 			count--;
 		}
-		if (count < FSV_HASHES_PER_BLOCK) {
+		if (count < ctx->hashes_per_block) {
 			while (count > 0 && ctx->error == 0) {
 				push_hash(ctx, lvl, run_hash);
 				count--;
 			}
 			return;
 		}
-		whole = count / FSV_HASHES_PER_BLOCK;
+		whole = count / ctx->hashes_per_block;
 		if (lvl == 0 && ctx->leaves != NULL) {
 			uint64_t first = ctx->level[0].n_blocks;
 
 			for (uint64_t i = first;
 			     i < ctx->max_leaves &&
-			     i - first < whole * FSV_HASHES_PER_BLOCK;
+			     i - first < whole * ctx->hashes_per_block;
 			     i++)
-				memcpy(ctx->leaves + i * FSV_HASH_SIZE,
-				       run_hash, FSV_HASH_SIZE);
+				memcpy(ctx->leaves + i * ctx->hash_size,
+				       run_hash, ctx->hash_size);
 		}
-		for (size_t i = 0; i < FSV_HASHES_PER_BLOCK; i++)
-			memcpy(up->block + i * FSV_HASH_SIZE, run_hash,
-			       FSV_HASH_SIZE);
-		ctx->error = sha256(ctx->md_ctx, up->block, FSV_BLOCK_SIZE,
-				    up_hash);
+		for (size_t i = 0; i < ctx->hashes_per_block; i++)
+			memcpy(up->block + i * ctx->hash_size, run_hash,
+			       ctx->hash_size);
+		ctx->error = ctx_hash(ctx, up->block, FSV_BLOCK_SIZE, up_hash);
 		if (ctx->error < 0)
 			return;
-		ctx->level[lvl].n_blocks += whole * FSV_HASHES_PER_BLOCK;
+		ctx->level[lvl].n_blocks += whole * ctx->hashes_per_block;
 		/* the whole blocks go up as a run of their own, before the
 		 * rest of this run starts the next block above */
 		push_hash_run(ctx, lvl + 1, up_hash, whole);
-		count -= whole * FSV_HASHES_PER_BLOCK;
+		count -= whole * ctx->hashes_per_block;
 	}
 }
 
 int cfsi_fsverity_update_zeros(struct cfs_fsverity *ctx, uint64_t len)
 {
 	struct fsverity_level *data_level = &ctx->level[0];
-	uint8_t hash[FSV_HASH_SIZE];
+	uint8_t hash[FSV_HASH_MAX];
 
 	assert(!ctx->finalized);
 	if (len > UINT64_MAX - ctx->data_size)
@@ -290,8 +332,8 @@ int cfsi_fsverity_update_zeros(struct cfs_fsverity *ctx, uint64_t len)
 	}
 	if (len >= FSV_BLOCK_SIZE && ctx->error == 0) {
 		memset(data_level->block, 0, FSV_BLOCK_SIZE);
-		ctx->error = sha256(ctx->md_ctx, data_level->block,
-				    FSV_BLOCK_SIZE, hash);
+		ctx->error = ctx_hash(ctx, data_level->block, FSV_BLOCK_SIZE,
+				      hash);
 		if (ctx->error == 0)
 			push_hash_run(ctx, 0, hash, len / FSV_BLOCK_SIZE);
 	}
@@ -303,12 +345,11 @@ int cfsi_fsverity_update_zeros(struct cfs_fsverity *ctx, uint64_t len)
 	return ctx->error;
 }
 
-int cfs_fsverity_final(struct cfs_fsverity *ctx,
-		       uint8_t ret_digest[CFS_DIGEST_SIZE])
+int cfs_fsverity_final(struct cfs_fsverity *ctx, uint8_t *ret_digest)
 {
 	struct fsverity_descriptor desc = {
 		.version = 1,
-		.hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
+		.hash_algorithm = (uint8_t)ctx->alg,
 		.log_blocksize = FSV_LOG_BLOCK_SIZE,
 		.data_size = htole64(ctx->data_size),
 	};
@@ -333,24 +374,24 @@ int cfs_fsverity_final(struct cfs_fsverity *ctx,
 			break;
 		if (l->n_blocks == 1) {
 			memcpy(desc.root_hash, ctx->level[lvl + 1].block,
-			       FSV_HASH_SIZE);
+			       ctx->hash_size);
 			break;
 		}
 	}
 
 	if (ctx->error < 0)
 		return ctx->error;
-	return sha256(ctx->md_ctx, &desc, sizeof(desc), ret_digest);
+	return ctx_hash(ctx, &desc, sizeof(desc), ret_digest);
 }
 
-int cfs_fsverity_digest_buffer(const void *data, size_t len,
-			       uint8_t ret_digest[CFS_DIGEST_SIZE])
+int cfs_fsverity_digest_buffer_alg(enum cfs_hash_alg alg, const void *data,
+				   size_t len, uint8_t *ret_digest)
 {
-	struct cfs_fsverity *ctx = cfs_fsverity_new();
+	struct cfs_fsverity *ctx = cfs_fsverity_new_alg(alg);
 	int r;
 
 	if (ctx == NULL)
-		return -ENOMEM;
+		return -errno;
 	r = cfs_fsverity_update(ctx, data, len);
 	if (r == 0)
 		r = cfs_fsverity_final(ctx, ret_digest);
@@ -392,7 +433,15 @@ static int next_data(int fd, off_t off, off_t *ret_off, off_t *ret_end,
 	return 0;
 }
 
-int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
+int cfs_fsverity_digest_buffer(const void *data, size_t len,
+			       uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	return cfs_fsverity_digest_buffer_alg(CFS_HASH_SHA256, data, len,
+					      ret_digest);
+}
+
+int cfs_fsverity_digest_fd_alg(enum cfs_hash_alg alg, int fd,
+			       uint8_t *ret_digest)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	struct cfs_fsverity *ctx;
@@ -400,9 +449,11 @@ int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
 	bool seek_holes = true;
 	int r;
 
+	ctx = cfs_fsverity_new_alg(alg);
+	if (ctx == NULL)
+		return -errno;
 	buf = malloc(FSV_READ_CHUNK);
-	ctx = cfs_fsverity_new();
-	if (buf == NULL || ctx == NULL) {
+	if (buf == NULL) {
 		cfs_fsverity_free(ctx);
 		return -ENOMEM;
 	}
@@ -452,7 +503,13 @@ int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
 	return r;
 }
 
-int cfs_fsverity_measure_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
+int cfs_fsverity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	return cfs_fsverity_digest_fd_alg(CFS_HASH_SHA256, fd, ret_digest);
+}
+
+int cfs_fsverity_measure_fd_alg(int fd, enum cfs_hash_alg alg,
+				uint8_t *ret_digest)
 {
 	union {
 		struct fsverity_digest d;
@@ -460,6 +517,9 @@ int cfs_fsverity_measure_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
 		uint8_t space[sizeof(struct fsverity_digest) + 64];
 	} u = { .d.digest_size = 64 };
 
+	alg = alg_resolve(alg);
+	if (alg == 0)
+		return -EOPNOTSUPP;
 	if (ioctl(fd, FS_IOC_MEASURE_VERITY, &u) != 0) {
 		switch (errno) {
 		case ENODATA:
@@ -468,27 +528,35 @@ int cfs_fsverity_measure_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
 		case ENOTTY:
 			return -EOPNOTSUPP;
 		case EOVERFLOW:
-			/* a digest longer than any SHA-256 one */
+			/* a digest longer than any SHA-512 one */
 			return -EBADMSG;
 		default:
 			return -errno;
 		}
 	}
-	if (u.d.digest_algorithm != FS_VERITY_HASH_ALG_SHA256 ||
-	    u.d.digest_size != CFS_DIGEST_SIZE)
+	if (u.d.digest_algorithm != alg ||
+	    u.d.digest_size != alg_hash_size(alg))
 		return -EBADMSG;
-	memcpy(ret_digest, u.d.digest, CFS_DIGEST_SIZE);
+	memcpy(ret_digest, u.d.digest, u.d.digest_size);
 	return 0;
 }
 
-int cfs_fsverity_enable_fd(int fd)
+int cfs_fsverity_measure_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	return cfs_fsverity_measure_fd_alg(fd, CFS_HASH_SHA256, ret_digest);
+}
+
+int cfs_fsverity_enable_fd_alg(int fd, enum cfs_hash_alg alg)
 {
 	struct fsverity_enable_arg arg = {
 		.version = 1,
-		.hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
 		.block_size = FSV_BLOCK_SIZE,
 	};
 
+	alg = alg_resolve(alg);
+	if (alg == 0)
+		return -EOPNOTSUPP;
+	arg.hash_algorithm = alg;
 	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) != 0) {
 		if (errno == ENOTTY || errno == EOPNOTSUPP)
 			return -EOPNOTSUPP;
@@ -497,26 +565,29 @@ int cfs_fsverity_enable_fd(int fd)
 	return 0;
 }
 
-void cfs_digest_to_hex(const uint8_t digest[CFS_DIGEST_SIZE],
-		       char ret_hex[CFS_DIGEST_HEX_SIZE])
+int cfs_fsverity_enable_fd(int fd)
+{
+	return cfs_fsverity_enable_fd_alg(fd, CFS_HASH_SHA256);
+}
+
+static void to_hex(const uint8_t *digest, size_t size, char *ret_hex)
 {
 	static const char hexdigits[] = "0123456789abcdef";
 
-	for (size_t i = 0; i < CFS_DIGEST_SIZE; i++) {
+	for (size_t i = 0; i < size; i++) {
 		ret_hex[2 * i] = hexdigits[digest[i] >> 4];
 		ret_hex[2 * i + 1] = hexdigits[digest[i] & 0xf];
 	}
-	ret_hex[2 * CFS_DIGEST_SIZE] = '\0';
+	ret_hex[2 * size] = '\0';
 }
 
-int cfs_digest_from_hex(const char *hex, uint8_t ret_digest[CFS_DIGEST_SIZE])
+static int from_hex(const char *hex, size_t size, uint8_t *ret_digest)
 {
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 
-	if (hex == NULL ||
-	    strnlen(hex, 2 * CFS_DIGEST_SIZE + 1) != 2 * CFS_DIGEST_SIZE)
+	if (hex == NULL || strnlen(hex, 2 * size + 1) != 2 * size)
 		return -EINVAL;
-	for (size_t i = 0; i < CFS_DIGEST_SIZE; i++) {
+	for (size_t i = 0; i < size; i++) {
 		int hi = hex_value(hex[2 * i]);
 		int lo = hex_value(hex[2 * i + 1]);
 
@@ -525,20 +596,76 @@ int cfs_digest_from_hex(const char *hex, uint8_t ret_digest[CFS_DIGEST_SIZE])
 		digest[i] = (uint8_t)(hi << 4 | lo);
 	}
 	/* only written on success */
-	memcpy(ret_digest, digest, CFS_DIGEST_SIZE);
+	memcpy(ret_digest, digest, size);
 	return 0;
+}
+
+static void to_object_path(const uint8_t *digest, size_t size, char *ret_path)
+{
+	char hex[CFS_DIGEST_HEX_MAX_SIZE];
+
+	to_hex(digest, size, hex);
+	ret_path[0] = hex[0];
+	ret_path[1] = hex[1];
+	ret_path[2] = '/';
+	memcpy(ret_path + 3, hex + 2, 2 * size - 2 + 1);
+}
+
+void cfs_digest_to_hex(const uint8_t digest[CFS_DIGEST_SIZE],
+		       char ret_hex[CFS_DIGEST_HEX_SIZE])
+{
+	to_hex(digest, CFS_DIGEST_SIZE, ret_hex);
+}
+
+int cfs_digest_from_hex(const char *hex, uint8_t ret_digest[CFS_DIGEST_SIZE])
+{
+	return from_hex(hex, CFS_DIGEST_SIZE, ret_digest);
 }
 
 void cfs_digest_to_object_path(const uint8_t digest[CFS_DIGEST_SIZE],
 			       char ret_path[CFS_OBJECT_PATH_SIZE])
 {
-	char hex[CFS_DIGEST_HEX_SIZE];
+	to_object_path(digest, CFS_DIGEST_SIZE, ret_path);
+}
 
-	cfs_digest_to_hex(digest, hex);
-	ret_path[0] = hex[0];
-	ret_path[1] = hex[1];
-	ret_path[2] = '/';
-	memcpy(ret_path + 3, hex + 2, 2 * CFS_DIGEST_SIZE - 2 + 1);
+void cfs_digest_to_hex_alg(enum cfs_hash_alg alg, const uint8_t *digest,
+			   char *ret_hex)
+{
+	to_hex(digest, alg_hash_size(alg), ret_hex);
+}
+
+int cfs_digest_from_hex_alg(enum cfs_hash_alg alg, const char *hex,
+			    uint8_t *ret_digest)
+{
+	if (alg_resolve(alg) == 0)
+		return -EOPNOTSUPP;
+	return from_hex(hex, alg_hash_size(alg), ret_digest);
+}
+
+int cfs_digest_from_hex_any(const char *hex, enum cfs_hash_alg *ret_alg,
+			    uint8_t *ret_digest)
+{
+	size_t len = hex != NULL ? strnlen(hex, 2 * CFS_DIGEST_MAX_SIZE + 1) :
+				   0;
+	enum cfs_hash_alg alg;
+	int r;
+
+	if (len == 2 * 32)
+		alg = CFS_HASH_SHA256;
+	else if (len == 2 * 64)
+		alg = CFS_HASH_SHA512;
+	else
+		return -EINVAL;
+	r = from_hex(hex, len / 2, ret_digest);
+	if (r == 0)
+		*ret_alg = alg;
+	return r;
+}
+
+void cfs_digest_to_object_path_alg(enum cfs_hash_alg alg, const uint8_t *digest,
+				   char *ret_path)
+{
+	to_object_path(digest, alg_hash_size(alg), ret_path);
 }
 
 void cfsi_fsverity_collect_leaves(struct cfs_fsverity *ctx, uint8_t *leaves,
@@ -566,13 +693,14 @@ static void block_ctx_init(void)
 		block_ctx_error = -EAGAIN;
 }
 
-int cfsi_fsverity_hash_block(const void *data, size_t len,
-			     uint8_t ret_hash[CFS_DIGEST_SIZE])
+int cfsi_fsverity_hash_block(enum cfs_hash_alg alg, const void *data,
+			     size_t len, uint8_t *ret_hash)
 {
 	EVP_MD_CTX *md_ctx;
 	uint8_t block[FSV_BLOCK_SIZE];
 
-	if (len > FSV_BLOCK_SIZE)
+	alg = alg_resolve(alg);
+	if (len > FSV_BLOCK_SIZE || alg == 0)
 		return -EINVAL;
 	(void)pthread_once(&block_ctx_once, block_ctx_init);
 	if (block_ctx_error < 0)
@@ -590,55 +718,64 @@ int cfsi_fsverity_hash_block(const void *data, size_t len,
 		memset(block + len, 0, FSV_BLOCK_SIZE - len);
 		data = block;
 	}
-	return sha256(md_ctx, data, FSV_BLOCK_SIZE, ret_hash);
+	return md_hash(md_ctx, alg_md(alg), data, FSV_BLOCK_SIZE, ret_hash);
 }
 
-int cfsi_fsverity_hash_blocks(const void *data, size_t len, uint8_t *ret_hashes)
+int cfsi_fsverity_hash_blocks(enum cfs_hash_alg alg, const void *data,
+			      size_t len, uint8_t *ret_hashes)
 {
 	const uint8_t *p = data;
+	size_t hash_size;
 
-	if (cfsi_sha256_4k_lanes() == 2) {
+	alg = alg_resolve(alg);
+	if (alg == 0)
+		return -EINVAL;
+	hash_size = alg_hash_size(alg);
+	if (alg == CFS_HASH_SHA256 && cfsi_sha256_4k_lanes() == 2) {
 		while (len >= 2 * FSV_BLOCK_SIZE) {
 			const uint8_t *const b[2] = { p, p + FSV_BLOCK_SIZE };
 
-			cfsi_sha256_4k_x2(
-				b, (uint8_t(*)[FSV_HASH_SIZE])ret_hashes);
+			cfsi_sha256_4k_x2(b, (uint8_t(*)[32])ret_hashes);
 			p += 2 * FSV_BLOCK_SIZE;
 			len -= 2 * FSV_BLOCK_SIZE;
-			ret_hashes += 2 * FSV_HASH_SIZE;
+			ret_hashes += 2 * hash_size;
 		}
 	}
 	while (len > 0) {
 		size_t n = len < FSV_BLOCK_SIZE ? len : FSV_BLOCK_SIZE;
-		int r = cfsi_fsverity_hash_block(p, n, ret_hashes);
+		int r = cfsi_fsverity_hash_block(alg, p, n, ret_hashes);
 
 		if (r < 0)
 			return r;
 		p += n;
 		len -= n;
-		ret_hashes += FSV_HASH_SIZE;
+		ret_hashes += hash_size;
 	}
 	return 0;
 }
 
-int cfsi_fsverity_digest_from_leaves(const uint8_t *leaves, uint64_t n_leaves,
-				     uint64_t data_size,
-				     uint8_t ret_digest[CFS_DIGEST_SIZE])
+int cfsi_fsverity_digest_from_leaves(enum cfs_hash_alg alg,
+				     const uint8_t *leaves, uint64_t n_leaves,
+				     uint64_t data_size, uint8_t *ret_digest)
 {
 	struct fsverity_descriptor desc = {
 		.version = 1,
-		.hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
 		.log_blocksize = FSV_LOG_BLOCK_SIZE,
 		.data_size = htole64(data_size),
 	};
 	_cleanup_free_ uint8_t *level = NULL;
 	const uint8_t *hashes = leaves;
 	uint64_t n = n_leaves;
+	size_t hash_size, per_block;
 	EVP_MD_CTX *md_ctx;
 	int r = 0;
 
-	if (n_leaves != DIV_ROUND_UP(data_size, FSV_BLOCK_SIZE))
+	alg = alg_resolve(alg);
+	if (alg == 0 || n_leaves != DIV_ROUND_UP(data_size, FSV_BLOCK_SIZE))
 		return -EINVAL;
+	desc.hash_algorithm = (uint8_t)alg;
+	hash_size = alg_hash_size(alg);
+	per_block = FSV_BLOCK_SIZE / hash_size;
 	md_ctx = EVP_MD_CTX_new();
 	if (md_ctx == NULL)
 		return -ENOMEM;
@@ -646,24 +783,25 @@ int cfsi_fsverity_digest_from_leaves(const uint8_t *leaves, uint64_t n_leaves,
 	 * zero-padded) and hashes those, until a single hash remains: the
 	 * root. One data block: its hash is the root; none: all zeros. */
 	while (n > 1 && r == 0) {
-		uint64_t blocks = DIV_ROUND_UP(n, FSV_HASHES_PER_BLOCK);
-		uint8_t *next = malloc(blocks * FSV_HASH_SIZE);
+		uint64_t blocks = DIV_ROUND_UP(n, per_block);
+		uint8_t *next = malloc(blocks * hash_size);
 
 		if (next == NULL) {
 			EVP_MD_CTX_free(md_ctx);
 			return -ENOMEM;
 		}
 		/* the hashes of a level, packed, are its blocks */
-		r = cfsi_fsverity_hash_blocks(hashes, n * FSV_HASH_SIZE, next);
+		r = cfsi_fsverity_hash_blocks(alg, hashes, n * hash_size, next);
 		free(level);
 		level = next;
 		hashes = level;
 		n = blocks;
 	}
 	if (r == 0 && n == 1)
-		memcpy(desc.root_hash, hashes, FSV_HASH_SIZE);
+		memcpy(desc.root_hash, hashes, hash_size);
 	if (r == 0)
-		r = sha256(md_ctx, &desc, sizeof(desc), ret_digest);
+		r = md_hash(md_ctx, alg_md(alg), &desc, sizeof(desc),
+			    ret_digest);
 	EVP_MD_CTX_free(md_ctx);
 	return r;
 }

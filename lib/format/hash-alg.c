@@ -9,9 +9,10 @@
 #include "format/hash_alg_i.h"
 #include "base/util.h"
 
-/* Implemented ones; SHA-512 (fs-verity's 2) is known by name only. */
+/* Implemented ones, by fs-verity's numbers. */
 static const struct cfsi_hash_alg algs[] = {
 	{ CFS_HASH_SHA256, "sha256", 32, EVP_sha256 },
+	{ CFS_HASH_SHA512, "sha512", 64, EVP_sha512 },
 };
 
 static const char *const known_names[] = {
@@ -54,4 +55,15 @@ size_t cfs_hash_alg_digest_size(enum cfs_hash_alg id)
 	const struct cfsi_hash_alg *alg = cfsi_hash_alg_get(id);
 
 	return alg ? alg->digest_size : 0;
+}
+
+int cfs_hash_alg_from_digest_size(size_t size, enum cfs_hash_alg *ret)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(algs); i++) {
+		if (algs[i].digest_size == size) {
+			*ret = algs[i].id;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }

@@ -245,8 +245,7 @@ static void put_inode(struct writer *w, uint8_t *image, uint64_t pos,
 	}
 }
 
-int cfsi_writer_emit(struct writer *w, int fd,
-		     uint8_t ret_digest[CFS_DIGEST_SIZE])
+int cfsi_writer_emit(struct writer *w, int fd, uint8_t *ret_digest)
 {
 	uint64_t total = w->data_start + w->n_data_blocks * EROFS_BLOCK_SIZE;
 	uint64_t pos = EROFS_SUPER_OFFSET + sizeof(struct erofs_super_block);
@@ -301,7 +300,8 @@ int cfsi_writer_emit(struct writer *w, int fd,
 	}
 
 	if (ret_digest != NULL)
-		r = cfs_fsverity_digest_buffer(image, total, ret_digest);
+		r = cfs_fsverity_digest_buffer_alg(w->alg->id, image, total,
+						   ret_digest);
 	if (r == 0 && fd >= 0)
 		r = cfsi_write_all(fd, image, total);
 	free(image);

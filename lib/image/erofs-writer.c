@@ -224,6 +224,15 @@ static int fill_winode(struct writer *w, uint32_t idx)
 		size_t meta_len = 0;
 
 		if (n->has_digest) {
+			/* one algorithm for the whole image: the mount
+			 * checks every object with the image's */
+			if (n->digest_alg != w->alg->id)
+				return cfs_error_set(
+					w->err, -EINVAL,
+					"file '%s' has a %s digest, the image is written with %s",
+					n->name ? n->name : "/",
+					cfs_hash_alg_name(n->digest_alg),
+					w->alg->name);
 			meta_len = 4 + w->alg->digest_size;
 			meta = arena_alloc(w, meta_len);
 			if (meta == NULL)
@@ -232,7 +241,7 @@ static int fill_winode(struct writer *w, uint32_t idx)
 			meta[1] = (uint8_t)meta_len;
 			meta[2] = 0; /* flags */
 			meta[3] = (uint8_t)w->alg->id;
-			memcpy(meta + 4, n->digest, w->alg->digest_size);
+			memcpy(meta + 4, n->digest_full, w->alg->digest_size);
 		}
 		/* an empty value still needs a valid pointer for comparisons */
 		r = winode_set_xattr(w, wi, OVL_XATTR_METACOPY,
@@ -482,8 +491,7 @@ static int build_inodes(struct writer *w, struct cfs_node *root)
 }
 
 int cfs_write_image(struct cfs_node *root, const struct cfs_write_options *opts,
-		    int fd, uint8_t ret_digest[CFS_DIGEST_SIZE],
-		    struct cfs_error *err)
+		    int fd, uint8_t *ret_digest, struct cfs_error *err)
 {
 	struct writer w = { .err = err };
 	int r;
@@ -497,7 +505,7 @@ int cfs_write_image(struct cfs_node *root, const struct cfs_write_options *opts,
 	if (w.max_version < w.version)
 		w.max_version = w.version;
 	w.alg = cfsi_hash_alg_get(opts ? opts->hash_alg : CFS_HASH_DEFAULT);
-	if (w.alg == NULL || w.alg->digest_size != CFS_DIGEST_SIZE)
+	if (w.alg == NULL)
 		return cfs_error_set(err, -EOPNOTSUPP,
 				     "fs-verity hash algorithm %u is not "
 				     "implemented",

@@ -124,7 +124,6 @@ int cfsi_writer_compute_xattrs(struct writer *w);
 int cfsi_writer_compute_layout(struct writer *w);
 /* erofs-emit.c: the image, written to fd (when >= 0) and measured into
  * ret_digest (when not NULL). */
-int cfsi_writer_emit(struct writer *w, int fd,
-		     uint8_t ret_digest[CFS_DIGEST_SIZE]);
+int cfsi_writer_emit(struct writer *w, int fd, uint8_t *ret_digest);
 
 #endif

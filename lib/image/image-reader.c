@@ -819,11 +819,11 @@ int cfsi_overlay_xattr(const char *name, const void *value, size_t len,
 			len >= 4 ? cfsi_hash_alg_get(v[3]) : NULL;
 
 		if (alg != NULL && v[3] != CFS_HASH_DEFAULT &&
-		    alg->digest_size == CFS_DIGEST_SIZE &&
 		    len == 4 + alg->digest_size && v[0] == 0 &&
 		    v[1] == 4 + alg->digest_size) {
 			info->has_digest = true;
-			memcpy(info->digest, v + 4, CFS_DIGEST_SIZE);
+			info->digest_alg = alg->id;
+			memcpy(info->digest, v + 4, alg->digest_size);
 		}
 		return 1;
 	}

@@ -225,7 +225,8 @@ static int take_xattr(void *userdata, const char *name, const void *value,
 		if (info.object[0] != '\0')
 			return cfs_node_set_payload(n, info.object);
 		if (info.has_digest)
-			cfs_node_set_digest(n, info.digest);
+			(void)cfs_node_set_digest_alg(n, info.digest_alg,
+						      info.digest);
 		return 0;
 	}
 	if (strcmp(name, OVL_XATTR_ESCAPED_WHITEOUT) == 0 && S_ISREG(n->mode)) {

@@ -27,6 +27,7 @@
 #include "format/fsverity_i.h"
 #include "tree/node_i.h"
 #include "store/store_i.h"
+#include "format/hash_alg_i.h"
 #include "base/util.h"
 
 /* ------------------------------------------------------------------ */
@@ -101,8 +102,12 @@ static int read_content(struct reader *rd, struct cfs_node *node, uint64_t size)
 	struct cfsi_store_object *obj = NULL;
 	struct cfs_fsverity *fsv = NULL;
 	struct cfs_error store_err = { { 0 } };
-	uint8_t digest[CFS_DIGEST_SIZE];
-	char path[CFS_OBJECT_PATH_SIZE];
+	/* the store's algorithm names the objects */
+	enum cfs_hash_alg alg = rd->store != NULL ?
+					cfsi_store_hash_alg(rd->store)->id :
+					CFS_HASH_SHA256;
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
+	char path[CFS_OBJECT_PATH_MAX_SIZE];
 	uint64_t pos = 0;
 	int r = 0;
 
@@ -110,7 +115,7 @@ static int read_content(struct reader *rd, struct cfs_node *node, uint64_t size)
 	if (inline_it && size == 0)
 		goto digest_small;
 	if (!inline_it) {
-		fsv = cfs_fsverity_new();
+		fsv = cfs_fsverity_new_alg(alg);
 		if (fsv == NULL)
 			return -ENOMEM;
 		if (rd->store != NULL) {
@@ -179,7 +184,7 @@ static int read_content(struct reader *rd, struct cfs_node *node, uint64_t size)
 		if (r < 0)
 			goto out;
 digest_small:
-		r = cfs_fsverity_digest_buffer(rd->buf, size, digest);
+		r = cfs_fsverity_digest_buffer_alg(alg, rd->buf, size, digest);
 		if (r < 0)
 			goto out;
 	} else {
@@ -195,8 +200,8 @@ digest_small:
 			rd->n_objects += r == 0;
 		}
 	}
-	cfs_node_set_digest(node, digest);
-	cfs_digest_to_object_path(digest, path);
+	(void)cfs_node_set_digest_alg(node, alg, digest);
+	cfs_digest_to_object_path_alg(alg, digest, path);
 	r = cfs_node_set_payload(node, path);
 	goto out;
 

@@ -604,7 +604,8 @@ static void fsck_trees(struct fsck *f)
 				(unsigned long long)(n * CFS_DIGEST_SIZE));
 		else if (cfsi_pread_all(fd, leaves, n * CFS_DIGEST_SIZE, 0) !=
 				 (ssize_t)(n * CFS_DIGEST_SIZE) ||
-			 cfsi_fsverity_digest_from_leaves(leaves, n, e->size,
+			 cfsi_fsverity_digest_from_leaves(CFS_HASH_SHA256,
+							  leaves, n, e->size,
 							  measured) < 0 ||
 			 memcmp(measured, digest, CFS_DIGEST_SIZE) != 0)
 			problem(f, "bad-tree", path, FIX_REMOVE,

@@ -778,7 +778,7 @@ int cfsi_repo_store_image(struct cfs_repo *repo, struct cfs_node *root,
 	if (r < 0)
 		goto fail;
 	step = "enable fs-verity";
-	r = cfsi_enable_verity(t.fd, ret_digest);
+	r = cfsi_enable_verity(t.fd, CFS_HASH_SHA256, ret_digest);
 	if (r < 0)
 		goto fail;
 	/* The same image may be there already; anything else at its name

@@ -27,14 +27,13 @@
 #include "base/util.h"
 
 #define BLOCK_SIZE 4096
-#define HASH_SIZE CFS_DIGEST_SIZE
 #define DEFAULT_CACHE_BYTES (256u << 20)
 #define READ_CHUNK (256 * 1024)
 /* blocks of a read hashed in one call (their hashes on the stack) */
 #define VERIFY_BATCH 64
 
 struct tree {
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	uint8_t *leaves;
 	uint64_t n_leaves;
 	int refs; /* the cache's own plus one per open object */
@@ -66,7 +65,7 @@ int cfs_object_cache_set_hash_alg(struct cfs_object_cache *cache,
 {
 	const struct cfsi_hash_alg *a = cfsi_hash_alg_get(alg);
 
-	if (a == NULL || a->digest_size != CFS_DIGEST_SIZE)
+	if (a == NULL)
 		return -EOPNOTSUPP;
 	cache->alg = a;
 	return 0;
@@ -117,8 +116,7 @@ struct cfs_object_cache *cfs_object_cache_free(struct cfs_object_cache *c)
 	return NULL;
 }
 
-static size_t bucket_of(const struct cfs_object_cache *c,
-			const uint8_t digest[CFS_DIGEST_SIZE])
+static size_t bucket_of(const struct cfs_object_cache *c, const uint8_t *digest)
 {
 	uint64_t h;
 
@@ -158,20 +156,19 @@ static void cache_drop(struct cfs_object_cache *c, struct tree *t)
 		p = &(*p)->hash_next;
 	*p = t->hash_next;
 	lru_unlink(c, t);
-	c->bytes -= t->n_leaves * HASH_SIZE;
+	c->bytes -= t->n_leaves * c->alg->digest_size;
 	if (--t->refs == 0)
 		tree_free(t);
 }
 
 /* A cached tree for digest, with a reference for the caller, or NULL. */
-static struct tree *cache_get(struct cfs_object_cache *c,
-			      const uint8_t digest[CFS_DIGEST_SIZE])
+static struct tree *cache_get(struct cfs_object_cache *c, const uint8_t *digest)
 {
 	struct tree *t;
 
 	pthread_mutex_lock(&c->lock);
 	for (t = c->buckets[bucket_of(c, digest)]; t != NULL; t = t->hash_next)
-		if (memcmp(t->digest, digest, CFS_DIGEST_SIZE) == 0)
+		if (memcmp(t->digest, digest, c->alg->digest_size) == 0)
 			break;
 	if (t != NULL) {
 		t->refs++;
@@ -192,7 +189,7 @@ static struct tree *cache_put(struct cfs_object_cache *c, struct tree *t)
 
 	pthread_mutex_lock(&c->lock);
 	for (found = c->buckets[b]; found != NULL; found = found->hash_next)
-		if (memcmp(found->digest, t->digest, CFS_DIGEST_SIZE) == 0)
+		if (memcmp(found->digest, t->digest, c->alg->digest_size) == 0)
 			break;
 	if (found != NULL) {
 		found->refs++;
@@ -204,7 +201,7 @@ static struct tree *cache_put(struct cfs_object_cache *c, struct tree *t)
 	c->buckets[b] = t;
 	t->refs++; /* the cache's */
 	lru_append(c, t);
-	c->bytes += t->n_leaves * HASH_SIZE;
+	c->bytes += t->n_leaves * c->alg->digest_size;
 	while (c->bytes > c->max_bytes && c->lru_head != NULL &&
 	       c->lru_head != t)
 		cache_drop(c, c->lru_head);
@@ -284,6 +281,8 @@ static int open_beneath(int dir_fd, const char *path)
 }
 
 struct leaf_job {
+	enum cfs_hash_alg alg;
+	size_t hash_size;
 	int fd;
 	uint64_t first, end; /* blocks [first, end) */
 	uint64_t size;
@@ -321,8 +320,8 @@ static void *hash_range(void *data)
 		if (n == 0)
 			continue;
 		j->error = cfsi_fsverity_hash_blocks(
-			buf, (size_t)n,
-			j->leaves + off / BLOCK_SIZE * HASH_SIZE);
+			j->alg, buf, (size_t)n,
+			j->leaves + off / BLOCK_SIZE * j->hash_size);
 		if (j->error < 0)
 			break;
 		off += n;
@@ -333,12 +332,13 @@ static void *hash_range(void *data)
 
 /* Read the whole object, computing its leaves (on several threads for a
  * large one) and from them its digest. */
-static int build_tree(struct cfs_object *o,
-		      const uint8_t digest[CFS_DIGEST_SIZE], struct tree **ret,
-		      struct cfs_error *err)
+static int build_tree(struct cfs_object *o, const uint8_t *digest,
+		      struct tree **ret, struct cfs_error *err)
 {
+	const struct cfsi_hash_alg *alg = o->cache->alg;
+	const size_t hash_size = alg->digest_size;
 	struct tree *t = calloc(1, sizeof(*t));
-	uint8_t measured[CFS_DIGEST_SIZE];
+	uint8_t measured[CFS_DIGEST_MAX_SIZE];
 	struct leaf_job jobs[8];
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned n_jobs = 1, started = 0;
@@ -347,7 +347,7 @@ static int build_tree(struct cfs_object *o,
 	if (t == NULL)
 		return -ENOMEM;
 	t->n_leaves = DIV_ROUND_UP(o->size, BLOCK_SIZE);
-	t->leaves = malloc(t->n_leaves ? t->n_leaves * HASH_SIZE : 1);
+	t->leaves = malloc(t->n_leaves ? t->n_leaves * hash_size : 1);
 	if (t->leaves == NULL) {
 		r = -ENOMEM;
 		goto out;
@@ -359,6 +359,8 @@ static int build_tree(struct cfs_object *o,
 	(void)posix_fadvise(o->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	for (unsigned i = 0; i < n_jobs; i++) {
 		jobs[i] = (struct leaf_job){
+			.alg = alg->id,
+			.hash_size = hash_size,
 			.fd = o->fd,
 			.first = t->n_leaves * i / n_jobs,
 			.end = t->n_leaves * (i + 1) / n_jobs,
@@ -387,22 +389,23 @@ static int build_tree(struct cfs_object *o,
 	}
 	if (r < 0)
 		goto out;
-	r = cfsi_fsverity_digest_from_leaves(t->leaves, t->n_leaves, o->size,
-					     measured);
+	r = cfsi_fsverity_digest_from_leaves(alg->id, t->leaves, t->n_leaves,
+					     o->size, measured);
 	if (r < 0)
 		goto out;
-	if (memcmp(measured, digest, CFS_DIGEST_SIZE) != 0) {
-		char want[CFS_DIGEST_HEX_SIZE], got[CFS_DIGEST_HEX_SIZE];
+	if (memcmp(measured, digest, hash_size) != 0) {
+		char want[CFS_DIGEST_HEX_MAX_SIZE],
+			got[CFS_DIGEST_HEX_MAX_SIZE];
 
-		cfs_digest_to_hex(digest, want);
-		cfs_digest_to_hex(measured, got);
+		cfs_digest_to_hex_alg(alg->id, digest, want);
+		cfs_digest_to_hex_alg(alg->id, measured, got);
 		r = cfs_error_set(err, -EIO,
 				  "object %s: content has digest %s, the image "
 				  "expects %s",
 				  o->path, got, want);
 		goto out;
 	}
-	memcpy(t->digest, digest, CFS_DIGEST_SIZE);
+	memcpy(t->digest, digest, hash_size);
 	t->refs = 1;
 	*ret = TAKE_PTR(t);
 out:
@@ -432,12 +435,12 @@ int cfs_object_cache_set_dir(struct cfs_object_cache *c, const char *path,
 
 /* A tree from the disk cache. Nothing there is trusted: the leaves are
  * only used if the digest built from them is the one asked for. */
-static struct tree *disk_load(struct cfs_object_cache *c,
-			      const uint8_t digest[CFS_DIGEST_SIZE],
+static struct tree *disk_load(struct cfs_object_cache *c, const uint8_t *digest,
 			      uint64_t size)
 {
-	char name[CFS_DIGEST_HEX_SIZE];
-	uint8_t measured[CFS_DIGEST_SIZE];
+	const size_t hash_size = c->alg->digest_size;
+	char name[CFS_DIGEST_HEX_MAX_SIZE];
+	uint8_t measured[CFS_DIGEST_MAX_SIZE];
 	struct tree *t;
 	struct stat st;
 	_cleanup_close_ int fd = -1;
@@ -445,7 +448,7 @@ static struct tree *disk_load(struct cfs_object_cache *c,
 
 	if (c->dir_fd < 0 || n == 0)
 		return NULL;
-	cfs_digest_to_hex(digest, name);
+	cfs_digest_to_hex_alg(c->alg->id, digest, name);
 	/* Whatever sits at the name: a FIFO or a device must not block the
 	 * open, and only a regular file of the tree's exact size is read.
 	 * Anything else is ignored: the tree is rebuilt from the object and
@@ -455,23 +458,23 @@ static struct tree *disk_load(struct cfs_object_cache *c,
 	if (fd < 0)
 		return NULL;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != n * HASH_SIZE)
+	    (uint64_t)st.st_size != n * hash_size)
 		return NULL;
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NULL;
 	t->n_leaves = n;
-	t->leaves = malloc(n * HASH_SIZE);
+	t->leaves = malloc(n * hash_size);
 	if (t->leaves == NULL ||
-	    cfsi_pread_all(fd, t->leaves, n * HASH_SIZE, 0) !=
-		    (ssize_t)(n * HASH_SIZE) ||
-	    cfsi_fsverity_digest_from_leaves(t->leaves, n, size, measured) <
-		    0 ||
-	    memcmp(measured, digest, CFS_DIGEST_SIZE) != 0) {
+	    cfsi_pread_all(fd, t->leaves, n * hash_size, 0) !=
+		    (ssize_t)(n * hash_size) ||
+	    cfsi_fsverity_digest_from_leaves(c->alg->id, t->leaves, n, size,
+					     measured) < 0 ||
+	    memcmp(measured, digest, hash_size) != 0) {
 		tree_free(t);
 		return NULL;
 	}
-	memcpy(t->digest, digest, CFS_DIGEST_SIZE);
+	memcpy(t->digest, digest, hash_size);
 	t->refs = 1;
 	return t;
 }
@@ -480,13 +483,13 @@ static struct tree *disk_load(struct cfs_object_cache *c,
  * rebuild next time. Written under a temporary name, then renamed. */
 static void disk_save(struct cfs_object_cache *c, const struct tree *t)
 {
-	char name[CFS_DIGEST_HEX_SIZE], tmp[CFS_DIGEST_HEX_SIZE + 32];
-	uint64_t len = t->n_leaves * HASH_SIZE;
+	char name[CFS_DIGEST_HEX_MAX_SIZE], tmp[CFS_DIGEST_HEX_MAX_SIZE + 32];
+	uint64_t len = t->n_leaves * c->alg->digest_size;
 	int fd, r;
 
 	if (c->dir_fd < 0 || len == 0)
 		return;
-	cfs_digest_to_hex(t->digest, name);
+	cfs_digest_to_hex_alg(c->alg->id, t->digest, name);
 	snprintf(tmp, sizeof(tmp), ".%s.%ld", name, (long)gettid());
 	/* a new file only: opening a FIFO left at that name would block */
 	(void)unlinkat(c->dir_fd, tmp, 0);
@@ -560,15 +563,18 @@ int cfs_object_open(struct cfs_object_cache *cache, const int *basedir_fds,
 	}
 
 	if (mode == CFS_VERIFY_OPEN) {
-		uint8_t measured[CFS_DIGEST_SIZE];
+		const struct cfsi_hash_alg *alg =
+			cache != NULL ? cache->alg :
+					cfsi_hash_alg_get(CFS_HASH_DEFAULT);
+		uint8_t measured[CFS_DIGEST_MAX_SIZE];
 
-		r = cfs_fsverity_digest_fd(o->fd, measured);
+		r = cfs_fsverity_digest_fd_alg(alg->id, o->fd, measured);
 		if (r < 0) {
 			cfs_error_set(err, r, "object %s: %s", path,
 				      strerror(-r));
 			goto fail;
 		}
-		if (memcmp(measured, digest, CFS_DIGEST_SIZE) != 0) {
+		if (memcmp(measured, digest, alg->digest_size) != 0) {
 			r = cfs_error_set(err, -EIO,
 					  "object %s: content does not match "
 					  "its digest",
@@ -641,8 +647,10 @@ ssize_t cfs_object_pread(struct cfs_object *o, void *buf, size_t len,
 					span - at :
 					VERIFY_BATCH * BLOCK_SIZE;
 		uint64_t index = (first + at) / BLOCK_SIZE;
-		uint8_t hashes[VERIFY_BATCH][HASH_SIZE];
-		int r = cfsi_fsverity_hash_blocks(p, blen, &hashes[0][0]);
+		const size_t hash_size = o->cache->alg->digest_size;
+		uint8_t hashes[VERIFY_BATCH * CFS_DIGEST_MAX_SIZE];
+		int r = cfsi_fsverity_hash_blocks(o->cache->alg->id, p, blen,
+						  hashes);
 
 		if (r < 0)
 			return r;
@@ -650,8 +658,9 @@ ssize_t cfs_object_pread(struct cfs_object *o, void *buf, size_t len,
 			uint64_t b = index + k;
 			uint64_t last = b * BLOCK_SIZE + BLOCK_SIZE - 1;
 
-			if (memcmp(hashes[k], o->tree->leaves + b * HASH_SIZE,
-				   HASH_SIZE) == 0)
+			if (memcmp(hashes + k * hash_size,
+				   o->tree->leaves + b * hash_size,
+				   hash_size) == 0)
 				continue;
 			return cfs_error_set(
 				err, -EIO,

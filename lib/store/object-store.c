@@ -54,7 +54,7 @@
 
 /* An object written, waiting for its batch to be committed. */
 struct staged {
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	struct cfs_tmpfile file;
 	bool replace; /* a damaged file has the name */
 };
@@ -67,9 +67,10 @@ struct batch {
 
 /* Open-addressed set of digests (linear probing, deletion by shifting). */
 struct digest_set {
-	uint8_t (*slots)[CFS_DIGEST_SIZE];
+	uint8_t (*slots)[CFS_DIGEST_MAX_SIZE];
 	bool *used;
 	size_t size, n;
+	size_t digest_size; /* the store's algorithm's */
 };
 
 struct cfs_store {
@@ -112,7 +113,7 @@ static bool set_find(const struct digest_set *s, const uint8_t *digest,
 		return false;
 	for (slot = digest_slot(s, digest); s->used[slot];
 	     slot = (slot + 1) & (s->size - 1)) {
-		if (memcmp(s->slots[slot], digest, CFS_DIGEST_SIZE) == 0) {
+		if (memcmp(s->slots[slot], digest, s->digest_size) == 0) {
 			*ret_slot = slot;
 			return true;
 		}
@@ -123,7 +124,7 @@ static bool set_find(const struct digest_set *s, const uint8_t *digest,
 
 static int set_grow(struct digest_set *s)
 {
-	struct digest_set bigger = { 0 };
+	struct digest_set bigger = { .digest_size = s->digest_size };
 
 	bigger.size = s->size ? s->size * 2 : 256;
 	bigger.slots = calloc(bigger.size, sizeof(*bigger.slots));
@@ -139,7 +140,7 @@ static int set_grow(struct digest_set *s)
 		if (!s->used[i])
 			continue;
 		(void)set_find(&bigger, s->slots[i], &slot);
-		memcpy(bigger.slots[slot], s->slots[i], CFS_DIGEST_SIZE);
+		memcpy(bigger.slots[slot], s->slots[i], s->digest_size);
 		bigger.used[slot] = true;
 		bigger.n++;
 	}
@@ -162,7 +163,7 @@ static int set_add(struct digest_set *s, const uint8_t *digest)
 	}
 	if (set_find(s, digest, &slot))
 		return 0;
-	memcpy(s->slots[slot], digest, CFS_DIGEST_SIZE);
+	memcpy(s->slots[slot], digest, s->digest_size);
 	s->used[slot] = true;
 	s->n++;
 	return 1;
@@ -183,7 +184,7 @@ static void set_remove(struct digest_set *s, const uint8_t *digest)
 		size_t home = digest_slot(s, s->slots[next]);
 
 		if (((next - home) & mask) >= ((next - hole) & mask)) {
-			memcpy(s->slots[hole], s->slots[next], CFS_DIGEST_SIZE);
+			memcpy(s->slots[hole], s->slots[next], s->digest_size);
 			s->used[hole] = true;
 			s->used[next] = false;
 			hole = next;
@@ -195,7 +196,7 @@ static void set_free(struct digest_set *s)
 {
 	free(s->slots);
 	free(s->used);
-	*s = (struct digest_set){ 0 };
+	*s = (struct digest_set){ .digest_size = s->digest_size };
 }
 
 int cfs_store_open(const char *path, unsigned flags,
@@ -209,7 +210,7 @@ int cfs_store_open(const char *path, unsigned flags,
 	if (path == NULL || path[0] == '\0')
 		return cfs_error_set(err, -EINVAL, "empty object store path");
 	alg = cfsi_hash_alg_get((enum cfs_hash_alg)((flags >> 8) & 0xff));
-	if (alg == NULL || alg->digest_size != CFS_DIGEST_SIZE)
+	if (alg == NULL)
 		return cfs_error_set(
 			err, -EOPNOTSUPP,
 			"object store %s: fs-verity hash algorithm "
@@ -243,6 +244,8 @@ int cfs_store_open(const char *path, unsigned flags,
 	store->dir_fd = TAKE_FD(fd);
 	store->flags = flags;
 	store->alg = alg;
+	store->writing.digest_size = alg->digest_size;
+	store->staged.digest_size = alg->digest_size;
 	pthread_mutex_init(&store->lock, NULL);
 	pthread_cond_init(&store->idle, NULL);
 	pthread_cond_init(&store->written, NULL);
@@ -251,7 +254,7 @@ int cfs_store_open(const char *path, unsigned flags,
 	return 0;
 }
 
-static void subdir_name(const uint8_t digest[CFS_DIGEST_SIZE], char dir[3])
+static void subdir_name(const uint8_t *digest, char dir[3])
 {
 	static const char hex[] = "0123456789abcdef";
 
@@ -304,13 +307,12 @@ const char *cfsi_store_path(const struct cfs_store *store)
 	return store->path;
 }
 
-int cfs_store_open_object(struct cfs_store *store,
-			  const uint8_t digest[CFS_DIGEST_SIZE])
+int cfs_store_open_object(struct cfs_store *store, const uint8_t *digest)
 {
-	char path[CFS_OBJECT_PATH_SIZE];
+	char path[CFS_OBJECT_PATH_MAX_SIZE];
 	int fd;
 
-	cfs_digest_to_object_path(digest, path);
+	cfs_digest_to_object_path_alg(store->alg->id, digest, path);
 	fd = openat(store->dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	return fd < 0 ? -errno : fd;
 }
@@ -365,12 +367,12 @@ static int copy_file(int src_fd, int dst_fd)
 /* fs-verity where the filesystem has it. Errors that only say it has not
  * are ignored; an error of a filesystem that has it is not. When enabled,
  * the kernel's digest must be the one the object is named by. */
-int cfsi_enable_verity(int fd, const uint8_t digest[CFS_DIGEST_SIZE])
+int cfsi_enable_verity(int fd, enum cfs_hash_alg alg, const uint8_t *digest)
 {
-	uint8_t measured[CFS_DIGEST_SIZE];
+	uint8_t measured[CFS_DIGEST_MAX_SIZE];
 	int r;
 
-	r = cfs_fsverity_enable_fd(fd);
+	r = cfs_fsverity_enable_fd_alg(fd, alg);
 	switch (r) {
 	case 0:
 	case -EEXIST:
@@ -383,10 +385,10 @@ int cfsi_enable_verity(int fd, const uint8_t digest[CFS_DIGEST_SIZE])
 	default:
 		return 0;
 	}
-	r = cfs_fsverity_measure_fd(fd, measured);
+	r = cfs_fsverity_measure_fd_alg(fd, alg, measured);
 	if (r < 0)
 		return r;
-	if (memcmp(measured, digest, CFS_DIGEST_SIZE) != 0)
+	if (memcmp(measured, digest, cfs_hash_alg_digest_size(alg)) != 0)
 		return -EBADMSG;
 	return 0;
 }
@@ -434,11 +436,11 @@ static int commit_batch(struct cfs_store *store, struct batch *b,
 				  store->path, strerror(errno));
 	for (size_t i = 0; i < b->n && r == 0; i++) {
 		struct staged *s = &b->items[i];
-		char path[CFS_OBJECT_PATH_SIZE], dir[3];
+		char path[CFS_OBJECT_PATH_MAX_SIZE], dir[3];
 		_cleanup_close_ int sub_fd = -1;
 		bool made;
 
-		cfs_digest_to_object_path(s->digest, path);
+		cfs_digest_to_object_path_alg(store->alg->id, s->digest, path);
 		subdir_name(s->digest, dir);
 		sub_fd = open_subdir(store->dir_fd, dir, &made);
 		if (sub_fd < 0) {
@@ -665,14 +667,14 @@ static int claim(struct cfs_store *store, const char *path,
 static int settle(struct cfs_store *store, struct staged *s, uint64_t size,
 		  struct cfs_error *err)
 {
-	char path[CFS_OBJECT_PATH_SIZE];
+	char path[CFS_OBJECT_PATH_MAX_SIZE];
 	_cleanup_close_ int sub_fd = -1;
 	bool batch = (store->flags & CFS_STORE_BATCH) != 0;
 	bool made_subdir = false;
 	const char *step;
 	int r;
 
-	cfs_digest_to_object_path(s->digest, path);
+	cfs_digest_to_object_path_alg(store->alg->id, s->digest, path);
 	step = "chmod";
 	if (fchmod(s->file.fd, 0644) != 0)
 		goto fail_errno;
@@ -690,7 +692,7 @@ static int settle(struct cfs_store *store, struct staged *s, uint64_t size,
 	if (r < 0)
 		goto fail;
 	step = "enable fs-verity";
-	r = cfsi_enable_verity(s->file.fd, s->digest);
+	r = cfsi_enable_verity(s->file.fd, store->alg->id, s->digest);
 	if (r == -EBADMSG) {
 		step = "fs-verity digest does not match the object name";
 		goto fail;
@@ -738,19 +740,18 @@ fail:
 			     store->path, step, strerror(-r));
 }
 
-int cfs_store_add_fd(struct cfs_store *store, int src_fd,
-		     const uint8_t digest[CFS_DIGEST_SIZE],
+int cfs_store_add_fd(struct cfs_store *store, int src_fd, const uint8_t *digest,
 		     struct cfs_error *err)
 {
-	char path[CFS_OBJECT_PATH_SIZE];
+	char path[CFS_OBJECT_PATH_MAX_SIZE];
 	struct staged s = { .file = { .fd = -1 } };
 	const char *step;
 	struct stat st;
 	int r;
 
 	assert(store != NULL);
-	cfs_digest_to_object_path(digest, path);
-	memcpy(s.digest, digest, CFS_DIGEST_SIZE);
+	cfs_digest_to_object_path_alg(store->alg->id, digest, path);
+	memcpy(s.digest, digest, store->alg->digest_size);
 
 	if (fstat(src_fd, &st) != 0)
 		return cfs_error_set(err, -errno, "object %s: source: %s", path,
@@ -847,18 +848,17 @@ void cfsi_store_object_abort(struct cfs_store *store,
 }
 
 int cfsi_store_object_finish(struct cfs_store *store,
-			     struct cfsi_store_object *o,
-			     const uint8_t digest[CFS_DIGEST_SIZE],
+			     struct cfsi_store_object *o, const uint8_t *digest,
 			     struct cfs_error *err)
 {
-	char path[CFS_OBJECT_PATH_SIZE];
+	char path[CFS_OBJECT_PATH_MAX_SIZE];
 	struct staged s = { .file = o->file };
 	uint64_t size = o->size;
 	int r;
 
 	free(o);
-	memcpy(s.digest, digest, CFS_DIGEST_SIZE);
-	cfs_digest_to_object_path(digest, path);
+	memcpy(s.digest, digest, store->alg->digest_size);
+	cfs_digest_to_object_path_alg(store->alg->id, digest, path);
 	r = claim(store, path, digest, size, &s.replace);
 	if (r <= 0) {
 		/* already there (or failed): the bytes written go */
@@ -871,14 +871,14 @@ int cfsi_store_object_finish(struct cfs_store *store,
 	return settle(store, &s, size, err);
 }
 
-bool cfsi_store_has(struct cfs_store *store,
-		    const uint8_t digest[CFS_DIGEST_SIZE], uint64_t size)
+bool cfsi_store_has(struct cfs_store *store, const uint8_t *digest,
+		    uint64_t size)
 {
-	char path[CFS_OBJECT_PATH_SIZE];
+	char path[CFS_OBJECT_PATH_MAX_SIZE];
 	size_t slot;
 	bool staged;
 
-	cfs_digest_to_object_path(digest, path);
+	cfs_digest_to_object_path_alg(store->alg->id, digest, path);
 	if (object_state(store, path, size) == 1)
 		return true;
 	pthread_mutex_lock(&store->lock);

@@ -207,13 +207,15 @@ static int parse_mtime(struct dump_parser *p, const struct field *field,
 }
 
 static int parse_digest(struct dump_parser *p, const char *hex, size_t len,
-			uint8_t ret[CFS_DIGEST_SIZE])
+			uint8_t ret[CFS_DIGEST_MAX_SIZE],
+			enum cfs_hash_alg *ret_alg)
 {
 	struct shown sh;
 
-	if (len != 2 * CFS_DIGEST_SIZE)
+	/* the length tells the algorithm: SHA-256 or SHA-512 */
+	if (cfs_hash_alg_from_digest_size(len / 2, ret_alg) < 0 || len % 2)
 		goto invalid;
-	for (size_t i = 0; i < CFS_DIGEST_SIZE; i++) {
+	for (size_t i = 0; i < len / 2; i++) {
 		int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
@@ -224,7 +226,7 @@ static int parse_digest(struct dump_parser *p, const char *hex, size_t len,
 invalid:
 	return cfsi_dump_error(
 		p, -EINVAL,
-		"invalid digest '%s' in field DIGEST (want 64 hex digits or '-')",
+		"invalid digest '%s' in field DIGEST (want 64 or 128 hex digits or '-')",
 		cfsi_dump_show(&sh, hex, len));
 }
 
@@ -283,7 +285,8 @@ int cfsi_dump_parse_inode_fields(struct dump_parser *p, struct cfs_node *node,
 	uint32_t nsec = 0;
 	char *payload = NULL, *content = NULL;
 	size_t content_len = 0;
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
+	enum cfs_hash_alg digest_alg = 0;
 	bool has_digest = false;
 	int r;
 
@@ -337,7 +340,7 @@ int cfsi_dump_parse_inode_fields(struct dump_parser *p, struct cfs_node *node,
 				       &hex_len);
 		if (r < 0)
 			return r;
-		r = parse_digest(p, scratch, hex_len, digest);
+		r = parse_digest(p, scratch, hex_len, digest, &digest_alg);
 		if (r < 0)
 			return r;
 		has_digest = true;
@@ -414,7 +417,7 @@ int cfsi_dump_parse_inode_fields(struct dump_parser *p, struct cfs_node *node,
 				(unsigned long long)DUMP_FILE_SIZE_MAX);
 	}
 	if (has_digest)
-		cfs_node_set_digest(node, digest);
+		(void)cfs_node_set_digest_alg(node, digest_alg, digest);
 
 	if (rest_len > DUMP_XATTR_TEXT_MAX)
 		return cfsi_dump_error(p, -ERANGE,

@@ -246,14 +246,15 @@ static void print_node(struct dump_out *o, const struct cfs_node *node)
 		out_char(o, '-');
 	out_char(o, ' ');
 	if (inode->has_digest) {
-		char hex[CFS_DIGEST_HEX_SIZE];
+		char hex[CFS_DIGEST_HEX_MAX_SIZE];
 		static const char digits[] = "0123456789abcdef";
+		size_t size = cfsi_node_digest_size(inode);
 
-		for (size_t i = 0; i < CFS_DIGEST_SIZE; i++) {
-			hex[2 * i] = digits[inode->digest[i] >> 4];
-			hex[2 * i + 1] = digits[inode->digest[i] & 0xf];
+		for (size_t i = 0; i < size; i++) {
+			hex[2 * i] = digits[inode->digest_full[i] >> 4];
+			hex[2 * i + 1] = digits[inode->digest_full[i] & 0xf];
 		}
-		out_mem(o, hex, 2 * CFS_DIGEST_SIZE);
+		out_mem(o, hex, 2 * size);
 	} else {
 		out_char(o, '-');
 	}

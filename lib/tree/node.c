@@ -467,8 +467,30 @@ const uint8_t *cfs_node_get_content(const struct cfs_node *node)
 void cfs_node_set_digest(struct cfs_node *node,
 			 const uint8_t digest[CFS_DIGEST_SIZE])
 {
+	(void)cfs_node_set_digest_alg(node, CFS_HASH_SHA256, digest);
+}
+
+int cfs_node_set_digest_alg(struct cfs_node *node, enum cfs_hash_alg alg,
+			    const uint8_t *digest)
+{
+	size_t size;
+
+	if (alg == CFS_HASH_DEFAULT)
+		alg = CFS_HASH_SHA256;
+	if (alg != CFS_HASH_SHA256 && alg != CFS_HASH_SHA512)
+		return -EOPNOTSUPP;
+	size = alg == CFS_HASH_SHA512 ? 64 : 32;
 	memcpy(node->digest, digest, CFS_DIGEST_SIZE);
+	memset(node->digest_full, 0, sizeof(node->digest_full));
+	memcpy(node->digest_full, digest, size);
+	node->digest_alg = (uint8_t)alg;
 	node->has_digest = true;
+	return 0;
+}
+
+enum cfs_hash_alg cfs_node_get_digest_alg(const struct cfs_node *node)
+{
+	return node->has_digest ? (enum cfs_hash_alg)node->digest_alg : 0;
 }
 
 void cfs_node_clear_digest(struct cfs_node *node)
@@ -478,7 +500,7 @@ void cfs_node_clear_digest(struct cfs_node *node)
 
 const uint8_t *cfs_node_get_digest(const struct cfs_node *node)
 {
-	return node->has_digest ? node->digest : NULL;
+	return node->has_digest ? node->digest_full : NULL;
 }
 
 static ssize_t find_xattr(const struct cfs_node *node, const char *name)
@@ -673,6 +695,8 @@ struct cfs_node *cfsi_node_copy(const struct cfs_node *src, unsigned flags,
 	n->size = src->size;
 	n->has_digest = src->has_digest;
 	memcpy(n->digest, src->digest, CFS_DIGEST_SIZE);
+	memcpy(n->digest_full, src->digest_full, CFS_DIGEST_MAX_SIZE);
+	n->digest_alg = src->digest_alg;
 	if (flags & CFSI_NODE_COPY_NLINK)
 		n->nlink = src->nlink;
 	if (flags & CFSI_NODE_COPY_LINK)

@@ -62,7 +62,18 @@ struct cfs_node {
 	};
 
 	uint32_t wr_index; /* the writer's scratch too */
+
+	/* The whole digest (digest above holds its first 32 bytes, where
+	 * the reference's tools look) and its enum cfs_hash_alg. */
+	uint8_t digest_alg;
+	uint8_t digest_full[CFS_DIGEST_MAX_SIZE];
 };
+
+/* The size of node's digest (when has_digest). */
+static inline size_t cfsi_node_digest_size(const struct cfs_node *n)
+{
+	return n->digest_alg == CFS_HASH_SHA512 ? 64 : 32;
+}
 
 static inline bool cfs_node_is_dir(const struct cfs_node *n)
 {

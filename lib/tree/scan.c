@@ -22,6 +22,7 @@
 
 #include "tree/node_i.h"
 #include "store/store_i.h"
+#include "format/hash_alg_i.h"
 #include "base/util.h"
 
 /* Reads of a file being digested and stored. */
@@ -41,6 +42,7 @@ struct inode_key {
 struct scan {
 	const struct cfs_build_options *opts;
 	unsigned flags;
+	enum cfs_hash_alg alg; /* of the digests */
 	struct cfs_error *err;
 
 	struct work_item *work;
@@ -410,8 +412,7 @@ static int read_full(int fd, uint8_t *buf, size_t len)
  */
 static int copy_and_digest(struct scan *s, int fd, struct cfs_node *node,
 			   const char *path, const uint8_t *expected,
-			   uint8_t digest[CFS_DIGEST_SIZE],
-			   struct cfs_error *err)
+			   uint8_t *digest, struct cfs_error *err)
 {
 	struct cfsi_store_object *obj = NULL;
 	struct cfs_fsverity *ctx = NULL;
@@ -421,7 +422,7 @@ static int copy_and_digest(struct scan *s, int fd, struct cfs_node *node,
 	const char *what = "reading";
 	int r;
 
-	ctx = cfs_fsverity_new();
+	ctx = cfs_fsverity_new_alg(s->alg);
 	if (buf == NULL || ctx == NULL) {
 		cfs_fsverity_free(ctx);
 		return cfs_error_set(err, -ENOMEM, "out of memory");
@@ -460,7 +461,7 @@ static int copy_and_digest(struct scan *s, int fd, struct cfs_node *node,
 		r = cfs_fsverity_final(ctx, digest);
 	cfs_fsverity_free(ctx);
 	if (r == 0 && expected != NULL &&
-	    memcmp(digest, expected, CFS_DIGEST_SIZE) != 0) {
+	    memcmp(digest, expected, cfs_hash_alg_digest_size(s->alg)) != 0) {
 		r = -ESTALE;
 		what = "changed while being read";
 	}
@@ -498,10 +499,10 @@ static void store_score(struct scan *s, bool found)
 }
 
 static int digest_and_store(struct scan *s, int fd, struct cfs_node *node,
-			    const char *path, uint8_t digest[CFS_DIGEST_SIZE],
+			    const char *path, uint8_t *digest,
 			    struct cfs_error *err)
 {
-	uint8_t first[CFS_DIGEST_SIZE];
+	uint8_t first[CFS_DIGEST_MAX_SIZE];
 	int r;
 
 	if (atomic_load(&s->store_score) <= 0) {
@@ -510,11 +511,11 @@ static int digest_and_store(struct scan *s, int fd, struct cfs_node *node,
 			store_score(s, r == 1);
 		return r < 0 ? r : 0;
 	}
-	r = cfs_fsverity_digest_fd(fd, first);
+	r = cfs_fsverity_digest_fd_alg(s->alg, fd, first);
 	if (r < 0)
 		return path_fail(err, r, path, "computing digest");
 	if (cfsi_store_has(s->opts->store, first, node->size)) {
-		memcpy(digest, first, CFS_DIGEST_SIZE);
+		memcpy(digest, first, cfs_hash_alg_digest_size(s->alg));
 		store_score(s, true);
 		return 0;
 	}
@@ -530,8 +531,8 @@ static int process_file(struct scan *s, struct work_item *item,
 	bool inline_it = !(s->flags & CFS_BUILD_NO_INLINE) &&
 			 node->size <= CFS_INLINE_RECOMMENDED_MAX;
 	bool digest_it = !(s->flags & CFS_BUILD_NO_DIGEST);
-	uint8_t digest[CFS_DIGEST_SIZE];
-	char object[CFS_OBJECT_PATH_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
+	char object[CFS_OBJECT_PATH_MAX_SIZE];
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 	int r;
@@ -556,14 +557,14 @@ static int process_file(struct scan *s, struct work_item *item,
 		if (r < 0)
 			return r;
 	} else if (digest_it) {
-		r = cfs_fsverity_digest_fd(fd, digest);
+		r = cfs_fsverity_digest_fd_alg(s->alg, fd, digest);
 		if (r < 0)
 			return path_fail(err, r, item->path,
 					 "computing digest");
 	}
 	if (digest_it) {
-		cfs_node_set_digest(node, digest);
-		cfs_digest_to_object_path(digest, object);
+		(void)cfs_node_set_digest_alg(node, s->alg, digest);
+		cfs_digest_to_object_path_alg(s->alg, digest, object);
 		r = cfs_node_set_payload(node, object);
 		if (r < 0)
 			return r;
@@ -695,6 +696,33 @@ int cfs_build_from_directory(const char *path,
 			err, -EINVAL,
 			"skipping xattrs and keeping user xattrs conflict");
 		goto out;
+	}
+	/* the store's algorithm names its objects: the digests are of it */
+	{
+		const struct cfsi_hash_alg *alg = cfsi_hash_alg_get(
+			s.opts->hash_alg);
+		const struct cfsi_hash_alg *store_alg =
+			s.opts->store ? cfsi_store_hash_alg(s.opts->store) :
+					NULL;
+
+		if (alg == NULL) {
+			r = cfs_error_set(err, -EOPNOTSUPP,
+					  "fs-verity hash algorithm %u is not "
+					  "implemented",
+					  s.opts->hash_alg);
+			goto out;
+		}
+		if (store_alg != NULL && s.opts->hash_alg != CFS_HASH_DEFAULT &&
+		    store_alg != alg) {
+			r = cfs_error_set(err, -EINVAL,
+					  "digests of %s asked for, the object "
+					  "store %s names objects by %s",
+					  alg->name,
+					  cfsi_store_path(s.opts->store),
+					  store_alg->name);
+			goto out;
+		}
+		s.alg = store_alg ? store_alg->id : alg->id;
 	}
 	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = scan_fail(&s, -errno, path, "stat");

@@ -130,8 +130,11 @@ static void swap_inode_data(struct cfs_node *a, struct cfs_node *b)
 	SWAP(a->n_xattrs, b->n_xattrs);
 	SWAP(a->xattr_budget, b->xattr_budget);
 	SWAP(a->has_digest, b->has_digest);
+	SWAP(a->digest_alg, b->digest_alg);
 	for (size_t i = 0; i < CFS_DIGEST_SIZE; i++)
 		SWAP(a->digest[i], b->digest[i]);
+	for (size_t i = 0; i < CFS_DIGEST_MAX_SIZE; i++)
+		SWAP(a->digest_full[i], b->digest_full[i]);
 }
 
 /* Make first the file of its group and every other member a link to it. */
