@@ -31,6 +31,10 @@ enum {
 	OPT_CERT_DIR,
 	OPT_AS_UNPACKED,
 	OPT_KEEP_USER_XATTRS,
+	OPT_REQUIRE_SEALED,
+	OPT_TRUSTED_CERT,
+	OPT_SIGN_KEY,
+	OPT_SIGN_CERT,
 };
 
 /* What an import shows: a progress line on a terminal, and with -v one
@@ -201,6 +205,8 @@ static void oci_usage(FILE *out)
 	fprintf(out,
 		"Usage: %s [--repo DIR] oci import [OPTIONS] oci:LAYOUT[:TAG] NAME\n"
 		"       %s [--repo DIR] oci pull [OPTIONS] TRANSPORT:REFERENCE NAME\n"
+		"       %s [--repo DIR] oci seal [--sign-key KEY.pem --sign-cert CERT.pem]\n"
+		"                              oci:SRC[:TAG] oci:DEST[:TAG]\n"
 		"Import an OCI image as the image NAME, without unpacking it; print\n"
 		"its digest. 'import' reads an OCI image layout directory; 'pull'\n"
 		"fetches the image with skopeo (any transport it knows: docker://,\n"
@@ -210,10 +216,16 @@ static void oci_usage(FILE *out)
 		"are not read again. The image is composefs-rs's for the OCI image\n"
 		"(the root takes /usr's metadata, /run is emptied, only the xattr\n"
 		"security.capability is kept, format version 1), so that both give\n"
-		"the same digest.\n"
+		"the same digest. A sealed image is checked against its seal before\n"
+		"it is named. 'seal' writes a sealed copy of SRC into DEST: its digest\n"
+		"in a new config and manifest (signed with a key), the same layers;\n"
+		"it prints the digest sealed.\n"
 		"\n"
 		"Options:\n"
 		"  --replace              move NAME to the new image\n"
+		"  --require-sealed       refuse an image without a seal\n"
+		"  --trusted-cert FILE    the seal must be signed by the key of this\n"
+		"                         certificate (PEM; repeatable: any of them)\n"
 		"  --as-unpacked          the tree as the layers give it (as umoci\n"
 		"                         unpack writes it), untransformed\n"
 		"  --keep-user-xattrs     the transform keeps user.* xattrs too\n"
@@ -221,12 +233,15 @@ static void oci_usage(FILE *out)
 		"                         which image of a multi-platform one\n"
 		"                         (default: this machine's)\n"
 		"  -v, --verbose          one line per layer: imported or reused\n"
+		"seal only:\n"
+		"  --sign-key KEY.pem     sign the digests sealed with this private key\n"
+		"  --sign-cert CERT.pem   ...whose certificate this is\n"
 		"pull only (passed to skopeo):\n"
 		"  --tls-verify=BOOL      require HTTPS and verify certificates\n"
 		"  --creds USER[:PASS]    credentials for the registry\n"
 		"  --authfile FILE        registry credentials file\n"
 		"  --cert-dir DIR         certificates for the registry\n",
-		tool_name, tool_name);
+		tool_name, tool_name, tool_name);
 }
 
 /* "oci:DIR[:TAG]" into DIR and TAG (NULL when none). DIR may not hold a
@@ -465,6 +480,44 @@ static int oci_pull(int argc, char **argv, struct cfs_import_options *opts,
 	return 0;
 }
 
+/* oci seal: the sealed copy of SRC into DEST. */
+static int oci_seal(int argc, char **argv,
+		    const struct cfs_import_options *iopts,
+		    struct cfs_seal_options *opts, bool verbose)
+{
+	struct cfs_error err = { { 0 } };
+	uint8_t digest[CFS_DIGEST_SIZE];
+	char *src, *src_tag, *dest, *dest_tag;
+	struct cfs_repo *repo;
+	struct show show;
+
+	if (argc - optind != 2)
+		tool_bad_usage(
+			"oci seal takes oci:SRC[:TAG] and oci:DEST[:TAG]");
+	if (iopts->flags & (CFS_REPO_REPLACE | CFS_IMPORT_AS_UNPACKED))
+		tool_bad_usage("oci seal seals the transformed image and names "
+			       "nothing: no --replace, no --as-unpacked");
+	if ((opts->sign_key == NULL) != (opts->sign_cert == NULL))
+		tool_bad_usage("--sign-key and --sign-cert go together");
+	split_oci_ref(argv[optind], &src, &src_tag);
+	split_oci_ref(argv[optind + 1], &dest, &dest_tag);
+	opts->flags = iopts->flags & CFS_IMPORT_KEEP_USER_XATTRS;
+	opts->platform = iopts->platform;
+	show_init(&show, verbose);
+	opts->progress = on_event;
+	opts->userdata = &show;
+	repo = open_repo(0);
+	if (cfs_repo_seal_oci(repo, src, src_tag, dest, dest_tag, opts, digest,
+			      &err) < 0) {
+		show_end(&show);
+		tool_die("%s", err.message);
+	}
+	show_end(&show);
+	print_digest(digest);
+	cfs_repo_free(repo);
+	return 0;
+}
+
 static char *skopeo_opt(const char *fmt, const char *arg)
 {
 	char *s = NULL;
@@ -486,29 +539,39 @@ int cmd_oci(int argc, char **argv)
 		{ "creds", required_argument, NULL, OPT_CREDS },
 		{ "authfile", required_argument, NULL, OPT_AUTHFILE },
 		{ "cert-dir", required_argument, NULL, OPT_CERT_DIR },
+		{ "require-sealed", no_argument, NULL, OPT_REQUIRE_SEALED },
+		{ "trusted-cert", required_argument, NULL, OPT_TRUSTED_CERT },
+		{ "sign-key", required_argument, NULL, OPT_SIGN_KEY },
+		{ "sign-cert", required_argument, NULL, OPT_SIGN_CERT },
 		TOOL_LONGOPTS,
 	};
 	struct cfs_import_options opts = { 0 };
+	struct cfs_seal_options seal_opts = { 0 };
+	const char **certs = NULL;
+	size_t n_certs = 0;
 	struct cfs_error err = { { 0 } };
 	uint8_t digest[CFS_DIGEST_SIZE];
 	char *skopeo_opts[8], *dir, *tag;
 	size_t n_skopeo = 0;
 	const char *verb, *name;
-	bool verbose = false, pull;
+	bool verbose = false, pull, seal;
 	struct cfs_repo *repo;
 	struct show show;
 	int opt, r;
 
 	if (argc < 2)
-		tool_bad_usage("oci takes a verb: import or pull");
+		tool_bad_usage("oci takes a verb: import, pull or seal");
 	verb = argv[1];
 	if (strcmp(verb, "--help") == 0) {
 		oci_usage(stdout);
 		return 0;
 	}
-	if (strcmp(verb, "import") != 0 && strcmp(verb, "pull") != 0)
-		tool_bad_usage("unknown oci verb '%s' (import or pull)", verb);
+	if (strcmp(verb, "import") != 0 && strcmp(verb, "pull") != 0 &&
+	    strcmp(verb, "seal") != 0)
+		tool_bad_usage("unknown oci verb '%s' (import, pull or seal)",
+			       verb);
 	pull = strcmp(verb, "pull") == 0;
+	seal = strcmp(verb, "seal") == 0;
 	argc--;
 	argv++;
 	while ((opt = sub_getopt(argc, argv, "v", longopts, oci_usage)) != -1) {
@@ -527,6 +590,36 @@ int cmd_oci(int argc, char **argv)
 			break;
 		case 'v':
 			verbose = true;
+			break;
+		case OPT_REQUIRE_SEALED:
+		case OPT_TRUSTED_CERT:
+			if (seal)
+				tool_bad_usage(
+					"--%s is an option of oci import "
+					"and oci pull",
+					opt == OPT_REQUIRE_SEALED ?
+						"require-sealed" :
+						"trusted-cert");
+			if (opt == OPT_REQUIRE_SEALED) {
+				opts.flags |= CFS_IMPORT_REQUIRE_SEALED;
+				break;
+			}
+			certs = realloc(certs, (n_certs + 1) * sizeof(*certs));
+			if (certs == NULL)
+				tool_die("out of memory");
+			certs[n_certs++] = optarg;
+			break;
+		case OPT_SIGN_KEY:
+		case OPT_SIGN_CERT:
+			if (!seal)
+				tool_bad_usage("--%s is an option of oci seal",
+					       opt == OPT_SIGN_KEY ?
+						       "sign-key" :
+						       "sign-cert");
+			if (opt == OPT_SIGN_KEY)
+				seal_opts.sign_key = optarg;
+			else
+				seal_opts.sign_cert = optarg;
 			break;
 		case OPT_TLS_VERIFY:
 		case OPT_CREDS:
@@ -565,6 +658,18 @@ int cmd_oci(int argc, char **argv)
 			tool_common_option(opt, oci_usage);
 		}
 	}
+	opts.trusted_certs = certs;
+	opts.n_trusted_certs = n_certs;
+	if ((opts.flags & CFS_IMPORT_AS_UNPACKED) &&
+	    (opts.flags & CFS_IMPORT_REQUIRE_SEALED || n_certs > 0))
+		tool_bad_usage("--as-unpacked does not give the image a seal "
+			       "is of: --require-sealed and --trusted-cert "
+			       "need the transformed image");
+	if (seal) {
+		r = oci_seal(argc, argv, &opts, &seal_opts, verbose);
+		free(certs);
+		return r;
+	}
 	if (argc - optind != 2)
 		tool_bad_usage("oci %s takes an image and a NAME", verb);
 	name = argv[optind + 1];
@@ -591,6 +696,7 @@ int cmd_oci(int argc, char **argv)
 		r = oci_pull(argc, argv, &opts, skopeo_opts, n_skopeo, verbose);
 		for (size_t i = 0; i < n_skopeo; i++)
 			free(skopeo_opts[i]);
+		free(certs);
 		return r;
 	}
 
@@ -601,6 +707,7 @@ int cmd_oci(int argc, char **argv)
 	repo = open_repo(0);
 	r = cfs_repo_import_oci(repo, dir, tag, name, &opts, digest, &err);
 	show_end(&show);
+	free(certs);
 	if (r < 0)
 		tool_die("%s", err.message);
 	print_digest(digest);

@@ -93,6 +93,8 @@ enum {
 	CFS_IMPORT_AS_UNPACKED = 1 << 1,
 	/* cfs_repo_import_oci(): the transform keeps user.* xattrs too */
 	CFS_IMPORT_KEEP_USER_XATTRS = 1 << 2,
+	/* cfs_repo_import_oci(): refuse an image without a seal (-ENOKEY) */
+	CFS_IMPORT_REQUIRE_SEALED = 1 << 3,
 };
 
 /* Write the image of root into the repository and name it name. store,
@@ -259,7 +261,7 @@ typedef void (*cfs_import_fn)(void *userdata,
 
 struct cfs_import_options {
 	/* CFS_REPO_REPLACE, CFS_IMPORT_AS_UNPACKED,
-	 * CFS_IMPORT_KEEP_USER_XATTRS */
+	 * CFS_IMPORT_KEEP_USER_XATTRS, CFS_IMPORT_REQUIRE_SEALED */
 	unsigned flags;
 	const struct cfs_write_options *write; /* NULL: the defaults */
 	/* "OS/ARCH" or "OS/ARCH/VARIANT" to pick from a multi-platform
@@ -267,7 +269,12 @@ struct cfs_import_options {
 	const char *platform;
 	cfs_import_fn progress; /* may be NULL */
 	void *userdata;
-	void *reserved[4]; /* zero (see "Option structs" above) */
+	/* cfs_repo_import_oci(): when n_trusted_certs > 0, the image must be
+	 * sealed with a signature by the key of one of these certificates
+	 * (PEM files), else -EKEYREJECTED (see cfs_repo_seal_oci()) */
+	const char *const *trusted_certs;
+	size_t n_trusted_certs;
+	void *reserved[2]; /* zero (see "Option structs" above) */
 };
 
 /* Import the tar stream on fd (plain, gzip, zstd, xz, bzip2: detected
@@ -285,7 +292,17 @@ int cfs_repo_import_tar(struct cfs_repo *repo, int fd, const char *source,
  * the blob when one does not match, and nothing is named. Layers imported
  * before (by diff_id) are not read again. The repository records, in
  * DIR/oci/NAME, the manifest, the config and the layers of the image, and
- * keeps each layer as an image of its own until no name needs it. */
+ * keeps each layer as an image of its own until no name needs it.
+ *
+ * A sealed image (see cfs_repo_seal_oci(); composefs-rs's config label or
+ * the sealing specification's annotations) is checked against the image
+ * computed, before anything is named: -EILSEQ when a digest sealed differs
+ * from it, or when no digest sealed is of the repository's algorithm (it
+ * cannot be checked); -EKEYREJECTED when opts->trusted_certs are given and
+ * the seal has no valid signature by one of them; -ENOKEY for an unsealed
+ * image with CFS_IMPORT_REQUIRE_SEALED or trusted certificates. With
+ * CFS_IMPORT_AS_UNPACKED, which is not the image sealed, the seal is not
+ * looked at and those two options are -EINVAL. */
 int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 			const char *tag, const char *name,
 			const struct cfs_import_options *opts,
@@ -321,6 +338,53 @@ enum {
  * is not a directory. */
 int cfs_oci_transform(struct cfs_node *root, unsigned flags,
 		      struct cfs_error *err);
+
+/* Sealing (lib/oci/seal.c) */
+
+struct cfs_seal_options {
+	unsigned flags; /* CFS_IMPORT_KEEP_USER_XATTRS */
+	const char *platform; /* as in cfs_import_options */
+	/* Both or neither: a private key and its certificate (PEM files) to
+	 * sign the digests sealed with */
+	const char *sign_key, *sign_cert;
+	cfs_import_fn progress; /* may be NULL */
+	void *userdata;
+	void *reserved[4]; /* zero (see "Option structs" above) */
+};
+
+/* Write a sealed copy of the OCI image of the layout src (tagged src_tag,
+ * NULL: its only image) into the layout dest (made when missing, its
+ * parent must exist), tagged dest_tag (NULL: untagged, replacing untagged
+ * entries): its composefs image is computed as cfs_repo_import_oci()
+ * computes it (layers reused from and kept in the repository, not named)
+ * and its digest, of the repository's algorithm ALG ("fsverity-sha256-12"),
+ * goes into a new config (label "containers.composefs.fsverity", as
+ * composefs-rs reads it) and a new manifest (annotation
+ * "composefs.merged.erofs.v1.ALG"; on the config's descriptor
+ * "composefs.config.ALG", the fs-verity digest of the new config's
+ * bytes), as composefs-rs's sealing specification has them; annotations
+ * "composefs.*" of src are dropped. With a key, each digest gets a
+ * signature annotation (the key with ".sig": base64 of the PKCS#7 DER
+ * signature cfs_verity_sign() makes). The layers' blobs are shared (hard
+ * links where they can be, else copies checked against their digests).
+ * Blobs are written whole before they are named, index.json is replaced
+ * in one rename; on failure whatever was added to dest is removed. The
+ * digest sealed into ret_digest (may be NULL). */
+int cfs_repo_seal_oci(struct cfs_repo *repo, const char *src,
+		      const char *src_tag, const char *dest,
+		      const char *dest_tag, const struct cfs_seal_options *opts,
+		      uint8_t ret_digest[CFS_DIGEST_SIZE],
+		      struct cfs_error *err);
+
+/* The seal of the image name names, as checked when it was imported: the
+ * digest sealed into ret_digest, the signature of the seal (DER,
+ * malloc'd; NULL and 0 when unsigned) into *ret_sig and *ret_sig_len
+ * (both may be NULL). -ENODATA when that image was not imported from a
+ * sealed OCI image (or the name has moved since), -ENOENT for an unknown
+ * name. */
+int cfs_repo_read_seal(struct cfs_repo *repo, const char *name,
+		       uint8_t ret_digest[CFS_DIGEST_SIZE], uint8_t **ret_sig,
+		       size_t *ret_sig_len, struct cfs_error *err);
 
 /* The sha256 digests (hex, malloc'd, as is the array) of the layer blobs
  * whose layers the repository holds: a pull need not fetch them. */

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "oci/import_i.h"
+#include "oci/seal_i.h"
 #include "repo/layout.h"
 #include "repo/repo_i.h"
 #include "base/util.h"
@@ -727,7 +728,9 @@ static int write_record(struct oci *oci, const char *name,
 			const uint8_t digest[CFS_DIGEST_SIZE],
 			const char *source, const struct desc *manifest,
 			const struct desc *config, json_object *config_json,
-			json_object *diff_ids)
+			json_object *diff_ids,
+			const struct cfsi_seal_found *seal,
+			enum cfs_hash_alg alg)
 {
 	json_object *rec = json_object_new_object();
 	char hex[CFS_DIGEST_HEX_SIZE];
@@ -746,6 +749,28 @@ static int write_record(struct oci *oci, const char *name,
 	json_object_object_add(rec, "layers", json_object_get(diff_ids));
 	json_object_object_add(rec, "image-config",
 			       json_object_get(config_json));
+	if (seal != NULL && seal->sealed) {
+		/* what composefs mount checks: the digest sealed (the one
+		 * computed, which matched) and its signature */
+		json_object *s = json_object_new_object();
+		char alg_name[32];
+
+		if (s == NULL || cfsi_seal_alg_name(alg, alg_name) < 0) {
+			json_object_put(s);
+			json_object_put(rec);
+			return cfs_error_set(oci->err, -ENOMEM,
+					     "out of memory");
+		}
+		json_object_object_add(s, "algorithm",
+				       json_object_new_string(alg_name));
+		json_object_object_add(s, "digest",
+				       json_object_new_string(hex));
+		if (seal->signature != NULL)
+			json_object_object_add(
+				s, "signature",
+				json_object_new_string(seal->signature));
+		json_object_object_add(rec, "seal", s);
+	}
 	text = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN);
 	r = text == NULL ? cfs_error_set(oci->err, -ENOMEM, "out of memory") :
 			   cfsi_repo_write_file(oci->repo, LAYOUT_OCI, name,
@@ -757,13 +782,17 @@ static int write_record(struct oci *oci, const char *name,
 /* What oci_tree() found: the tree, and what the repository records. */
 struct oci_result {
 	struct desc mdesc, cdesc;
+	json_object *manifest; /* owned */
 	json_object *config; /* owned */
+	char *config_text; /* the config blob's bytes */
 	json_object *diff_ids; /* within config */
 	struct cfs_node *root;
 };
 
 static void oci_result_free(struct oci_result *res)
 {
+	json_object_put(res->manifest);
+	free(res->config_text);
 	json_object_put(res->config);
 	cfs_node_unref(res->root);
 	memset(res, 0, sizeof(*res));
@@ -846,7 +875,8 @@ static int oci_tree(struct oci *oci, const char *tag, struct cfs_store *store,
 				  layout, res->mdesc.digest);
 		goto out;
 	}
-	r = read_json_blob(oci, &res->cdesc, "config", &res->config, NULL);
+	r = read_json_blob(oci, &res->cdesc, "config", &res->config,
+			   &res->config_text);
 	if (r < 0)
 		goto out;
 	n_layers = json_object_array_length(layers);
@@ -917,11 +947,53 @@ static int oci_tree(struct oci *oci, const char *tag, struct cfs_store *store,
 	if (r < 0)
 		r = cfs_error_set(err, r, "%s: %s", layout, strerror(-r));
 out:
-	json_object_put(manifest);
+	res->manifest = manifest;
 	json_object_put(index);
 	if (r < 0)
 		oci_result_free(res);
 	return r;
+}
+
+/* composefs-rs's image of it: transformed, format 1 (wopts from opts). */
+static int transform(struct oci_result *res,
+		     const struct cfs_import_options *opts,
+		     struct cfs_write_options *wopts, struct cfs_error *err)
+{
+	unsigned flags = opts ? opts->flags : 0;
+	int r;
+
+	r = cfs_oci_transform(res->root,
+			      flags & CFS_IMPORT_KEEP_USER_XATTRS ?
+				      CFS_OCI_KEEP_USER_XATTRS :
+				      0,
+			      err);
+	memset(wopts, 0, sizeof(*wopts));
+	if (opts != NULL && opts->write != NULL)
+		*wopts = *opts->write;
+	if (wopts->min_version < 1)
+		wopts->min_version = 1;
+	if (wopts->max_version < wopts->min_version)
+		wopts->max_version = wopts->min_version;
+	return r;
+}
+
+/* The algorithm of the image's digest. */
+static enum cfs_hash_alg image_alg(const struct cfs_write_options *w)
+{
+	return w->hash_alg ? (enum cfs_hash_alg)w->hash_alg : CFS_HASH_SHA256;
+}
+
+struct seal_check {
+	struct cfsi_seal_input in;
+	struct cfsi_seal_found found;
+};
+
+static int check_seal(void *userdata, const uint8_t digest[CFS_DIGEST_SIZE],
+		      struct cfs_error *err)
+{
+	struct seal_check *c = userdata;
+
+	return cfsi_seal_check(&c->in, digest, &c->found, err);
 }
 
 int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
@@ -942,11 +1014,19 @@ int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 	unsigned flags = opts ? opts->flags : 0;
 	const struct cfs_write_options *write = opts ? opts->write : NULL;
 	struct cfs_write_options wopts = { 0 };
+	struct seal_check check = { 0 };
 	int r;
 
 	r = cfs_repo_check_name(name, err);
 	if (r < 0)
 		return r;
+	if ((flags & CFS_IMPORT_AS_UNPACKED) &&
+	    ((flags & CFS_IMPORT_REQUIRE_SEALED) ||
+	     (opts != NULL && opts->n_trusted_certs > 0)))
+		return cfs_error_set(err, -EINVAL,
+				     "a seal is of the transformed image, not "
+				     "of the one --as-unpacked gives: it "
+				     "cannot be required or checked there");
 	if (asprintf(&source, "oci:%s%s%s", layout, tag ? ":" : "",
 		     tag ? tag : "") < 0) {
 		source = NULL;
@@ -958,26 +1038,33 @@ int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 	if (r == 0)
 		r = oci_tree(&oci, tag, store, &res);
 	if (r == 0 && !(flags & CFS_IMPORT_AS_UNPACKED)) {
-		/* composefs-rs's image of it: transformed, format 1 */
-		r = cfs_oci_transform(res.root,
-				      flags & CFS_IMPORT_KEEP_USER_XATTRS ?
-					      CFS_OCI_KEEP_USER_XATTRS :
-					      0,
-				      err);
-		if (opts != NULL && opts->write != NULL)
-			wopts = *opts->write;
-		if (wopts.min_version < 1)
-			wopts.min_version = 1;
-		if (wopts.max_version < wopts.min_version)
-			wopts.max_version = wopts.min_version;
+		r = transform(&res, opts, &wopts, err);
 		write = &wopts;
+		/* the seal, if any, is checked before the image is named */
+		check.in = (struct cfsi_seal_input){
+			.layout = layout,
+			.manifest_digest = res.mdesc.digest,
+			.manifest = res.manifest,
+			.config = res.config,
+			.config_text = res.config_text,
+			.config_len = (size_t)res.cdesc.size,
+			.alg = image_alg(&wopts),
+			.require_sealed = flags & CFS_IMPORT_REQUIRE_SEALED,
+			.certs = opts ? opts->trusted_certs : NULL,
+			.n_certs = opts ? opts->n_trusted_certs : 0,
+		};
 	}
 	if (r == 0)
-		r = cfs_repo_add_image(repo, res.root, write, store, name,
-				       flags & CFS_REPO_REPLACE, digest, err);
+		r = cfsi_repo_add_image_checked(
+			repo, res.root, write, store, name,
+			flags & CFS_REPO_REPLACE,
+			flags & CFS_IMPORT_AS_UNPACKED ? NULL : check_seal,
+			&check, digest, err);
 	if (r == 0)
 		r = write_record(&oci, name, digest, source, &res.mdesc,
-				 &res.cdesc, res.config, res.diff_ids);
+				 &res.cdesc, res.config, res.diff_ids,
+				 &check.found, check.in.alg);
+	cfsi_seal_found_free(&check.found);
 	if (r == 0 && ret_digest != NULL)
 		memcpy(ret_digest, digest, CFS_DIGEST_SIZE);
 	oci_result_free(&res);
@@ -1005,4 +1092,56 @@ int cfs_build_from_oci(const char *layout, const char *tag,
 	if (oci.layout_fd >= 0)
 		close(oci.layout_fd);
 	return r;
+}
+
+int cfsi_oci_compute(struct cfs_repo *repo, const char *layout, const char *tag,
+		     const struct cfs_import_options *opts,
+		     struct cfsi_oci_computed *ret, struct cfs_error *err)
+{
+	struct oci oci = { .repo = repo,
+			   .opts = opts,
+			   .layout = layout,
+			   .layout_fd = -1,
+			   .err = err };
+	struct oci_result res = { 0 };
+	struct cfs_store *store = NULL;
+	struct cfs_write_options wopts;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	r = oci_open(&oci, opts ? opts->platform : NULL);
+	if (r == 0)
+		r = cfs_repo_open_store(repo, &store, err);
+	if (r == 0)
+		r = oci_tree(&oci, tag, store, &res);
+	if (r == 0)
+		r = transform(&res, opts, &wopts, err);
+	/* its objects kept, as an import's: importing the sealed copy next
+	 * writes nothing again */
+	if (r == 0)
+		r = cfs_store_commit(store, err);
+	if (r == 0)
+		r = cfs_write_image(res.root, &wopts, -1, ret->digest, err);
+	if (r == 0) {
+		ret->alg = image_alg(&wopts);
+		ret->manifest = TAKE_PTR(res.manifest);
+		ret->config = TAKE_PTR(res.config);
+		ret->config_text = TAKE_PTR(res.config_text);
+		ret->config_len = (size_t)res.cdesc.size;
+		snprintf(ret->manifest_digest, sizeof(ret->manifest_digest),
+			 "%s", res.mdesc.digest);
+	}
+	oci_result_free(&res);
+	cfs_store_free(store);
+	if (oci.layout_fd >= 0)
+		close(oci.layout_fd);
+	return r;
+}
+
+void cfsi_oci_computed_free(struct cfsi_oci_computed *c)
+{
+	json_object_put(c->manifest);
+	json_object_put(c->config);
+	free(c->config_text);
+	memset(c, 0, sizeof(*c));
 }

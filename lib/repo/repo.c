@@ -812,6 +812,18 @@ int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
 		       unsigned flags, uint8_t ret_digest[CFS_DIGEST_SIZE],
 		       struct cfs_error *err)
 {
+	return cfsi_repo_add_image_checked(repo, root, opts, store, name, flags,
+					   NULL, NULL, ret_digest, err);
+}
+
+int cfsi_repo_add_image_checked(struct cfs_repo *repo, struct cfs_node *root,
+				const struct cfs_write_options *opts,
+				struct cfs_store *store, const char *name,
+				unsigned flags, cfsi_image_check_fn check,
+				void *check_data,
+				uint8_t ret_digest[CFS_DIGEST_SIZE],
+				struct cfs_error *err)
+{
 	struct presence presence = { repo, err };
 	uint8_t digest[CFS_DIGEST_SIZE], old[CFS_DIGEST_SIZE] = { 0 };
 	char hex[CFS_DIGEST_HEX_SIZE + 1], old_hex[CFS_DIGEST_HEX_SIZE];
@@ -841,6 +853,11 @@ int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
 	r = cfsi_repo_store_image(repo, root, opts, digest, err);
 	if (r < 0)
 		return r;
+	if (check != NULL) {
+		r = check(check_data, digest, err);
+		if (r < 0)
+			return r;
+	}
 	if (ret_digest != NULL)
 		memcpy(ret_digest, digest, CFS_DIGEST_SIZE);
 	if (exists && memcmp(old, digest, CFS_DIGEST_SIZE) == 0)

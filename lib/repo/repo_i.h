@@ -91,6 +91,21 @@ int cfsi_repo_store_image(struct cfs_repo *repo, struct cfs_node *root,
 			  uint8_t ret_digest[CFS_DIGEST_SIZE],
 			  struct cfs_error *err);
 
+/* Called by cfsi_repo_add_image_checked() with the digest of the image
+ * written, before it is named: a negative return refuses the image (it
+ * stays unnamed, for gc) and is returned. */
+typedef int (*cfsi_image_check_fn)(void *userdata,
+				   const uint8_t digest[CFS_DIGEST_SIZE],
+				   struct cfs_error *err);
+/* cfs_repo_add_image() with check (may be NULL) run between writing the
+ * image and naming it. */
+int cfsi_repo_add_image_checked(struct cfs_repo *repo, struct cfs_node *root,
+				const struct cfs_write_options *opts,
+				struct cfs_store *store, const char *name,
+				unsigned flags, cfsi_image_check_fn check,
+				void *check_data,
+				uint8_t ret_digest[CFS_DIGEST_SIZE],
+				struct cfs_error *err);
 /* Small files in the repository's subdirectories "layers" and "oci"
  * (made when first written): written whole and durable (replacing what
  * is there), read NUL-terminated into buf (the length or -errno; -ENOENT

@@ -21,6 +21,15 @@
   ocitool.py set-layer-size LAYOUT TAG N DELTA
       add DELTA to the size layer N's descriptor gives, rewriting the
       manifest's digest and the index entry
+  ocitool.py annotation LAYOUT TAG KEY [--config]
+      the value of the manifest's annotation KEY (--config: of the config
+      descriptor's), or nothing
+  ocitool.py annotate LAYOUT TAG KEY VALUE [--config]
+      set that annotation (an empty VALUE removes it), rewriting the
+      manifest's digest and the index entry
+  ocitool.py swap-layer LAYOUT TAG N TAR[:COMPRESSION]
+      put the layer TAR in place of layer N, with its diff_id in the config
+      and every digest that follows rewritten, annotations and labels kept
   ocitool.py corrupt FILE
       flip one byte of FILE: in the contents of its first non-empty file
       when FILE is a tar (so that it stays a valid tar), else in its middle
@@ -482,6 +491,57 @@ def cmd_set_layer_size(layout, tag, n, delta):
     save_index(layout, index)
 
 
+def save_manifest(layout, index, i, descriptor, manifest):
+    manifest_blob = dumps(manifest)
+    descriptor["digest"] = put_blob(layout, manifest_blob)
+    descriptor["size"] = len(manifest_blob)
+    index["manifests"][i] = descriptor
+    save_index(layout, index)
+
+
+def annotations_of(manifest, config):
+    return (manifest["config"] if config else manifest).setdefault(
+        "annotations", {})
+
+
+def cmd_annotation(layout, tag, key, args):
+    manifest = load_manifest(layout, tag)
+    value = annotations_of(manifest, "--config" in args).get(key)
+    if value is not None:
+        print(value)
+
+
+def cmd_annotate(layout, tag, key, value, args):
+    index = open_layout(layout)
+    i, descriptor = find_tag(index, tag)
+    manifest = read_json(blob_path(layout, descriptor["digest"]))
+    annotations = annotations_of(manifest, "--config" in args)
+    if value:
+        annotations[key] = value
+    else:
+        annotations.pop(key, None)
+    save_manifest(layout, index, i, descriptor, manifest)
+
+
+def cmd_swap_layer(layout, tag, n, spec):
+    path, _, how = spec.partition(":")
+    how = how or "gzip"
+    with open(path, "rb") as f:
+        raw = f.read()
+    blob = compress(raw, how)
+    index = open_layout(layout)
+    i, descriptor = find_tag(index, tag)
+    manifest = read_json(blob_path(layout, descriptor["digest"]))
+    config = read_json(blob_path(layout, manifest["config"]["digest"]))
+    config["rootfs"]["diff_ids"][n] = sha256(raw)
+    config_blob = dumps(config)
+    manifest["config"]["digest"] = put_blob(layout, config_blob)
+    manifest["config"]["size"] = len(config_blob)
+    manifest["layers"][n]["digest"] = put_blob(layout, blob)
+    manifest["layers"][n]["size"] = len(blob)
+    save_manifest(layout, index, i, descriptor, manifest)
+
+
 def cmd_corrupt(path):
     offset = None
     try:
@@ -571,6 +631,12 @@ def main(argv):
         cmd_set_diff_id(args[0], args[1], int(args[2]), args[3])
     elif cmd == "set-layer-size":
         cmd_set_layer_size(args[0], args[1], int(args[2]), int(args[3]))
+    elif cmd == "annotation":
+        cmd_annotation(args[0], args[1], args[2], args[3:])
+    elif cmd == "annotate":
+        cmd_annotate(args[0], args[1], args[2], args[3], args[4:])
+    elif cmd == "swap-layer":
+        cmd_swap_layer(args[0], args[1], int(args[2]), args[3])
     elif cmd == "corrupt":
         cmd_corrupt(args[0])
     elif cmd == "listing":

@@ -1,0 +1,305 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later OR Apache-2.0
+#
+# Sealed and signed OCI images: composefs oci seal writes a sealed copy
+# (composefs-rs's config label, the sealing specification's annotations,
+# signatures with a key); oci import and oci pull check a seal against the
+# image they compute and name nothing when it does not hold: a seal by
+# another certificate, a changed annotation, a changed layer, a seal of an
+# algorithm the repository cannot check, an unsealed image with
+# --require-sealed. Signatures are fs-verity's: `fsverity sign` over the
+# same digest gives one ours accepts, ours verifies with `openssl cms`. A
+# sealed image travels through a registry (skopeo copy, docker-registry on
+# 127.0.0.1) and is checked when pulled back. Bad keys, missing layer blobs
+# and a missing destination leave nothing behind. composefs mount uses the
+# sealed digest, --signed-by checks its signature (kernel as root, FUSE).
+#
+# Needs openssl; fsverity, skopeo and docker-registry, root and FUSE for
+# their parts (skipped, counted, without).
+set -u
+
+tests_dir=$(cd "$(dirname "$0")" && pwd)
+. "$tests_dir/tap.sh"
+
+cfs_require_tool COMPOSEFS composefs
+FUSE=$(cfs_tool composefs-fuse) || exit 1
+tap_require_commands python3 openssl xxd base64
+ocitool=(python3 "$tests_dir/oci/ocitool.py")
+export COMPOSEFS_FUSE="$FUSE"
+unset COMPOSEFS_REPO
+umask 022
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cfs-seal.XXXXXX")
+chmod 755 "$work"
+registry_pid=
+
+cleanup()
+{
+	local dir
+	for dir in $(awk -v prefix="$work/" 'index($5, prefix) == 1 { print $5 }' /proc/self/mountinfo | tac); do
+		fusermount3 -u "$dir" 2>/dev/null || umount "$dir" 2>/dev/null ||
+			umount -l "$dir" 2>/dev/null
+	done
+	if [ -n "$registry_pid" ]; then
+		kill "$registry_pid" 2>/dev/null
+		wait "$registry_pid" 2>/dev/null
+	fi
+	rm -rf -- "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+cd "$work" || exit 1
+
+# run STATUS DESCRIPTION REPO ARGS...: composefs --repo REPO ARGS exits
+# with STATUS; its output in $out
+run()
+{
+	local want="$1" what="$2" repo="$3"
+	shift 3
+	tap_expect "$want" "$what" "$COMPOSEFS" --repo "$repo" "$@"
+}
+
+# refused DESCRIPTION PATTERN REPO NAME ARGS...: composefs --repo REPO ARGS
+# fails with a message matching PATTERN, and NAME names nothing after it
+refused()
+{
+	local what="$1" pattern="$2" repo="$3" name="$4" rc
+	shift 4
+	out=$("$COMPOSEFS" --repo "$repo" "$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -qE -- "$pattern" &&
+		[ ! -e "$repo/names/$name" ]; then
+		tap_ok "$what"
+		tap_diag "$out"
+	else
+		tap_not_ok "$what" "status $rc, names/$name $(test -e "$repo/names/$name" && echo exists || echo absent): $out"
+	fi
+}
+
+# listing DIR: every file under DIR with its size and digest
+listing()
+{
+	(cd "$1" && find . -printf '%p %y %s\n' | sort &&
+		find . -type f -exec sha256sum {} + | sort)
+}
+
+ann() { "${ocitool[@]}" annotation "$@"; }
+key256=composefs.merged.erofs.v1.fsverity-sha256-12
+cfg256=composefs.config.fsverity-sha256-12
+
+# keys and self-signed certificates (no CA)
+for k in a b; do
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout $k.key -out $k.pem \
+		-subj "/CN=composefs seal test $k" -days 2 2>/dev/null
+done
+if [ -s a.pem ] && [ -s b.pem ]; then
+	tap_ok "openssl made two keys and self-signed certificates"
+else
+	echo "Bail out! openssl could not make the test keys"
+	exit 1
+fi
+
+# the image: one layer with /usr (composefs-rs's transform needs it),
+# files big enough to be objects
+mkdir -p tree/usr/bin tree/etc tree/run
+head -c 20000 /dev/urandom >tree/usr/bin/tool
+echo hello >tree/etc/motd
+tar -C tree -cf layer.tar usr etc run
+cp -a tree tree2
+echo changed >>tree2/usr/bin/tool
+tar -C tree2 -cf layer2.tar usr etc run
+"${ocitool[@]}" build src t layer.tar:gzip
+run 0 "init a repository" repo init
+run 0 "import the unsealed image" repo oci import oci:src:t plain
+plain=$out
+
+run 0 "oci seal writes a sealed copy" repo oci seal oci:src:t oci:sealed:s
+if [ "$out" = "$plain" ]; then
+	tap_ok "the digest sealed is the image's ($out)"
+else
+	tap_not_ok "the digest sealed is the image's" "$out vs $plain"
+fi
+if [ "$(ann sealed s $key256)" = "$plain" ]; then
+	tap_ok "the manifest has $key256"
+else
+	tap_not_ok "the manifest has $key256" "$(ann sealed s $key256)"
+fi
+label=$(python3 - sealed s <<'EOF'
+import json, sys
+layout, tag = sys.argv[1], sys.argv[2]
+index = json.load(open(layout + "/index.json"))
+m = [m for m in index["manifests"]
+     if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag][0]
+manifest = json.load(open(layout + "/blobs/sha256/" + m["digest"][7:]))
+config = json.load(open(layout + "/blobs/sha256/" + manifest["config"]["digest"][7:]))
+print(config["config"]["Labels"]["containers.composefs.fsverity"])
+EOF
+)
+if [ "$label" = "$plain" ]; then
+	tap_ok "the config has composefs-rs's label containers.composefs.fsverity"
+else
+	tap_not_ok "the config has composefs-rs's label" "$label"
+fi
+cfg=$(ann sealed s $cfg256 --config)
+cfgblob=$(python3 -c 'import json,sys; i=json.load(open("sealed/index.json")); m=json.load(open("sealed/blobs/sha256/"+i["manifests"][0]["digest"][7:])); print("sealed/blobs/sha256/"+m["config"]["digest"][7:])')
+if command -v fsverity >/dev/null; then
+	if [ "$cfg" = "$(fsverity digest --compact "$cfgblob")" ]; then
+		tap_ok "the config descriptor has $cfg256, fsverity digest's of the config"
+	else
+		tap_not_ok "the config descriptor's $cfg256" "$cfg vs $(fsverity digest --compact "$cfgblob")"
+	fi
+else
+	tap_skip "the config descriptor's $cfg256" "needs fsverity"
+fi
+layer=$("${ocitool[@]}" layer-blob src t 0 | cut -d' ' -f2)
+if [ "$(stat -c %i "src/blobs/sha256/${layer#sha256:}")" = "$(stat -c %i "sealed/blobs/sha256/${layer#sha256:}")" ]; then
+	tap_ok "the layer blob is shared (one inode)"
+else
+	tap_not_ok "the layer blob is shared"
+fi
+run 0 "the sealed copy imports" repo oci import oci:sealed:s sealed
+if [ "$out" = "$plain" ]; then
+	tap_ok "...as the same image"
+else
+	tap_not_ok "...as the same image" "$out"
+fi
+run 0 "--require-sealed takes it" repo oci import --require-sealed oci:sealed:s sealed2
+refused "--require-sealed refuses an unsealed image" "not sealed" repo unsealed \
+	oci import --require-sealed oci:src:t unsealed
+refused "--trusted-cert refuses an unsigned seal" "has no signature" repo unsigned \
+	oci import --trusted-cert a.pem oci:sealed:s unsigned
+run 2 "--as-unpacked with --require-sealed is bad usage" repo \
+	oci import --as-unpacked --require-sealed oci:sealed:s x
+
+# signed
+run 0 "oci seal --sign-key --sign-cert signs" repo oci seal --sign-key a.key \
+	--sign-cert a.pem oci:src:t oci:sealed:signed
+sig=$(ann sealed signed $key256.sig)
+if [ -n "$sig" ] && [ -n "$(ann sealed signed $cfg256.sig --config)" ]; then
+	tap_ok "the manifest has $key256.sig, the config descriptor $cfg256.sig"
+else
+	tap_not_ok "signature annotations" "$sig"
+fi
+run 0 "accepted with the right certificate" repo oci import --trusted-cert a.pem \
+	oci:sealed:signed signed
+run 0 "accepted when one of several certificates is right" repo oci import \
+	--trusted-cert b.pem --trusted-cert a.pem oci:sealed:signed signed2
+refused "refused with another certificate" "does not verify" repo other \
+	oci import --trusted-cert b.pem oci:sealed:signed other
+
+# tampered copies
+cp -a sealed tampered
+"${ocitool[@]}" annotate tampered signed $key256 "$(printf '%064d' 0)"
+refused "refused with a changed digest annotation" "sealed as 0+ .*but its layers give $plain" \
+	repo changed oci import oci:tampered:signed changed
+refused "...also without a certificate" "sealed as 0+" \
+	repo changed oci import oci:tampered:signed changed
+cp -a sealed tampered2
+"${ocitool[@]}" annotate tampered2 signed $key256.sig "$(ann sealed signed $key256.sig | tr 'A-M' 'N-Z')"
+refused "refused with a changed signature annotation" "signature|PKCS" \
+	repo changed oci import --trusted-cert a.pem oci:tampered2:signed changed
+cp -a sealed swapped
+"${ocitool[@]}" swap-layer swapped signed 0 layer2.tar:gzip
+refused "refused with a changed layer (descriptors and diff_id made to match)" \
+	"sealed as $plain.*but its layers give" repo changed oci import oci:swapped:signed changed
+cp -a sealed other-alg
+"${ocitool[@]}" annotate other-alg s $key256 ""
+"${ocitool[@]}" annotate other-alg s composefs.merged.erofs.v1.fsverity-sha512-12 "$(printf '%0128d' 7)"
+python3 - other-alg s <<'EOF'
+import json, sys, hashlib, os
+layout, tag = sys.argv[1], sys.argv[2]
+def blob(d): return os.path.join(layout, "blobs/sha256", d[7:])
+def put(b):
+    d = "sha256:" + hashlib.sha256(b).hexdigest()
+    open(blob(d), "wb").write(b)
+    return d, len(b)
+index = json.load(open(layout + "/index.json"))
+i = [n for n, m in enumerate(index["manifests"])
+     if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag][0]
+manifest = json.load(open(blob(index["manifests"][i]["digest"])))
+config = json.load(open(blob(manifest["config"]["digest"])))
+del config["config"]["Labels"]["containers.composefs.fsverity"]
+manifest["config"]["annotations"] = {}
+manifest["config"]["digest"], manifest["config"]["size"] = put(json.dumps(config).encode())
+index["manifests"][i]["digest"], index["manifests"][i]["size"] = put(json.dumps(manifest).encode())
+open(layout + "/index.json", "w").write(json.dumps(index))
+EOF
+refused "refused with a seal of the other algorithm only (sha512 in a sha256 repository)" \
+	"fsverity-sha512-12.*cannot check" repo otheralg oci import oci:other-alg:s otheralg
+
+# fs-verity's own tools
+"$COMPOSEFS" --repo repo export signed signed.cfs
+printf 'FSVerity\001\000\040\000' >formatted
+printf '%s' "$plain" | xxd -r -p >>formatted
+ann sealed signed $key256.sig | base64 -d >ours.der
+if out=$(openssl cms -verify -binary -inform DER -in ours.der -content formatted \
+	-certfile a.pem -CAfile a.pem -purpose any -out /dev/null 2>&1); then
+	tap_ok "our signature verifies with openssl cms over fs-verity's formatted digest"
+else
+	tap_not_ok "our signature verifies with openssl cms" "$out"
+fi
+if out=$(openssl cms -verify -binary -inform DER -in ours.der -content formatted \
+	-certfile b.pem -CAfile b.pem -purpose any -out /dev/null 2>&1); then
+	tap_not_ok "openssl cms refuses it with the other certificate" "$out"
+else
+	tap_ok "openssl cms refuses it with the other certificate"
+fi
+if command -v fsverity >/dev/null; then
+	if fsverity sign signed.cfs fsv.der --key=a.key --cert=a.pem >/dev/null 2>err; then
+		tap_ok "fsverity sign signs the exported image ($(fsverity digest --compact signed.cfs))"
+	else
+		tap_not_ok "fsverity sign" "$(cat err)"
+	fi
+	if cmp -s fsv.der ours.der; then
+		tap_ok "our signature is fsverity sign's, byte for byte (RSA)"
+	else
+		tap_not_ok "our signature is fsverity sign's, byte for byte"
+	fi
+	cp -a sealed fsv
+	"${ocitool[@]}" annotate fsv s $key256.sig "$(base64 -w0 fsv.der)"
+	run 0 "a seal signed by fsverity sign is accepted" repo oci import \
+		--trusted-cert a.pem oci:fsv:s fsvsigned
+else
+	tap_skip "fsverity sign's signatures" "needs fsverity (fsverity-utils)"
+fi
+
+# failures leave nothing behind
+listing sealed >before
+run 1 "a key that is not a key: refused" repo oci seal --sign-key a.pem \
+	--sign-cert a.pem oci:src:t oci:sealed:badkey
+listing sealed >after
+if cmp -s before after && printf '%s' "$out" | grep -q "a.pem.*not a PEM private key"; then
+	tap_ok "...naming it, and the destination is as it was"
+else
+	tap_not_ok "...naming it, and the destination is as it was" "$out $(diff before after)"
+fi
+run 1 "a key of another certificate: refused" repo oci seal --sign-key b.key \
+	--sign-cert a.pem oci:src:t oci:newdest
+if [ ! -e newdest ] && printf '%s' "$out" | grep -q "does not belong"; then
+	tap_ok "...and no destination made"
+else
+	tap_not_ok "...and no destination made" "$out"
+fi
+run 1 "a destination whose parent is missing: refused" repo oci seal oci:src:t oci:missing/dest
+if [ ! -e missing ] && printf '%s' "$out" | grep -q "missing/dest: No such file"; then
+	tap_ok "...naming it"
+else
+	tap_not_ok "...naming it" "$out"
+fi
+mkdir notlayout && echo x >notlayout/file
+run 1 "a destination that is no layout and not empty: refused" repo oci seal oci:src:t oci:notlayout
+cp -a src nolayer
+rm "nolayer/blobs/sha256/${layer#sha256:}"
+run 1 "a layer blob missing from the source (its layer known to the repository): refused" \
+	repo oci seal oci:nolayer:t oci:nolayer-dest
+if [ ! -e nolayer-dest ] && printf '%s' "$out" | grep -q "layer blob"; then
+	tap_ok "...saying so, nothing made"
+else
+	tap_not_ok "...saying so, nothing made" "$out"
+fi
+run 0 "sealing into the source layout itself, another tag" repo oci seal \
+	oci:src:t oci:src:t-sealed
+run 0 "...which imports" repo oci import --require-sealed oci:src:t-sealed insrc
+run 0 "...and the old tag is still there" repo oci import oci:src:t plain
+
+tap_done
