@@ -302,4 +302,115 @@ run 0 "sealing into the source layout itself, another tag" repo oci seal \
 run 0 "...which imports" repo oci import --require-sealed oci:src:t-sealed insrc
 run 0 "...and the old tag is still there" repo oci import oci:src:t plain
 
+# composefs mount: the digest sealed, --signed-by; composefs-fuse's
+# signature=, signed-by=
+have_fuse=false
+[ -x "$FUSE" ] && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null &&
+	have_fuse=true
+have_kernel=false
+if [ "$(id -u)" -eq 0 ]; then
+	modprobe erofs >/dev/null 2>&1
+	modprobe overlay >/dev/null 2>&1
+	grep -qw erofs /proc/filesystems && grep -qw overlay /proc/filesystems &&
+		have_kernel=true
+fi
+mkdir -p mnt
+# mounted WHAT ARGS...: composefs mount ARGS mnt works and shows the tree;
+# unmounted after
+mounted()
+{
+	local what="$1"
+	shift
+	if out=$("$COMPOSEFS" --repo repo mount "$@" mnt 2>&1) &&
+		cmp -s mnt/usr/bin/tool tree/usr/bin/tool; then
+		tap_ok "$what"
+	else
+		tap_not_ok "$what" "$out"
+	fi
+	fusermount3 -u mnt 2>/dev/null || umount mnt 2>/dev/null
+}
+# not_mounted WHAT PATTERN ARGS...: composefs mount ARGS mnt refused
+not_mounted()
+{
+	local what="$1" pattern="$2" rc
+	shift 2
+	out=$("$COMPOSEFS" --repo repo mount "$@" mnt 2>&1)
+	rc=$?
+	if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -qE -- "$pattern" &&
+		! mountpoint -q mnt; then
+		tap_ok "$what"
+		tap_diag "$out"
+	else
+		tap_not_ok "$what" "status $rc: $out"
+		fusermount3 -u mnt 2>/dev/null || umount mnt 2>/dev/null
+	fi
+}
+for how in kernel fuse; do
+	flag=()
+	[ $how = fuse ] && flag=(--fuse)
+	if [ $how = kernel ] && ! $have_kernel; then
+		tap_skip "composefs mount of sealed images (kernel)" "needs root, EROFS and overlayfs"
+		continue
+	fi
+	if [ $how = fuse ] && ! $have_fuse; then
+		tap_skip "composefs mount of sealed images (FUSE)" "needs /dev/fuse, fusermount3 and composefs-fuse"
+		continue
+	fi
+	mounted "$how: a sealed, signed image mounts" "${flag[@]}" signed
+	mounted "$how: ...with --signed-by its certificate" "${flag[@]}" --signed-by a.pem signed
+	mounted "$how: ...with --signed-by another and its certificate" "${flag[@]}" \
+		--signed-by b.pem --signed-by a.pem signed
+	not_mounted "$how: ...not with --signed-by another certificate" "does not verify|no valid signature" \
+		"${flag[@]}" --signed-by b.pem signed
+	not_mounted "$how: an unsealed image with --signed-by: refused" "no seal" \
+		"${flag[@]}" --signed-by a.pem plain
+	not_mounted "$how: a sealed image without a signature, --signed-by: refused" "without a signature" \
+		"${flag[@]}" --signed-by a.pem sealed
+done
+cp repo/oci/signed signed.record
+python3 -c '
+import json, sys
+rec = json.load(open(sys.argv[1]))
+rec["seal"]["digest"] = "0" * len(rec["seal"]["digest"])
+open(sys.argv[1], "w").write(json.dumps(rec))
+' repo/oci/signed
+if $have_kernel || $have_fuse; then
+	flag=()
+	$have_kernel || flag=(--fuse)
+	not_mounted "a name whose sealed digest is not its image's: refused" \
+		"imported sealed as 0+ but names image $plain" "${flag[@]}" signed
+else
+	tap_skip "a name whose sealed digest is not its image's" "no kernel mount, no FUSE"
+fi
+cp signed.record repo/oci/signed
+if $have_fuse; then
+	if out=$("$FUSE" -o basedir=repo/objects,signature=ours.der,signed-by=b.pem:a.pem \
+		signed.cfs mnt 2>&1) && cmp -s mnt/usr/bin/tool tree/usr/bin/tool; then
+		tap_ok "composefs-fuse -o signature=,signed-by= serves a signed image"
+	else
+		tap_not_ok "composefs-fuse -o signature=,signed-by= serves a signed image" "$out"
+	fi
+	fusermount3 -u mnt 2>/dev/null
+	out=$("$FUSE" -o basedir=repo/objects,signature=ours.der,signed-by=b.pem signed.cfs mnt 2>&1)
+	if [ $? -ne 0 ] && ! mountpoint -q mnt && printf '%s' "$out" | grep -q "no valid signature"; then
+		tap_ok "composefs-fuse refuses it signed-by another certificate"
+		tap_diag "$out"
+	else
+		tap_not_ok "composefs-fuse refuses it signed-by another certificate" "$out"
+		fusermount3 -u mnt 2>/dev/null
+	fi
+	"${ocitool[@]}" build src2 t layer2.tar:gzip
+	"$COMPOSEFS" --repo repo oci import oci:src2:t second >/dev/null
+	"$COMPOSEFS" --repo repo export second second.cfs
+	out=$("$FUSE" -o basedir=repo/objects,signature=ours.der,signed-by=a.pem second.cfs mnt 2>&1)
+	if [ $? -ne 0 ] && ! mountpoint -q mnt; then
+		tap_ok "composefs-fuse refuses the signature for another image"
+	else
+		tap_not_ok "composefs-fuse refuses the signature for another image" "$out"
+		fusermount3 -u mnt 2>/dev/null
+	fi
+else
+	tap_skip "composefs-fuse signature=, signed-by=" "needs /dev/fuse, fusermount3 and composefs-fuse"
+fi
+
 tap_done

@@ -827,6 +827,8 @@ struct options {
 	char *digest;
 	char *verify;
 	char *treecache;
+	char *signature;
+	char *signed_by;
 	int noacl;
 	int shared;
 };
@@ -837,6 +839,8 @@ static const struct fuse_opt option_spec[] = {
 	{ "digest=%s", offsetof(struct options, digest), 0 },
 	{ "verify=%s", offsetof(struct options, verify), 0 },
 	{ "treecache=%s", offsetof(struct options, treecache), 0 },
+	{ "signature=%s", offsetof(struct options, signature), 0 },
+	{ "signed-by=%s", offsetof(struct options, signed_by), 0 },
 	{ "noacl", offsetof(struct options, noacl), 1 },
 	{ "shared", offsetof(struct options, shared), 1 },
 	FUSE_OPT_END,
@@ -879,6 +883,12 @@ static void usage(void)
 	       "                           verified object server, overlayfs\n"
 	       "                           over it (in a user namespace of\n"
 	       "                           one's own, or as root)\n"
+	       "  -o signature=FILE        the image's digest must carry this\n"
+	       "                           fs-verity signature (PKCS#7, DER, as\n"
+	       "                           fsverity sign writes it)...\n"
+	       "  -o signed-by=CERT[:CERT...]\n"
+	       "                           ...by the key of one of these\n"
+	       "                           certificates (PEM)\n"
 	       "  -o noacl                 ignore the image's ACLs: permissions\n"
 	       "                           from the modes alone, ACL xattrs\n"
 	       "                           answered \"not supported\"\n"
@@ -899,7 +909,7 @@ static void usage(void)
  * rewritten under a running server changes nothing.
  */
 static int load_image_fd(struct server *s, int fd, const char *path,
-			 const char *hex)
+			 const char *hex, uint8_t *ret_found)
 {
 	uint8_t want[CFS_DIGEST_SIZE];
 	struct cfs_error err = { { 0 } };
@@ -908,7 +918,7 @@ static int load_image_fd(struct server *s, int fd, const char *path,
 	if (hex != NULL && cfs_digest_from_hex(hex, want) < 0)
 		return tool_fail("invalid digest '%s' (64 hex digits expected)",
 				 hex);
-	if (cfs_image_read_fd(fd, path, hex != NULL ? want : NULL, NULL,
+	if (cfs_image_read_fd(fd, path, hex != NULL ? want : NULL, ret_found,
 			      &s->image_copy, &size, &err) < 0)
 		return tool_fail("%s", err.message);
 	if (cfs_image_open_buffer(s->image_copy, size, &s->img, &err) < 0)
@@ -919,7 +929,8 @@ static int load_image_fd(struct server *s, int fd, const char *path,
 	return 0;
 }
 
-static int load_image(struct server *s, const char *path, const char *hex)
+static int load_image(struct server *s, const char *path, const char *hex,
+		      uint8_t *ret_found)
 {
 	/* O_NONBLOCK: a FIFO given as the image must not hang the start */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -927,8 +938,78 @@ static int load_image(struct server *s, const char *path, const char *hex)
 
 	if (fd < 0)
 		return tool_fail("%s: %s", path, strerror(errno));
-	r = load_image_fd(s, fd, path, hex);
+	r = load_image_fd(s, fd, path, hex, ret_found);
 	close(fd);
+	return r;
+}
+
+/* signature=FILE,signed-by=CERT[:CERT...]: the digest of the bytes
+ * served must carry that signature by one of those certificates. */
+static int check_signature(const char *sig_path, char *signed_by,
+			   const uint8_t digest[CFS_DIGEST_SIZE])
+{
+	enum {
+		SIG_MAX = 1 << 20
+	};
+	struct cfs_error err = { { 0 } };
+	const char **certs = NULL;
+	uint8_t *sig = NULL;
+	size_t n_certs = 0, len = 0;
+	char *save = NULL;
+	struct stat st;
+	int fd, r = -1;
+
+	fd = open(sig_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		tool_fail("signature %s: %s", sig_path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > SIG_MAX) {
+		tool_fail("signature %s: not a regular file of at most %d "
+			  "bytes",
+			  sig_path, SIG_MAX);
+		goto out;
+	}
+	sig = malloc((size_t)st.st_size + 1);
+	if (sig == NULL) {
+		tool_fail("out of memory");
+		goto out;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, sig + len, (size_t)st.st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			tool_fail("signature %s: %s", sig_path,
+				  n < 0 ? strerror(errno) : "it shrank");
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	for (char *c = strtok_r(signed_by, ":", &save); c != NULL;
+	     c = strtok_r(NULL, ":", &save)) {
+		const char **more = reallocarray(certs, n_certs + 1,
+						 sizeof(*certs));
+
+		if (more == NULL) {
+			tool_fail("out of memory");
+			goto out;
+		}
+		certs = more;
+		certs[n_certs++] = c;
+	}
+	if (cfs_verity_verify(CFS_HASH_SHA256, digest, sig, len, certs, n_certs,
+			      &err) < 0) {
+		tool_fail("Image has no valid signature: %s", err.message);
+		goto out;
+	}
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(sig);
+	free(certs);
 	return r;
 }
 
@@ -1163,6 +1244,7 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct cfs_inode root;
 	char *mount_opts = NULL;
+	uint8_t measured[CFS_DIGEST_SIZE];
 	int ret = 1;
 
 	tool_init("composefs-fuse");
@@ -1213,6 +1295,12 @@ int main(int argc, char **argv)
 	if (o.basedir != NULL && open_basedirs(&s, o.basedir) != 0)
 		goto out;
 
+	if ((o.signature == NULL) != (o.signed_by == NULL)) {
+		fprintf(stderr, "%s: signature and signed-by go together\n",
+			tool_name);
+		ret = tool_usage_status;
+		goto out;
+	}
 	/* -o shared: the object server first, so that it is not a fork of a
 	 * process holding the image (one that ends unused if the image is
 	 * refused) */
@@ -1227,7 +1315,10 @@ int main(int argc, char **argv)
 					   &objs) != 0)
 			goto out;
 	}
-	if (load_image(&s, o.image, o.digest) != 0)
+	if (load_image(&s, o.image, o.digest, measured) != 0)
+		goto out;
+	if (o.signature != NULL &&
+	    check_signature(o.signature, o.signed_by, measured) != 0)
 		goto out;
 	s.root_nid = cfs_image_get_root_nid(s.img);
 	if (cfs_image_get_inode(s.img, s.root_nid, &root, &err) < 0) {
@@ -1309,6 +1400,8 @@ out:
 	free(o.digest);
 	free(o.verify);
 	free(o.treecache);
+	free(o.signature);
+	free(o.signed_by);
 	cfs_xattr_kinds_clear(&s.kinds);
 	fuse_opt_free_args(&args);
 	return ret;

@@ -19,17 +19,24 @@
 
 enum {
 	OPT_FUSE = TOOL_OPT_FIRST,
+	OPT_SIGNED_BY,
 };
 
 static void mount_usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: %s [--repo DIR] mount [-o OPTIONS] [--fuse] NAME MOUNTPOINT\n"
+		"Usage: %s [--repo DIR] mount [-o OPTIONS] [--fuse] [--signed-by CERT]...\n"
+		"                  NAME MOUNTPOINT\n"
 		"Mount the image NAME on MOUNTPOINT, with the repository's objects\n"
 		"as its object directory, refusing an image file whose digest is not\n"
-		"the one NAME points to. As root the kernel mounts it (EROFS and\n"
-		"overlayfs); otherwise, or with --fuse or verify=, composefs-fuse\n"
-		"serves it, checking every file's content against its digest.\n"
+		"the one NAME points to (for an image imported sealed, the digest\n"
+		"sealed). As root the kernel mounts it (EROFS and overlayfs);\n"
+		"otherwise, or with --fuse or verify=, composefs-fuse serves it,\n"
+		"checking every file's content against its digest.\n"
+		"\n"
+		"  --signed-by CERT     the image's seal must carry a signature of\n"
+		"                       its digest by this certificate's key (PEM;\n"
+		"                       repeatable: any of them)\n"
 		"\n"
 		"Options (-o, comma-separated):\n"
 		"  ro, rw, nosuid, nodev, noexec, noatime\n"
@@ -212,12 +219,64 @@ static char *find_fuse_server(void)
 	return strdup("composefs-fuse");
 }
 
+/* An image imported from a sealed OCI image is mounted with the digest
+ * sealed, which the name must still point to; with certificates, the
+ * seal's signature must verify (the digest names the image the mount
+ * checks: the kernel path checks it again on what it measures). */
+static void check_seal(struct cfs_repo *repo, const char *name,
+		       const uint8_t digest[CFS_DIGEST_SIZE],
+		       const char *const *certs, size_t n_certs,
+		       struct cfs_mount_signature *ret)
+{
+	struct cfs_error err = { { 0 } };
+	uint8_t sealed[CFS_DIGEST_SIZE];
+	char hex[CFS_DIGEST_HEX_SIZE], sealed_hex[CFS_DIGEST_HEX_SIZE];
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+	int r;
+
+	r = cfs_repo_read_seal(repo, name, sealed, &sig, &sig_len, &err);
+	if (r == -ENODATA && n_certs > 0)
+		tool_die("'%s' has no seal whose signature --signed-by could "
+			 "check: %s",
+			 name, err.message);
+	if (r == -ENODATA)
+		return;
+	if (r < 0)
+		tool_die("%s", err.message);
+	if (memcmp(sealed, digest, CFS_DIGEST_SIZE) != 0) {
+		cfs_digest_to_hex(digest, hex);
+		cfs_digest_to_hex(sealed, sealed_hex);
+		tool_die("'%s' was imported sealed as %s but names image %s",
+			 name, sealed_hex, hex);
+	}
+	if (n_certs == 0) {
+		free(sig);
+		return;
+	}
+	if (sig == NULL)
+		tool_die("'%s' is sealed without a signature (--signed-by)",
+			 name);
+	if (cfs_verity_verify(CFS_HASH_SHA256, sealed, sig, sig_len, certs,
+			      n_certs, &err) < 0)
+		tool_die("'%s': the signature of its seal: %s", name,
+			 err.message);
+	ret->sig = sig;
+	ret->sig_len = sig_len;
+	ret->cert_paths = certs;
+	ret->n_certs = n_certs;
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "fuse", no_argument, NULL, OPT_FUSE },
+		{ "signed-by", required_argument, NULL, OPT_SIGNED_BY },
 		TOOL_LONGOPTS,
 	};
+	struct cfs_mount_signature signature = { 0 };
+	const char **certs = NULL;
+	size_t n_certs = 0;
 	struct mount_settings s = { .kernel = { .idmap_fd = -1 },
 				    .shared = -1 };
 	struct cfs_error err = { { 0 } };
@@ -234,7 +293,13 @@ int cmd_mount(int argc, char **argv)
 			parse_mount_options(&s, optarg);
 		else if (opt == OPT_FUSE)
 			s.fuse = true;
-		else
+		else if (opt == OPT_SIGNED_BY) {
+			certs = reallocarray(certs, n_certs + 1,
+					     sizeof(*certs));
+			if (certs == NULL)
+				tool_die("out of memory");
+			certs[n_certs++] = optarg;
+		} else
 			tool_common_option(opt, mount_usage);
 	}
 	if (argc - optind != 2)
@@ -262,6 +327,7 @@ int cmd_mount(int argc, char **argv)
 	repo = open_repo(0);
 	if (cfs_repo_resolve(repo, name, digest, &err) < 0)
 		tool_die("%s", err.message);
+	check_seal(repo, name, digest, certs, n_certs, &signature);
 	image = cfs_repo_image_path(repo, digest);
 	if (image == NULL)
 		tool_die("out of memory");
@@ -279,6 +345,9 @@ int cmd_mount(int argc, char **argv)
 		 * unless -o verity */
 		s.kernel.digest = digest;
 		s.kernel.flags |= CFS_MOUNT_DIGEST_COPY;
+		/* the library checks it on the digest it measures */
+		if (n_certs > 0)
+			s.kernel.signature = &signature;
 		if (cfs_mount_image(image, target, &s.kernel, &err) < 0)
 			tool_die("cannot mount '%s' on %s: %s", name, target,
 				 err.message);
@@ -287,6 +356,8 @@ int cmd_mount(int argc, char **argv)
 		cfs_repo_free(repo);
 		free(image);
 		free(s.fuse_opts);
+		free((void *)signature.sig);
+		free(certs);
 		return 0;
 	} else {
 		char *server = find_fuse_server(), *opts;
@@ -315,6 +386,8 @@ int cmd_mount(int argc, char **argv)
 		free(server);
 		free(opts);
 		free(s.fuse_opts);
+		free((void *)signature.sig);
+		free(certs);
 		return status;
 	}
 }
