@@ -52,6 +52,7 @@
 #define FANOUT_FIRST 2 /* node IDs 2..257: the directories 00..ff */
 #define MAX_DIGEST 64 /* SHA-512 */
 #define NODE_BUCKETS 4096
+#define DROP_BEHIND (8u << 20)
 
 /* ------------------------------------------------------------------ */
 /* The object server */
@@ -396,6 +397,7 @@ static void obj_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct obj_node *n = (struct obj_node *)(uintptr_t)ino;
 	struct cfs_error err = { { 0 } };
 	char *buf = read_buffer(size);
+	uint64_t from;
 	ssize_t r;
 
 	if (buf == NULL) {
@@ -409,15 +411,24 @@ static void obj_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	/* served: the kernel keeps these bytes in this mount's cache, the
-	 * store's copy of them would be a second one */
-	(void)posix_fadvise(cfs_object_fd(object), off, r, POSIX_FADV_DONTNEED);
+	 * store's copy of them would be a second one. The store's page cache
+	 * holds large folios (up to 2 MiB), dropped only when wholly inside
+	 * the range: the range reaches back over what was read before. */
+	from = (uint64_t)off > DROP_BEHIND ? (uint64_t)off - DROP_BEHIND : 0;
+	(void)posix_fadvise(cfs_object_fd(object), (off_t)from,
+			    (off_t)((uint64_t)off + (uint64_t)r - from),
+			    POSIX_FADV_DONTNEED);
 	fuse_reply_buf(req, buf, (size_t)r);
 }
 
 static void obj_release(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
-	cfs_object_close((struct cfs_object *)(uintptr_t)fi->fh);
+	struct cfs_object *object = (struct cfs_object *)(uintptr_t)fi->fh;
+
+	/* what readahead brought beyond the last read */
+	(void)posix_fadvise(cfs_object_fd(object), 0, 0, POSIX_FADV_DONTNEED);
+	cfs_object_close(object);
 	fuse_reply_err(req, 0);
 }
 
