@@ -19,6 +19,7 @@
 enum {
 	OPT_BASEDIR = TOOL_OPT_FIRST,
 	OPT_FILTER,
+	OPT_HASH_ALG,
 };
 
 static void usage(FILE *out)
@@ -35,10 +36,13 @@ static void usage(FILE *out)
 		"  objects          list the objects the images use, sorted, once\n"
 		"  missing-objects  list the objects found under no --basedir\n"
 		"  measure-file     print the fs-verity digest of each FILE\n"
+		"                   (of --hash-alg)\n"
 		"\n"
 		"Options:\n"
 		"  --basedir=DIR    an object directory (may be repeated)\n"
 		"  --filter=NAME    only the top-level entry NAME (may be repeated)\n"
+		"  --hash-alg=ALG   measure-file's algorithm: sha256 (default)\n"
+		"                   or sha512\n"
 		"  --help           show this help\n"
 		"  --version        show the version\n",
 		tool_name, tool_name);
@@ -281,11 +285,11 @@ static int list_objects(char **images, int n_images, const struct options *o,
 /* ------------------------------------------------------------------ */
 /* measure-file */
 
-static int measure_files(char **files, int n)
+static int measure_files(char **files, int n, enum cfs_hash_alg alg)
 {
 	for (int i = 0; i < n; i++) {
-		uint8_t digest[CFS_DIGEST_SIZE];
-		char hex[CFS_DIGEST_HEX_SIZE];
+		uint8_t digest[CFS_DIGEST_MAX_SIZE];
+		char hex[CFS_DIGEST_HEX_MAX_SIZE];
 		struct stat st;
 		int fd = open(files[i], O_RDONLY | O_CLOEXEC), r;
 
@@ -295,12 +299,12 @@ static int measure_files(char **files, int n)
 		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
 			tool_die("cannot measure '%s': %s", files[i],
 				 strerror(EISDIR));
-		r = cfs_fsverity_digest_fd(fd, digest);
+		r = cfs_fsverity_digest_fd_alg(alg, fd, digest);
 		close(fd);
 		if (r < 0)
 			tool_die("cannot measure '%s': %s", files[i],
 				 strerror(-r));
-		cfs_digest_to_hex(digest, hex);
+		cfs_digest_to_hex_alg(alg, digest, hex);
 		printf("%s\n", hex);
 	}
 	tool_check_stdout();
@@ -324,9 +328,11 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "basedir", required_argument, NULL, OPT_BASEDIR },
 		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "hash-alg", required_argument, NULL, OPT_HASH_ALG },
 		TOOL_LONGOPTS,
 	};
 	static struct options o;
+	enum cfs_hash_alg alg = CFS_HASH_SHA256;
 	const char *command;
 	int opt, r = 0;
 
@@ -344,6 +350,12 @@ int main(int argc, char **argv)
 					optarg);
 			add_arg(&o.filters, &o.n_filters, optarg);
 			break;
+		case OPT_HASH_ALG:
+			if (cfs_hash_alg_from_name(optarg, &alg) < 0)
+				tool_bad_usage("unknown hash algorithm '%s' "
+					       "(sha256 or sha512)",
+					       optarg);
+			break;
 		default:
 			tool_common_option(opt, usage);
 		}
@@ -359,7 +371,7 @@ int main(int argc, char **argv)
 	if (strcmp(command, "measure-file") == 0) {
 		if (argc < 1)
 			tool_bad_usage("no file given");
-		return measure_files(argv, argc);
+		return measure_files(argv, argc, alg);
 	}
 	if (strcmp(command, "ls") != 0 && strcmp(command, "dump") != 0 &&
 	    strcmp(command, "objects") != 0 &&

@@ -28,6 +28,7 @@ enum {
 	OPT_PLATFORM,
 	OPT_AS_UNPACKED,
 	OPT_KEEP_USER_XATTRS,
+	OPT_HASH_ALG,
 };
 
 static void usage(FILE *out)
@@ -42,6 +43,9 @@ static void usage(FILE *out)
 		"  --digest-store=DIR    store file contents as objects in DIR\n"
 		"  --print-digest        print the image's fs-verity digest\n"
 		"  --print-digest-only   print the digest, write no image\n"
+		"  --hash-alg=ALG        fs-verity hash algorithm of the\n"
+		"                        objects and the image: sha256\n"
+		"                        (default) or sha512\n"
 		"  --from-tar            SOURCE is a tar stream (plain or\n"
 		"                        compressed; - reads stdin), read\n"
 		"                        without unpacking it\n"
@@ -137,6 +141,7 @@ int main(int argc, char **argv)
 		{ "platform", required_argument, NULL, OPT_PLATFORM },
 		{ "as-unpacked", no_argument, NULL, OPT_AS_UNPACKED },
 		{ "keep-user-xattrs", no_argument, NULL, OPT_KEEP_USER_XATTRS },
+		{ "hash-alg", required_argument, NULL, OPT_HASH_ALG },
 		TOOL_BUILD_LONGOPTS,
 		TOOL_LONGOPTS,
 	};
@@ -152,7 +157,9 @@ int main(int argc, char **argv)
 	struct cfs_node *root = NULL;
 	struct cfs_store *store = NULL;
 	struct cfs_repo *repo = NULL;
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
+	enum cfs_hash_alg alg = CFS_HASH_SHA256;
+	bool alg_given = false;
 	int opt, fd = -1, r;
 
 	tool_init("mkcomposefs");
@@ -184,6 +191,13 @@ int main(int argc, char **argv)
 		case OPT_KEEP_USER_XATTRS:
 			keep_user_xattrs = true;
 			break;
+		case OPT_HASH_ALG:
+			if (cfs_hash_alg_from_name(optarg, &alg) < 0)
+				tool_bad_usage("unknown hash algorithm '%s' "
+					       "(sha256 or sha512)",
+					       optarg);
+			alg_given = true;
+			break;
 		default:
 			tool_common_option(opt, usage);
 		}
@@ -197,6 +211,14 @@ int main(int argc, char **argv)
 	if ((as_unpacked || keep_user_xattrs) && !from_oci)
 		tool_bad_usage("--as-unpacked and --keep-user-xattrs go with "
 			       "--from-oci");
+	/* without a store, tar and OCI layers are read with SHA-256 */
+	if (alg_given && alg != CFS_HASH_SHA256 && (from_tar || from_oci) &&
+	    store_path == NULL)
+		tool_bad_usage("--hash-alg=%s with --from-tar or --from-oci "
+			       "needs --digest-store",
+			       cfs_hash_alg_name(alg));
+	b.write.hash_alg = alg;
+	bopts->hash_alg = alg;
 	if (as_unpacked && keep_user_xattrs)
 		tool_bad_usage("--keep-user-xattrs is for the transform, "
 			       "which --as-unpacked leaves out");
@@ -261,7 +283,8 @@ int main(int argc, char **argv)
 	} else {
 		if (store_path != NULL) {
 			r = cfs_store_open(store_path,
-					   CFS_STORE_CREATE | CFS_STORE_BATCH,
+					   CFS_STORE_CREATE | CFS_STORE_BATCH |
+						   CFS_STORE_HASH_ALG(alg),
 					   &store, &err);
 			if (r < 0)
 				tool_die("%s", err.message);
@@ -309,9 +332,9 @@ int main(int argc, char **argv)
 				 strerror(-r));
 	}
 	if (print_digest) {
-		char hex[CFS_DIGEST_HEX_SIZE];
+		char hex[CFS_DIGEST_HEX_MAX_SIZE];
 
-		cfs_digest_to_hex(digest, hex);
+		cfs_digest_to_hex_alg(alg, digest, hex);
 		printf("%s\n", hex);
 	}
 	if (fflush(stdout) != 0)
