@@ -302,6 +302,75 @@ run 0 "sealing into the source layout itself, another tag" repo oci seal \
 run 0 "...which imports" repo oci import --require-sealed oci:src:t-sealed insrc
 run 0 "...and the old tag is still there" repo oci import oci:src:t plain
 
+# through a registry: skopeo copy pushes, oci pull checks
+# start_registry: docker-registry on a free port of 127.0.0.1, its log in
+# registry/log; sets port and registry_pid
+start_registry()
+{
+	local _try _i
+	mkdir -p registry
+	for _try in 1 2 3; do
+		port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+		cat >registry/config.yml <<EOF
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $work/registry/data
+http:
+  addr: 127.0.0.1:$port
+EOF
+		docker-registry serve registry/config.yml >registry/log 2>&1 &
+		registry_pid=$!
+		for _i in $(seq 1 100); do
+			kill -0 "$registry_pid" 2>/dev/null || break
+			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+				return 0
+			fi
+			sleep 0.05
+		done
+		kill "$registry_pid" 2>/dev/null
+		wait "$registry_pid" 2>/dev/null
+		registry_pid=
+	done
+	return 1
+}
+if ! command -v skopeo >/dev/null || ! command -v docker-registry >/dev/null; then
+	tap_skip "sealed images through a registry" "needs skopeo and docker-registry"
+elif ! start_registry; then
+	tap_not_ok "docker-registry starts" "$(cat registry/log)"
+else
+	tap_ok "docker-registry starts on 127.0.0.1:$port"
+	reg=127.0.0.1:$port
+	push=(skopeo copy --quiet --dest-tls-verify=false)
+	tap_check "skopeo pushes the sealed, signed image" "${push[@]}" oci:sealed:signed "docker://$reg/seal:signed"
+	tap_check "...the one with a changed annotation" "${push[@]}" oci:tampered:signed "docker://$reg/seal:annotation"
+	tap_check "...the one with a changed layer" "${push[@]}" oci:swapped:signed "docker://$reg/seal:layer"
+	tap_check "...the one sealed for sha512 only" "${push[@]}" oci:other-alg:s "docker://$reg/seal:sha512"
+	run 0 "init a repository for pulls" pulled init
+	refused "pull: refused with another certificate" "does not verify" pulled p1 \
+		oci pull --tls-verify=false --trusted-cert b.pem "docker://$reg/seal:signed" p1
+	refused "pull: refused with a changed annotation" "sealed as 0+" pulled p2 \
+		oci pull --tls-verify=false --trusted-cert a.pem "docker://$reg/seal:annotation" p2
+	refused "pull: refused with a changed layer" "sealed as $plain.*but its layers give" pulled p3 \
+		oci pull --tls-verify=false --trusted-cert a.pem "docker://$reg/seal:layer" p3
+	refused "pull: refused with a seal of the other algorithm" "fsverity-sha512-12.*cannot check" pulled p4 \
+		oci pull --tls-verify=false "docker://$reg/seal:sha512" p4
+	run 0 "pull: accepted with the right certificate" pulled \
+		oci pull --tls-verify=false --trusted-cert a.pem "docker://$reg/seal:signed" p5
+	if [ "$out" = "$plain" ] && [ -n "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("seal", {}).get("signature", ""))' pulled/oci/p5)" ]; then
+		tap_ok "...as the image sealed, its seal and signature recorded"
+	else
+		tap_not_ok "...as the image sealed, its seal and signature recorded" "$out"
+	fi
+	if [ -z "$(ls pulled/names)" ] || [ "$(ls pulled/names)" = p5 ]; then
+		tap_ok "the refused pulls named nothing"
+	else
+		tap_not_ok "the refused pulls named nothing" "$(ls pulled/names)"
+	fi
+fi
+
 # composefs mount: the digest sealed, --signed-by; composefs-fuse's
 # signature=, signed-by=
 have_fuse=false
