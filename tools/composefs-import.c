@@ -486,7 +486,7 @@ static int oci_seal(int argc, char **argv,
 		    struct cfs_seal_options *opts, bool verbose)
 {
 	struct cfs_error err = { { 0 } };
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	char *src, *src_tag, *dest, *dest_tag;
 	struct cfs_repo *repo;
 	struct show show;

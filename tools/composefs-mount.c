@@ -229,13 +229,14 @@ static void check_seal(struct cfs_repo *repo, const char *name,
 		       struct cfs_mount_signature *ret)
 {
 	struct cfs_error err = { { 0 } };
-	uint8_t sealed[CFS_DIGEST_SIZE];
-	char hex[CFS_DIGEST_HEX_SIZE], sealed_hex[CFS_DIGEST_HEX_SIZE];
+	uint8_t sealed[CFS_DIGEST_MAX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE], sealed_hex[CFS_DIGEST_HEX_MAX_SIZE];
+	enum cfs_hash_alg alg = CFS_HASH_DEFAULT;
 	uint8_t *sig = NULL;
 	size_t sig_len = 0;
 	int r;
 
-	r = cfs_repo_read_seal(repo, name, sealed, &sig, &sig_len, &err);
+	r = cfs_repo_read_seal(repo, name, &alg, sealed, &sig, &sig_len, &err);
 	if (r == -ENODATA && n_certs > 0)
 		tool_die("'%s' has no seal whose signature --signed-by could "
 			 "check: %s",
@@ -244,9 +245,11 @@ static void check_seal(struct cfs_repo *repo, const char *name,
 		return;
 	if (r < 0)
 		tool_die("%s", err.message);
-	if (memcmp(sealed, digest, CFS_DIGEST_SIZE) != 0) {
+	/* the name's digest is of the repository's algorithm */
+	if (cfs_hash_alg_digest_size(alg) != CFS_DIGEST_SIZE ||
+	    memcmp(sealed, digest, CFS_DIGEST_SIZE) != 0) {
 		cfs_digest_to_hex(digest, hex);
-		cfs_digest_to_hex(sealed, sealed_hex);
+		cfs_digest_to_hex_alg(alg, sealed, sealed_hex);
 		tool_die("'%s' was imported sealed as %s but names image %s",
 			 name, sealed_hex, hex);
 	}
@@ -257,8 +260,8 @@ static void check_seal(struct cfs_repo *repo, const char *name,
 	if (sig == NULL)
 		tool_die("'%s' is sealed without a signature (--signed-by)",
 			 name);
-	if (cfs_verity_verify(CFS_HASH_SHA256, sealed, sig, sig_len, certs,
-			      n_certs, &err) < 0)
+	if (cfs_verity_verify(alg, sealed, sig, sig_len, certs, n_certs, &err) <
+	    0)
 		tool_die("'%s': the signature of its seal: %s", name,
 			 err.message);
 	ret->sig = sig;

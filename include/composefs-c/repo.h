@@ -369,22 +369,24 @@ struct cfs_seal_options {
  * links where they can be, else copies checked against their digests).
  * Blobs are written whole before they are named, index.json is replaced
  * in one rename; on failure whatever was added to dest is removed. The
- * digest sealed into ret_digest (may be NULL). */
+ * digest sealed into ret_digest (may be NULL; as long as the repository's
+ * algorithm's digests, CFS_DIGEST_MAX_SIZE bytes suffice). */
 int cfs_repo_seal_oci(struct cfs_repo *repo, const char *src,
 		      const char *src_tag, const char *dest,
 		      const char *dest_tag, const struct cfs_seal_options *opts,
-		      uint8_t ret_digest[CFS_DIGEST_SIZE],
-		      struct cfs_error *err);
+		      uint8_t *ret_digest, struct cfs_error *err);
 
-/* The seal of the image name names, as checked when it was imported: the
- * digest sealed into ret_digest, the signature of the seal (DER,
- * malloc'd; NULL and 0 when unsigned) into *ret_sig and *ret_sig_len
- * (both may be NULL). -ENODATA when that image was not imported from a
- * sealed OCI image (or the name has moved since), -ENOENT for an unknown
- * name. */
+/* The seal of the image name names, as checked when it was imported: its
+ * algorithm into *ret_alg, the digest sealed into ret_digest (as long as
+ * that algorithm's digests; CFS_DIGEST_MAX_SIZE bytes suffice), the
+ * signature of the seal (DER, malloc'd; NULL and 0 when unsigned) into
+ * *ret_sig and *ret_sig_len (any may be NULL). -ENODATA when that image
+ * was not imported from a sealed OCI image (or the name has moved since),
+ * -ENOENT for an unknown name. */
 int cfs_repo_read_seal(struct cfs_repo *repo, const char *name,
-		       uint8_t ret_digest[CFS_DIGEST_SIZE], uint8_t **ret_sig,
-		       size_t *ret_sig_len, struct cfs_error *err);
+		       enum cfs_hash_alg *ret_alg, uint8_t *ret_digest,
+		       uint8_t **ret_sig, size_t *ret_sig_len,
+		       struct cfs_error *err);
 
 /* The sha256 digests (hex, malloc'd, as is the array) of the layer blobs
  * whose layers the repository holds: a pull need not fetch them. */

@@ -120,9 +120,7 @@ static void to_hex(const uint8_t *d, size_t size, char *out)
 static int buffer_digest(enum cfs_hash_alg alg, const void *data, size_t len,
 			 uint8_t *ret)
 {
-	if (alg != CFS_HASH_DEFAULT && alg != CFS_HASH_SHA256)
-		return -EOPNOTSUPP;
-	return cfs_fsverity_digest_buffer(data, len, ret);
+	return cfs_fsverity_digest_buffer_alg(alg, data, len, ret);
 }
 
 static json_object *member(json_object *o, const char *key)
@@ -839,8 +837,7 @@ static int seal_json(struct cfsi_oci_computed *c,
 int cfs_repo_seal_oci(struct cfs_repo *repo, const char *src,
 		      const char *src_tag, const char *dest,
 		      const char *dest_tag, const struct cfs_seal_options *opts,
-		      uint8_t ret_digest[CFS_DIGEST_SIZE],
-		      struct cfs_error *err)
+		      uint8_t *ret_digest, struct cfs_error *err)
 {
 	struct cfs_import_options iopts = { 0 };
 	struct cfsi_oci_computed c = { 0 };
@@ -929,7 +926,7 @@ int cfs_repo_seal_oci(struct cfs_repo *repo, const char *src,
 	else
 		r = 0;
 	if (r == 0 && ret_digest != NULL)
-		memcpy(ret_digest, c.digest, CFS_DIGEST_SIZE);
+		memcpy(ret_digest, c.digest, cfs_hash_alg_digest_size(c.alg));
 out:
 	dest_close(&d);
 	cfsi_oci_computed_free(&c);
@@ -939,13 +936,30 @@ out:
 /* ------------------------------------------------------------------ */
 /* The seal recorded at import */
 
+/* "fsverity-sha256-12" into its algorithm: -EINVAL for anything else. */
+static int alg_from_seal_name(const char *name, enum cfs_hash_alg *ret)
+{
+	char alg[32];
+
+	for (unsigned a = CFS_HASH_SHA256; a <= CFS_HASH_SHA512; a++)
+		if (name != NULL &&
+		    cfsi_seal_alg_name((enum cfs_hash_alg)a, alg) == 0 &&
+		    strcmp(name, alg) == 0) {
+			*ret = (enum cfs_hash_alg)a;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 int cfs_repo_read_seal(struct cfs_repo *repo, const char *name,
-		       uint8_t ret_digest[CFS_DIGEST_SIZE], uint8_t **ret_sig,
-		       size_t *ret_sig_len, struct cfs_error *err)
+		       enum cfs_hash_alg *ret_alg, uint8_t *ret_digest,
+		       uint8_t **ret_sig, size_t *ret_sig_len,
+		       struct cfs_error *err)
 {
 	_cleanup_free_ char *buf = malloc(RECORD_MAX);
-	uint8_t digest[CFS_DIGEST_SIZE] = { 0 }, sealed[64];
-	char hex[CFS_DIGEST_HEX_SIZE], alg[32];
+	uint8_t digest[CFS_DIGEST_SIZE] = { 0 }, sealed[CFS_DIGEST_MAX_SIZE];
+	char hex[CFS_DIGEST_HEX_SIZE];
+	enum cfs_hash_alg alg = CFS_HASH_DEFAULT;
 	json_object *rec = NULL, *seal;
 	const char *value, *sig_text;
 	uint8_t *sig = NULL;
@@ -984,13 +998,10 @@ int cfs_repo_read_seal(struct cfs_repo *repo, const char *name,
 				  name);
 		goto out;
 	}
-	/* the repository's algorithm is the image's */
-	r = cfsi_seal_alg_name(CFS_HASH_DEFAULT, alg);
-	size = cfs_hash_alg_digest_size(CFS_HASH_DEFAULT);
+	r = alg_from_seal_name(cfsi_json_str(seal, "algorithm"), &alg);
+	size = cfs_hash_alg_digest_size(alg);
 	value = cfsi_json_str(seal, "digest");
-	if (r < 0 || cfsi_json_str(seal, "algorithm") == NULL ||
-	    strcmp(cfsi_json_str(seal, "algorithm"), alg) != 0 ||
-	    parse_hex(value, size, sealed) < 0) {
+	if (r < 0 || size == 0 || parse_hex(value, size, sealed) < 0) {
 		r = cfs_error_set(err, -EINVAL,
 				  "%s/" LAYOUT_OCI "/%s: a seal that cannot "
 				  "be read",
@@ -1006,6 +1017,8 @@ int cfs_repo_read_seal(struct cfs_repo *repo, const char *name,
 				  cfs_repo_get_path(repo), name);
 		goto out;
 	}
+	if (ret_alg != NULL)
+		*ret_alg = alg;
 	if (ret_digest != NULL)
 		memcpy(ret_digest, sealed, size);
 	if (ret_sig != NULL) {

@@ -69,7 +69,7 @@ struct cfsi_oci_computed {
 	size_t config_len;
 	char manifest_digest[80];
 	enum cfs_hash_alg alg;
-	uint8_t digest[CFS_DIGEST_SIZE]; /* of the composefs image */
+	uint8_t digest[CFS_DIGEST_MAX_SIZE]; /* of the composefs image */
 };
 int cfsi_oci_compute(struct cfs_repo *repo, const char *layout, const char *tag,
 		     const struct cfs_import_options *opts,
