@@ -47,7 +47,10 @@ struct server {
 	int *basedir_fds;
 	size_t n_basedirs;
 	enum cfs_verify verify;
-	struct cfs_object_cache *cache;
+	/* one per algorithm: [0] SHA-256, [1] SHA-512, picked by each
+	 * file's digest */
+	struct cfs_object_cache *caches[2];
+	enum cfs_hash_alg alg; /* of the image's own digest */
 	bool foreground;
 	bool no_opendir; /* the kernel takes ENOSYS from opendir as "none" */
 	bool noacl; /* -o noacl */
@@ -469,10 +472,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err.message[0] = '\0';
 		cfs_error_set(&err, -EIO, "no object named for its content");
 	} else {
-		r = -cfs_object_open(s->cache, s->basedir_fds, s->n_basedirs,
-				     info.object, h->inode.size,
-				     info.has_digest ? info.digest : NULL,
-				     s->verify, &h->object, &err);
+		r = -cfs_object_open(
+			s->caches[info.has_digest &&
+				  info.digest_alg == CFS_HASH_SHA512],
+			s->basedir_fds, s->n_basedirs, info.object,
+			h->inode.size, info.has_digest ? info.digest : NULL,
+			s->verify, &h->object, &err);
 	}
 	if (r != 0) {
 		char path[4096];
@@ -825,6 +830,7 @@ struct options {
 	char *source; /* -o source=IMAGE, the reference's form */
 	char *basedir;
 	char *digest;
+	char *hash_alg;
 	char *verify;
 	char *treecache;
 	char *signature;
@@ -837,6 +843,7 @@ static const struct fuse_opt option_spec[] = {
 	{ "source=%s", offsetof(struct options, source), 0 },
 	{ "basedir=%s", offsetof(struct options, basedir), 0 },
 	{ "digest=%s", offsetof(struct options, digest), 0 },
+	{ "hash-alg=%s", offsetof(struct options, hash_alg), 0 },
 	{ "verify=%s", offsetof(struct options, verify), 0 },
 	{ "treecache=%s", offsetof(struct options, treecache), 0 },
 	{ "signature=%s", offsetof(struct options, signature), 0 },
@@ -871,7 +878,12 @@ static void usage(void)
 	       "  -o source=IMAGE          the image (instead of the argument)\n"
 	       "  -o basedir=DIR[:DIR...]  object directories, searched in order\n"
 	       "  -o digest=HEX            the image's fs-verity digest: refuse\n"
-	       "                           to serve any other image\n"
+	       "                           to serve any other image (64 hex\n"
+	       "                           digits: SHA-256, 128: SHA-512)\n"
+	       "  -o hash-alg=ALG          the image's algorithm, sha256 or\n"
+	       "                           sha512 (default: digest='s, else\n"
+	       "                           sha256); files are checked with\n"
+	       "                           their own digest's algorithm\n"
 	       "  -o verify=full           check every block read against the\n"
 	       "                           digest in the image (default)\n"
 	       "  -o verify=open           check the whole object at each open\n"
@@ -911,15 +923,16 @@ static void usage(void)
 static int load_image_fd(struct server *s, int fd, const char *path,
 			 const char *hex, uint8_t *ret_found)
 {
-	uint8_t want[CFS_DIGEST_SIZE];
+	uint8_t want[CFS_DIGEST_MAX_SIZE];
 	struct cfs_error err = { { 0 } };
 	size_t size;
 
-	if (hex != NULL && cfs_digest_from_hex(hex, want) < 0)
-		return tool_fail("invalid digest '%s' (64 hex digits expected)",
-				 hex);
-	if (cfs_image_read_fd(fd, path, hex != NULL ? want : NULL, ret_found,
-			      &s->image_copy, &size, &err) < 0)
+	if (hex != NULL && cfs_digest_from_hex_alg(s->alg, hex, want) < 0)
+		return tool_fail("invalid digest '%s' (%zu hex digits "
+				 "expected)",
+				 hex, 2 * cfs_hash_alg_digest_size(s->alg));
+	if (cfs_image_read_fd_alg(fd, path, s->alg, hex != NULL ? want : NULL,
+				  ret_found, &s->image_copy, &size, &err) < 0)
 		return tool_fail("%s", err.message);
 	if (cfs_image_open_buffer(s->image_copy, size, &s->img, &err) < 0)
 		return tool_fail("%s: %s", path,
@@ -946,7 +959,7 @@ static int load_image(struct server *s, const char *path, const char *hex,
 /* signature=FILE,signed-by=CERT[:CERT...]: the digest of the bytes
  * served must carry that signature by one of those certificates. */
 static int check_signature(const char *sig_path, char *signed_by,
-			   const uint8_t digest[CFS_DIGEST_SIZE])
+			   enum cfs_hash_alg alg, const uint8_t *digest)
 {
 	enum {
 		SIG_MAX = 1 << 20
@@ -999,8 +1012,8 @@ static int check_signature(const char *sig_path, char *signed_by,
 		certs = more;
 		certs[n_certs++] = c;
 	}
-	if (cfs_verity_verify(CFS_HASH_SHA256, digest, sig, len, certs, n_certs,
-			      &err) < 0) {
+	if (cfs_verity_verify(alg, digest, sig, len, certs, n_certs, &err) <
+	    0) {
 		tool_fail("Image has no valid signature: %s", err.message);
 		goto out;
 	}
@@ -1244,7 +1257,7 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct cfs_inode root;
 	char *mount_opts = NULL;
-	uint8_t measured[CFS_DIGEST_SIZE];
+	uint8_t measured[CFS_DIGEST_MAX_SIZE];
 	int ret = 1;
 
 	tool_init("composefs-fuse");
@@ -1315,25 +1328,44 @@ int main(int argc, char **argv)
 					   &objs) != 0)
 			goto out;
 	}
+	/* the image's algorithm: hash-alg=, else told by digest='s length */
+	s.alg = CFS_HASH_SHA256;
+	if (o.hash_alg != NULL &&
+	    cfs_hash_alg_from_name(o.hash_alg, &s.alg) < 0) {
+		fprintf(stderr,
+			"%s: unknown hash algorithm '%s' (sha256 or sha512)\n",
+			tool_name, o.hash_alg);
+		ret = tool_usage_status;
+		goto out;
+	}
+	if (o.hash_alg == NULL && o.digest != NULL &&
+	    strlen(o.digest) == 2 * 64)
+		s.alg = CFS_HASH_SHA512;
 	if (load_image(&s, o.image, o.digest, measured) != 0)
 		goto out;
 	if (o.signature != NULL &&
-	    check_signature(o.signature, o.signed_by, measured) != 0)
+	    check_signature(o.signature, o.signed_by, s.alg, measured) != 0)
 		goto out;
 	s.root_nid = cfs_image_get_root_nid(s.img);
 	if (cfs_image_get_inode(s.img, s.root_nid, &root, &err) < 0) {
 		tool_fail("%s: %s", o.image, err.message);
 		goto out;
 	}
-	s.cache = cfs_object_cache_new(0);
-	if (s.cache == NULL) {
-		tool_fail("out of memory");
-		goto out;
-	}
-	if (o.treecache != NULL &&
-	    cfs_object_cache_set_dir(s.cache, o.treecache, &err) < 0) {
-		tool_fail("%s", err.message);
-		goto out;
+	for (int i = 0; i < 2; i++) {
+		s.caches[i] = cfs_object_cache_new(0);
+		if (s.caches[i] == NULL) {
+			tool_fail("out of memory");
+			goto out;
+		}
+		if (i == 1)
+			(void)cfs_object_cache_set_hash_alg(s.caches[i],
+							    CFS_HASH_SHA512);
+		if (o.treecache != NULL &&
+		    cfs_object_cache_set_dir(s.caches[i], o.treecache, &err) <
+			    0) {
+			tool_fail("%s", err.message);
+			goto out;
+		}
 	}
 
 	/* Read-only, permissions checked by the kernel as on any file
@@ -1386,7 +1418,8 @@ out:
 	if (se != NULL)
 		fuse_session_destroy(se);
 	shared_objects_release(&objs);
-	cfs_object_cache_free(s.cache);
+	for (int i = 0; i < 2; i++)
+		cfs_object_cache_free(s.caches[i]);
 	cfs_image_free(s.img);
 	free(s.image_copy);
 	free(s.failed);
@@ -1398,6 +1431,7 @@ out:
 	free(o.image);
 	free(o.basedir);
 	free(o.digest);
+	free(o.hash_alg);
 	free(o.verify);
 	free(o.treecache);
 	free(o.signature);

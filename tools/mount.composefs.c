@@ -29,6 +29,7 @@ struct settings {
 	size_t n_basedirs;
 	char *digest;
 	char *weakdigest;
+	char *hash_alg;
 	char *signature;
 	char **certs;
 	size_t n_certs;
@@ -52,7 +53,11 @@ static void usage(FILE *out)
 		"                        (required; \\: for a colon in a name)\n"
 		"  digest=HEX            the image file must have fs-verity with this\n"
 		"                        digest, and every object fs-verity (implies\n"
-		"                        verity)\n"
+		"                        verity); 64 hex digits for SHA-256, 128 for\n"
+		"                        SHA-512\n"
+		"  hash-alg=ALG          the image's fs-verity algorithm, sha256 or\n"
+		"                        sha512 (default: told by digest='s length,\n"
+		"                        else sha256)\n"
 		"  weakdigest=HEX        weaker, for images without fs-verity: a sealed\n"
 		"                        copy of the image is checked and mounted; the\n"
 		"                        objects are checked as with tryverity\n"
@@ -233,6 +238,8 @@ static char **value_slot(struct settings *set, const char *key)
 		return &set->digest;
 	if (strcmp(key, "weakdigest") == 0)
 		return &set->weakdigest;
+	if (strcmp(key, "hash-alg") == 0)
+		return &set->hash_alg;
 	if (strcmp(key, "signature") == 0)
 		return &set->signature;
 	if (strcmp(key, "upperdir") == 0)
@@ -293,6 +300,7 @@ static void settings_free(struct settings *set)
 	free(set->basedirs);
 	free(set->digest);
 	free(set->weakdigest);
+	free(set->hash_alg);
 	free(set->signature);
 	for (size_t i = 0; i < set->n_certs; i++)
 		free(set->certs[i]);
@@ -378,7 +386,8 @@ int main(int argc, char **argv)
 	struct settings set = { 0 };
 	struct cfs_mount_options opts = { .idmap_fd = -1 };
 	struct cfs_mount_signature signature = { 0 };
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
+	enum cfs_hash_alg alg = CFS_HASH_SHA256, digest_alg;
 	const char *namespace = NULL;
 	char *options = NULL;
 	struct cfs_error err;
@@ -463,12 +472,23 @@ int main(int argc, char **argv)
 		set.weakdigest = NULL;
 		opts.flags |= CFS_MOUNT_DIGEST_COPY;
 	}
+	if (set.hash_alg != NULL &&
+	    cfs_hash_alg_from_name(set.hash_alg, &alg) < 0)
+		bad_usage("unknown hash algorithm '%s' (sha256 or sha512)",
+			  set.hash_alg);
 	if (set.digest != NULL) {
-		if (cfs_digest_from_hex(set.digest, digest) < 0)
-			bad_usage("invalid digest '%s': expected 64 hex digits",
+		if (cfs_digest_from_hex_any(set.digest, &digest_alg, digest) <
+		    0)
+			bad_usage("invalid digest '%s': expected 64 (SHA-256) "
+				  "or 128 (SHA-512) hex digits",
 				  set.digest);
+		if (set.hash_alg != NULL && digest_alg != alg)
+			bad_usage("digest '%s' is no %s digest (hash-alg=%s)",
+				  set.digest, set.hash_alg, set.hash_alg);
+		alg = digest_alg;
 		opts.digest = digest;
 	}
+	opts.hash_alg = alg;
 
 	if ((set.signature == NULL) != (set.n_certs == 0))
 		bad_usage("signature and signed-by go together");

@@ -612,6 +612,11 @@ int cfs_image_list_shown_xattrs(const struct cfs_image *image,
 int cfs_image_read_fd(int fd, const char *name, const uint8_t *expected,
 		      uint8_t *ret_found, uint8_t **ret_data, size_t *ret_size,
 		      struct cfs_error *err);
+/* The same with the digests (expected, ret_found) of algorithm alg. */
+int cfs_image_read_fd_alg(int fd, const char *name, enum cfs_hash_alg alg,
+			  const uint8_t *expected, uint8_t *ret_found,
+			  uint8_t **ret_data, size_t *ret_size,
+			  struct cfs_error *err);
 /* The same bytes opened as an image, which keeps them: nothing the file
  * undergoes later changes what the image reads. */
 int cfs_image_load_fd(int fd, const char *name, const uint8_t *expected,

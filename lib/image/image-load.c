@@ -27,13 +27,29 @@ int cfs_image_read_fd(int fd, const char *name, const uint8_t *expected,
 		      uint8_t *ret_found, uint8_t **ret_data, size_t *ret_size,
 		      struct cfs_error *err)
 {
-	uint8_t found[CFS_DIGEST_SIZE];
-	char found_hex[CFS_DIGEST_HEX_SIZE], want_hex[CFS_DIGEST_HEX_SIZE];
+	return cfs_image_read_fd_alg(fd, name, CFS_HASH_SHA256, expected,
+				     ret_found, ret_data, ret_size, err);
+}
+
+int cfs_image_read_fd_alg(int fd, const char *name, enum cfs_hash_alg alg,
+			  const uint8_t *expected, uint8_t *ret_found,
+			  uint8_t **ret_data, size_t *ret_size,
+			  struct cfs_error *err)
+{
+	size_t digest_size = cfs_hash_alg_digest_size(alg);
+	uint8_t found[CFS_DIGEST_MAX_SIZE];
+	char found_hex[CFS_DIGEST_HEX_MAX_SIZE];
+	char want_hex[CFS_DIGEST_HEX_MAX_SIZE];
 	_cleanup_free_ uint8_t *data = NULL;
 	struct stat st;
 	off_t size;
 	ssize_t n;
 
+	if (digest_size == 0)
+		return cfs_error_set(err, -EOPNOTSUPP,
+				     "fs-verity hash algorithm %u is not "
+				     "implemented",
+				     alg);
 	if (fstat(fd, &st) < 0)
 		return cfs_error_set(err, -errno, "%s: %s", name,
 				     strerror(errno));
@@ -59,15 +75,16 @@ int cfs_image_read_fd(int fd, const char *name, const uint8_t *expected,
 	if (n < size)
 		return cfs_error_set(err, -EIO, "%s: read: file shrank", name);
 	if (expected != NULL || ret_found != NULL) {
-		if (cfs_fsverity_digest_buffer(data, (size_t)n, found) < 0)
+		if (cfs_fsverity_digest_buffer_alg(alg, data, (size_t)n,
+						   found) < 0)
 			return cfs_error_set(err, -ENOMEM, "%s: out of memory",
 					     name);
 		if (ret_found != NULL)
-			memcpy(ret_found, found, CFS_DIGEST_SIZE);
+			memcpy(ret_found, found, digest_size);
 		if (expected != NULL &&
-		    memcmp(found, expected, CFS_DIGEST_SIZE) != 0) {
-			cfs_digest_to_hex(found, found_hex);
-			cfs_digest_to_hex(expected, want_hex);
+		    memcmp(found, expected, digest_size) != 0) {
+			cfs_digest_to_hex_alg(alg, found, found_hex);
+			cfs_digest_to_hex_alg(alg, expected, want_hex);
 			return cfs_error_set(
 				err, -EILSEQ,
 				"%s: image digest is %s, expected %s", name,

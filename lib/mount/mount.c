@@ -133,7 +133,7 @@ static int validate_options(const struct cfs_mount_options *opts,
 	if ((opts->flags & ~ALL_FLAGS) != 0)
 		return cfs_error_set(err, -EINVAL, "unknown mount flags 0x%x",
 				     opts->flags & ~ALL_FLAGS);
-	if (cfs_hash_alg_digest_size(opts->hash_alg) != CFS_DIGEST_SIZE)
+	if (cfs_hash_alg_digest_size(opts->hash_alg) == 0)
 		return cfs_error_set(err, -EOPNOTSUPP,
 				     "fs-verity hash algorithm %u is not "
 				     "implemented",
@@ -284,20 +284,25 @@ int cfsi_mount_sealed_copy(int fd, const char *name)
  * and that their digest carries the signature asked for. */
 static int pin_image(struct mount_state *s, struct cfs_error *err)
 {
-	char want_hex[CFS_DIGEST_HEX_SIZE], found_hex[CFS_DIGEST_HEX_SIZE];
-	uint8_t found[CFS_DIGEST_SIZE];
+	char want_hex[CFS_DIGEST_HEX_MAX_SIZE];
+	char found_hex[CFS_DIGEST_HEX_MAX_SIZE];
+	uint8_t found[CFS_DIGEST_MAX_SIZE];
+	enum cfs_hash_alg alg = s->opts->hash_alg ? s->opts->hash_alg :
+						    CFS_HASH_SHA256;
 	int r;
 
 	/* A file with fs-verity cannot change, and the kernel checks every
 	 * read of it against the digest it gives here. */
-	r = cfs_fsverity_measure_fd(s->image_fd, found);
+	r = cfs_fsverity_measure_fd_alg(s->image_fd, alg, found);
 	if ((r == -ENODATA || r == -EOPNOTSUPP) &&
 	    !(s->opts->flags & CFS_MOUNT_DIGEST_COPY))
 		return cfs_error_set(err, -ENOTTY, "Image has no fs-verity");
 	if (r == -EBADMSG && !(s->opts->flags & CFS_MOUNT_DIGEST_COPY))
 		return cfs_error_set(err, -EILSEQ,
 				     "Image has wrong fs-verity: its digest "
-				     "is not SHA-256");
+				     "is not %s",
+				     alg == CFS_HASH_SHA512 ? "SHA-512" :
+							      "SHA-256");
 	if (r == -ENODATA || r == -EOPNOTSUPP) {
 		r = cfsi_mount_sealed_copy(s->image_fd, s->name);
 		if (r < 0)
@@ -307,7 +312,7 @@ static int pin_image(struct mount_state *s, struct cfs_error *err)
 					     strerror(-r));
 		s->sealed_fd = r;
 		s->image_fd = r;
-		r = cfs_fsverity_digest_fd(s->sealed_fd, found);
+		r = cfs_fsverity_digest_fd_alg(alg, s->sealed_fd, found);
 	}
 	if (r < 0)
 		return cfs_error_set(err, r, "measuring the image: %s",
@@ -316,11 +321,10 @@ static int pin_image(struct mount_state *s, struct cfs_error *err)
 		const struct cfs_mount_signature *sig = s->opts->signature;
 		struct cfs_error why;
 
-		r = cfs_verity_verify(CFS_HASH_SHA256, found, sig->sig,
-				      sig->sig_len, sig->cert_paths,
-				      sig->n_certs, &why);
+		r = cfs_verity_verify(alg, found, sig->sig, sig->sig_len,
+				      sig->cert_paths, sig->n_certs, &why);
 		if (r < 0) {
-			cfs_digest_to_hex(found, found_hex);
+			cfs_digest_to_hex_alg(alg, found, found_hex);
 			return cfs_error_set(err, r,
 					     "Image has no valid signature: "
 					     "its digest %s: %s",
@@ -328,9 +332,10 @@ static int pin_image(struct mount_state *s, struct cfs_error *err)
 		}
 	}
 	if (s->opts->digest != NULL &&
-	    memcmp(found, s->opts->digest, CFS_DIGEST_SIZE) != 0) {
-		cfs_digest_to_hex(found, found_hex);
-		cfs_digest_to_hex(s->opts->digest, want_hex);
+	    memcmp(found, s->opts->digest, cfs_hash_alg_digest_size(alg)) !=
+		    0) {
+		cfs_digest_to_hex_alg(alg, found, found_hex);
+		cfs_digest_to_hex_alg(alg, s->opts->digest, want_hex);
 		return cfs_error_set(err, -EILSEQ,
 				     "Image has wrong fs-verity: its digest "
 				     "is %s, not the expected %s",
