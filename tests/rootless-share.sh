@@ -220,6 +220,25 @@ else
 	tap_not_ok "composefs-fuse -o shared mounts over the same object server" "$out"
 fi
 
+# the object server serves whatever digest algorithm names an object: a
+# SHA-512 object (128 hex digits) read, verified, through the object mount
+if command -v fsverity >/dev/null; then
+	head -c 50000 /dev/urandom >"$work/o512"
+	d=$(fsverity digest --hash-alg=sha512 "$work/o512" | sed 's/^sha512://; s/ .*//')
+	wrong=${d:0:127}$([ "${d:127}" = 0 ] && echo 1 || echo 0)
+	install -D -m 644 "$work/o512" "$repo/objects/${d:0:2}/${d:2}"
+	install -D -m 644 "$work/o512" "$repo/objects/${wrong:0:2}/${wrong:2}"
+	objmnt=$(nsenter -t "$holder" -m awk '/ - fuse.composefs-objects / { print $5 }' /proc/self/mountinfo)
+	if in_ns cmp -s "$objmnt/${d:0:2}/${d:2}" "$work/o512" &&
+		! in_ns cat "$objmnt/${wrong:0:2}/${wrong:2}" >/dev/null 2>&1; then
+		tap_ok "a SHA-512 object is served verified, one whose name is not its digest is not"
+	else
+		tap_not_ok "a SHA-512 object is served verified, one whose name is not its digest is not" "$objmnt"
+	fi
+else
+	tap_skip "a SHA-512 object is served verified" "fsverity is not installed"
+fi
+
 # whether a mount of ours is left in the namespace: the object server's, an
 # image's metadata (under the user's runtime directory), an overlay
 ours_mounted()
