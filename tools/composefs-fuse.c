@@ -1184,6 +1184,15 @@ static void detach_streams(void)
 	}
 }
 
+/* The overlay holds the metadata mount; nothing else may: detached (lazily,
+ * by libfuse, which then lets go of the session's descriptor in this
+ * process) and its directory removed. */
+static void detach_meta(struct fuse_session *se, const char *meta)
+{
+	fuse_session_unmount(se);
+	(void)rmdir(meta);
+}
+
 /*
  * -o shared: the object server found or started, this image's metadata
  * served on a private directory, overlayfs stacked on the mount point.
@@ -1211,8 +1220,7 @@ static int serve_shared(struct server *s, struct fuse_session *se,
 	pid = fork();
 	if (pid < 0) {
 		tool_fail("fork: %s", strerror(errno));
-		(void)umount2(meta, MNT_DETACH);
-		(void)rmdir(meta);
+		detach_meta(se, meta);
 		goto out;
 	}
 	if (!cmd->foreground) {
@@ -1226,14 +1234,19 @@ static int serve_shared(struct server *s, struct fuse_session *se,
 			_exit(fuse_session_loop(se) < 0 ? 1 : 0);
 		}
 		r = shared_stack(objs, meta, cmd->mountpoint);
+		detach_meta(se, meta);
 		goto out;
 	}
-	if (pid == 0)
-		_exit(shared_stack(objs, meta, cmd->mountpoint));
+	if (pid == 0) {
+		r = shared_stack(objs, meta, cmd->mountpoint);
+		detach_meta(se, meta);
+		_exit(r);
+	}
 	/* the child holds the lock (the same open file) until it is done */
 	close(objs->lock_fd);
 	objs->lock_fd = -1;
 	r = fuse_session_loop(se) < 0 ? 1 : 0;
+	fuse_session_unmount(se); /* gone already: frees what remains */
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			break;

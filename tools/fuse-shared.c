@@ -866,9 +866,6 @@ int shared_stack(const struct shared_objects *o, const char *meta_dir,
 					       "namespace of one's own, as "
 					       "with unshare -Urm, or root)" :
 					       "");
-	/* the overlay holds the metadata mount; nothing else may */
-	(void)umount2(meta_dir, MNT_DETACH);
-	(void)rmdir(meta_dir);
 	free(opts);
 	return r;
 }

@@ -38,9 +38,9 @@ char *shared_meta_dir(const struct shared_objects *o);
 
 /*
  * Mount overlayfs read-only on target: meta_dir's tree, its files' contents
- * from the object mount; then detach meta_dir's mount and remove the
- * directory, so that the metadata server ends with the overlay. 0, or 1
- * with a message printed (meta_dir is detached either way).
+ * from the object mount. The caller then detaches meta_dir's mount, so that
+ * the metadata server ends with the overlay, and removes the directory. 0,
+ * or 1 with a message printed.
  */
 int shared_stack(const struct shared_objects *o, const char *meta_dir,
 		 const char *target);
