@@ -239,6 +239,24 @@ else
 	tap_skip "a SHA-512 object is served verified" "fsverity is not installed"
 fi
 
+# an image of SHA-512 digests, its objects in the same store, mounts over
+# the same object server
+MKCOMPOSEFS=$(cfs_tool mkcomposefs)
+if "$MKCOMPOSEFS" --hash-alg=sha512 --digest-store="$repo/objects" "$work/src2" "$work/img512" 2>"$work/mk512.err"; then
+	chmod -R a+rX "$repo/objects" "$work/img512"
+	mkdir -p "$work/s4" && chown "$uid:$gid" "$work/s4"
+	if out=$(in_ns "$FUSE" -o "shared,basedir=$repo/objects" "$work/img512" "$work/s4" 2>&1) &&
+		in_ns cmp -s "$work/s4/files/size-4097" "$src/files/size-4097" &&
+		[ "$(nsenter -t "$holder" -m grep -c ' - fuse.composefs-objects ' /proc/self/mountinfo)" = 1 ]; then
+		tap_ok "an image of SHA-512 digests mounts over the same object server"
+	else
+		tap_not_ok "an image of SHA-512 digests mounts over the same object server" "$out"
+	fi
+	in_ns umount "$work/s4"
+else
+	tap_skip "an image of SHA-512 digests mounts over the same object server" "$(head -c 100 "$work/mk512.err")"
+fi
+
 # whether a mount of ours is left in the namespace: the object server's, an
 # image's metadata (under the user's runtime directory), an overlay
 ours_mounted()
