@@ -12,7 +12,9 @@
 # For each: the growth of `Cached:` in /proc/meminfo (caches dropped first)
 # when the file is read through 1 and through 4 mounts, in copies of the
 # file (medians of RUNS), and the read speed through one mount, cold (caches
-# dropped) and warm (medians of RUNS).
+# dropped) and warm (medians of RUNS); and on a fifth name, a copy of
+# LS_TREE (default /usr/include) with a binary: `ls -lR` cold and warm, 20
+# runs of the binary (`ls --version`), and the big file read through mmap.
 #
 # Needs root (the kernel mount, dropping caches; the rootless mounts are made
 # by USER_NAME, default nobody; /dev/fuse here is 0600, so (rather than a
@@ -28,6 +30,7 @@ BUILD=${BUILD:-$top/build}
 CFS=$BUILD/tools/composefs
 WORKDIR=${WORKDIR:-/var/tmp/cfs-share-bench}
 SIZE_MB=${SIZE_MB:-256}
+LS_TREE=${LS_TREE:-/usr/include}
 RUNS=${RUNS:-3}
 USER_NAME=${USER_NAME:-nobody}
 
@@ -62,9 +65,13 @@ for n in 1 2 3 4; do
 	"$CFS" --repo repo add "src$n" "n$n" >/dev/null
 	mkdir -p "m$n"
 done
-rm -rf big src1 src2 src3 src4
+mkdir -p src5/bin m5
+cp -a "$LS_TREE" src5/tree
+cp /bin/ls src5/bin/ls
+"$CFS" --repo repo add src5 n5 >/dev/null
+rm -rf big src1 src2 src3 src4 src5
 mkdir -p state
-chown -R "$uid:$gid" repo m1 m2 m3 m4 state
+chown -R "$uid:$gid" repo m1 m2 m3 m4 m5 state
 mknod fuse c "$((16#$(stat -c %t /dev/fuse)))" "$((16#$(stat -c %T /dev/fuse)))"
 chown "$uid:$gid" fuse
 chmod 600 fuse
@@ -86,7 +93,7 @@ setup()
 	local kind="$1" i
 	case "$kind" in
 	kernel)
-		for i in 1 2 3 4; do "$CFS" --repo repo mount "n$i" "m$i"; done
+		for i in 1 2 3 4 5; do "$CFS" --repo repo mount "n$i" "m$i"; done
 		;;
 	*)
 		local opt=""
@@ -97,7 +104,7 @@ setup()
 		unshare -m --propagation private sh -c \
 			'mount --bind fuse /dev/fuse && exec "$@"' sh \
 			"${as_user[@]}" env -u XDG_RUNTIME_DIR unshare -Urm bash -c "
-			for i in 1 2 3 4; do
+			for i in 1 2 3 4 5; do
 				'$CFS' --repo repo mount $opt n\$i m\$i || exit 1
 			done
 			echo ok >state/ready
@@ -115,7 +122,7 @@ setup()
 teardown()
 {
 	local i
-	for i in 1 2 3 4; do
+	for i in 1 2 3 4 5; do
 		in_ns umount "$WORKDIR/m$i" 2>/dev/null || true
 	done
 	if [ -n "$holder" ]; then
@@ -152,18 +159,42 @@ seconds()
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-declare -A result
+runs_of_binary()
+{
+	local i
+	for ((i = 0; i < 20; i++)); do
+		in_ns "$WORKDIR/m5/bin/ls" --version >/dev/null
+	done
+}
+
+mmap_read()
+{
+	in_ns python3 -c '
+import mmap, sys
+with open(sys.argv[1], "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:
+    for i in range(0, len(m), 4096):
+        m[i]' "$WORKDIR/m1/usr/big"
+}
+
+declare -A result more
 for kind in kernel fuse shared; do
 	echo "measuring: $kind"
 	setup "$kind"
-	one=() four=() cold=() warm=()
+	one=() four=() cold=() warm=() lscold=() lswarm=() exe=() mm=()
 	for ((r = 0; r < RUNS; r++)); do
 		one+=("$(copies 1)")
 		four+=("$(copies 4)")
 		drop
 		cold+=("$(seconds in_ns cat "$WORKDIR/m1/usr/big")")
 		warm+=("$(seconds in_ns cat "$WORKDIR/m1/usr/big")")
+		warm+=("$(seconds in_ns cat "$WORKDIR/m1/usr/big")")
+		mm+=("$(seconds mmap_read)")
+		drop
+		lscold+=("$(seconds in_ns ls -lR "$WORKDIR/m5")")
+		lswarm+=("$(seconds in_ns ls -lR "$WORKDIR/m5")")
+		exe+=("$(seconds runs_of_binary)")
 	done
+	more[$kind]="$(median "${lscold[@]}") $(median "${lswarm[@]}") $(median "${exe[@]}") $(median "${mm[@]}")"
 	result[$kind]="$(median "${one[@]}") $(median "${four[@]}") $(median "${cold[@]}") $(median "${warm[@]}")"
 	teardown
 done
@@ -183,4 +214,18 @@ for kind in kernel fuse shared; do
 		-v s="$SIZE_MB" -v fw="${result[fuse]##* }" 'BEGIN {
 		printf "| %s | %.2f copies | %.2f copies | %.3f s (%.0f MiB/s) | %.3f s (%.0f MiB/s, %.2fx noshared) |\n",
 			l, o, f, c, s / c, w, s / w, w / fw }'
+done
+
+echo
+echo "$(find "$LS_TREE" | wc -l) entries of $LS_TREE, medians of $RUNS runs (warm: after the cold run)"
+echo "| mount | ls -lR cold | ls -lR warm | 20 runs of ls --version | mmap read of the big file, warm |"
+echo "| --- | --- | --- | --- | --- |"
+for kind in kernel fuse shared; do
+	read -r lc lw ex mm <<<"${more[$kind]}"
+	case $kind in
+	kernel) label="kernel (root)" ;;
+	fuse) label="composefs-fuse, -o noshared (rootless)" ;;
+	shared) label="composefs-fuse -o shared (rootless default)" ;;
+	esac
+	echo "| $label | $lc s | $lw s | $ex s | $mm s |"
 done
