@@ -302,6 +302,83 @@ run 0 "sealing into the source layout itself, another tag" repo oci seal \
 run 0 "...which imports" repo oci import --require-sealed oci:src:t-sealed insrc
 run 0 "...and the old tag is still there" repo oci import oci:src:t plain
 
+# SHA-512: a repository of fsverity-sha512-12 seals with that algorithm;
+# each algorithm's repository refuses the other's seal
+if ! "$COMPOSEFS" --repo repo512 init --hash-alg=sha512 >/dev/null 2>&1; then
+	tap_skip "SHA-512 seals" "composefs init --hash-alg=sha512 is not available"
+else
+	tap_ok "init a SHA-512 repository"
+	key512=composefs.merged.erofs.v1.fsverity-sha512-12
+	cfg512=composefs.config.fsverity-sha512-12
+	run 0 "sha512: oci seal --sign-key" repo512 oci seal --sign-key a.key \
+		--sign-cert a.pem oci:src:t oci:sealed512:t
+	d512=$out
+	if [ ${#d512} -eq 128 ] && [ "$(ann sealed512 t $key512)" = "$d512" ] &&
+		[ -z "$(ann sealed512 t $key256)" ]; then
+		tap_ok "sha512: the digest sealed has 128 hex digits, in $key512"
+	else
+		tap_not_ok "sha512: the digest sealed, in $key512" "$d512 / $(ann sealed512 t $key512)"
+	fi
+	cfgblob512=$(python3 -c 'import json,sys; i=json.load(open("sealed512/index.json")); m=json.load(open("sealed512/blobs/sha256/"+i["manifests"][0]["digest"][7:])); print("sealed512/blobs/sha256/"+m["config"]["digest"][7:])')
+	if command -v fsverity >/dev/null; then
+		if [ "$(ann sealed512 t $cfg512 --config)" = "$(fsverity digest --hash-alg=sha512 --compact "$cfgblob512")" ]; then
+			tap_ok "sha512: $cfg512 is fsverity digest --hash-alg=sha512's of the config"
+		else
+			tap_not_ok "sha512: $cfg512" "$(ann sealed512 t $cfg512 --config)"
+		fi
+	fi
+	run 0 "sha512: the sealed copy imports with --trusted-cert" repo512 \
+		oci import --trusted-cert a.pem oci:sealed512:t signed512
+	if [ "$out" = "$d512" ]; then
+		tap_ok "sha512: ...as the image sealed"
+	else
+		tap_not_ok "sha512: ...as the image sealed" "$out"
+	fi
+	refused "sha512: refused with another certificate" "does not verify" repo512 other512 \
+		oci import --trusted-cert b.pem oci:sealed512:t other512
+	refused "a sha512 seal refused by a sha256 repository" "fsverity-sha512-12.*cannot check" \
+		repo from512 oci import oci:sealed512:t from512
+	refused "a sha256 seal refused by a sha512 repository" "fsverity-sha256-12.*cannot check" \
+		repo512 from256 oci import oci:sealed:signed from256
+	printf 'FSVerity\002\000\100\000' >formatted512
+	printf '%s' "$d512" | xxd -r -p >>formatted512
+	ann sealed512 t $key512.sig | base64 -d >ours512.der
+	if out=$(openssl cms -verify -binary -inform DER -in ours512.der -content formatted512 \
+		-certfile a.pem -CAfile a.pem -purpose any -out /dev/null 2>&1); then
+		tap_ok "sha512: our signature verifies with openssl cms"
+	else
+		tap_not_ok "sha512: our signature verifies with openssl cms" "$out"
+	fi
+	if command -v fsverity >/dev/null &&
+		"$COMPOSEFS" --repo repo512 export signed512 signed512.cfs &&
+		fsverity sign --hash-alg=sha512 signed512.cfs fsv512.der --key=a.key \
+			--cert=a.pem >/dev/null 2>&1; then
+		cp -a sealed512 fsv512
+		"${ocitool[@]}" annotate fsv512 t $key512.sig "$(base64 -w0 fsv512.der)"
+		run 0 "sha512: a seal signed by fsverity sign --hash-alg=sha512 is accepted" repo512 \
+			oci import --trusted-cert a.pem oci:fsv512:t fsv512
+	else
+		tap_skip "sha512: fsverity sign's signature" "needs fsverity"
+	fi
+	if [ -x "$FUSE" ] && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+		mkdir -p mnt512
+		if out=$("$COMPOSEFS" --repo repo512 mount --fuse --signed-by a.pem signed512 mnt512 2>&1) &&
+			cmp -s mnt512/usr/bin/tool tree/usr/bin/tool; then
+			tap_ok "sha512: composefs mount --signed-by of the sealed image (FUSE)"
+		else
+			tap_not_ok "sha512: composefs mount --signed-by of the sealed image (FUSE)" "$out"
+		fi
+		fusermount3 -u mnt512 2>/dev/null
+		out=$("$COMPOSEFS" --repo repo512 mount --fuse --signed-by b.pem signed512 mnt512 2>&1)
+		if [ $? -eq 1 ] && ! mountpoint -q mnt512; then
+			tap_ok "sha512: ...refused --signed-by another certificate"
+		else
+			tap_not_ok "sha512: ...refused --signed-by another certificate" "$out"
+			fusermount3 -u mnt512 2>/dev/null
+		fi
+	fi
+fi
+
 # through a registry: skopeo copy pushes, oci pull checks
 # start_registry: docker-registry on a free port of 127.0.0.1, its log in
 # registry/log; sets port and registry_pid

@@ -487,6 +487,8 @@ static int oci_seal(int argc, char **argv,
 {
 	struct cfs_error err = { { 0 } };
 	uint8_t digest[CFS_DIGEST_MAX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE];
+	enum cfs_hash_alg alg = CFS_HASH_DEFAULT;
 	char *src, *src_tag, *dest, *dest_tag;
 	struct cfs_repo *repo;
 	struct show show;
@@ -507,13 +509,15 @@ static int oci_seal(int argc, char **argv,
 	opts->progress = on_event;
 	opts->userdata = &show;
 	repo = open_repo(0);
-	if (cfs_repo_seal_oci(repo, src, src_tag, dest, dest_tag, opts, digest,
-			      &err) < 0) {
+	if (cfs_repo_seal_oci(repo, src, src_tag, dest, dest_tag, opts, &alg,
+			      digest, &err) < 0) {
 		show_end(&show);
 		tool_die("%s", err.message);
 	}
 	show_end(&show);
-	print_digest(digest);
+	cfs_digest_to_hex_alg(alg, digest, hex);
+	printf("%s\n", hex);
+	tool_check_stdout();
 	cfs_repo_free(repo);
 	return 0;
 }

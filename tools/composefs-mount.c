@@ -224,9 +224,8 @@ static char *find_fuse_server(void)
  * seal's signature must verify (the digest names the image the mount
  * checks: the kernel path checks it again on what it measures). */
 static void check_seal(struct cfs_repo *repo, const char *name,
-		       const uint8_t digest[CFS_DIGEST_SIZE],
-		       const char *const *certs, size_t n_certs,
-		       struct cfs_mount_signature *ret)
+		       const uint8_t *digest, const char *const *certs,
+		       size_t n_certs, struct cfs_mount_signature *ret)
 {
 	struct cfs_error err = { { 0 } };
 	uint8_t sealed[CFS_DIGEST_MAX_SIZE];
@@ -245,10 +244,9 @@ static void check_seal(struct cfs_repo *repo, const char *name,
 		return;
 	if (r < 0)
 		tool_die("%s", err.message);
-	/* the name's digest is of the repository's algorithm */
-	if (cfs_hash_alg_digest_size(alg) != CFS_DIGEST_SIZE ||
-	    memcmp(sealed, digest, CFS_DIGEST_SIZE) != 0) {
-		cfs_digest_to_hex(digest, hex);
+	/* the name's digest is of the repository's algorithm, the seal's */
+	if (memcmp(sealed, digest, cfs_hash_alg_digest_size(alg)) != 0) {
+		cfs_digest_to_hex_alg(alg, digest, hex);
 		cfs_digest_to_hex_alg(alg, sealed, sealed_hex);
 		tool_die("'%s' was imported sealed as %s but names image %s",
 			 name, sealed_hex, hex);

@@ -369,12 +369,14 @@ struct cfs_seal_options {
  * links where they can be, else copies checked against their digests).
  * Blobs are written whole before they are named, index.json is replaced
  * in one rename; on failure whatever was added to dest is removed. The
- * digest sealed into ret_digest (may be NULL; as long as the repository's
- * algorithm's digests, CFS_DIGEST_MAX_SIZE bytes suffice). */
+ * algorithm into *ret_alg and the digest sealed into ret_digest (either
+ * may be NULL; as long as the algorithm's digests, CFS_DIGEST_MAX_SIZE
+ * bytes suffice). */
 int cfs_repo_seal_oci(struct cfs_repo *repo, const char *src,
 		      const char *src_tag, const char *dest,
 		      const char *dest_tag, const struct cfs_seal_options *opts,
-		      uint8_t *ret_digest, struct cfs_error *err);
+		      enum cfs_hash_alg *ret_alg, uint8_t *ret_digest,
+		      struct cfs_error *err);
 
 /* The seal of the image name names, as checked when it was imported: its
  * algorithm into *ret_alg, the digest sealed into ret_digest (as long as

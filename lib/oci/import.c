@@ -36,6 +36,8 @@
 
 #include "oci/import_i.h"
 #include "oci/seal_i.h"
+#include "format/hash_alg_i.h"
+#include "store/store_i.h"
 #include "repo/layout.h"
 #include "repo/repo_i.h"
 #include "base/util.h"
@@ -977,10 +979,11 @@ static int transform(struct oci_result *res,
 	return r;
 }
 
-/* The algorithm of the image's digest. */
-static enum cfs_hash_alg image_alg(const struct cfs_write_options *w)
+/* The algorithm of the image's digest: the repository's, which is its
+ * store's. */
+static enum cfs_hash_alg image_alg(const struct cfs_store *store)
 {
-	return w->hash_alg ? (enum cfs_hash_alg)w->hash_alg : CFS_HASH_SHA256;
+	return cfsi_store_hash_alg(store)->id;
 }
 
 struct seal_check {
@@ -1048,7 +1051,7 @@ int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 			.config = res.config,
 			.config_text = res.config_text,
 			.config_len = (size_t)res.cdesc.size,
-			.alg = image_alg(&wopts),
+			.alg = image_alg(store),
 			.require_sealed = flags & CFS_IMPORT_REQUIRE_SEALED,
 			.certs = opts ? opts->trusted_certs : NULL,
 			.n_certs = opts ? opts->n_trusted_certs : 0,
@@ -1116,6 +1119,8 @@ int cfsi_oci_compute(struct cfs_repo *repo, const char *layout, const char *tag,
 		r = oci_tree(&oci, tag, store, &res);
 	if (r == 0)
 		r = transform(&res, opts, &wopts, err);
+	if (r == 0)
+		wopts.hash_alg = image_alg(store);
 	/* its objects kept, as an import's: importing the sealed copy next
 	 * writes nothing again */
 	if (r == 0)
@@ -1123,7 +1128,7 @@ int cfsi_oci_compute(struct cfs_repo *repo, const char *layout, const char *tag,
 	if (r == 0)
 		r = cfs_write_image(res.root, &wopts, -1, ret->digest, err);
 	if (r == 0) {
-		ret->alg = image_alg(&wopts);
+		ret->alg = image_alg(store);
 		ret->manifest = TAKE_PTR(res.manifest);
 		ret->config = TAKE_PTR(res.config);
 		ret->config_text = TAKE_PTR(res.config_text);

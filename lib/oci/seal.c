@@ -837,7 +837,8 @@ static int seal_json(struct cfsi_oci_computed *c,
 int cfs_repo_seal_oci(struct cfs_repo *repo, const char *src,
 		      const char *src_tag, const char *dest,
 		      const char *dest_tag, const struct cfs_seal_options *opts,
-		      uint8_t *ret_digest, struct cfs_error *err)
+		      enum cfs_hash_alg *ret_alg, uint8_t *ret_digest,
+		      struct cfs_error *err)
 {
 	struct cfs_import_options iopts = { 0 };
 	struct cfsi_oci_computed c = { 0 };
@@ -927,6 +928,8 @@ int cfs_repo_seal_oci(struct cfs_repo *repo, const char *src,
 		r = 0;
 	if (r == 0 && ret_digest != NULL)
 		memcpy(ret_digest, c.digest, cfs_hash_alg_digest_size(c.alg));
+	if (r == 0 && ret_alg != NULL)
+		*ret_alg = c.alg;
 out:
 	dest_close(&d);
 	cfsi_oci_computed_free(&c);
@@ -957,8 +960,9 @@ int cfs_repo_read_seal(struct cfs_repo *repo, const char *name,
 		       struct cfs_error *err)
 {
 	_cleanup_free_ char *buf = malloc(RECORD_MAX);
-	uint8_t digest[CFS_DIGEST_SIZE] = { 0 }, sealed[CFS_DIGEST_MAX_SIZE];
-	char hex[CFS_DIGEST_HEX_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE] = { 0 },
+		sealed[CFS_DIGEST_MAX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE];
 	enum cfs_hash_alg alg = CFS_HASH_DEFAULT;
 	json_object *rec = NULL, *seal;
 	const char *value, *sig_text;
@@ -982,14 +986,6 @@ int cfs_repo_read_seal(struct cfs_repo *repo, const char *name,
 				     cfs_repo_get_path(repo), name,
 				     strerror((int)-n));
 	rec = json_tokener_parse(buf);
-	cfs_digest_to_hex(digest, hex);
-	value = cfsi_json_str(rec, "image");
-	if (value == NULL || strcmp(value, hex) != 0) {
-		r = cfs_error_set(err, -ENODATA,
-				  "'%s' was not imported from an OCI image",
-				  name);
-		goto out;
-	}
 	seal = member(rec, "seal");
 	if (seal == NULL) {
 		r = cfs_error_set(err, -ENODATA,
@@ -998,8 +994,20 @@ int cfs_repo_read_seal(struct cfs_repo *repo, const char *name,
 				  name);
 		goto out;
 	}
+	/* a seal is of the repository's algorithm: the name's digest is as
+	 * long as the seal's */
 	r = alg_from_seal_name(cfsi_json_str(seal, "algorithm"), &alg);
 	size = cfs_hash_alg_digest_size(alg);
+	value = cfsi_json_str(rec, "image");
+	if (r == 0 && size > 0)
+		to_hex(digest, size, hex);
+	if (r == 0 && size > 0 && (value == NULL || strcmp(value, hex) != 0)) {
+		/* the record of an image the name no longer names */
+		r = cfs_error_set(err, -ENODATA,
+				  "'%s' was not imported from an OCI image",
+				  name);
+		goto out;
+	}
 	value = cfsi_json_str(seal, "digest");
 	if (r < 0 || size == 0 || parse_hex(value, size, sealed) < 0) {
 		r = cfs_error_set(err, -EINVAL,
