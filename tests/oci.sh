@@ -868,6 +868,25 @@ if [ -n "$out" ] && [ "$out" != "$d_fixture" ]; then
 else
 	tap_not_ok "... which is not the transformed one" "$out"
 fi
+# the same fixture in a SHA-512 repository, composefs-rs's default: the id
+# printed, the name's digest and the exported image's SHA-512 fs-verity
+# digest are their pinned V1 id
+run 0 "composefs init --hash-alg=sha512" cfs rsrepo512 init --hash-alg=sha512
+capture cfs rsrepo512 oci import "oci:$work/rs/layout:fixture" fixture
+if [ "$rc" -eq 0 ] && [ -n "${rs_v1:-}" ] && [ "$out" = "$rs_v1" ]; then
+	tap_ok "oci import of the fixture into a SHA-512 repository prints composefs-rs's pinned V1 id"
+elif [ -z "${rs_v1:-}" ]; then
+	tap_skip "oci import into a SHA-512 repository" "fsverity (fsverity-utils) is not installed"
+else
+	tap_not_ok "oci import into a SHA-512 repository" "status $rc: $out $err"
+fi
+if [ -n "${rs_v1:-}" ]; then
+	cfs rsrepo512 export fixture "$work/rs/fixture512.cfs"
+	same "... exported, its fsverity digest --hash-alg=sha512 is that id" \
+		"$(fsverity digest --compact --hash-alg=sha512 "$work/rs/fixture512.cfs")" "$rs_v1"
+	same "... and the image file is named by it" \
+		"$(ls "$work/rsrepo512/images" | grep -c "^$rs_v1\$")" 1
+fi
 
 # the rules, read off the dump of the image
 dump_of()

@@ -157,6 +157,135 @@ else
 	tap_not_ok "side by side" "$n256 SHA-256 and $n512 SHA-512 objects"
 fi
 
+# --- repositories -------------------------------------------------------------
+
+composefs=$(cfs_tool composefs) || exit 1
+cfs() { "$composefs" --repo "$work/repo" "$@"; }
+
+cfs init --hash-alg=sha512 >/dev/null
+if [ "$(cat repo/composefs-repository)" = "composefs-repository 1 sha512" ]; then
+	tap_ok "composefs init --hash-alg=sha512 records the algorithm in the marker"
+else
+	tap_not_ok "the marker records sha512" "$(cat repo/composefs-repository)"
+fi
+added=$(cfs add src tree 2>&1)
+if [ "$added" = "$printed" ] || [ "$added" = "$("$mkcomposefs" --hash-alg=sha512 --print-digest-only src)" ]; then
+	tap_ok "add prints the 128-hex digest mkcomposefs --hash-alg=sha512 gives"
+else
+	tap_not_ok "add in a SHA-512 repository" "$added"
+fi
+bad=""
+n=0
+while IFS= read -r obj; do
+	n=$((n + 1))
+	name=${obj#repo/objects/}
+	name=${name/\//}
+	[ "$(fsv512 "$obj")" = "$name" ] || bad+="$obj "
+done < <(find repo/objects -type f | sort)
+if [ "$n" -eq 3 ] && [ -z "$bad" ] && [ -f "repo/images/$added" ] &&
+	[ "$(fsv512 "repo/images/$added")" = "$added" ] &&
+	[ "$(cat repo/names/tree)" = "$added" ]; then
+	tap_ok "its objects, image and name are of SHA-512 digests"
+else
+	tap_not_ok "SHA-512 repository contents" "$n objects, bad: $bad"
+fi
+cfs export tree exported.cfs
+if [ "$(fsv512 exported.cfs)" = "$added" ] &&
+	cfs images | grep -q "$added" &&
+	cfs images --json | grep -q "\"digest\": \"$added\""; then
+	tap_ok "export checks and writes the image; images lists its 128-hex digest"
+else
+	tap_not_ok "export and images" "$(cfs images 2>&1)"
+fi
+if out=$(cfs fsck 2>&1); then
+	tap_ok "fsck of the SHA-512 repository finds nothing wrong"
+else
+	tap_not_ok "fsck of a SHA-512 repository" "$out"
+fi
+obj=repo/objects/${big512:0:2}/${big512:2}
+cp "$obj" saved-object
+chmod u+w "$obj"
+printf 'X' | dd of="$obj" bs=1 seek=1000 conv=notrunc status=none
+out=$(cfs fsck 2>&1)
+rc=$?
+if [ "$rc" -ne 0 ] && printf '%s' "$out" | grep -q "corrupt-object: objects/${big512:0:2}/${big512:2}"; then
+	tap_ok "fsck finds a changed SHA-512 object by its 126-hex name"
+else
+	tap_not_ok "fsck finds a changed SHA-512 object" "status $rc: $out"
+fi
+cat saved-object >"$obj"
+
+# mixing refused
+out=$("$mkcomposefs" --digest-store=repo/objects src other.cfs 2>&1)
+rc=$?
+if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -q "give --hash-alg=sha512" &&
+	[ "$(find repo/objects -type f | wc -l)" -eq 3 ]; then
+	tap_ok "mkcomposefs --digest-store into it without --hash-alg=sha512 is refused, nothing written"
+	tap_diag "$out"
+else
+	tap_not_ok "SHA-256 objects into a SHA-512 repository" "status $rc: $out"
+fi
+"$mkcomposefs" --digest-store=store256b src image256b.cfs
+"$info" dump image256b.cfs >sha256.dump
+cp -r store256b/. repo/objects/ 2>/dev/null
+out=$(cfs add --from-file sha256.dump from256 2>&1)
+rc=$?
+if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -q "not a path of the store's layout (sha512" &&
+	[ ! -e repo/names/from256 ]; then
+	tap_ok "a dump of SHA-256 digests is refused by a SHA-512 repository, no name made"
+	tap_diag "$out"
+else
+	tap_not_ok "SHA-256 dump into a SHA-512 repository" "status $rc: $out"
+fi
+out=$(cfs fsck 2>&1)
+if printf '%s' "$out" | grep -q "stray: objects/.*not named as an object of the repository's algorithm (sha512)"; then
+	tap_ok "fsck reports SHA-256 objects put into it as stray"
+else
+	tap_not_ok "fsck reports SHA-256 objects" "$out"
+fi
+find repo/objects -type f | awk -F/ 'length($4) == 62' | xargs rm -f
+
+# gc
+mkdir other
+head -c 7000 /dev/urandom >other/own
+cp src/dir/odd other/shared
+"$mkcomposefs" --hash-alg=sha512 --digest-store=repo/objects other other.cfs >/dev/null
+cfs add --from-file <("$info" dump other.cfs) other >/dev/null
+cfs rm tree
+out=$(cfs gc 2>&1)
+left=$(find repo/objects -type f | wc -l)
+odd512=$(fsv512 src/dir/odd)
+if [ "$left" -eq 2 ] && [ -f "repo/objects/${odd512:0:2}/${odd512:2}" ] &&
+	[ ! -e "repo/objects/${big512:0:2}/${big512:2}" ] &&
+	[ ! -e "repo/images/$added" ] && cfs fsck >/dev/null 2>&1; then
+	tap_ok "gc removes the image and the SHA-512 objects only it used, keeps the shared one"
+else
+	tap_not_ok "gc in a SHA-512 repository" "$left objects left: $out"
+fi
+
+# import-tar
+tar -C src -cf tree.tar .
+tar_digest=$(cfs import-tar tree.tar fromtar 2>&1)
+if [[ $tar_digest =~ ^[0-9a-f]{128}$ ]] && [ "$(fsv512 "repo/images/$tar_digest")" = "$tar_digest" ] &&
+	[ -f "repo/objects/${big512:0:2}/${big512:2}" ] && cfs fsck >/dev/null 2>&1; then
+	tap_ok "import-tar into a SHA-512 repository writes SHA-512 objects and image"
+else
+	tap_not_ok "import-tar into a SHA-512 repository" "$tar_digest"
+fi
+
+# the marker: an unknown algorithm is refused, naming it
+mkdir bad-repo
+cp -r repo/. bad-repo/
+echo "composefs-repository 1 md5" >bad-repo/composefs-repository
+out=$("$composefs" --repo "$work/bad-repo" images 2>&1)
+rc=$?
+if [ "$rc" -ne 0 ] && printf '%s' "$out" | grep -q "unknown fs-verity algorithm 'md5'"; then
+	tap_ok "a marker naming an unknown algorithm is refused, naming it"
+else
+	tap_not_ok "unknown algorithm in the marker" "status $rc: $out"
+fi
+tap_expect 2 "init --hash-alg=sha1 is a usage error" "$composefs" --repo "$work/r3" init --hash-alg=sha1
+
 # --- mounts (root) -----------------------------------------------------------
 
 have_fs() { grep -qw "$1" /proc/filesystems || modprobe "$1" >/dev/null 2>&1; grep -qw "$1" /proc/filesystems; }
@@ -260,6 +389,29 @@ else
 		fi
 		umount mnt-f 2>/dev/null
 	done
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	tap_skip "composefs mount of a SHA-512 repository's image" "needs root"
+elif ! have_fs erofs || ! have_fs overlay; then
+	tap_skip "composefs mount of a SHA-512 repository's image" "no EROFS or overlayfs"
+else
+	mkdir mnt-r
+	cfs add src tree >/dev/null
+	if out=$(cfs mount tree mnt-r 2>&1) && same_content mnt-r; then
+		tap_ok "composefs mount (kernel) of a SHA-512 repository's image, contents right"
+	else
+		tap_not_ok "composefs mount of a SHA-512 image" "$out"
+	fi
+	umount mnt-r 2>/dev/null
+	if [ -n "$composefs_fuse" ] && [ -e /dev/fuse ]; then
+		if out=$(cfs mount --fuse tree mnt-r 2>&1) && same_content mnt-r; then
+			tap_ok "composefs mount --fuse of it, every block checked with SHA-512"
+		else
+			tap_not_ok "composefs mount --fuse of a SHA-512 image" "$out"
+		fi
+		umount mnt-r 2>/dev/null
+	fi
 fi
 
 tap_done

@@ -109,11 +109,12 @@ static void show_end(struct show *s)
 		fprintf(stderr, "\r\033[K");
 }
 
-static void print_digest(const uint8_t digest[CFS_DIGEST_SIZE])
+/* A digest of the repository's algorithm. */
+static void print_digest(struct cfs_repo *repo, const uint8_t *digest)
 {
-	char hex[CFS_DIGEST_HEX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE];
 
-	cfs_digest_to_hex(digest, hex);
+	cfs_digest_to_hex_alg(cfs_repo_get_hash_alg(repo), digest, hex);
 	printf("%s\n", hex);
 	tool_check_stdout();
 }
@@ -146,7 +147,7 @@ int cmd_import_tar(int argc, char **argv)
 	};
 	struct cfs_import_options opts = { 0 };
 	struct cfs_error err = { { 0 } };
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	struct show show;
 	bool verbose = false;
 	const char *file, *name;
@@ -190,7 +191,7 @@ int cmd_import_tar(int argc, char **argv)
 		fprintf(stderr, "%s: %llu entries, %llu bytes read\n", file,
 			(unsigned long long)show.entries,
 			(unsigned long long)show.bytes);
-	print_digest(digest);
+	print_digest(repo, digest);
 	cfs_repo_free(repo);
 	if (fd != STDIN_FILENO)
 		close(fd);
@@ -428,7 +429,7 @@ static int oci_pull(int argc, char **argv, struct cfs_import_options *opts,
 		    char **skopeo_opts, size_t n_skopeo_opts, bool verbose)
 {
 	struct cfs_error err = { { 0 } };
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	const char *source = argv[optind], *name = argv[optind + 1];
 	char *dest = NULL, *layout, **sargv;
 	struct cfs_repo *repo;
@@ -475,7 +476,7 @@ static int oci_pull(int argc, char **argv, struct cfs_import_options *opts,
 	free(dest);
 	if (r < 0)
 		tool_die("%s (pulled from %s)", err.message, source);
-	print_digest(digest);
+	print_digest(repo, digest);
 	cfs_repo_free(repo);
 	return 0;
 }
@@ -554,7 +555,7 @@ int cmd_oci(int argc, char **argv)
 	const char **certs = NULL;
 	size_t n_certs = 0;
 	struct cfs_error err = { { 0 } };
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	char *skopeo_opts[8], *dir, *tag;
 	size_t n_skopeo = 0;
 	const char *verb, *name;
@@ -714,7 +715,7 @@ int cmd_oci(int argc, char **argv)
 	free(certs);
 	if (r < 0)
 		tool_die("%s", err.message);
-	print_digest(digest);
+	print_digest(repo, digest);
 	cfs_repo_free(repo);
 	return 0;
 }

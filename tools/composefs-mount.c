@@ -132,8 +132,7 @@ static void parse_mount_options(struct mount_settings *s, char *list)
 /* The mount on target is recorded in the repository as a root for gc;
  * when that fails it is undone, else gc could remove what it serves. */
 static void record_mount(struct cfs_repo *repo, const char *name,
-			 const char *target,
-			 const uint8_t digest[CFS_DIGEST_SIZE])
+			 const char *target, const uint8_t *digest)
 {
 	struct cfs_error err = { { 0 } };
 
@@ -244,9 +243,10 @@ static void check_seal(struct cfs_repo *repo, const char *name,
 		return;
 	if (r < 0)
 		tool_die("%s", err.message);
-	/* the name's digest is of the repository's algorithm, the seal's */
-	if (memcmp(sealed, digest, cfs_hash_alg_digest_size(alg)) != 0) {
-		cfs_digest_to_hex_alg(alg, digest, hex);
+	/* the name's digest is of the repository's algorithm */
+	if (alg != cfs_repo_get_hash_alg(repo) ||
+	    memcmp(sealed, digest, cfs_hash_alg_digest_size(alg)) != 0) {
+		cfs_digest_to_hex_alg(cfs_repo_get_hash_alg(repo), digest, hex);
 		cfs_digest_to_hex_alg(alg, sealed, sealed_hex);
 		tool_die("'%s' was imported sealed as %s but names image %s",
 			 name, sealed_hex, hex);
@@ -281,8 +281,8 @@ int cmd_mount(int argc, char **argv)
 	struct mount_settings s = { .kernel = { .idmap_fd = -1 },
 				    .shared = -1 };
 	struct cfs_error err = { { 0 } };
-	uint8_t digest[CFS_DIGEST_SIZE];
-	char hex[CFS_DIGEST_HEX_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE];
 	struct cfs_repo *repo;
 	const char *name, *target, *objects;
 	char *image;
@@ -333,7 +333,7 @@ int cmd_mount(int argc, char **argv)
 	if (image == NULL)
 		tool_die("out of memory");
 	objects = cfs_repo_get_objects_path(repo);
-	cfs_digest_to_hex(digest, hex);
+	cfs_digest_to_hex_alg(cfs_repo_get_hash_alg(repo), digest, hex);
 
 	if (!s.fuse) {
 		const char *basedirs[] = { objects };
@@ -345,6 +345,7 @@ int cmd_mount(int argc, char **argv)
 		 * images need not have it); the objects as with tryverity
 		 * unless -o verity */
 		s.kernel.digest = digest;
+		s.kernel.hash_alg = cfs_repo_get_hash_alg(repo);
 		s.kernel.flags |= CFS_MOUNT_DIGEST_COPY;
 		/* the library checks it on the digest it measures */
 		if (n_certs > 0)

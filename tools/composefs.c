@@ -135,24 +135,42 @@ static void print_json_string(const char *s)
 static void init_usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: %s [--repo DIR] init\n"
+		"Usage: %s [--repo DIR] init [--hash-alg=sha256|sha512]\n"
 		"Make a new, empty repository (and its missing parent "
-		"directories).\n",
+		"directories).\n"
+		"  --hash-alg=ALG   the fs-verity algorithm of its objects and\n"
+		"                   images, kept for its life: sha256 (default)\n"
+		"                   or sha512\n",
 		tool_name);
 }
 
 static int cmd_init(int argc, char **argv)
 {
-	static const struct option longopts[] = { TOOL_LONGOPTS };
+	enum {
+		OPT_HASH_ALG = TOOL_OPT_FIRST
+	};
+	static const struct option longopts[] = {
+		{ "hash-alg", required_argument, NULL, OPT_HASH_ALG },
+		TOOL_LONGOPTS,
+	};
 	struct cfs_error err = { { 0 } };
+	enum cfs_hash_alg alg = CFS_HASH_SHA256;
+	int opt;
 
-	while (sub_getopt(argc, argv, "", longopts, init_usage) != -1)
-		;
+	while ((opt = sub_getopt(argc, argv, "", longopts, init_usage)) != -1) {
+		if (opt != OPT_HASH_ALG)
+			tool_common_option(opt, init_usage);
+		else if (cfs_hash_alg_from_name(optarg, &alg) < 0)
+			tool_bad_usage("unknown hash algorithm '%s' (sha256 or "
+				       "sha512)",
+				       optarg);
+	}
 	if (optind != argc)
 		tool_bad_usage("init takes no argument");
-	if (cfs_repo_init(repo_path, &err) < 0)
+	if (cfs_repo_init_alg(repo_path, alg, &err) < 0)
 		tool_die("%s", err.message);
-	printf("initialised an empty composefs repository in %s\n", repo_path);
+	printf("initialised an empty composefs repository (%s) in %s\n",
+	       cfs_hash_alg_name(alg), repo_path);
 	tool_check_stdout();
 	return 0;
 }
@@ -225,8 +243,8 @@ static int cmd_add(int argc, char **argv)
 	struct cfs_repo *repo;
 	struct cfs_store *store = NULL;
 	struct cfs_node *root = NULL;
-	uint8_t digest[CFS_DIGEST_SIZE];
-	char hex[CFS_DIGEST_HEX_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE];
 	const char *source, *name;
 	int opt, r;
 
@@ -266,7 +284,7 @@ static int cmd_add(int argc, char **argv)
 			       &err);
 	if (r < 0)
 		tool_die("%s", err.message);
-	cfs_digest_to_hex(digest, hex);
+	cfs_digest_to_hex_alg(cfs_repo_get_hash_alg(repo), digest, hex);
 	printf("%s\n", hex);
 	tool_check_stdout();
 	cfs_store_free(store);
@@ -289,6 +307,7 @@ static void images_usage(FILE *out)
 }
 
 struct listing {
+	enum cfs_hash_alg alg;
 	bool json;
 	size_t count;
 	int failed;
@@ -297,9 +316,9 @@ struct listing {
 static int print_image(void *userdata, const struct cfs_repo_image_info *i)
 {
 	struct listing *l = userdata;
-	char hex[CFS_DIGEST_HEX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE];
 
-	cfs_digest_to_hex(i->digest, hex);
+	cfs_digest_to_hex_alg(l->alg, i->digest, hex);
 	if (i->error < 0) {
 		l->failed = 1;
 		fprintf(stderr, "%s: image '%s': %s\n", tool_name, i->name,
@@ -367,6 +386,7 @@ static int cmd_images(int argc, char **argv)
 	if (optind != argc)
 		tool_bad_usage("images takes no argument");
 	repo = open_repo(0);
+	l.alg = cfs_repo_get_hash_alg(repo);
 	if (l.json)
 		printf("{\"images\": [");
 	if (cfs_repo_list_images(repo, print_image, &l, &err) < 0)
@@ -396,7 +416,7 @@ static int cmd_export(int argc, char **argv)
 {
 	static const struct option longopts[] = { TOOL_LONGOPTS };
 	struct cfs_error err = { { 0 } };
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	uint8_t *data = NULL;
 	struct cfs_repo *repo;
 	const char *name, *file;

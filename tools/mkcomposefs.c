@@ -290,6 +290,16 @@ int main(int argc, char **argv)
 				tool_die("%s", err.message);
 			bopts->store = store;
 			repo = lock_repository(store_path);
+			/* a repository's objects are of its algorithm */
+			if (repo != NULL && cfs_repo_get_hash_alg(repo) != alg)
+				tool_die("%s is the object store of the "
+					 "repository %s, whose objects are "
+					 "%s: give --hash-alg=%s",
+					 store_path, cfs_repo_get_path(repo),
+					 cfs_hash_alg_name(
+						 cfs_repo_get_hash_alg(repo)),
+					 cfs_hash_alg_name(
+						 cfs_repo_get_hash_alg(repo)));
 		}
 		if (from_tar) {
 			r = build_from_tar(source, store, &root, &err);

@@ -54,6 +54,13 @@ typedef void (*cfs_repo_wait_fn)(void *userdata, const char *path);
  * -EEXIST when path already holds a repository, -ENOTEMPTY when it is a
  * directory holding something else. */
 int cfs_repo_init(const char *path, struct cfs_error *err);
+/* The same for a repository whose objects and images are named by
+ * fs-verity digests of alg (CFS_HASH_SHA256, the default, or
+ * CFS_HASH_SHA512): recorded in its marker, and kept; an image or a store
+ * of another algorithm is refused. -EOPNOTSUPP for an algorithm not
+ * implemented. */
+int cfs_repo_init_alg(const char *path, enum cfs_hash_alg alg,
+		      struct cfs_error *err);
 /* Open the repository at path and take its lock (shared unless
  * CFS_REPO_EXCLUSIVE). -ENOENT when there is none, -EPROTO when the marker
  * names a format this library does not know. */
@@ -78,8 +85,14 @@ const char *cfs_repo_get_objects_path(const struct cfs_repo *repo);
  * character, not starting with '.'. 0 or -EINVAL. */
 int cfs_repo_check_name(const char *name, struct cfs_error *err);
 
+/* The fs-verity algorithm of the repository's objects and images (its
+ * digests are as long as that algorithm's: CFS_DIGEST_MAX_SIZE bytes
+ * suffice for any). */
+enum cfs_hash_alg cfs_repo_get_hash_alg(const struct cfs_repo *repo);
+
 /* The object store of the repository, in batch mode, for building a tree
- * whose objects go into it (cfs_build_options.store). Free it with
+ * whose objects go into it (cfs_build_options.store), named by the
+ * repository's algorithm. Free it with
  * cfs_store_free() (after cfs_repo_add_image(), which commits it). */
 int cfs_repo_open_store(struct cfs_repo *repo, struct cfs_store **ret_store,
 			struct cfs_error *err);
@@ -105,15 +118,13 @@ enum {
 int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
 		       const struct cfs_write_options *opts,
 		       struct cfs_store *store, const char *name,
-		       unsigned flags, uint8_t ret_digest[CFS_DIGEST_SIZE],
+		       unsigned flags, uint8_t *ret_digest,
 		       struct cfs_error *err);
 /* The digest of the image name names. -ENOENT for an unknown name. */
 int cfs_repo_resolve(struct cfs_repo *repo, const char *name,
-		     uint8_t ret_digest[CFS_DIGEST_SIZE],
-		     struct cfs_error *err);
+		     uint8_t *ret_digest, struct cfs_error *err);
 /* Path of the image file of digest (malloc'd), whether or not it exists. */
-char *cfs_repo_image_path(const struct cfs_repo *repo,
-			  const uint8_t digest[CFS_DIGEST_SIZE]);
+char *cfs_repo_image_path(const struct cfs_repo *repo, const uint8_t *digest);
 /* The directory where composefs-fuse keeps the Merkle trees it verified
  * (its treecache=), made if missing; its path (malloc'd) in *ret_path.
  * -errno (e.g. -EACCES for a repository this user cannot write, where it
@@ -123,8 +134,7 @@ int cfs_repo_trees_dir(struct cfs_repo *repo, char **ret_path,
 /* The bytes of the image of digest, checked against it: -EILSEQ when the
  * file has another digest, -ENOENT when it is missing. The buffer is
  * malloc'd. */
-int cfs_repo_read_image(struct cfs_repo *repo,
-			const uint8_t digest[CFS_DIGEST_SIZE],
+int cfs_repo_read_image(struct cfs_repo *repo, const uint8_t *digest,
 			uint8_t **ret_data, size_t *ret_size,
 			struct cfs_error *err);
 /* Remove a name (the image and its objects stay until gc). */
@@ -136,7 +146,7 @@ int cfs_repo_remove_name(struct cfs_repo *repo, const char *name,
  * other image (of another digest) also uses; unique_bytes the rest. */
 struct cfs_repo_image_info {
 	const char *name;
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE]; /* of the repository's algorithm */
 	uint64_t image_size;
 	uint64_t n_objects, object_bytes, shared_bytes, unique_bytes;
 	/* 0, or -errno when the image could not be read (message says why;
@@ -212,8 +222,7 @@ struct cfs_repo_gc_stats {
  * before the mount until this returns, so that no gc runs in between.
  * Mounts made without a record are no root for gc. */
 int cfs_repo_record_mount(struct cfs_repo *repo, const char *target,
-			  const uint8_t digest[CFS_DIGEST_SIZE],
-			  struct cfs_error *err);
+			  const uint8_t *digest, struct cfs_error *err);
 
 /* Remove every image no name or recorded mount reaches, every object no
  * such image uses, and every leftover of an interrupted write; the Merkle
@@ -282,8 +291,7 @@ struct cfs_import_options {
  * messages. Errors name the entry that caused them. */
 int cfs_repo_import_tar(struct cfs_repo *repo, int fd, const char *source,
 			const char *name, const struct cfs_import_options *opts,
-			uint8_t ret_digest[CFS_DIGEST_SIZE],
-			struct cfs_error *err);
+			uint8_t *ret_digest, struct cfs_error *err);
 
 /* Import the OCI image in the image layout at the directory layout (its
  * image tagged tag, or its only image when tag is NULL; through nested
@@ -306,8 +314,7 @@ int cfs_repo_import_tar(struct cfs_repo *repo, int fd, const char *source,
 int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 			const char *tag, const char *name,
 			const struct cfs_import_options *opts,
-			uint8_t ret_digest[CFS_DIGEST_SIZE],
-			struct cfs_error *err);
+			uint8_t *ret_digest, struct cfs_error *err);
 
 /* The tree of the tar stream on fd, read as cfs_repo_import_tar() reads
  * it; the contents of its files go into store when not NULL (a store of

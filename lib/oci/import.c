@@ -120,8 +120,7 @@ int cfs_build_from_tar(int fd, const char *source, struct cfs_store *store,
 
 int cfs_repo_import_tar(struct cfs_repo *repo, int fd, const char *source,
 			const char *name, const struct cfs_import_options *opts,
-			uint8_t ret_digest[CFS_DIGEST_SIZE],
-			struct cfs_error *err)
+			uint8_t *ret_digest, struct cfs_error *err)
 {
 	struct cfs_import_event ev = { .kind = CFS_IMPORT_READING };
 	struct tar_progress tp = { opts, &ev };
@@ -587,8 +586,8 @@ static bool layer_type_known(const char *mt)
  * was imported before and its image is intact. */
 static struct cfs_node *known_layer(struct oci *oci, const char *hex)
 {
-	char line[CFS_DIGEST_HEX_SIZE + 8];
-	uint8_t digest[CFS_DIGEST_SIZE];
+	char line[CFS_DIGEST_HEX_MAX_SIZE + 8];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	struct cfs_node *tree = NULL;
 	struct cfs_error ignored;
 	ssize_t n;
@@ -598,10 +597,14 @@ static struct cfs_node *known_layer(struct oci *oci, const char *hex)
 	n = cfsi_repo_read_file(oci->repo, LAYOUT_LAYERS, hex, line,
 				sizeof(line));
 
-	if (n != CFS_DIGEST_HEX_SIZE || line[n - 1] != '\n')
+	if ((size_t)n != 2 * cfs_hash_alg_digest_size(
+				     cfs_repo_get_hash_alg(oci->repo)) +
+				 1 ||
+	    line[n - 1] != '\n')
 		return NULL;
 	line[n - 1] = '\0';
-	if (cfs_digest_from_hex(line, digest) < 0)
+	if (cfs_digest_from_hex_alg(cfs_repo_get_hash_alg(oci->repo), line,
+				    digest) < 0)
 		return NULL;
 	if (cfsi_repo_load_tree(oci->repo, digest, NULL, &tree, &ignored) < 0)
 		return NULL;
@@ -663,8 +666,8 @@ static int read_layer(struct oci *oci, struct cfs_store *store,
 	struct tar_progress tp = { oci->opts, ev };
 	struct cfsi_tar_result res;
 	struct cfs_node *layer = NULL;
-	uint8_t digest[CFS_DIGEST_SIZE];
-	char actual[7 + 64 + 1], what[128], line[CFS_DIGEST_HEX_SIZE + 1];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
+	char actual[7 + 64 + 1], what[128], line[CFS_DIGEST_HEX_MAX_SIZE + 1];
 	_cleanup_close_ int fd = -1;
 	int r;
 
@@ -703,7 +706,7 @@ static int read_layer(struct oci *oci, struct cfs_store *store,
 	r = cfsi_repo_store_image(oci->repo, layer, NULL, digest, oci->err);
 	if (r < 0)
 		goto out;
-	cfs_digest_to_hex(digest, line);
+	cfs_digest_to_hex_alg(cfs_repo_get_hash_alg(oci->repo), digest, line);
 	strcat(line, "\n");
 	r = cfsi_repo_write_file(oci->repo, LAYOUT_LAYERS, diff->digest + 7,
 				 line, strlen(line), oci->err);
@@ -727,21 +730,20 @@ out:
 
 /* DIR/oci/NAME: where the image came from. */
 static int write_record(struct oci *oci, const char *name,
-			const uint8_t digest[CFS_DIGEST_SIZE],
-			const char *source, const struct desc *manifest,
-			const struct desc *config, json_object *config_json,
-			json_object *diff_ids,
+			const uint8_t *digest, const char *source,
+			const struct desc *manifest, const struct desc *config,
+			json_object *config_json, json_object *diff_ids,
 			const struct cfsi_seal_found *seal,
 			enum cfs_hash_alg alg)
 {
 	json_object *rec = json_object_new_object();
-	char hex[CFS_DIGEST_HEX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE];
 	const char *text;
 	int r;
 
 	if (rec == NULL)
 		return cfs_error_set(oci->err, -ENOMEM, "out of memory");
-	cfs_digest_to_hex(digest, hex);
+	cfs_digest_to_hex_alg(cfs_repo_get_hash_alg(oci->repo), digest, hex);
 	json_object_object_add(rec, "image", json_object_new_string(hex));
 	json_object_object_add(rec, "source", json_object_new_string(source));
 	json_object_object_add(rec, "manifest",
@@ -991,7 +993,7 @@ struct seal_check {
 	struct cfsi_seal_found found;
 };
 
-static int check_seal(void *userdata, const uint8_t digest[CFS_DIGEST_SIZE],
+static int check_seal(void *userdata, const uint8_t *digest,
 		      struct cfs_error *err)
 {
 	struct seal_check *c = userdata;
@@ -1002,8 +1004,7 @@ static int check_seal(void *userdata, const uint8_t digest[CFS_DIGEST_SIZE],
 int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 			const char *tag, const char *name,
 			const struct cfs_import_options *opts,
-			uint8_t ret_digest[CFS_DIGEST_SIZE],
-			struct cfs_error *err)
+			uint8_t *ret_digest, struct cfs_error *err)
 {
 	struct oci oci = { .repo = repo,
 			   .opts = opts,
@@ -1013,7 +1014,7 @@ int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 	struct oci_result res = { 0 };
 	struct cfs_store *store = NULL;
 	_cleanup_free_ char *source = NULL;
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	unsigned flags = opts ? opts->flags : 0;
 	const struct cfs_write_options *write = opts ? opts->write : NULL;
 	struct cfs_write_options wopts = { 0 };
@@ -1042,6 +1043,9 @@ int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 		r = oci_tree(&oci, tag, store, &res);
 	if (r == 0 && !(flags & CFS_IMPORT_AS_UNPACKED)) {
 		r = transform(&res, opts, &wopts, err);
+		/* the repository's algorithm, for the seal too */
+		if (wopts.hash_alg == CFS_HASH_DEFAULT)
+			wopts.hash_alg = cfs_repo_get_hash_alg(repo);
 		write = &wopts;
 		/* the seal, if any, is checked before the image is named */
 		check.in = (struct cfsi_seal_input){
@@ -1069,7 +1073,8 @@ int cfs_repo_import_oci(struct cfs_repo *repo, const char *layout,
 				 &check.found, check.in.alg);
 	cfsi_seal_found_free(&check.found);
 	if (r == 0 && ret_digest != NULL)
-		memcpy(ret_digest, digest, CFS_DIGEST_SIZE);
+		memcpy(ret_digest, digest,
+		       cfs_hash_alg_digest_size(cfs_repo_get_hash_alg(repo)));
 	oci_result_free(&res);
 	cfs_store_free(store);
 	if (oci.layout_fd >= 0)

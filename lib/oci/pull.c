@@ -93,15 +93,16 @@ int cfs_repo_pull_layout_new(struct cfs_repo *repo, char **ret_path,
 /* Whether the repository has the layer of diff_id hex, with its image. */
 static bool layer_known(struct cfs_repo *repo, const char *hex)
 {
-	char line[CFS_DIGEST_HEX_SIZE + 8], path[16 + CFS_DIGEST_HEX_SIZE];
+	char line[CFS_DIGEST_HEX_MAX_SIZE + 8];
+	char path[16 + CFS_DIGEST_HEX_MAX_SIZE];
 	struct stat st;
 	ssize_t n = cfsi_repo_read_file(repo, LAYOUT_LAYERS, hex, line,
 					sizeof(line));
 
-	if (n != CFS_DIGEST_HEX_SIZE || line[n - 1] != '\n')
+	if ((size_t)n != 2 * repo->digest_size + 1 || line[n - 1] != '\n')
 		return false;
 	line[n - 1] = '\0';
-	if (!cfsi_is_lower_hex(line, CFS_DIGEST_SIZE * 2))
+	if (!cfsi_is_lower_hex(line, repo->digest_size * 2))
 		return false;
 	snprintf(path, sizeof(path), LAYOUT_IMAGES "/%s", line);
 	return fstatat(repo->dir_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&

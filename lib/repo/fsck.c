@@ -107,12 +107,12 @@ static void problem(struct fsck *f, const char *kind, const char *path,
 
 /* Objects to hash, and what came of it. */
 struct check_item {
-	char path[CFS_OBJECT_PATH_SIZE + 8]; /* "objects/ab/cdef..." */
-	uint8_t digest[CFS_DIGEST_SIZE];
+	char path[CFS_OBJECT_PATH_MAX_SIZE + 8]; /* "objects/ab/cdef..." */
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	uint64_t size;
 	int result; /* 0 good, -EILSEQ wrong content, -EUCLEAN changed type,
 		       or -errno */
-	uint8_t actual[CFS_DIGEST_SIZE];
+	uint8_t actual[CFS_DIGEST_MAX_SIZE];
 };
 
 struct hash_pool {
@@ -144,9 +144,9 @@ static void check_object(struct fsck *f, struct check_item *it)
 		return;
 	}
 	it->size = (uint64_t)st.st_size;
-	it->result = cfsi_file_digest(fd, it->actual);
+	it->result = cfsi_file_digest(fd, f->repo->alg, it->actual);
 	if (it->result == 0 &&
-	    memcmp(it->actual, it->digest, CFS_DIGEST_SIZE) != 0)
+	    memcmp(it->actual, it->digest, f->repo->digest_size) != 0)
 		it->result = -EILSEQ;
 }
 
@@ -236,7 +236,7 @@ static int fsck_objects(struct fsck *f, unsigned threads, struct cfs_error *err)
 		    !S_ISDIR(st.st_mode)) {
 			problem(f, "stray", path, FIX_QUARANTINE,
 				cfsi_is_lower_hex(top.names[i],
-						  CFS_DIGEST_SIZE * 2) ?
+						  f->repo->digest_size * 2) ?
 					"an object outside its fan-out directory" :
 					"not an object directory of the store");
 			continue;
@@ -257,9 +257,11 @@ static int fsck_objects(struct fsck *f, unsigned threads, struct cfs_error *err)
 					"temporary file of an interrupted write");
 				continue;
 			}
-			if (!cfsi_is_lower_hex(name, CFS_DIGEST_SIZE * 2 - 2)) {
+			if (!cfsi_is_lower_hex(name,
+					       f->repo->digest_size * 2 - 2)) {
 				problem(f, "stray", path, FIX_QUARANTINE,
-					"not named as an object");
+					"not named as an object of the repository's algorithm (%s)",
+					cfs_hash_alg_name(f->repo->alg));
 				continue;
 			}
 			if (fstatat(f->repo->dir_fd, path, &st,
@@ -294,15 +296,16 @@ static int fsck_objects(struct fsck *f, unsigned threads, struct cfs_error *err)
 			memset(&items[n_items], 0, sizeof(items[n_items]));
 			snprintf(items[n_items].path,
 				 sizeof(items[n_items].path),
-				 LAYOUT_OBJECTS "/%.2s/%.62s", top.names[i],
+				 LAYOUT_OBJECTS "/%.2s/%.126s", top.names[i],
 				 name);
 			{
-				char obj[CFS_OBJECT_PATH_SIZE];
+				char obj[CFS_OBJECT_PATH_MAX_SIZE];
 
 				snprintf(obj, sizeof(obj), "%s/%s",
 					 top.names[i], name);
 				(void)cfsi_object_path_to_digest(
-					obj, items[n_items].digest);
+					obj, f->repo->alg,
+					items[n_items].digest);
 			}
 			n_items++;
 		}
@@ -314,7 +317,7 @@ static int fsck_objects(struct fsck *f, unsigned threads, struct cfs_error *err)
 	r = 0;
 	for (size_t i = 0; i < n_items; i++) {
 		struct check_item *it = &items[i];
-		char hex[CFS_DIGEST_HEX_SIZE];
+		char hex[CFS_DIGEST_HEX_MAX_SIZE];
 		struct object_entry *e;
 
 		switch (it->result) {
@@ -330,7 +333,7 @@ static int fsck_objects(struct fsck *f, unsigned threads, struct cfs_error *err)
 			e->size = it->size;
 			break;
 		case -EILSEQ:
-			cfs_digest_to_hex(it->actual, hex);
+			cfsi_repo_to_hex(f->repo, it->actual, hex);
 			problem(f, "corrupt-object", it->path, FIX_QUARANTINE,
 				"content does not match the name (its digest is %s)",
 				hex);
@@ -368,7 +371,7 @@ static int recheck_object(struct fsck *f, const uint8_t *digest,
 	struct object_entry *e;
 
 	snprintf(it.path, sizeof(it.path), LAYOUT_OBJECTS "/%s", payload);
-	memcpy(it.digest, digest, CFS_DIGEST_SIZE);
+	memcpy(it.digest, digest, f->repo->digest_size);
 	check_object(f, &it);
 	if (it.result < 0)
 		return it.result;
@@ -420,7 +423,7 @@ static int fsck_images(struct fsck *f, struct cfs_error *err)
 				     f->repo->path, strerror(-r));
 	for (size_t i = 0; i < l.n; i++) {
 		struct cfs_error detail = { { 0 } };
-		uint8_t digest[CFS_DIGEST_SIZE];
+		uint8_t digest[CFS_DIGEST_MAX_SIZE];
 		struct cfs_node *root = NULL;
 		struct image_check c = { f, path };
 
@@ -430,8 +433,8 @@ static int fsck_images(struct fsck *f, struct cfs_error *err)
 				"temporary file of an interrupted write");
 			continue;
 		}
-		if (!cfsi_is_lower_hex(l.names[i], CFS_DIGEST_SIZE * 2) ||
-		    cfs_digest_from_hex(l.names[i], digest) < 0) {
+		if (!cfsi_is_lower_hex(l.names[i], f->repo->digest_size * 2) ||
+		    cfsi_repo_from_hex(f->repo, l.names[i], digest) < 0) {
 			problem(f, "stray", path, FIX_QUARANTINE,
 				"not named as an image");
 			continue;
@@ -447,7 +450,8 @@ static int fsck_images(struct fsck *f, struct cfs_error *err)
 			continue;
 		}
 		f->stats.n_images++;
-		r = cfsi_tree_for_each_object(root, check_image_object, &c);
+		r = cfsi_tree_for_each_object(root, f->repo->alg,
+					      check_image_object, &c);
 		cfs_node_unref(root);
 	}
 	cfsi_dir_list_free(&l);
@@ -466,8 +470,8 @@ static int fsck_names(struct fsck *f, struct cfs_error *err)
 				     f->repo->path, strerror(-r));
 	for (size_t i = 0; i < l.n; i++) {
 		struct cfs_error detail = { { 0 } };
-		uint8_t digest[CFS_DIGEST_SIZE];
-		char hex[CFS_DIGEST_HEX_SIZE], image[PATH_MAX];
+		uint8_t digest[CFS_DIGEST_MAX_SIZE];
+		char hex[CFS_DIGEST_HEX_MAX_SIZE], image[PATH_MAX];
 		struct stat st;
 
 		snprintf(path, sizeof(path), LAYOUT_NAMES "/%s", l.names[i]);
@@ -483,7 +487,7 @@ static int fsck_names(struct fsck *f, struct cfs_error *err)
 			continue;
 		}
 		f->stats.n_names++;
-		cfs_digest_to_hex(digest, hex);
+		cfsi_repo_to_hex(f->repo, digest, hex);
 		snprintf(image, sizeof(image), LAYOUT_IMAGES "/%s", hex);
 		if (fstatat(f->repo->dir_fd, image, &st, AT_SYMLINK_NOFOLLOW) !=
 		    0)
@@ -505,8 +509,8 @@ static void fsck_layers(struct fsck *f)
 	if (cfsi_list_dir(f->repo->dir_fd, LAYOUT_LAYERS, &l) < 0)
 		return; /* an older repository has none */
 	for (size_t i = 0; i < l.n; i++) {
-		char line[CFS_DIGEST_HEX_SIZE + 8], image[PATH_MAX];
-		uint8_t digest[CFS_DIGEST_SIZE];
+		char line[CFS_DIGEST_HEX_MAX_SIZE + 8], image[PATH_MAX];
+		uint8_t digest[CFS_DIGEST_MAX_SIZE];
 		struct stat st;
 		ssize_t n;
 
@@ -518,10 +522,13 @@ static void fsck_layers(struct fsck *f)
 		}
 		n = cfsi_repo_read_file(f->repo, LAYOUT_LAYERS, l.names[i],
 					line, sizeof(line));
-		if (!cfsi_is_lower_hex(l.names[i], CFS_DIGEST_SIZE * 2) ||
-		    n != CFS_DIGEST_HEX_SIZE || line[n - 1] != '\n' ||
-		    (line[n - 1] = '\0', cfs_digest_from_hex(line, digest)) <
-			    0) {
+		/* named by the layer's diff_id (sha256), holding the
+		 * digest of an image of the repository */
+		if (!cfsi_is_lower_hex(l.names[i], 64) ||
+		    (size_t)n != f->repo->digest_size * 2 + 1 ||
+		    line[n - 1] != '\n' ||
+		    (line[n - 1] = '\0',
+		     cfsi_repo_from_hex(f->repo, line, digest)) < 0) {
 			problem(f, "bad-layer", path, FIX_QUARANTINE,
 				"not a layer record (one line: an image's "
 				"digest)");
@@ -551,7 +558,9 @@ static void fsck_trees(struct fsck *f)
 	dir_fd = openat(f->repo->dir_fd, LAYOUT_TREES,
 			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	for (size_t i = 0; i < l.n && dir_fd >= 0; i++) {
-		uint8_t digest[CFS_DIGEST_SIZE], measured[CFS_DIGEST_SIZE];
+		uint8_t digest[CFS_DIGEST_MAX_SIZE];
+		uint8_t measured[CFS_DIGEST_MAX_SIZE];
+		const size_t hash_size = f->repo->digest_size;
 		_cleanup_free_ uint8_t *leaves = NULL;
 		const struct object_entry *e;
 		_cleanup_close_ int fd = -1;
@@ -568,8 +577,8 @@ static void fsck_trees(struct fsck *f)
 					"write");
 			continue;
 		}
-		if (!cfsi_is_lower_hex(l.names[i], CFS_DIGEST_SIZE * 2) ||
-		    cfs_digest_from_hex(l.names[i], digest) < 0) {
+		if (!cfsi_is_lower_hex(l.names[i], hash_size * 2) ||
+		    cfsi_repo_from_hex(f->repo, l.names[i], digest) < 0) {
 			problem(f, "stray-tree", path, FIX_REMOVE,
 				"not named by an object's digest");
 			continue;
@@ -590,24 +599,24 @@ static void fsck_trees(struct fsck *f)
 		fd = openat(dir_fd, l.names[i],
 			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
 				    O_NOCTTY);
-		leaves = malloc(n ? n * CFS_DIGEST_SIZE : 1);
+		leaves = malloc(n ? n * hash_size : 1);
 		if (fd < 0 || leaves == NULL) {
 			problem(f, "unreadable", path, FIX_NONE, "%s",
 				strerror(fd < 0 ? errno : ENOMEM));
 			continue;
 		}
-		if ((uint64_t)st.st_size != n * CFS_DIGEST_SIZE)
+		if ((uint64_t)st.st_size != n * hash_size)
 			problem(f, "bad-tree", path, FIX_REMOVE,
 				"%llu bytes, not the %llu of its object's "
 				"Merkle tree leaves",
 				(unsigned long long)st.st_size,
-				(unsigned long long)(n * CFS_DIGEST_SIZE));
-		else if (cfsi_pread_all(fd, leaves, n * CFS_DIGEST_SIZE, 0) !=
-				 (ssize_t)(n * CFS_DIGEST_SIZE) ||
-			 cfsi_fsverity_digest_from_leaves(CFS_HASH_SHA256,
-							  leaves, n, e->size,
+				(unsigned long long)(n * hash_size));
+		else if (cfsi_pread_all(fd, leaves, n * hash_size, 0) !=
+				 (ssize_t)(n * hash_size) ||
+			 cfsi_fsverity_digest_from_leaves(f->repo->alg, leaves,
+							  n, e->size,
 							  measured) < 0 ||
-			 memcmp(measured, digest, CFS_DIGEST_SIZE) != 0)
+			 memcmp(measured, digest, hash_size) != 0)
 			problem(f, "bad-tree", path, FIX_REMOVE,
 				"its leaves do not give the object's digest");
 	}
@@ -628,6 +637,8 @@ int cfs_repo_fsck(struct cfs_repo *repo, unsigned flags, unsigned threads,
 			  .userdata = userdata,
 			  .quarantine_fd = -1 };
 	int r;
+
+	f.good.digest_size = repo->digest_size;
 
 	if ((flags & CFS_FSCK_REPAIR) && !(repo->flags & CFS_REPO_EXCLUSIVE))
 		return cfs_error_set(

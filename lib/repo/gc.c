@@ -76,8 +76,7 @@ static int keep_object(void *userdata, const char *payload,
 
 /* The image of digest and its objects are alive. -ENOENT when the image
  * is missing, another -errno when it cannot be read. */
-static int gc_keep_image(struct cfs_repo *repo,
-			 const uint8_t digest[CFS_DIGEST_SIZE],
+static int gc_keep_image(struct cfs_repo *repo, const uint8_t *digest,
 			 struct object_map *live,
 			 struct object_map *live_images, struct cfs_error *err)
 {
@@ -93,7 +92,7 @@ static int gc_keep_image(struct cfs_repo *repo,
 		cfs_node_unref(root);
 		return cfs_error_set(err, -ENOMEM, "out of memory");
 	}
-	r = cfsi_tree_for_each_object(root, keep_object, live);
+	r = cfsi_tree_for_each_object(root, repo->alg, keep_object, live);
 	cfs_node_unref(root);
 	return r < 0 ? cfs_error_set(err, r, "out of memory") : 0;
 }
@@ -105,8 +104,8 @@ static int gc_keep_layer(struct cfs_repo *repo, const char *hex,
 			 struct object_map *live_images,
 			 struct object_map *live_layers)
 {
-	char line[CFS_DIGEST_HEX_SIZE + 8];
-	uint8_t digest[CFS_DIGEST_SIZE], diff[CFS_DIGEST_SIZE];
+	char line[CFS_DIGEST_HEX_MAX_SIZE + 8];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE], diff[CFS_DIGEST_SIZE];
 	struct cfs_error ignored;
 	ssize_t n;
 	int r;
@@ -115,10 +114,10 @@ static int gc_keep_layer(struct cfs_repo *repo, const char *hex,
 	    cfsi_object_map_find(live_layers, diff))
 		return 0;
 	n = cfsi_repo_read_file(repo, LAYOUT_LAYERS, hex, line, sizeof(line));
-	if (n != CFS_DIGEST_HEX_SIZE || line[n - 1] != '\n')
+	if ((size_t)n != 2 * repo->digest_size + 1 || line[n - 1] != '\n')
 		return 0;
 	line[n - 1] = '\0';
-	if (cfs_digest_from_hex(line, digest) < 0)
+	if (cfsi_repo_from_hex(repo, line, digest) < 0)
 		return 0;
 	r = gc_keep_image(repo, digest, live, live_images, &ignored);
 	if (r == -ENOMEM)
@@ -168,7 +167,7 @@ static int gc_keep_mounts(struct gc *g, struct object_map *live,
 		return 0; /* none recorded yet */
 	for (size_t i = 0; i < l.n && r == 0; i++) {
 		struct cfs_error detail = { { 0 } };
-		uint8_t digest[CFS_DIGEST_SIZE];
+		uint8_t digest[CFS_DIGEST_MAX_SIZE];
 		int m = cfsi_is_tmp_name(l.names[i]) ?
 				-EINVAL :
 				cfsi_repo_read_mount(g->repo, l.names[i],
@@ -313,7 +312,7 @@ static int gc_trees(struct gc *g, const struct object_map *live,
 	if (cfsi_list_dir(g->repo->dir_fd, LAYOUT_TREES, &l) < 0)
 		return 0; /* none kept yet */
 	for (size_t i = 0; i < l.n && r == 0; i++) {
-		uint8_t digest[CFS_DIGEST_SIZE];
+		uint8_t digest[CFS_DIGEST_MAX_SIZE];
 		struct stat st;
 
 		snprintf(path, sizeof(path), LAYOUT_TREES "/%s", l.names[i]);
@@ -323,8 +322,10 @@ static int gc_trees(struct gc *g, const struct object_map *live,
 			    time(NULL) - st.st_mtime > LAYOUT_TREES_TMP_GRACE_S)
 				r = gc_remove(g, path, &g->stats.n_leftovers,
 					      err);
-		} else if (cfsi_is_lower_hex(l.names[i], CFS_DIGEST_SIZE * 2) &&
-			   cfs_digest_from_hex(l.names[i], digest) == 0 &&
+		} else if (cfsi_is_lower_hex(l.names[i],
+					     g->repo->digest_size * 2) &&
+			   cfsi_repo_from_hex(g->repo, l.names[i], digest) ==
+				   0 &&
 			   cfsi_object_map_find(live, digest) == NULL) {
 			r = gc_remove(g, path, &g->stats.n_leftovers, err);
 		}
@@ -339,8 +340,9 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 {
 	struct gc g = { repo, flags, fn, userdata, { 0 } };
 	struct name_list names = { 0 };
-	struct object_map live = { 0 };
-	struct object_map live_images = { 0 };
+	struct object_map live = { .digest_size = repo->digest_size };
+	struct object_map live_images = { .digest_size = repo->digest_size };
+	/* by diff_id: OCI's sha256 */
 	struct object_map live_layers = { 0 };
 	struct cfsi_dir_list l = { 0 };
 	struct cfsi_dir_list stale_mounts = { 0 };
@@ -426,13 +428,13 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 		goto out;
 	}
 	for (size_t i = 0; i < l.n && r == 0; i++) {
-		uint8_t digest[CFS_DIGEST_SIZE];
+		uint8_t digest[CFS_DIGEST_MAX_SIZE];
 
 		snprintf(path, sizeof(path), LAYOUT_IMAGES "/%s", l.names[i]);
 		if (cfsi_is_tmp_name(l.names[i]))
 			r = gc_remove(&g, path, &g.stats.n_leftovers, err);
-		else if (cfsi_is_lower_hex(l.names[i], CFS_DIGEST_SIZE * 2) &&
-			 cfs_digest_from_hex(l.names[i], digest) == 0 &&
+		else if (cfsi_is_lower_hex(l.names[i], repo->digest_size * 2) &&
+			 cfsi_repo_from_hex(repo, l.names[i], digest) == 0 &&
 			 cfsi_object_map_find(&live_images, digest) == NULL)
 			r = gc_remove(&g, path, &g.stats.n_images, err);
 	}
@@ -460,8 +462,8 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 		if (cfsi_list_dir(repo->dir_fd, path, &sub) < 0)
 			continue; /* not a directory: fsck's to report */
 		for (size_t k = 0; k < sub.n && r == 0; k++) {
-			char obj[CFS_OBJECT_PATH_SIZE + 16];
-			uint8_t digest[CFS_DIGEST_SIZE];
+			char obj[CFS_OBJECT_PATH_MAX_SIZE + 16];
+			uint8_t digest[CFS_DIGEST_MAX_SIZE];
 
 			snprintf(path, sizeof(path), LAYOUT_OBJECTS "/%s/%s",
 				 l.names[i], sub.names[k]);
@@ -470,7 +472,8 @@ int cfs_repo_gc(struct cfs_repo *repo, unsigned flags, cfs_repo_gc_fn fn,
 			if (cfsi_is_tmp_name(sub.names[k]))
 				r = gc_remove(&g, path, &g.stats.n_leftovers,
 					      err);
-			else if (cfsi_object_path_to_digest(obj, digest) == 0 &&
+			else if (cfsi_object_path_to_digest(obj, repo->alg,
+							    digest) == 0 &&
 				 cfsi_object_map_find(&live, digest) == NULL)
 				r = gc_remove(&g, path, &g.stats.n_objects,
 					      err);

@@ -28,8 +28,8 @@
 /* Listing */
 
 struct image_objects {
-	uint8_t digest[CFS_DIGEST_SIZE];
-	uint8_t (*objects)[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
+	uint8_t (*objects)[CFS_DIGEST_MAX_SIZE];
 	size_t n, cap;
 	uint64_t image_size;
 	int error;
@@ -70,7 +70,7 @@ static int collect_object(void *userdata, const char *payload,
 		c->image->objects = p;
 		c->image->cap = cap;
 	}
-	memcpy(c->image->objects[c->image->n++], digest, CFS_DIGEST_SIZE);
+	memcpy(c->image->objects[c->image->n++], digest, c->map->digest_size);
 	return 0;
 }
 
@@ -78,7 +78,7 @@ int cfs_repo_list_images(struct cfs_repo *repo, cfs_repo_image_fn fn,
 			 void *userdata, struct cfs_error *err)
 {
 	struct name_list names = { 0 };
-	struct object_map map = { 0 };
+	struct object_map map = { .digest_size = repo->digest_size };
 	struct image_objects *images = NULL;
 	size_t n_images = 0;
 	int r;
@@ -100,12 +100,12 @@ int cfs_repo_list_images(struct cfs_repo *repo, cfs_repo_image_fn fn,
 
 		for (size_t k = 0; k < n_images && img == NULL; k++)
 			if (memcmp(images[k].digest, names.digests[i],
-				   CFS_DIGEST_SIZE) == 0)
+				   repo->digest_size) == 0)
 				img = &images[k];
 		if (img != NULL)
 			continue;
 		img = &images[n_images++];
-		memcpy(img->digest, names.digests[i], CFS_DIGEST_SIZE);
+		memcpy(img->digest, names.digests[i], repo->digest_size);
 		r = cfsi_repo_load_tree(repo, img->digest, &img->image_size,
 					&root, &detail);
 		if (r < 0) {
@@ -114,7 +114,8 @@ int cfs_repo_list_images(struct cfs_repo *repo, cfs_repo_image_fn fn,
 			continue;
 		}
 		c = (struct collect){ &map, img, (uint32_t)n_images };
-		r = cfsi_tree_for_each_object(root, collect_object, &c);
+		r = cfsi_tree_for_each_object(root, repo->alg, collect_object,
+					      &c);
 		cfs_node_unref(root);
 		if (r < 0) {
 			r = cfs_error_set(err, r, "out of memory");
@@ -129,9 +130,9 @@ int cfs_repo_list_images(struct cfs_repo *repo, cfs_repo_image_fn fn,
 
 		for (size_t k = 0; k < n_images && img == NULL; k++)
 			if (memcmp(images[k].digest, names.digests[i],
-				   CFS_DIGEST_SIZE) == 0)
+				   repo->digest_size) == 0)
 				img = &images[k];
-		memcpy(info.digest, img->digest, CFS_DIGEST_SIZE);
+		memcpy(info.digest, img->digest, repo->digest_size);
 		info.image_size = img->image_size;
 		info.error = img->error;
 		info.message = img->message ? img->message : "";

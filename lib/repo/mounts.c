@@ -133,10 +133,10 @@ static int mount_find(const char *ns, uint64_t mnt_id, dev_t dev,
 }
 
 int cfs_repo_record_mount(struct cfs_repo *repo, const char *target,
-			  const uint8_t digest[CFS_DIGEST_SIZE],
-			  struct cfs_error *err)
+			  const uint8_t *digest, struct cfs_error *err)
 {
-	char hex[CFS_DIGEST_HEX_SIZE], ns[64], name[32], fstype[FSTYPE_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE], ns[64], name[32];
+	char fstype[FSTYPE_SIZE];
 	_cleanup_free_ char *text = NULL, *where = NULL;
 	struct statx stx;
 	int r, len;
@@ -161,7 +161,7 @@ int cfs_repo_record_mount(struct cfs_repo *repo, const char *target,
 			err, r, "%s: not found in /proc/self/mountinfo: %s",
 			target, strerror(-r));
 	where = realpath(target, NULL);
-	cfs_digest_to_hex(digest, hex);
+	cfsi_repo_to_hex(repo, digest, hex);
 	len = asprintf(&text, "%s\n%" PRIu64 " %u:%u %s %s\n%s\n", hex,
 		       (uint64_t)stx.stx_mnt_id, stx.stx_dev_major,
 		       stx.stx_dev_minor, ns, fstype, where ? where : target);
@@ -176,7 +176,7 @@ int cfs_repo_record_mount(struct cfs_repo *repo, const char *target,
 }
 
 int cfsi_repo_read_mount(struct cfs_repo *repo, const char *name,
-			 uint8_t ret_digest[CFS_DIGEST_SIZE])
+			 uint8_t *ret_digest)
 {
 	char buf[PATH_MAX + 256], ns[64], fstype[FSTYPE_SIZE], now[FSTYPE_SIZE];
 	unsigned long long id;
@@ -191,8 +191,8 @@ int cfsi_repo_read_mount(struct cfs_repo *repo, const char *name,
 	if (nl == NULL)
 		return -EINVAL;
 	*nl = '\0';
-	if (!cfsi_is_lower_hex(buf, CFS_DIGEST_SIZE * 2) ||
-	    cfs_digest_from_hex(buf, ret_digest) < 0)
+	if (!cfsi_is_lower_hex(buf, repo->digest_size * 2) ||
+	    cfsi_repo_from_hex(repo, buf, ret_digest) < 0)
 		return -EINVAL;
 	if (sscanf(nl + 1, "%llu %u:%u %63s %63s\n", &id, &maj, &min, ns,
 		   fstype) != 5)

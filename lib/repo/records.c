@@ -61,11 +61,10 @@ int cfsi_parse_sha256(const char *s, uint8_t ret[32])
 }
 
 int cfsi_repo_read_record(struct cfs_repo *repo, const char *name,
-			  const uint8_t digest[CFS_DIGEST_SIZE],
-			  struct cfsi_oci_record *ret)
+			  const uint8_t *digest, struct cfsi_oci_record *ret)
 {
 	_cleanup_free_ char *buf = malloc(RECORD_MAX);
-	char hex[CFS_DIGEST_HEX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE];
 	json_object *rec = NULL, *layers;
 	const char *image;
 	ssize_t n;
@@ -80,7 +79,7 @@ int cfsi_repo_read_record(struct cfs_repo *repo, const char *name,
 	rec = json_tokener_parse(buf);
 	if (rec == NULL || !json_object_is_type(rec, json_type_object))
 		goto out;
-	cfs_digest_to_hex(digest, hex);
+	cfsi_repo_to_hex(repo, digest, hex);
 	image = cfsi_json_str(rec, "image");
 	if (image == NULL || strcmp(image, hex) != 0) {
 		r = -ESTALE; /* of an image the name no longer names */

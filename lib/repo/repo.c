@@ -35,6 +35,7 @@
 #include "repo/layout.h"
 #include "repo/repo_i.h"
 #include "store/store_i.h"
+#include "format/hash_alg_i.h"
 #include "base/tmpfile_i.h"
 #include "base/util.h"
 
@@ -148,6 +149,12 @@ static int only_repo_entries(int dir_fd)
 
 int cfs_repo_init(const char *path, struct cfs_error *err)
 {
+	return cfs_repo_init_alg(path, CFS_HASH_SHA256, err);
+}
+
+int cfs_repo_init_alg(const char *path, enum cfs_hash_alg alg,
+		      struct cfs_error *err)
+{
 	_cleanup_close_ int dir_fd = -1;
 	_cleanup_close_ int lock_fd = -1;
 	char marker[64];
@@ -156,6 +163,13 @@ int cfs_repo_init(const char *path, struct cfs_error *err)
 
 	if (path == NULL || path[0] == '\0')
 		return cfs_error_set(err, -EINVAL, "empty repository path");
+	if (alg == CFS_HASH_DEFAULT)
+		alg = CFS_HASH_SHA256;
+	if (cfs_hash_alg_digest_size(alg) == 0)
+		return cfs_error_set(err, -EOPNOTSUPP,
+				     "fs-verity hash algorithm %u is not "
+				     "implemented",
+				     alg);
 	r = cfsi_mkdir_parents(path, 0755);
 	if (r < 0)
 		return cfs_error_set(err, r, "cannot create repository %s: %s",
@@ -191,8 +205,13 @@ int cfs_repo_init(const char *path, struct cfs_error *err)
 				     "cannot create %s/" LAYOUT_LOCK ": %s",
 				     path, strerror(errno));
 	/* The marker last: a repository is whole once it is there. */
-	n = snprintf(marker, sizeof(marker), "%s %d\n", LAYOUT_MARKER,
-		     LAYOUT_FORMAT);
+	if (alg == CFS_HASH_SHA256)
+		n = snprintf(marker, sizeof(marker), "%s %d\n", LAYOUT_MARKER,
+			     LAYOUT_FORMAT);
+	else
+		n = snprintf(marker, sizeof(marker), "%s %d %s\n",
+			     LAYOUT_MARKER, LAYOUT_FORMAT,
+			     cfs_hash_alg_name(alg));
 	r = write_small_file(dir_fd, LAYOUT_MARKER, marker, (size_t)n, false);
 	if (r == 1)
 		return cfs_error_set(err, -EEXIST,
@@ -204,8 +223,10 @@ int cfs_repo_init(const char *path, struct cfs_error *err)
 	return 0;
 }
 
-static int check_marker(int dir_fd, const char *path, struct cfs_error *err)
+static int check_marker(int dir_fd, const char *path,
+			enum cfs_hash_alg *ret_alg, struct cfs_error *err)
 {
+	enum cfs_hash_alg alg = CFS_HASH_SHA256;
 	char buf[128], *end;
 	ssize_t n;
 	long format;
@@ -227,6 +248,22 @@ static int check_marker(int dir_fd, const char *path, struct cfs_error *err)
 				     path, LAYOUT_MARKER);
 	errno = 0;
 	format = strtol(buf + strlen(LAYOUT_MARKER) + 1, &end, 10);
+	/* "FORMAT ALG": the repository's fs-verity algorithm, when not
+	 * SHA-256 (which versions before it refuse: they read no more
+	 * than the format) */
+	if (errno == 0 && *end == ' ') {
+		char *alg_end = end + 1 + strcspn(end + 1, "\n");
+		char save = *alg_end;
+
+		*alg_end = '\0';
+		if (cfs_hash_alg_from_name(end + 1, &alg) < 0)
+			return cfs_error_set(
+				err, -EPROTO,
+				"%s/%s: unknown fs-verity algorithm '%s'", path,
+				LAYOUT_MARKER, end + 1);
+		*alg_end = save;
+		end = alg_end;
+	}
 	if (errno != 0 || end == buf + strlen(LAYOUT_MARKER) + 1 ||
 	    (*end != '\n' && *end != '\0'))
 		return cfs_error_set(err, -EPROTO,
@@ -237,6 +274,7 @@ static int check_marker(int dir_fd, const char *path, struct cfs_error *err)
 			err, -EPROTO,
 			"%s: repository format %ld, this version knows format %d",
 			path, format, LAYOUT_FORMAT);
+	*ret_alg = alg;
 	return 0;
 }
 
@@ -324,7 +362,9 @@ int cfs_repo_open(const char *path, unsigned flags, cfs_repo_wait_fn wait,
 					  strerror(-r));
 		goto fail;
 	}
-	r = check_marker(repo->dir_fd, path, err);
+	r = check_marker(repo->dir_fd, path, &repo->alg, err);
+	if (r == 0)
+		repo->digest_size = cfs_hash_alg_digest_size(repo->alg);
 	if (r < 0)
 		goto fail;
 	r = take_lock(repo, wait, wait_userdata, err);
@@ -401,16 +441,21 @@ const char *cfs_repo_get_objects_path(const struct cfs_repo *repo)
 int cfs_repo_open_store(struct cfs_repo *repo, struct cfs_store **ret_store,
 			struct cfs_error *err)
 {
-	return cfs_store_open(repo->objects_path, CFS_STORE_BATCH, ret_store,
-			      err);
+	return cfs_store_open(repo->objects_path,
+			      CFS_STORE_BATCH | CFS_STORE_HASH_ALG(repo->alg),
+			      ret_store, err);
 }
 
-char *cfs_repo_image_path(const struct cfs_repo *repo,
-			  const uint8_t digest[CFS_DIGEST_SIZE])
+enum cfs_hash_alg cfs_repo_get_hash_alg(const struct cfs_repo *repo)
 {
-	char hex[CFS_DIGEST_HEX_SIZE], *path;
+	return repo->alg;
+}
 
-	cfs_digest_to_hex(digest, hex);
+char *cfs_repo_image_path(const struct cfs_repo *repo, const uint8_t *digest)
+{
+	char hex[CFS_DIGEST_HEX_MAX_SIZE], *path;
+
+	cfsi_repo_to_hex(repo, digest, hex);
 	if (asprintf(&path, "%s/" LAYOUT_IMAGES "/%s", repo->path, hex) < 0)
 		return NULL;
 	return path;
@@ -442,9 +487,9 @@ int cfs_repo_trees_dir(struct cfs_repo *repo, char **ret_path,
 /* Names */
 
 int cfs_repo_resolve(struct cfs_repo *repo, const char *name,
-		     uint8_t ret_digest[CFS_DIGEST_SIZE], struct cfs_error *err)
+		     uint8_t *ret_digest, struct cfs_error *err)
 {
-	char buf[CFS_DIGEST_HEX_SIZE + 2];
+	char buf[CFS_DIGEST_HEX_MAX_SIZE + 2];
 	ssize_t n;
 	int r;
 
@@ -462,8 +507,8 @@ int cfs_repo_resolve(struct cfs_repo *repo, const char *name,
 						     strerror((int)-n));
 	if (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = '\0';
-	if (n != CFS_DIGEST_SIZE * 2 ||
-	    cfs_digest_from_hex(buf, ret_digest) < 0)
+	if ((size_t)n != repo->digest_size * 2 ||
+	    cfsi_repo_from_hex(repo, buf, ret_digest) < 0)
 		return cfs_error_set(err, -EUCLEAN,
 				     "%s/" LAYOUT_NAMES
 				     "/%s: not an image digest",
@@ -613,13 +658,12 @@ int cfsi_list_dir(int dir_fd, const char *name, struct cfsi_dir_list *ret)
 /* ------------------------------------------------------------------ */
 /* Images */
 
-int cfs_repo_read_image(struct cfs_repo *repo,
-			const uint8_t digest[CFS_DIGEST_SIZE],
+int cfs_repo_read_image(struct cfs_repo *repo, const uint8_t *digest,
 			uint8_t **ret_data, size_t *ret_size,
 			struct cfs_error *err)
 {
-	char hex[CFS_DIGEST_HEX_SIZE], actual_hex[CFS_DIGEST_HEX_SIZE];
-	uint8_t actual[CFS_DIGEST_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE], actual_hex[CFS_DIGEST_HEX_MAX_SIZE];
+	uint8_t actual[CFS_DIGEST_MAX_SIZE];
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ uint8_t *data = NULL;
 	char name[PATH_MAX];
@@ -627,7 +671,7 @@ int cfs_repo_read_image(struct cfs_repo *repo,
 	size_t size;
 	int r;
 
-	cfs_digest_to_hex(digest, hex);
+	cfsi_repo_to_hex(repo, digest, hex);
 	fd = openat(repo->images_fd, hex,
 		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
@@ -658,9 +702,10 @@ int cfs_repo_read_image(struct cfs_repo *repo,
 	 * cannot slip through. */
 	snprintf(name, sizeof(name), "%s/" LAYOUT_IMAGES "/%s", repo->path,
 		 hex);
-	r = cfs_image_read_fd(fd, name, digest, actual, &data, &size, err);
+	r = cfs_image_read_fd_alg(fd, name, repo->alg, digest, actual, &data,
+				  &size, err);
 	if (r == -EILSEQ) {
-		cfs_digest_to_hex(actual, actual_hex);
+		cfsi_repo_to_hex(repo, actual, actual_hex);
 		return cfs_error_set(
 			err, -EILSEQ,
 			"%s: the file's digest is %s: it is not the image it is named after",
@@ -673,14 +718,13 @@ int cfs_repo_read_image(struct cfs_repo *repo,
 	return 0;
 }
 
-int cfsi_repo_load_tree(struct cfs_repo *repo,
-			const uint8_t digest[CFS_DIGEST_SIZE],
+int cfsi_repo_load_tree(struct cfs_repo *repo, const uint8_t *digest,
 			uint64_t *ret_image_size, struct cfs_node **ret_root,
 			struct cfs_error *err)
 {
 	_cleanup_free_ uint8_t *data = NULL;
 	struct cfs_image *image = NULL;
-	char hex[CFS_DIGEST_HEX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE];
 	struct cfs_error detail = { { 0 } };
 	size_t size;
 	int r;
@@ -688,7 +732,7 @@ int cfsi_repo_load_tree(struct cfs_repo *repo,
 	r = cfs_repo_read_image(repo, digest, &data, &size, err);
 	if (r < 0)
 		return r;
-	cfs_digest_to_hex(digest, hex);
+	cfsi_repo_to_hex(repo, digest, hex);
 	r = cfs_image_open_buffer(data, size, &image, &detail);
 	if (r == 0)
 		r = cfs_image_to_tree(image, ret_root, &detail);
@@ -715,8 +759,9 @@ static int check_present(void *userdata, const char *payload,
 	if (digest == NULL)
 		return cfs_error_set(
 			p->err, -EINVAL,
-			"the image names the object '%s', which is not a path of the store's layout",
-			payload);
+			"the image names the object '%s', which is not a path of the store's layout (%s: ab/ and %zu hex digits)",
+			payload, cfs_hash_alg_name(p->repo->alg),
+			2 * p->repo->digest_size - 2);
 	if (fstatat(p->repo->objects_fd, payload, &st, AT_SYMLINK_NOFOLLOW) !=
 		    0 ||
 	    !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
@@ -729,9 +774,9 @@ static int check_present(void *userdata, const char *payload,
 
 /* Whether images/HEX is a regular file of size bytes with that digest. */
 static bool image_file_is(struct cfs_repo *repo, const char *hex, off_t size,
-			  const uint8_t digest[CFS_DIGEST_SIZE])
+			  const uint8_t *digest)
 {
-	uint8_t actual[CFS_DIGEST_SIZE];
+	uint8_t actual[CFS_DIGEST_MAX_SIZE];
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 
@@ -740,22 +785,38 @@ static bool image_file_is(struct cfs_repo *repo, const char *hex, off_t size,
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size != size)
 		return false;
-	return cfsi_file_digest(fd, actual) == 0 &&
-	       memcmp(actual, digest, CFS_DIGEST_SIZE) == 0;
+	return cfsi_file_digest(fd, repo->alg, actual) == 0 &&
+	       memcmp(actual, digest, repo->digest_size) == 0;
 }
 
 /* Put the image of root into images/, durable; its digest to ret_digest. */
 int cfsi_repo_store_image(struct cfs_repo *repo, struct cfs_node *root,
 			  const struct cfs_write_options *opts,
-			  uint8_t ret_digest[CFS_DIGEST_SIZE],
-			  struct cfs_error *err)
+			  uint8_t *ret_digest, struct cfs_error *err)
 {
-	char hex[CFS_DIGEST_HEX_SIZE];
+	char hex[CFS_DIGEST_HEX_MAX_SIZE];
 	struct cfs_error detail = { { 0 } };
+	struct cfs_write_options wopts = { 0 };
 	struct cfs_tmpfile t;
 	struct stat ours;
 	const char *step;
 	int r;
+
+	/* the repository's algorithm, whatever the caller asked for: one
+	 * of another is refused */
+	if (opts != NULL)
+		wopts = *opts;
+	if (wopts.hash_alg != CFS_HASH_DEFAULT &&
+	    wopts.hash_alg != (uint32_t)repo->alg)
+		return cfs_error_set(
+			err, -EINVAL,
+			"an image of %s digests asked for, the repository %s holds %s ones",
+			cfs_hash_alg_name(wopts.hash_alg) ?
+				cfs_hash_alg_name(wopts.hash_alg) :
+				"unknown",
+			repo->path, cfs_hash_alg_name(repo->alg));
+	wopts.hash_alg = repo->alg;
+	opts = &wopts;
 
 	r = cfs_tmpfile_create(repo->images_fd, &t);
 	if (r < 0)
@@ -768,7 +829,7 @@ int cfsi_repo_store_image(struct cfs_repo *repo, struct cfs_node *root,
 		return cfs_error_set(err, r, "cannot write image: %s",
 				     detail.message);
 	}
-	cfs_digest_to_hex(ret_digest, hex);
+	cfsi_repo_to_hex(repo, ret_digest, hex);
 	step = "write";
 	if (fchmod(t.fd, 0644) != 0 || fsync(t.fd) != 0 ||
 	    fstat(t.fd, &ours) != 0)
@@ -778,7 +839,7 @@ int cfsi_repo_store_image(struct cfs_repo *repo, struct cfs_node *root,
 	if (r < 0)
 		goto fail;
 	step = "enable fs-verity";
-	r = cfsi_enable_verity(t.fd, CFS_HASH_SHA256, ret_digest);
+	r = cfsi_enable_verity(t.fd, repo->alg, ret_digest);
 	if (r < 0)
 		goto fail;
 	/* The same image may be there already; anything else at its name
@@ -809,7 +870,7 @@ fail:
 int cfs_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
 		       const struct cfs_write_options *opts,
 		       struct cfs_store *store, const char *name,
-		       unsigned flags, uint8_t ret_digest[CFS_DIGEST_SIZE],
+		       unsigned flags, uint8_t *ret_digest,
 		       struct cfs_error *err)
 {
 	return cfsi_repo_add_image_checked(repo, root, opts, store, name, flags,
@@ -820,13 +881,13 @@ int cfsi_repo_add_image_checked(struct cfs_repo *repo, struct cfs_node *root,
 				const struct cfs_write_options *opts,
 				struct cfs_store *store, const char *name,
 				unsigned flags, cfsi_image_check_fn check,
-				void *check_data,
-				uint8_t ret_digest[CFS_DIGEST_SIZE],
+				void *check_data, uint8_t *ret_digest,
 				struct cfs_error *err)
 {
 	struct presence presence = { repo, err };
-	uint8_t digest[CFS_DIGEST_SIZE], old[CFS_DIGEST_SIZE] = { 0 };
-	char hex[CFS_DIGEST_HEX_SIZE + 1], old_hex[CFS_DIGEST_HEX_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE], old[CFS_DIGEST_MAX_SIZE] = { 0 };
+	char hex[CFS_DIGEST_HEX_MAX_SIZE + 1];
+	char old_hex[CFS_DIGEST_HEX_MAX_SIZE];
 	struct cfs_error ignored;
 	bool exists;
 	int r;
@@ -837,7 +898,13 @@ int cfsi_repo_add_image_checked(struct cfs_repo *repo, struct cfs_node *root,
 	/* A name taken by the same image is no conflict: known only once
 	 * the image is written. */
 	exists = cfs_repo_resolve(repo, name, old, &ignored) == 0;
-	cfs_digest_to_hex(old, old_hex);
+	cfsi_repo_to_hex(repo, old, old_hex);
+	if (store != NULL && cfsi_store_hash_alg(store)->id != repo->alg)
+		return cfs_error_set(
+			err, -EINVAL,
+			"a store of %s objects given for the repository %s, whose objects are %s",
+			cfsi_store_hash_alg(store)->name, repo->path,
+			cfs_hash_alg_name(repo->alg));
 	if (store != NULL) {
 		r = cfs_store_commit(store, err);
 		if (r < 0)
@@ -846,7 +913,8 @@ int cfsi_repo_add_image_checked(struct cfs_repo *repo, struct cfs_node *root,
 	/* A tree built into store has every object in it (each was added or
 	 * found there); any other tree is checked. */
 	if (store == NULL) {
-		r = cfsi_tree_for_each_object(root, check_present, &presence);
+		r = cfsi_tree_for_each_object(root, repo->alg, check_present,
+					      &presence);
 		if (r < 0)
 			return r;
 	}
@@ -859,8 +927,8 @@ int cfsi_repo_add_image_checked(struct cfs_repo *repo, struct cfs_node *root,
 			return r;
 	}
 	if (ret_digest != NULL)
-		memcpy(ret_digest, digest, CFS_DIGEST_SIZE);
-	if (exists && memcmp(old, digest, CFS_DIGEST_SIZE) == 0)
+		memcpy(ret_digest, digest, repo->digest_size);
+	if (exists && memcmp(old, digest, repo->digest_size) == 0)
 		return 0;
 	if (exists && !(flags & CFS_REPO_REPLACE))
 		return cfs_error_set(
@@ -868,7 +936,7 @@ int cfsi_repo_add_image_checked(struct cfs_repo *repo, struct cfs_node *root,
 			"the name '%s' is taken by image %s (--replace moves it to the new one)",
 			name, old_hex);
 
-	cfs_digest_to_hex(digest, hex);
+	cfsi_repo_to_hex(repo, digest, hex);
 	strcat(hex, "\n");
 	r = write_small_file(repo->names_fd, name, hex, strlen(hex),
 			     (flags & CFS_REPO_REPLACE) != 0);

@@ -15,11 +15,15 @@ struct cfs_repo {
 	int dir_fd, objects_fd, images_fd, names_fd;
 	int lock_fd;
 	unsigned flags;
+	/* the fs-verity algorithm of the repository's objects and images,
+	 * from its marker, and the size of its digests */
+	enum cfs_hash_alg alg;
+	size_t digest_size;
 };
 
 /* Objects by digest, with what the caller counts about each. */
 struct object_entry {
-	uint8_t digest[CFS_DIGEST_SIZE];
+	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	uint64_t size;
 	uint32_t refs; /* images using it */
 	uint32_t last; /* the image that counted it last */
@@ -29,6 +33,7 @@ struct object_entry {
 struct object_map {
 	struct object_entry *slots;
 	size_t size, n;
+	size_t digest_size; /* of the digests kept; 0: SHA-256's */
 };
 
 /* The entry of digest, added (zeroed but for the digest) when missing;
@@ -45,13 +50,14 @@ void cfsi_object_map_free(struct object_map *map);
  * store layout. */
 typedef int (*tree_object_fn)(void *userdata, const char *payload,
 			      const uint8_t *digest, uint64_t size);
-int cfsi_tree_for_each_object(const struct cfs_node *root, tree_object_fn fn,
+int cfsi_tree_for_each_object(const struct cfs_node *root,
+			      enum cfs_hash_alg alg, tree_object_fn fn,
 			      void *userdata);
 
-/* "ab/cdef..." (2 + 1 + 62 lowercase hex digits) to a digest; -EINVAL
- * otherwise. */
-int cfsi_object_path_to_digest(const char *path,
-			       uint8_t ret_digest[CFS_DIGEST_SIZE]);
+/* "ab/cdef..." (2 + 1 + 62 lowercase hex digits; 126 for SHA-512) to a
+ * digest of alg; -EINVAL otherwise. */
+int cfsi_object_path_to_digest(const char *path, enum cfs_hash_alg alg,
+			       uint8_t *ret_digest);
 
 /* The entries of name in dir_fd ("." for dir_fd itself) but "." and "..",
  * sorted. */
@@ -66,7 +72,7 @@ void cfsi_dir_list_free(struct cfsi_dir_list *l);
  * digests[i]. A name that cannot be read is an error. */
 struct name_list {
 	char **names;
-	uint8_t (*digests)[CFS_DIGEST_SIZE];
+	uint8_t (*digests)[CFS_DIGEST_MAX_SIZE];
 	size_t n;
 };
 int cfsi_repo_read_names(struct cfs_repo *repo, struct name_list *ret,
@@ -75,27 +81,31 @@ void cfsi_name_list_free(struct name_list *list);
 
 /* The tree of the image of digest, read from the repository and checked
  * against the digest. */
-int cfsi_repo_load_tree(struct cfs_repo *repo,
-			const uint8_t digest[CFS_DIGEST_SIZE],
+int cfsi_repo_load_tree(struct cfs_repo *repo, const uint8_t *digest,
 			uint64_t *ret_image_size, struct cfs_node **ret_root,
 			struct cfs_error *err);
 
-/* The fs-verity digest of the open file fd: the kernel's where the file
- * has fs-verity, else computed. */
-int cfsi_file_digest(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]);
+/* The fs-verity digest (of alg) of the open file fd: the kernel's where
+ * the file has fs-verity of alg, else computed. */
+int cfsi_file_digest(int fd, enum cfs_hash_alg alg, uint8_t *ret_digest);
+
+/* Digests of the repository's algorithm as hex (CFS_DIGEST_HEX_MAX_SIZE
+ * bytes suffice) and back (-EINVAL unless exactly its hex digits). */
+void cfsi_repo_to_hex(const struct cfs_repo *repo, const uint8_t *digest,
+		      char *ret_hex);
+int cfsi_repo_from_hex(const struct cfs_repo *repo, const char *hex,
+		       uint8_t *ret_digest);
 
 /* Write the image of root into images/ (durable, no name); its digest to
  * ret_digest. The objects it names must be in place already. */
 int cfsi_repo_store_image(struct cfs_repo *repo, struct cfs_node *root,
 			  const struct cfs_write_options *opts,
-			  uint8_t ret_digest[CFS_DIGEST_SIZE],
-			  struct cfs_error *err);
+			  uint8_t *ret_digest, struct cfs_error *err);
 
 /* Called by cfsi_repo_add_image_checked() with the digest of the image
  * written, before it is named: a negative return refuses the image (it
  * stays unnamed, for gc) and is returned. */
-typedef int (*cfsi_image_check_fn)(void *userdata,
-				   const uint8_t digest[CFS_DIGEST_SIZE],
+typedef int (*cfsi_image_check_fn)(void *userdata, const uint8_t *digest,
 				   struct cfs_error *err);
 /* cfs_repo_add_image() with check (may be NULL) run between writing the
  * image and naming it. */
@@ -103,8 +113,7 @@ int cfsi_repo_add_image_checked(struct cfs_repo *repo, struct cfs_node *root,
 				const struct cfs_write_options *opts,
 				struct cfs_store *store, const char *name,
 				unsigned flags, cfsi_image_check_fn check,
-				void *check_data,
-				uint8_t ret_digest[CFS_DIGEST_SIZE],
+				void *check_data, uint8_t *ret_digest,
 				struct cfs_error *err);
 /* Small files in the repository's subdirectories "layers" and "oci"
  * (made when first written): written whole and durable (replacing what
@@ -146,8 +155,7 @@ struct cfsi_oci_record {
  * image than digest (the name was moved since), -EINVAL when it cannot be
  * parsed. */
 int cfsi_repo_read_record(struct cfs_repo *repo, const char *name,
-			  const uint8_t digest[CFS_DIGEST_SIZE],
-			  struct cfsi_oci_record *ret);
+			  const uint8_t *digest, struct cfsi_oci_record *ret);
 void cfsi_oci_record_free(struct cfsi_oci_record *rec);
 
 /* The image the mount record DIR/mounts/NAME names, to ret_digest, when
@@ -155,6 +163,6 @@ void cfsi_oci_record_free(struct cfsi_oci_record *rec);
  * gone, -EINVAL when the record cannot be read or parsed, another -errno
  * when whether it exists cannot be told (/proc not mounted, say). */
 int cfsi_repo_read_mount(struct cfs_repo *repo, const char *name,
-			 uint8_t ret_digest[CFS_DIGEST_SIZE]);
+			 uint8_t *ret_digest);
 
 #endif
