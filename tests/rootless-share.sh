@@ -240,9 +240,11 @@ else
 fi
 
 # an image of SHA-512 digests, its objects in the same store, mounts over
-# the same object server
+# the same object server (the objects copied in by hand: the SHA-256
+# repository's own tools refuse to mix algorithms)
 MKCOMPOSEFS=$(cfs_tool mkcomposefs)
-if "$MKCOMPOSEFS" --hash-alg=sha512 --digest-store="$repo/objects" "$work/src2" "$work/img512" 2>"$work/mk512.err"; then
+if "$MKCOMPOSEFS" --hash-alg=sha512 --digest-store="$work/store512" "$work/src2" "$work/img512" 2>"$work/mk512.err" &&
+	cp -a "$work/store512/." "$repo/objects/"; then
 	chmod -R a+rX "$repo/objects" "$work/img512"
 	mkdir -p "$work/s4" && chown "$uid:$gid" "$work/s4"
 	if out=$(in_ns "$FUSE" -o "shared,basedir=$repo/objects" "$work/img512" "$work/s4" 2>&1) &&
