@@ -309,4 +309,29 @@ else
 	tap_not_ok "unmounting then leaves no server and no mount behind" "$(servers)"
 fi
 
+# a namespace whose user leaves without unmounting: its servers notice that
+# only they are left, detach the mounts and end (within some 10 s)
+mkdir -p "$work/s5" && chown "$uid:$gid" "$work/s5" && : >"$work/ns5" && chown "$uid:$gid" "$work/ns5"
+unshare -m --propagation private sh -c 'mount --bind "$0" /dev/fuse && exec "$@"' \
+	"$work/fuse" setpriv --reuid="$uid" --regid="$gid" --clear-groups \
+	--inh-caps=-all unshare -Urm sh -c '
+		"$0" --repo "$1" mount tree "$2" && cat "$2/files/size-4097" >/dev/null &&
+		readlink /proc/self/ns/mnt >"$3"' "$CFS" "$repo" "$work/s5" "$work/ns5"
+ns5=$(cat "$work/ns5")
+in_ns5()
+{
+	local pid
+	for pid in $(pgrep -u "$uid" 'composefs'); do
+		[ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$ns5" ] &&
+			[ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" != Z ] && echo "$pid"
+	done
+}
+no_servers5() { [ -z "$(in_ns5)" ]; }
+if [ -n "$ns5" ] && [ -n "$(in_ns5)" ] && wait_until 30 no_servers5; then
+	tap_ok "a namespace left without unmounting: its servers end by themselves"
+else
+	tap_not_ok "a namespace left without unmounting: its servers end by themselves" \
+		"namespace '$ns5', servers: $(in_ns5)"
+fi
+
 tap_done

@@ -24,6 +24,7 @@
 
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -476,68 +477,125 @@ static void unescape_octal(char *p)
 	*out = '\0';
 }
 
-/* Whether path is the mount point of an object server in this namespace
- * (check_overlays false), or whether an overlayfs mount takes path as a
- * data layer (check_overlays true). */
-static bool mount_table_has(const char *path, bool check_overlays)
+/* Whether the overlayfs super options opts name path as a data layer. */
+static bool overlay_uses(const char *opts, const char *path)
+{
+	size_t plen = strlen(path);
+	const char *p = opts;
+
+	while ((p = strstr(p, "::")) != NULL) {
+		p += 2;
+		if (strncmp(p, path, plen) == 0 &&
+		    (p[plen] == ',' || p[plen] == ':' || p[plen] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+enum mount_query {
+	OBJECT_MOUNT_AT, /* is path an object server's mount point? */
+	OVERLAY_USES, /* does an overlay take path as a data layer? */
+	DETACH_OVERLAYS, /* detach every overlay that does */
+};
+
+/* Ask the mount table of this namespace; for DETACH_OVERLAYS, whether one
+ * was found. */
+static bool mount_table(const char *path, enum mount_query q)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL;
-	size_t cap = 0, plen = strlen(path);
+	size_t cap = 0;
 	bool found = false;
 
 	if (f == NULL)
-		return check_overlays; /* in doubt, stay */
-	while (!found && getline(&line, &cap, f) > 0) {
+		return q == OVERLAY_USES; /* in doubt, stay */
+	while (getline(&line, &cap, f) > 0) {
 		char *dash = strstr(line, " - "), *fields[3], *save = NULL;
 		char dir[PATH_MAX];
 		int i;
 
-		if (dash == NULL)
+		if (dash == NULL ||
+		    sscanf(line, "%*s %*s %*s %*s %4095s", dir) != 1)
 			continue;
+		unescape_octal(dir);
 		fields[0] = strtok_r(dash + 3, " \n", &save);
 		for (i = 1; i < 3 && fields[i - 1] != NULL; i++)
 			fields[i] = strtok_r(NULL, " \n", &save);
 		if (i < 3 || fields[0] == NULL || fields[2] == NULL)
 			continue;
-		if (check_overlays) {
-			const char *p = fields[2];
-
-			if (strcmp(fields[0], "overlay") != 0)
-				continue;
-			while ((p = strstr(p, "::")) != NULL) {
-				p += 2;
-				if (strncmp(p, path, plen) == 0 &&
-				    (p[plen] == ',' || p[plen] == ':' ||
-				     p[plen] == '\0')) {
-					found = true;
-					break;
-				}
-			}
-		} else {
-			if (strcmp(fields[0], "fuse." OBJECTS_SUBTYPE) != 0 ||
-			    sscanf(line, "%*s %*s %*s %*s %4095s", dir) != 1)
-				continue;
-			unescape_octal(dir);
-			found = strcmp(dir, path) == 0;
+		if (q == OBJECT_MOUNT_AT) {
+			if (strcmp(fields[0], "fuse." OBJECTS_SUBTYPE) == 0 &&
+			    strcmp(dir, path) == 0)
+				found = true;
+		} else if (strcmp(fields[0], "overlay") == 0 &&
+			   overlay_uses(fields[2], path)) {
+			found = true;
+			if (q == DETACH_OVERLAYS)
+				(void)umount2(dir, MNT_DETACH);
 		}
+		if (found && q != DETACH_OVERLAYS)
+			break;
 	}
 	free(line);
 	fclose(f);
 	return found;
 }
 
+/* Whether a process other than composefs servers is in this mount
+ * namespace, among those this server may look at (all those of its user
+ * namespace). When none is, no one can use its mounts but by entering it
+ * from outside. */
+static bool namespace_in_use(void)
+{
+	struct stat self, st;
+	struct dirent *e;
+	bool used = false;
+	DIR *d;
+
+	if (stat("/proc/self/ns/mnt", &self) != 0 ||
+	    (d = opendir("/proc")) == NULL)
+		return true;
+	while (!used && (e = readdir(d)) != NULL) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/ns/mnt", e->d_name);
+		/* gone, a zombie, or not ours to look at (another user's,
+		 * outside this user namespace): not a user of its mounts */
+		if (stat(path, &st) != 0)
+			continue;
+		if (st.st_ino != self.st_ino || st.st_dev != self.st_dev)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+		f = fopen(path, "re");
+		if (f != NULL) {
+			if (fgets(comm, sizeof(comm), f) == NULL)
+				comm[0] = '\0';
+			fclose(f);
+		}
+		used = strcmp(comm, "composefs-objs\n") != 0 &&
+		       strcmp(comm, "composefs-fuse\n") != 0;
+	}
+	closedir(d);
+	return used;
+}
+
 /*
  * Until no overlay of this namespace uses the object mount: then detach it
  * (its server ends when the last overlay holding it is gone). Checked at
  * every change of the mount table, under the lock mounts take while they
- * set up.
+ * set up. When only servers are left in the namespace (its user exited
+ * without unmounting), twice in a row, the overlays over the object mount
+ * are detached too: their metadata servers end with them, then this one.
  */
 static void *watch_overlays(void *arg)
 {
 	struct object_server *s = arg;
 	int mfd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 	int lock_fd = open(s->lock_path, O_RDWR | O_CLOEXEC);
+	unsigned idle = 0;
 	char buf[4096];
 
 	if (mfd < 0 || lock_fd < 0)
@@ -548,7 +606,10 @@ static void *watch_overlays(void *arg)
 
 		while (flock(lock_fd, LOCK_EX) != 0 && errno == EINTR)
 			;
-		used = mount_table_has(s->mountpoint, true);
+		idle = namespace_in_use() ? 0 : idle + 1;
+		if (idle >= 2)
+			(void)mount_table(s->mountpoint, DETACH_OVERLAYS);
+		used = mount_table(s->mountpoint, OVERLAY_USES);
 		if (!used)
 			(void)umount2(s->mountpoint, MNT_DETACH);
 		(void)flock(lock_fd, LOCK_UN);
@@ -558,7 +619,7 @@ static void *watch_overlays(void *arg)
 		(void)lseek(mfd, 0, SEEK_SET);
 		while (read(mfd, buf, sizeof(buf)) > 0)
 			;
-		(void)poll(&p, 1, 10000);
+		(void)poll(&p, 1, 5000);
 	}
 out:
 	if (mfd >= 0)
@@ -792,7 +853,7 @@ int shared_objects_acquire(const char *objects_dir, const char *treecache,
 	}
 	/* a server found here is used; one that died (its mount answers
 	 * ENOTCONN) is detached, however many are stacked there */
-	while (mount_table_has(o.mountpoint, false)) {
+	while (mount_table(o.mountpoint, OBJECT_MOUNT_AT)) {
 		struct statvfs sv;
 
 		if (statvfs(o.mountpoint, &sv) == 0) {
