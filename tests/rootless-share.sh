@@ -334,4 +334,16 @@ else
 		"namespace '$ns5', servers: $(in_ns5)"
 fi
 
+# root's -o shared mount (in the initial namespace) is readable by others:
+# the roots of the FUSE mounts have their modes before overlayfs takes them
+mkdir -p "$work/s6"
+if out=$("$CFS" --repo "$repo" mount -o shared tree "$work/s6" 2>&1) &&
+	setpriv --reuid="$uid" --regid="$gid" --clear-groups cmp "$work/s6/files/size-4097" "$src/files/size-4097" &&
+	setpriv --reuid="$uid" --regid="$gid" --clear-groups ls "$work/s6/dirs" >/dev/null; then
+	tap_ok "root's shared mount reads for another user"
+else
+	tap_not_ok "root's shared mount reads for another user" "$out"
+fi
+umount "$work/s6" 2>/dev/null
+
 tap_done

@@ -909,12 +909,19 @@ int shared_stack(const struct shared_objects *o, const char *meta_dir,
 {
 	unsigned long flags = MS_RDONLY;
 	char *opts = NULL;
+	struct stat st;
 	int r = 0;
 
 	/* as the kernel mount: devices and setuid programs work for root;
 	 * in a user namespace of one's own the kernel allows neither */
 	if (geteuid() != 0 || !tool_in_initial_userns())
 		flags |= MS_NOSUID | MS_NODEV;
+	/* A FUSE mount's root has no permission bits until its attributes
+	 * are first asked for, and overlayfs keeps the mode it finds at
+	 * mount time: ask first, or every user but the mounter (who may
+	 * override modes) is refused. */
+	(void)stat(meta_dir, &st);
+	(void)stat(o->mountpoint, &st);
 	if (check_option_path(meta_dir) != 0)
 		r = 1;
 	else if (asprintf(&opts, "ro,userxattr,lowerdir=%s::%s", meta_dir,
