@@ -13,6 +13,9 @@
 # 127.0.0.1) and is checked when pulled back. Bad keys, missing layer blobs
 # and a missing destination leave nothing behind. composefs mount uses the
 # sealed digest, --signed-by checks its signature (kernel as root, FUSE).
+# The same with a SHA-512 repository (composefs init --hash-alg=sha512:
+# fsverity-sha512-12 seals), and each algorithm's repository refuses the
+# other's seal.
 #
 # Needs openssl; fsverity, skopeo and docker-registry, root and FUSE for
 # their parts (skipped, counted, without).
@@ -377,6 +380,28 @@ else
 			fusermount3 -u mnt512 2>/dev/null
 		fi
 	fi
+	modprobe erofs >/dev/null 2>&1
+	modprobe overlay >/dev/null 2>&1
+	if [ "$(id -u)" -eq 0 ] && grep -qw erofs /proc/filesystems &&
+		grep -qw overlay /proc/filesystems; then
+		mkdir -p mnt512
+		if out=$("$COMPOSEFS" --repo repo512 mount --signed-by a.pem signed512 mnt512 2>&1) &&
+			cmp -s mnt512/usr/bin/tool tree/usr/bin/tool; then
+			tap_ok "sha512: composefs mount --signed-by of the sealed image (kernel)"
+		else
+			tap_not_ok "sha512: composefs mount --signed-by of the sealed image (kernel)" "$out"
+		fi
+		umount mnt512 2>/dev/null
+		out=$("$COMPOSEFS" --repo repo512 mount --signed-by b.pem signed512 mnt512 2>&1)
+		if [ $? -eq 1 ] && ! mountpoint -q mnt512; then
+			tap_ok "sha512: ...refused --signed-by another certificate (kernel)"
+		else
+			tap_not_ok "sha512: ...refused --signed-by another certificate (kernel)" "$out"
+			umount mnt512 2>/dev/null
+		fi
+	else
+		tap_skip "sha512: composefs mount of the sealed image (kernel)" "needs root, EROFS and overlayfs"
+	fi
 fi
 
 # through a registry: skopeo copy pushes, oci pull checks
@@ -445,6 +470,19 @@ else
 		tap_ok "the refused pulls named nothing"
 	else
 		tap_not_ok "the refused pulls named nothing" "$(ls pulled/names)"
+	fi
+	if [ -d sealed512 ]; then
+		tap_check "skopeo pushes the SHA-512 sealed image" "${push[@]}" oci:sealed512:t "docker://$reg/seal:sealed512"
+		run 0 "sha512: init a repository for pulls" pulled512 init --hash-alg=sha512
+		refused "sha512: pull refused with another certificate" "does not verify" pulled512 q1 \
+			oci pull --tls-verify=false --trusted-cert b.pem "docker://$reg/seal:sealed512" q1
+		run 0 "sha512: pull accepted with the right certificate" pulled512 \
+			oci pull --tls-verify=false --trusted-cert a.pem "docker://$reg/seal:sealed512" q2
+		if [ "$out" = "$d512" ]; then
+			tap_ok "sha512: ...as the image sealed"
+		else
+			tap_not_ok "sha512: ...as the image sealed" "$out"
+		fi
 	fi
 fi
 
