@@ -776,8 +776,9 @@ static int seal_json(struct cfsi_oci_computed *c,
 {
 	size_t size = cfs_hash_alg_digest_size(c->alg);
 	json_object *labels, *cdesc, *cann, *mann;
-	uint8_t config_digest[64], sha[32];
-	char alg[32], key[96], config_id[7 + 64 + 1];
+	uint8_t config_digest[CFS_DIGEST_MAX_SIZE], sha[32];
+	char alg[32], key[96], hex[CFS_DIGEST_HEX_MAX_SIZE];
+	char config_id[7 + 64 + 1];
 	const char *text;
 	int r;
 
@@ -790,9 +791,9 @@ static int seal_json(struct cfsi_oci_computed *c,
 	labels = object_member(object_member(c->config, "config"), "Labels");
 	if (labels == NULL)
 		return cfs_error_set(err, -ENOMEM, "out of memory");
-	to_hex(c->digest, size, key);
+	to_hex(c->digest, size, hex);
 	json_object_object_add(labels, CFSI_SEAL_LABEL,
-			       json_object_new_string(key));
+			       json_object_new_string(hex));
 	text = json_object_to_json_string_ext(c->config, JSON_OUT);
 	if (text == NULL || (*ret_config = strdup(text)) == NULL)
 		return cfs_error_set(err, -ENOMEM, "out of memory");
