@@ -26,8 +26,8 @@ static const char config_text[] = "{\"rootfs\":{\"diff_ids\":[]}}";
 
 struct fixture {
 	json_object *manifest, *config;
-	uint8_t digest[32];
-	char hex[65];
+	uint8_t digest[64];
+	char hex[129];
 	struct cfsi_seal_input in;
 };
 
@@ -39,8 +39,9 @@ static void fixture_init(struct fixture *f)
 	f->config = json_tokener_parse(config_text);
 	assert_non_null(f->manifest);
 	assert_non_null(f->config);
-	for (int i = 0; i < 32; i++)
+	for (int i = 0; i < 64; i++)
 		f->digest[i] = (uint8_t)(0xa0 + i);
+	/* SHA-256's: the first 32 bytes */
 	for (int i = 0; i < 32; i++)
 		snprintf(f->hex + 2 * i, 3, "%02x", f->digest[i]);
 	f->in.layout = "layout";
@@ -227,6 +228,51 @@ static void test_signature_required(void **state)
 	fixture_free(&f);
 }
 
+static void test_sha512(void **state)
+{
+	struct fixture f;
+	json_object *cdesc;
+	uint8_t d[64];
+	char hex[129], config_hex[129], msg[1024];
+
+	(void)state;
+	fixture_init(&f);
+	f.in.alg = CFS_HASH_SHA512;
+	for (int i = 0; i < 64; i++)
+		snprintf(hex + 2 * i, 3, "%02x", f.digest[i]);
+	/* a SHA-256 seal cannot be checked by a SHA-512 repository */
+	annotate(f.manifest, MERGED256, f.hex);
+	assert_int_equal(check(&f, NULL, msg, sizeof(msg)), -EILSEQ);
+	assert_non_null(strstr(msg, "fsverity-sha512-12"));
+	/* its own is; a SHA-256 label beside it is another algorithm's */
+	annotate(f.manifest, MERGED512, hex);
+	set_label(f.config, f.hex);
+	assert_int_equal(check(&f, NULL, NULL, 0), 0);
+	set_label(f.config, hex);
+	assert_int_equal(check(&f, NULL, NULL, 0), 0);
+	hex[127] = 'e'; /* the last byte is 0xdf */
+	set_label(f.config, hex);
+	assert_int_equal(check(&f, NULL, NULL, 0), -EILSEQ);
+	hex[127] = 'f';
+	set_label(f.config, "");
+	/* the config's SHA-512 digest */
+	assert_int_equal(cfs_fsverity_digest_buffer_alg(CFS_HASH_SHA512,
+							config_text,
+							strlen(config_text), d),
+			 0);
+	for (int i = 0; i < 64; i++)
+		snprintf(config_hex + 2 * i, 3, "%02x", d[i]);
+	assert_true(json_object_object_get_ex(f.manifest, "config", &cdesc));
+	annotate(cdesc, CFSI_SEAL_CONFIG "fsverity-sha512-12", config_hex);
+	json_object_object_del(annotations(f.manifest), MERGED256);
+	annotate(f.manifest, MERGED512, hex);
+	assert_int_equal(check(&f, NULL, NULL, 0), 0);
+	/* a SHA-256-sized digest under the SHA-512 key is malformed */
+	annotate(f.manifest, MERGED512, f.hex);
+	assert_int_equal(check(&f, NULL, NULL, 0), -EINVAL);
+	fixture_free(&f);
+}
+
 static void test_base64(void **state)
 {
 	uint8_t data[300], *back = NULL;
@@ -263,6 +309,8 @@ static void test_alg_name(void **state)
 	(void)state;
 	assert_int_equal(cfsi_seal_alg_name(CFS_HASH_SHA256, name), 0);
 	assert_string_equal(name, "fsverity-sha256-12");
+	assert_int_equal(cfsi_seal_alg_name(CFS_HASH_SHA512, name), 0);
+	assert_string_equal(name, "fsverity-sha512-12");
 	assert_int_equal(cfsi_seal_alg_name((enum cfs_hash_alg)77, name),
 			 -EOPNOTSUPP);
 }
@@ -276,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_other_algorithm),
 		cmocka_unit_test(test_config_digest),
 		cmocka_unit_test(test_signature_required),
+		cmocka_unit_test(test_sha512),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_alg_name),
 	};
