@@ -3,10 +3,15 @@
  * verity-helper: the fs-verity steps of the VM test (tests/vm-verity.sh)
  * that no tool of ours does on its own, through the library's calls.
  *
- *   verity-helper enable FILE...   enable fs-verity on each FILE
- *                                  (cfs_fsverity_enable_fd)
+ *   verity-helper enable [--sha512] FILE...
+ *                                  enable fs-verity on each FILE
+ *                                  (cfs_fsverity_enable_fd_alg; SHA-256
+ *                                  unless --sha512)
  *   verity-helper measure FILE...  print the kernel's fs-verity digest of
- *                                  each FILE (cfs_fsverity_measure_fd)
+ *                                  each FILE, of whichever algorithm it
+ *                                  has (cfs_fsverity_measure_fd_alg: 64
+ *                                  hex digits for SHA-256, 128 for
+ *                                  SHA-512)
  *   verity-helper block FILE N     print the number of the filesystem block
  *                                  (4096 bytes) holding the file's block N
  *   verity-helper read FILE        read FILE in 4096-byte blocks; print
@@ -47,7 +52,7 @@ static const char *prog = "verity-helper";
 static int usage(void)
 {
 	fprintf(stderr,
-		"Usage: %s enable FILE...\n"
+		"Usage: %s enable [--sha512] FILE...\n"
 		"       %s measure FILE...\n"
 		"       %s block FILE N\n"
 		"       %s read FILE\n"
@@ -67,12 +72,19 @@ static int fail(const char *what, const char *file, int errnum)
 
 static int enable_files(char **files, int n)
 {
+	enum cfs_hash_alg alg = CFS_HASH_SHA256;
+
+	if (n > 0 && strcmp(files[0], "--sha512") == 0) {
+		alg = CFS_HASH_SHA512;
+		files++;
+		n--;
+	}
 	for (int i = 0; i < n; i++) {
 		int fd = open(files[i], O_RDONLY | O_CLOEXEC), r;
 
 		if (fd < 0)
 			return fail("cannot open", files[i], errno);
-		r = cfs_fsverity_enable_fd(fd);
+		r = cfs_fsverity_enable_fd_alg(fd, alg);
 		close(fd);
 		if (r < 0)
 			return fail("cannot enable fs-verity on", files[i], -r);
@@ -83,17 +95,22 @@ static int enable_files(char **files, int n)
 static int measure_files(char **files, int n)
 {
 	for (int i = 0; i < n; i++) {
-		uint8_t digest[CFS_DIGEST_SIZE];
-		char hex[CFS_DIGEST_HEX_SIZE];
+		uint8_t digest[CFS_DIGEST_MAX_SIZE];
+		char hex[CFS_DIGEST_HEX_MAX_SIZE];
+		enum cfs_hash_alg alg = CFS_HASH_SHA256;
 		int fd = open(files[i], O_RDONLY | O_CLOEXEC), r;
 
 		if (fd < 0)
 			return fail("cannot open", files[i], errno);
-		r = cfs_fsverity_measure_fd(fd, digest);
+		r = cfs_fsverity_measure_fd_alg(fd, alg, digest);
+		if (r == -EBADMSG) {
+			alg = CFS_HASH_SHA512;
+			r = cfs_fsverity_measure_fd_alg(fd, alg, digest);
+		}
 		close(fd);
 		if (r < 0)
 			return fail("cannot measure", files[i], -r);
-		cfs_digest_to_hex(digest, hex);
+		cfs_digest_to_hex_alg(alg, digest, hex);
 		printf("%s\n", hex);
 	}
 	return 0;

@@ -13,7 +13,10 @@
 # `tryverity`, reading every file; then tampers with three objects (one
 # without fs-verity, one with other content, one with a data block
 # corrupted on the disk) and checks that each fails with EIO while the
-# other files still read. Its results come back over a second serial port
+# other files still read. The same for SHA-512 (mkcomposefs
+# --hash-alg=sha512): objects with SHA-512 fs-verity named by it, the
+# image's kernel digest, `digest=` of 128 hex digits mounting with
+# verity=require, a wrong one refused, a tampered object EIO. Its results come back over a second serial port
 # and are relayed here as TAP.
 #
 # No root needed. Skips (1..0 # SKIP reason) without QEMU, busybox,

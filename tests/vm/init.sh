@@ -333,6 +333,93 @@ else
 fi
 rm -f /tmp/image.cfs
 
+# --- SHA-512: objects, image, digest= and verity=require ---------------------
+
+# The same tree with --hash-alg=sha512 into a store of its own on the
+# disk: each object gets SHA-512 fs-verity, the overlay's metacopy
+# attributes SHA-512 digests, which overlayfs checks with verity=require.
+store512=$disk/store512
+image512=$disk/image512.cfs
+if out=$(mkcomposefs --hash-alg=sha512 --print-digest \
+	--digest-store="$store512" "$src" "$image512" 2>&1); then
+	image512_digest=$(printf '%s\n' "$out" | tail -n 1)
+	ok "mkcomposefs --hash-alg=sha512 --digest-store fills a store with SHA-512 fs-verity"
+else
+	bail "mkcomposefs --hash-alg=sha512 --digest-store fills a store" "$out"
+fi
+out=""
+n512=0
+for object in $(cd "$store512" && find . -type f | sed 's|^\./||' | sort); do
+	name=$(echo "$object" | tr -d /)
+	kernel=$(verity-helper measure "$store512/$object" 2>&1)
+	ours=$(composefs-info --hash-alg=sha512 measure-file "$store512/$object" 2>&1)
+	n512=$((n512 + 1))
+	if [ "$kernel" != "$name" ] || [ "$ours" != "$name" ] || [ "${#name}" -ne 128 ]; then
+		out="$out$object: kernel $kernel, ours $ours
+"
+	fi
+done
+if [ -z "$out" ] && [ "$n512" -gt 0 ]; then
+	ok "each of the $n512 SHA-512 objects: the kernel's SHA-512 digest is ours and its 128-hex name"
+else
+	not_ok "SHA-512 objects: the kernel's digest is ours and the name" "$out"
+fi
+if out=$(verity-helper enable --sha512 "$image512" 2>&1) &&
+	out=$(verity-helper measure "$image512" 2>&1) &&
+	[ "$out" = "$image512_digest" ]; then
+	ok "the SHA-512 image has fs-verity; the kernel's digest is mkcomposefs's (128 hex)"
+else
+	not_ok "the SHA-512 image's kernel digest is mkcomposefs's" \
+		"$(printf 'mkcomposefs: %s\nkernel: %s' "$image512_digest" "$out")"
+fi
+if command -v mount.composefs >/dev/null; then
+	if mount_cfs "basedir=$store512,digest=$image512_digest" "$image512"; then
+		case ",$(overlay_options)," in
+		*,verity=require,*) ok "digest=<128 hex>: the overlay has verity=require" ;;
+		*) not_ok "digest=<128 hex>: the overlay has verity=require" "$(overlay_options)" ;;
+		esac
+		if compare_tree "$mnt"; then
+			ok "verity=require over SHA-512 objects: every file reads ($files files)"
+		else
+			not_ok "verity=require over SHA-512 objects: every file reads" "$out"
+		fi
+		umount "$mnt"
+	else
+		not_ok "mount.composefs digest=<128 hex> of the SHA-512 image" "$out"
+	fi
+	case "$image512_digest" in
+	0*) wrong512=1${image512_digest#?} ;;
+	*) wrong512=0${image512_digest#?} ;;
+	esac
+	if mount_cfs "basedir=$store512,digest=$wrong512" "$image512" || is_mounted; then
+		not_ok "another 128-hex digest is refused" "$out"
+		is_mounted && umount "$mnt"
+	else
+		case "$out" in
+		*"Image has wrong fs-verity"*) ok "another 128-hex digest is refused (Image has wrong fs-verity)" ;;
+		*) not_ok "another 128-hex digest is refused (Image has wrong fs-verity)" "$out" ;;
+		esac
+	fi
+	# a SHA-512 object replaced by other bytes with SHA-512 fs-verity of
+	# their own: EIO at open, the other files read
+	if object=$(digest=$(composefs-info --hash-alg=sha512 measure-file "$src/b.bin") &&
+		echo "$store512/$(echo "$digest" | cut -c1-2)/$(echo "$digest" | cut -c3-)") &&
+		size=$(stat -c %s "$object") && rm -f "$object" &&
+		head -c "$size" /dev/urandom >"$object" &&
+		verity-helper enable --sha512 "$object" >/dev/null 2>&1 &&
+		mount_cfs "basedir=$store512,digest=$image512_digest" "$image512"; then
+		r=$(verity-helper read "$mnt/b.bin" 2>&1)
+		if [ "$r" = "open: EIO" ] && compare_tree "$mnt" b.bin; then
+			ok "verity=require: a tampered SHA-512 object is EIO at open, the other files read"
+		else
+			not_ok "verity=require: a tampered SHA-512 object is EIO at open" "b.bin: $r; $out"
+		fi
+		umount "$mnt"
+	else
+		not_ok "a tampered SHA-512 object: set up and mount" "$out"
+	fi
+fi
+
 # --- a store without fs-verity (tmpfs): verity refused, tryverity mounts -------
 
 cp -a "$store" /tmp/store
