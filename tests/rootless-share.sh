@@ -105,8 +105,8 @@ mkdir -p "$work/kernel"
 "$CFS" --repo "$repo" mount tree "$work/kernel" &&
 	"${manifest[@]}" --hardlinks "$work/kernel" >"$work/kernel.manifest"
 umount "$work/kernel"
-mkdir -p "$work/s1" "$work/s2" "$work/s3"
-chown -R "$uid:$gid" "$repo" "$work/s1" "$work/s2" "$work/s3"
+mkdir -p "$work/s1" "$work/s2" "$work/s3" "$work/s5"
+chown -R "$uid:$gid" "$repo" "$work/s1" "$work/s2" "$work/s3" "$work/s5"
 
 # --- the user's namespace -------------------------------------------------
 mknod "$work/fuse" c "$((16#$(stat -c %t /dev/fuse)))" "$((16#$(stat -c %T /dev/fuse)))"
@@ -267,6 +267,17 @@ ours_mounted()
 		-e " $work/s" -e " /tmp/composefs-fuse-$uid/" /proc/self/mountinfo
 }
 
+# a mount that does not verify gets an object server of its own: a
+# verifying mount never reads through it
+if out=$(in_ns "$CFS" --repo "$repo" mount -o verify=none tree2 "$work/s5" 2>&1) &&
+	[ "$(nsenter -t "$holder" -m grep -c ' - fuse.composefs-objects ' /proc/self/mountinfo)" = 2 ] &&
+	! in_ns cat "$work/s1/tamper-me" >/dev/null 2>&1; then
+	tap_ok "verify=none gets an object server of its own; the verified mounts still refuse the tampered block"
+else
+	tap_not_ok "verify=none gets an object server of its own; the verified mounts still refuse the tampered block" "$out"
+fi
+in_ns umount "$work/s5"
+
 # unmounting all leaves no server and no mount
 in_ns umount "$work/s1" "$work/s2" "$work/s3"
 no_servers() { [ -z "$(servers)" ]; }
@@ -311,12 +322,12 @@ fi
 
 # a namespace whose user leaves without unmounting: its servers notice that
 # only they are left, detach the mounts and end (within some 10 s)
-mkdir -p "$work/s5" && chown "$uid:$gid" "$work/s5" && : >"$work/ns5" && chown "$uid:$gid" "$work/ns5"
+mkdir -p "$work/s7" && chown "$uid:$gid" "$work/s7" && : >"$work/ns5" && chown "$uid:$gid" "$work/ns5"
 unshare -m --propagation private sh -c 'mount --bind "$0" /dev/fuse && exec "$@"' \
 	"$work/fuse" setpriv --reuid="$uid" --regid="$gid" --clear-groups \
 	--inh-caps=-all unshare -Urm sh -c '
 		"$0" --repo "$1" mount tree "$2" && cat "$2/files/size-4097" >/dev/null &&
-		readlink /proc/self/ns/mnt >"$3"' "$CFS" "$repo" "$work/s5" "$work/ns5"
+		readlink /proc/self/ns/mnt >"$3"' "$CFS" "$repo" "$work/s7" "$work/ns5"
 ns5=$(cat "$work/ns5")
 in_ns5()
 {

@@ -826,9 +826,14 @@ int shared_objects_acquire(const char *objects_dir, const char *treecache,
 	o.dir = runtime_dir();
 	if (o.dir == NULL)
 		return 1;
-	if (asprintf(&o.mountpoint, "%s/objects-%llx-%llx", o.dir,
+	/* one server per way of checking: a mount that verifies never
+	 * shares the server of one that does not */
+	if (asprintf(&o.mountpoint, "%s/objects-%llx-%llx%s", o.dir,
 		     (unsigned long long)st.st_dev,
-		     (unsigned long long)st.st_ino) < 0 ||
+		     (unsigned long long)st.st_ino,
+		     verify == CFS_VERIFY_FULL ? "" :
+		     verify == CFS_VERIFY_OPEN ? "-open" :
+						 "-none") < 0 ||
 	    asprintf(&lock_path, "%s.lock", o.mountpoint) < 0) {
 		tool_fail("out of memory");
 		goto out;
