@@ -59,6 +59,17 @@ static int write_text(struct cfs_node *root, int fd)
 	return r;
 }
 
+/* The algorithm of the first file digest of the tree (the image's: its
+ * writer refuses to mix), 0 when it has none. */
+static enum cfs_hash_alg tree_digest_alg(const struct cfs_node *node)
+{
+	enum cfs_hash_alg alg = cfs_node_get_digest_alg(node);
+
+	for (size_t i = 0; alg == 0 && i < cfs_node_get_n_children(node); i++)
+		alg = tree_digest_alg(cfs_node_get_child(node, i));
+	return alg;
+}
+
 /* Static: the exit handler that removes it may run after main returns. */
 static struct tool_output out = { .fd = -1, .dir_fd = -1 };
 
@@ -119,7 +130,10 @@ int main(int argc, char **argv)
 		return tool_fail("cannot create '%s': %s", dest, strerror(-r));
 	}
 	if (as_image) {
-		struct cfs_write_options opts = { version, version };
+		/* written with the algorithm of its digests, SHA-256 or
+		 * SHA-512 */
+		struct cfs_write_options opts = { version, version,
+						  tree_digest_alg(root) };
 
 		r = cfs_write_image(root, &opts, out.fd, NULL, &err);
 		if (r < 0) {
