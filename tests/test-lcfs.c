@@ -349,6 +349,20 @@ static void test_fsverity(void **state)
 	assert_int_equal(lcfs_node_set_fsverity_from_fd(n, fd), 0);
 	assert_memory_equal(lcfs_node_get_fsverity_digest(n), a,
 			    LCFS_DIGEST_SIZE);
+	/* a SHA-512 digest (this library's own API sets one) is none to the
+	 * API of SHA-256 digests, not its first 32 bytes */
+	{
+		uint8_t d512[CFS_DIGEST_MAX_SIZE];
+
+		memset(d512, 0x42, sizeof(d512));
+		assert_int_equal(cfs_node_set_digest_alg((struct cfs_node *)n,
+							 CFS_HASH_SHA512, d512),
+				 0);
+		assert_null(lcfs_node_get_fsverity_digest(n));
+		lcfs_node_set_fsverity_digest(n, a);
+		assert_memory_equal(lcfs_node_get_fsverity_digest(n), a,
+				    LCFS_DIGEST_SIZE);
+	}
 	close(fd);
 	lcfs_node_unref(n);
 }

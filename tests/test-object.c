@@ -244,6 +244,75 @@ static void test_block_check(void **state)
 	cfs_object_cache_free(cache);
 }
 
+/* SHA-512 objects: verified with a cache of that algorithm, whole and
+ * block by block (a tree of 64-byte leaves built on several threads for a
+ * big one, kept on disk and read back); a SHA-256 digest is no SHA-512
+ * one. */
+static void test_sha512(void **state)
+{
+	const size_t len = 3 * 1024 * 1024 + 5;
+	struct cfs_object_cache *cache = cfs_object_cache_new(0);
+	uint8_t digest[CFS_DIGEST_MAX_SIZE], sha256[CFS_DIGEST_SIZE];
+	uint8_t *expect = malloc(len), *got = malloc(len);
+	struct cfs_error err = { { 0 } };
+	struct cfs_object *o = NULL;
+	char trees[PATH_MAX * 2];
+
+	assert_non_null(expect);
+	assert_non_null(got);
+	assert_non_null(cache);
+	snprintf(trees, sizeof(trees), "%s/trees512", dir);
+	assert_int_equal(cfs_object_cache_set_hash_alg(cache, CFS_HASH_SHA512),
+			 0);
+	assert_int_equal(cfs_object_cache_set_dir(cache, trees, &err), 0);
+	put("big512", len, 9, sha256);
+	tu_fill(expect, len, 9);
+	assert_int_equal(cfs_fsverity_digest_buffer_alg(CFS_HASH_SHA512, expect,
+							len, digest),
+			 0);
+	for (int m = CFS_VERIFY_OPEN; m <= CFS_VERIFY_FULL; m++) {
+		assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "big512",
+						 len, digest, m, &o, &err),
+				 0);
+		assert_int_equal(cfs_object_pread(o, got, len, 0, &err),
+				 (ssize_t)len);
+		assert_memory_equal(got, expect, len);
+		cfs_object_close(o);
+	}
+	/* the SHA-256 digest (zero-padded to 64 bytes) is refused */
+	memset(digest + 32, 0, 32);
+	memcpy(digest, sha256, 32);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "big512", len,
+					 digest, CFS_VERIFY_FULL, &o, &err),
+			 -EIO);
+	/* a changed block: EIO for that block, the others read; a new cache
+	 * takes the tree kept on disk */
+	assert_int_equal(cfs_fsverity_digest_buffer_alg(CFS_HASH_SHA512, expect,
+							len, digest),
+			 0);
+	cfs_object_cache_free(cache);
+	cache = cfs_object_cache_new(0);
+	assert_int_equal(cfs_object_cache_set_hash_alg(cache, CFS_HASH_SHA512),
+			 0);
+	assert_int_equal(cfs_object_cache_set_dir(cache, trees, &err), 0);
+	flip("big512", 2 * 4096 + 1);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "big512", len,
+					 digest, CFS_VERIFY_FULL, &o, &err),
+			 0);
+	assert_int_equal(cfs_object_pread(o, got, 4096, 0, &err), 4096);
+	assert_memory_equal(got, expect, 4096);
+	err.message[0] = '\0';
+	assert_int_equal(cfs_object_pread(o, got, 4096, 2 * 4096, &err), -EIO);
+	assert_non_null(strstr(err.message, "block 2"));
+	cfs_object_close(o);
+	assert_int_equal(cfs_object_open(cache, &dir_fd, 1, "big512", len,
+					 digest, CFS_VERIFY_OPEN, &o, &err),
+			 -EIO);
+	cfs_object_cache_free(cache);
+	free(expect);
+	free(got);
+}
+
 /* A big object: its tree is built on several threads. */
 static void test_large(void **state)
 {
@@ -347,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_block_check),
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_disk_cache),
+		cmocka_unit_test(test_sha512),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

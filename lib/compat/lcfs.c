@@ -372,6 +372,11 @@ LCFS_API void lcfs_node_get_mtime(struct lcfs_node_s *node,
 
 LCFS_API const uint8_t *lcfs_node_get_fsverity_digest(struct lcfs_node_s *node)
 {
+	/* the API's digests are SHA-256 ones, LCFS_DIGEST_SIZE bytes: a
+	 * SHA-512 digest (an image of composefs-rs's default) is none to
+	 * it, as to the reference's reader */
+	if (cfs_node_get_digest_alg(N(node)) != CFS_HASH_SHA256)
+		return NULL;
 	return cfs_node_get_digest(N(node));
 }
 
