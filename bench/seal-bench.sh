@@ -27,6 +27,8 @@
 # Environment:
 #   COMPOSEFS     the tool (default: build/tools/composefs)
 #   RUNS          runs per figure (default 5)
+#   HASH_ALG      the repositories' algorithm, sha256 or sha512 (default
+#                 sha256)
 #   WORKDIR       scratch space and the cached tree (default
 #                 /var/tmp/composefs-oci-bench, shared with oci-bench.sh)
 #   SCRATCH       where repositories and layouts are written (default
@@ -39,6 +41,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 COMPOSEFS=${COMPOSEFS:-$top/build/tools/composefs}
 RUNS=${RUNS:-5}
+HASH_ALG=${HASH_ALG:-sha256}
 WORKDIR=${WORKDIR:-/var/tmp/composefs-oci-bench}
 SCRATCH=${SCRATCH:-/dev/shm/composefs-seal-bench}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
@@ -78,7 +81,7 @@ python3 "$top/tests/oci/ocitool.py" build src t layer.tar:gzip
 openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem \
 	-subj "/CN=seal bench" -days 2 2>/dev/null
 cfs() { "$COMPOSEFS" --repo "$@"; }
-cfs repo-prep init >/dev/null
+cfs repo-prep init --hash-alg="$HASH_ALG" >/dev/null
 cfs repo-prep oci seal --sign-key key.pem --sign-cert cert.pem oci:src:t oci:sealed:t >/dev/null
 cat src/blobs/sha256/* sealed/blobs/sha256/* >/dev/null
 layer_mb=$(du -m --apparent-size src/blobs/sha256 | cut -f1)
@@ -87,13 +90,13 @@ layer_mb=$(du -m --apparent-size src/blobs/sha256 | cut -f1)
 with_layer()
 {
 	rm -rf "$1"
-	cfs "$1" init >/dev/null
+	cfs "$1" init --hash-alg="$HASH_ALG" >/dev/null
 	cfs "$1" oci import oci:src:t warm >/dev/null
 }
 empty()
 {
 	rm -rf "$1"
-	cfs "$1" init >/dev/null
+	cfs "$1" init --hash-alg="$HASH_ALG" >/dev/null
 }
 
 jobs=(import seal seal-signed import-unsealed import-sealed warm-import-unsealed warm-import-sealed)
@@ -145,7 +148,7 @@ row()
 		"$(python3 -c "print($om / $bm if $bm else 0)")" "$omem" "$bmem"
 }
 echo
-echo "Medians (min-max) of $RUNS runs, taking turns; Debian $SUITE minbase, one gzip layer of $layer_mb MB"
+echo "Medians (min-max) of $RUNS runs, taking turns; Debian $SUITE minbase, one gzip layer of $layer_mb MB; $HASH_ALG repositories"
 echo
 echo "| job | time | baseline | ratio | peak memory |"
 echo "| --- | --- | --- | --- | --- |"
