@@ -206,6 +206,7 @@ static void test_config_digest(void **state)
 static void test_signature_required(void **state)
 {
 	static const char *const certs[] = { "/nonexistent.pem" };
+	struct cfsi_seal_found found;
 	struct fixture f;
 	char msg[1024];
 
@@ -225,6 +226,10 @@ static void test_signature_required(void **state)
 	/* base64 that is no PKCS#7 signature */
 	annotate(f.manifest, MERGED256 CFSI_SEAL_SIG, "AAAA");
 	assert_int_equal(check(&f, NULL, msg, sizeof(msg)), -EKEYREJECTED);
+	/* the same without an error to fill in */
+	assert_int_equal(cfsi_seal_check(&f.in, f.digest, &found, NULL),
+			 -EKEYREJECTED);
+	cfsi_seal_found_free(&found);
 	fixture_free(&f);
 }
 

@@ -184,7 +184,7 @@ static int check_signature(const struct cfsi_seal_input *in,
 	if (r < 0) {
 		char why[sizeof(err->message)];
 
-		snprintf(why, sizeof(why), "%s", err->message);
+		snprintf(why, sizeof(why), "%s", err ? err->message : "");
 		return cfs_error_set(err, r == -EBADMSG ? -EKEYREJECTED : r,
 				     "%s: manifest %s: %s: %s", in->layout,
 				     in->manifest_digest, sig_key, why);
