@@ -674,7 +674,7 @@ enum cfs_verify {
 struct cfs_object_cache;
 
 /* A cache holding at most max_bytes of leaf hashes (each 4 KiB block of an
- * object takes 32 bytes); 0 picks a default. NULL on ENOMEM. */
+ * object takes 32 bytes, 64 with SHA-512); 0 picks a default. NULL on ENOMEM. */
 struct cfs_object_cache *cfs_object_cache_new(size_t max_bytes);
 /* NULL-safe; every object opened with it must be closed first. */
 struct cfs_object_cache *cfs_object_cache_free(struct cfs_object_cache *cache);
@@ -779,7 +779,8 @@ struct cfs_mount_options {
 	/* Object directories (at least one), searched in this order. */
 	const char *const *basedirs;
 	size_t n_basedirs;
-	/* When not NULL, CFS_DIGEST_SIZE bytes: the fs-verity digest the
+	/* When not NULL, hash_alg's digest size of bytes (CFS_DIGEST_SIZE
+	 * for SHA-256, 64 for SHA-512): the fs-verity digest the
 	 * image must have, as the kernel measures it. An image file without
 	 * fs-verity is refused (-ENOTTY, "Image has no fs-verity"), and
 	 * every object must have fs-verity too: a digest implies
@@ -792,8 +793,9 @@ struct cfs_mount_options {
 	/* With CFS_MOUNT_IDMAP: an fd of a user namespace (not taken over). */
 	int idmap_fd;
 	unsigned flags; /* CFS_MOUNT_* */
-	/* enum cfs_hash_alg of digest (and of the files' digests); 0:
-	 * SHA-256 */
+	/* enum cfs_hash_alg of the image's digest (digest, signature); 0:
+	 * SHA-256. The files' digests are checked by overlayfs with the
+	 * algorithm their metacopy xattrs name. */
 	uint32_t hash_alg;
 	/* When not NULL: the image's digest must carry a valid signature by
 	 * one of the trusted certificates (see struct cfs_mount_signature). */
