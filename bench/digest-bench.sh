@@ -48,7 +48,11 @@ if command -v fsverity >/dev/null; then
 	[ "$ours" = "$theirs" ] || { echo "SHA-512 digests differ: $ours vs $theirs" >&2; exit 1; }
 fi
 
-declare -A times
+# indexed, so that "${times[@]}" keeps the jobs' order
+times=()
+for i in "${!cmds[@]}"; do
+	times[i]=""
+done
 for ((run = 0; run < RUNS; run++)); do
 	for i in "${!cmds[@]}"; do
 		start=$(date +%s%N)
