@@ -887,6 +887,12 @@ if [ -n "${rs_v1:-}" ]; then
 	same "... and the image file is named by it" \
 		"$(ls "$work/rsrepo512/images" | grep -c "^$rs_v1\$")" 1
 fi
+# with a file the image does not hold inline (rules: usr/bin/ping), its
+# SHA-512 digest in the metacopy xattr: mkcomposefs computes without a
+# store what the SHA-512 repository imports
+capture cfs rsrepo512 oci import "oci:$work/rs/layout:rules" rules
+same "mkcomposefs --from-oci --hash-alg=sha512 --print-digest-only gives a SHA-512 repository's oci import digest" \
+	"$("$MKCOMPOSEFS" --from-oci --hash-alg=sha512 --print-digest-only "oci:$work/rs/layout:rules")" "$out"
 
 # the rules, read off the dump of the image
 dump_of()

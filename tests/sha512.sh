@@ -281,6 +281,12 @@ if [[ $tar_digest =~ ^[0-9a-f]{128}$ ]] && [ "$(fsv512 "repo/images/$tar_digest"
 else
 	tap_not_ok "import-tar into a SHA-512 repository" "$tar_digest"
 fi
+mk_tar=$("$mkcomposefs" --hash-alg=sha512 --from-tar --print-digest-only tree.tar 2>&1)
+if [ "$mk_tar" = "$tar_digest" ]; then
+	tap_ok "mkcomposefs --from-tar --hash-alg=sha512 without a store gives import-tar's digest"
+else
+	tap_not_ok "mkcomposefs --from-tar --hash-alg=sha512 without a store" "$mk_tar vs $tar_digest"
+fi
 
 # the marker: an unknown algorithm is refused, naming it
 mkdir bad-repo

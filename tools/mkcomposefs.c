@@ -91,7 +91,8 @@ static struct cfs_repo *lock_repository(const char *store_path)
 }
 
 static int build_from_tar(const char *source, struct cfs_store *store,
-			  struct cfs_node **ret_root, struct cfs_error *err)
+			  enum cfs_hash_alg alg, struct cfs_node **ret_root,
+			  struct cfs_error *err)
 {
 	bool from_stdin = strcmp(source, "-") == 0;
 	int fd = from_stdin ? STDIN_FILENO :
@@ -100,8 +101,8 @@ static int build_from_tar(const char *source, struct cfs_store *store,
 
 	if (fd < 0)
 		tool_die("cannot open '%s': %s", source, strerror(errno));
-	r = cfs_build_from_tar(fd, from_stdin ? "<stdin>" : source, store,
-			       ret_root, err);
+	r = cfs_build_from_tar_alg(fd, from_stdin ? "<stdin>" : source, store,
+				   alg, ret_root, err);
 	if (!from_stdin)
 		close(fd);
 	return r;
@@ -109,8 +110,8 @@ static int build_from_tar(const char *source, struct cfs_store *store,
 
 /* SOURCE of --from-oci: oci:DIR[:TAG] */
 static int build_from_oci(const char *source, const char *platform,
-			  struct cfs_store *store, struct cfs_node **ret_root,
-			  struct cfs_error *err)
+			  struct cfs_store *store, enum cfs_hash_alg alg,
+			  struct cfs_node **ret_root, struct cfs_error *err)
 {
 	char *copy, *dir, *tag;
 	int r;
@@ -121,7 +122,8 @@ static int build_from_oci(const char *source, const char *platform,
 	if (!tool_split_oci_ref(copy, &dir, &tag))
 		tool_bad_usage("--from-oci takes oci:DIR[:TAG], not '%s'",
 			       source);
-	r = cfs_build_from_oci(dir, tag, platform, store, ret_root, err);
+	r = cfs_build_from_oci_alg(dir, tag, platform, store, alg, ret_root,
+				   err);
 	free(copy);
 	return r;
 }
@@ -159,7 +161,6 @@ int main(int argc, char **argv)
 	struct cfs_repo *repo = NULL;
 	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	enum cfs_hash_alg alg = CFS_HASH_SHA256;
-	bool alg_given = false;
 	int opt, fd = -1, r;
 
 	tool_init("mkcomposefs");
@@ -196,7 +197,6 @@ int main(int argc, char **argv)
 				tool_bad_usage("unknown hash algorithm '%s' "
 					       "(sha256 or sha512)",
 					       optarg);
-			alg_given = true;
 			break;
 		default:
 			tool_common_option(opt, usage);
@@ -211,12 +211,6 @@ int main(int argc, char **argv)
 	if ((as_unpacked || keep_user_xattrs) && !from_oci)
 		tool_bad_usage("--as-unpacked and --keep-user-xattrs go with "
 			       "--from-oci");
-	/* without a store, tar and OCI layers are read with SHA-256 */
-	if (alg_given && alg != CFS_HASH_SHA256 && (from_tar || from_oci) &&
-	    store_path == NULL)
-		tool_bad_usage("--hash-alg=%s with --from-tar or --from-oci "
-			       "needs --digest-store",
-			       cfs_hash_alg_name(alg));
 	b.write.hash_alg = alg;
 	bopts->hash_alg = alg;
 	if (as_unpacked && keep_user_xattrs)
@@ -302,9 +296,9 @@ int main(int argc, char **argv)
 						 cfs_repo_get_hash_alg(repo)));
 		}
 		if (from_tar) {
-			r = build_from_tar(source, store, &root, &err);
+			r = build_from_tar(source, store, alg, &root, &err);
 		} else if (from_oci) {
-			r = build_from_oci(source, platform, store, &root,
+			r = build_from_oci(source, platform, store, alg, &root,
 					   &err);
 			if (r == 0 && !as_unpacked)
 				r = cfs_oci_transform(

@@ -329,6 +329,16 @@ int cfs_build_from_tar(int fd, const char *source, struct cfs_store *store,
 int cfs_build_from_oci(const char *layout, const char *tag,
 		       const char *platform, struct cfs_store *store,
 		       struct cfs_node **ret_root, struct cfs_error *err);
+/* The same two with the files' digests of alg (CFS_HASH_DEFAULT:
+ * SHA-256) where there is no store; with one, alg must be the store's
+ * (-EINVAL otherwise). */
+int cfs_build_from_tar_alg(int fd, const char *source, struct cfs_store *store,
+			   enum cfs_hash_alg alg, struct cfs_node **ret_root,
+			   struct cfs_error *err);
+int cfs_build_from_oci_alg(const char *layout, const char *tag,
+			   const char *platform, struct cfs_store *store,
+			   enum cfs_hash_alg alg, struct cfs_node **ret_root,
+			   struct cfs_error *err);
 
 enum {
 	/* keep the xattrs starting with "user." too */

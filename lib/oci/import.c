@@ -86,16 +86,17 @@ static void on_tar_progress(void *userdata, uint64_t bytes, uint64_t entries)
 
 /* The tree of the tar stream on fd, as one layer onto nothing. */
 static int tar_tree(int fd, const char *source, struct cfs_store *store,
-		    cfsi_tar_progress_fn progress, void *userdata,
-		    struct cfs_node **ret_root, struct cfs_error *err)
+		    enum cfs_hash_alg alg, cfsi_tar_progress_fn progress,
+		    void *userdata, struct cfs_node **ret_root,
+		    struct cfs_error *err)
 {
 	struct cfs_node *layer = NULL, *root = cfsi_import_root_new();
 	int r;
 
 	if (root == NULL)
 		return cfs_error_set(err, -ENOMEM, "out of memory");
-	r = cfsi_tar_read(fd, source, store, NULL, progress, userdata, &layer,
-			  NULL, err);
+	r = cfsi_tar_read(fd, source, store, alg, NULL, progress, userdata,
+			  &layer, NULL, err);
 	if (r == 0)
 		r = cfsi_layer_apply(root, layer, source, err);
 	if (r == 0) {
@@ -115,7 +116,27 @@ static int tar_tree(int fd, const char *source, struct cfs_store *store,
 int cfs_build_from_tar(int fd, const char *source, struct cfs_store *store,
 		       struct cfs_node **ret_root, struct cfs_error *err)
 {
-	return tar_tree(fd, source, store, NULL, NULL, ret_root, err);
+	return tar_tree(fd, source, store, CFS_HASH_SHA256, NULL, NULL,
+			ret_root, err);
+}
+
+int cfs_build_from_tar_alg(int fd, const char *source, struct cfs_store *store,
+			   enum cfs_hash_alg alg, struct cfs_node **ret_root,
+			   struct cfs_error *err)
+{
+	if (cfs_hash_alg_digest_size(alg) == 0)
+		return cfs_error_set(err, -EOPNOTSUPP,
+				     "fs-verity hash algorithm %u is not "
+				     "implemented",
+				     alg);
+	if (store != NULL && cfsi_store_hash_alg(store)->id != alg &&
+	    alg != CFS_HASH_DEFAULT)
+		return cfs_error_set(err, -EINVAL,
+				     "digests of %s asked for, the object "
+				     "store names objects by %s",
+				     cfs_hash_alg_name(alg),
+				     cfsi_store_hash_alg(store)->name);
+	return tar_tree(fd, source, store, alg, NULL, NULL, ret_root, err);
 }
 
 int cfs_repo_import_tar(struct cfs_repo *repo, int fd, const char *source,
@@ -136,8 +157,8 @@ int cfs_repo_import_tar(struct cfs_repo *repo, int fd, const char *source,
 		ev.total_bytes = (uint64_t)st.st_size;
 	r = cfs_repo_open_store(repo, &store, err);
 	if (r == 0)
-		r = tar_tree(fd, source, store, on_tar_progress, &tp, &root,
-			     err);
+		r = tar_tree(fd, source, store, CFS_HASH_DEFAULT,
+			     on_tar_progress, &tp, &root, err);
 	if (r == 0)
 		r = cfs_repo_add_image(repo, root, opts ? opts->write : NULL,
 				       store, name, opts ? opts->flags : 0,
@@ -164,6 +185,8 @@ struct oci {
 	int layout_fd;
 	struct cfs_error *err;
 	char os[32], arch[32], variant[32];
+	/* of the files' digests without a store (with one: its own) */
+	enum cfs_hash_alg alg;
 };
 
 static void sha_to_str(const uint8_t sha[32], char out[7 + 64 + 1])
@@ -679,8 +702,8 @@ static int read_layer(struct oci *oci, struct cfs_store *store,
 	if (fd < 0)
 		return fd;
 	snprintf(what, sizeof(what), "%s: layer %s", oci->layout, d->digest);
-	r = cfsi_tar_read(fd, what, store, lower, on_tar_progress, &tp, &layer,
-			  &res, oci->err);
+	r = cfsi_tar_read(fd, what, store, oci->alg, lower, on_tar_progress,
+			  &tp, &layer, &res, oci->err);
 	if (r < 0)
 		return r;
 	if (res.blob_size != (uint64_t)d->size ||
@@ -1086,9 +1109,34 @@ int cfs_build_from_oci(const char *layout, const char *tag,
 		       const char *platform, struct cfs_store *store,
 		       struct cfs_node **ret_root, struct cfs_error *err)
 {
-	struct oci oci = { .layout = layout, .layout_fd = -1, .err = err };
+	return cfs_build_from_oci_alg(layout, tag, platform, store,
+				      CFS_HASH_DEFAULT, ret_root, err);
+}
+
+int cfs_build_from_oci_alg(const char *layout, const char *tag,
+			   const char *platform, struct cfs_store *store,
+			   enum cfs_hash_alg alg, struct cfs_node **ret_root,
+			   struct cfs_error *err)
+{
+	struct oci oci = {
+		.layout = layout, .layout_fd = -1, .err = err, .alg = alg
+	};
 	struct oci_result res = { 0 };
-	int r = oci_open(&oci, platform);
+	int r;
+
+	if (alg != CFS_HASH_DEFAULT && cfs_hash_alg_digest_size(alg) == 0)
+		return cfs_error_set(err, -EOPNOTSUPP,
+				     "fs-verity hash algorithm %u is not "
+				     "implemented",
+				     alg);
+	if (store != NULL && alg != CFS_HASH_DEFAULT &&
+	    cfsi_store_hash_alg(store)->id != alg)
+		return cfs_error_set(err, -EINVAL,
+				     "digests of %s asked for, the object "
+				     "store names objects by %s",
+				     cfs_hash_alg_name(alg),
+				     cfsi_store_hash_alg(store)->name);
+	r = oci_open(&oci, platform);
 
 	if (r == 0)
 		r = oci_tree(&oci, tag, store, &res);

@@ -47,10 +47,12 @@ typedef void (*cfsi_tar_progress_fn)(void *userdata, uint64_t bytes,
  * Regular files over CFS_INLINE_RECOMMENDED_MAX bytes go to store as they
  * stream; the rest is kept in the tree. lower (may be NULL) is the tree the
  * layer goes onto: a hard link must name a file of the layer read so far
- * or of lower. name names the stream in messages. */
+ * or of lower. name names the stream in messages. The files' digests are
+ * of the store's algorithm, without a store of alg's. */
 int cfsi_tar_read(int fd, const char *name, struct cfs_store *store,
-		  const struct cfs_node *lower, cfsi_tar_progress_fn progress,
-		  void *userdata, struct cfs_node **ret_layer,
+		  enum cfs_hash_alg alg, const struct cfs_node *lower,
+		  cfsi_tar_progress_fn progress, void *userdata,
+		  struct cfs_node **ret_layer,
 		  struct cfsi_tar_result *ret_result, struct cfs_error *err);
 
 /* A new root for an import: a directory, mode 0755, owner 0:0, mtime 0. */

@@ -53,6 +53,7 @@ struct reader {
 	struct child_map map;
 	const char *name;
 	struct cfs_store *store;
+	enum cfs_hash_alg alg; /* of the files' digests: the store's */
 	const struct cfs_node *lower;
 	struct cfs_node *root;
 	struct cfs_error *err;
@@ -102,10 +103,7 @@ static int read_content(struct reader *rd, struct cfs_node *node, uint64_t size)
 	struct cfsi_store_object *obj = NULL;
 	struct cfs_fsverity *fsv = NULL;
 	struct cfs_error store_err = { { 0 } };
-	/* the store's algorithm names the objects */
-	enum cfs_hash_alg alg = rd->store != NULL ?
-					cfsi_store_hash_alg(rd->store)->id :
-					CFS_HASH_SHA256;
+	enum cfs_hash_alg alg = rd->alg;
 	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	char path[CFS_OBJECT_PATH_MAX_SIZE];
 	uint64_t pos = 0;
@@ -696,14 +694,20 @@ out:
 }
 
 int cfsi_tar_read(int fd, const char *name, struct cfs_store *store,
-		  const struct cfs_node *lower, cfsi_tar_progress_fn progress,
-		  void *userdata, struct cfs_node **ret_layer,
+		  enum cfs_hash_alg alg, const struct cfs_node *lower,
+		  cfsi_tar_progress_fn progress, void *userdata,
+		  struct cfs_node **ret_layer,
 		  struct cfsi_tar_result *ret_result, struct cfs_error *err)
 {
 	struct cfsi_tar_input *in = NULL;
-	struct reader rd = {
-		.name = name, .store = store, .lower = lower, .err = err
-	};
+	struct reader rd = { .name = name,
+			     .store = store,
+			     .alg = store != NULL ?
+					    cfsi_store_hash_alg(store)->id :
+				    alg != CFS_HASH_DEFAULT ? alg :
+							      CFS_HASH_SHA256,
+			     .lower = lower,
+			     .err = err };
 	struct cfsi_tar_result res = { 0 };
 	struct archive_entry *e;
 	int r = 0, ar;

@@ -77,8 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	require(fd >= 0);
 	require(write(fd, data, size) == (ssize_t)size);
 	require(lseek(fd, 0, SEEK_SET) == 0);
-	if (cfsi_tar_read(fd, "fuzz", NULL, lower, NULL, NULL, &layer, NULL,
-			  &err) < 0) {
+	if (cfsi_tar_read(fd, "fuzz", NULL, CFS_HASH_SHA256, lower, NULL, NULL,
+			  &layer, NULL, &err) < 0) {
 		close(fd);
 		cfs_node_unref(lower);
 		return 0;
