@@ -34,6 +34,7 @@
 
 #include "composefs-c/composefs.h"
 #include "fuse-shared.h"
+#include "read-buffer.h"
 #include "tool.h"
 
 /* The image never changes: the kernel may cache everything for long. */
@@ -497,48 +498,6 @@ done:
 fail:
 	free(h);
 	fuse_reply_err(req, r);
-}
-
-/* One buffer per worker thread, kept: reads come in a steady stream of the
- * same size, and a fresh allocation of that size is a fresh mapping whose
- * pages all fault in again. Freed when the thread ends. */
-struct read_buf {
-	char *data;
-	size_t size;
-};
-
-static pthread_key_t read_buf_key;
-
-static void read_buf_free(void *p)
-{
-	struct read_buf *b = p;
-
-	free(b->data);
-	free(b);
-}
-
-static char *read_buffer(size_t size)
-{
-	struct read_buf *b = pthread_getspecific(read_buf_key);
-
-	if (b == NULL) {
-		b = calloc(1, sizeof(*b));
-		if (b == NULL || pthread_setspecific(read_buf_key, b) != 0) {
-			free(b);
-			return NULL;
-		}
-	}
-	if (size == 0)
-		size = 1;
-	if (size > b->size) {
-		char *d = realloc(b->data, size);
-
-		if (d == NULL)
-			return NULL;
-		b->data = d;
-		b->size = size;
-	}
-	return b->data;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1395,10 +1354,6 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	if (pthread_key_create(&read_buf_key, read_buf_free) != 0) {
-		tool_fail("out of memory");
-		goto out;
-	}
 	se = fuse_session_new(&args, &ops, sizeof(ops), &s);
 	if (se == NULL)
 		goto out;

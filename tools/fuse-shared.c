@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "fuse-shared.h"
+#include "read-buffer.h"
 #include "tool.h"
 
 #define OBJECTS_SUBTYPE "composefs-objects"
@@ -351,46 +352,6 @@ static void obj_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		cfs_object_close(object);
 }
 
-struct read_buf {
-	char *data;
-	size_t size;
-};
-
-static pthread_key_t read_buf_key;
-
-static void read_buf_free(void *p)
-{
-	struct read_buf *b = p;
-
-	free(b->data);
-	free(b);
-}
-
-/* One buffer per worker thread, kept (see composefs-fuse.c). */
-static char *read_buffer(size_t size)
-{
-	struct read_buf *b = pthread_getspecific(read_buf_key);
-
-	if (b == NULL) {
-		b = calloc(1, sizeof(*b));
-		if (b == NULL || pthread_setspecific(read_buf_key, b) != 0) {
-			free(b);
-			return NULL;
-		}
-	}
-	if (size == 0)
-		size = 1;
-	if (size > b->size) {
-		char *d = realloc(b->data, size);
-
-		if (d == NULL)
-			return NULL;
-		b->data = d;
-		b->size = size;
-	}
-	return b->data;
-}
-
 static void obj_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -693,8 +654,6 @@ static int run_object_server(struct object_server *s, int ready_fd)
 	pthread_t watcher;
 	int r, devnull;
 
-	if (pthread_key_create(&read_buf_key, read_buf_free) != 0)
-		return tool_fail("out of memory");
 	s->se = fuse_session_new(&args, &object_ops, sizeof(object_ops), s);
 	if (s->se == NULL)
 		return tool_fail("object server: cannot start");
