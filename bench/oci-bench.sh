@@ -26,6 +26,8 @@
 #  4. peak memory of importing a layer holding one big file (BIG_MB MiB)
 #     against a layer holding one small file (goal: no growth with the
 #     file's size; at most 16 MB more, whatever BIG_MB is)
+#  5. import as composefs-rs's image (its transform, the default) against
+#     `--as-unpacked`, and into a SHA-512 repository against a SHA-256 one
 #
 # Warm figures: the layer blobs are read once before the runs and come from
 # the page cache. Every run that writes gets a new, empty ext4 filesystem (a
@@ -36,7 +38,7 @@
 #   COMPOSEFS, MKCOMPOSEFS  the tools (default: build/tools/)
 #   UMOCI         umoci (default: from PATH)
 #   RUNS          runs per figure (default 5)
-#   JOBS          which jobs to run (default "1 2 3 4")
+#   JOBS          which jobs to run (default "1 2 3 4 5")
 #   BIG_MB        size of the big file of job 4 in MiB (default 1024)
 #   WORKDIR       scratch space and cache of the Debian tree and the image
 #                 layouts, kept between runs (default
@@ -53,7 +55,7 @@ COMPOSEFS=${COMPOSEFS:-$top/build/tools/composefs}
 MKCOMPOSEFS=${MKCOMPOSEFS:-$top/build/tools/mkcomposefs}
 UMOCI=${UMOCI:-$(command -v umoci || true)}
 RUNS=${RUNS:-5}
-JOBS=${JOBS:-1 2 3 4}
+JOBS=${JOBS:-1 2 3 4 5}
 BIG_MB=${BIG_MB:-1024}
 WORKDIR=${WORKDIR:-/var/tmp/composefs-oci-bench}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
@@ -304,11 +306,12 @@ fresh()
 	sleep "${SETTLE:-1}"
 }
 
-# fresh_repo: a new filesystem holding an empty repository at fs/repo
+# fresh_repo [ALG]: a new filesystem holding an empty repository at fs/repo
+# (of fs-verity digests of ALG, default sha256)
 fresh_repo()
 {
 	fresh
-	"$COMPOSEFS" --repo fs/repo init >/dev/null
+	"$COMPOSEFS" --repo fs/repo init --hash-alg="${1:-sha256}" >/dev/null
 }
 
 # warm LAYOUT: read every blob once, so that the runs find them cached
@@ -321,6 +324,13 @@ warm()
 ours()
 {
 	timed "$3" "$COMPOSEFS" --repo fs/repo oci import --as-unpacked -v "oci:$1:$2" "${4:-$2}"
+}
+
+# transformed LAYOUT TAG FILE: import into fs/repo as composefs-rs's image
+# (the transform of an OCI image, format version 1)
+transformed()
+{
+	timed "$3" "$COMPOSEFS" --repo fs/repo oci import -v "oci:$1:$2" "$2"
 }
 
 # baseline LAYOUT TAG FILE [raw]: umoci (raw) unpack and mkcomposefs into
@@ -551,6 +561,26 @@ if [[ " $JOBS " == *" 4 "* && $have_ours = 1 ]]; then
 		row "   import $BIG_MB MiB file / decompress + sha256sum" "$f.big" "$f.floor" time 1.5
 		row "   same / decompress + openssl dgst -sha256" "$f.big" "$f.ssl"
 	fi
+fi
+
+# 5. composefs-rs's image of the OCI image (the default) against the tree as
+# unpacked, and the same into a SHA-512 repository
+if [[ " $JOBS " == *" 5 "* && $have_ours = 1 ]]; then
+	for tag in one-gzip three-gzip; do
+		f=job5.$tag
+		rm -f "$f".*
+		say "== $tag: transformed, as unpacked, SHA-512"
+		for ((i = 0; i < RUNS; i++)); do
+			fresh_repo
+			ours "$layout" "$tag" "$f.unpacked"
+			fresh_repo
+			transformed "$layout" "$tag" "$f.xform"
+			fresh_repo sha512
+			transformed "$layout" "$tag" "$f.x512"
+		done
+		row "5. import $tag, composefs-rs's image / --as-unpacked" "$f.xform" "$f.unpacked"
+		row "   same, SHA-512 repository / SHA-256 repository" "$f.x512" "$f.xform"
+	done
 fi
 
 echo
