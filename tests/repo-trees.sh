@@ -41,6 +41,28 @@ expect_fsck()
 	fi
 }
 
+# unmount_m: unmount m and wait (10 s at most) for its server to end, which
+# writes the Merkle trees it verified as it goes
+unmount_m()
+{
+	local pids=() p i alive
+	for p in $(pgrep -f composefs-fuse); do
+		if ls -l "/proc/$p/fd" 2>/dev/null | grep -q -- "$work/"; then
+			pids+=("$p")
+		fi
+	done
+	fusermount3 -u m
+	for ((i = 0; i < 100; i++)); do
+		alive=0
+		for p in "${pids[@]}"; do
+			kill -0 "$p" 2>/dev/null && alive=1
+		done
+		[ $alive = 0 ] && return 0
+		sleep 0.1
+	done
+	tap_diag "the server of m has not ended 10 s after unmounting"
+}
+
 mkdir src
 head -c $((3 * 1024 * 1024 + 100)) /dev/urandom >src/big
 echo small >src/small
@@ -58,7 +80,7 @@ if cfs mount --fuse one m && cmp -s m/big src/big; then
 else
 	tap_not_ok "composefs mount --fuse serves the file"
 fi
-fusermount3 -u m
+unmount_m
 if [ -f "$tree" ] && [ "$(stat -c %s "$tree")" -eq $((blocks * 32)) ]; then
 	tap_ok "its verified Merkle tree is kept as trees/HEX ($blocks leaves)"
 else
@@ -96,7 +118,7 @@ EOF_PY
 else
 	tap_not_ok "a second mount uses the kept tree: open without rehashing, the changed block is EIO" "$out"
 fi
-fusermount3 -u m
+unmount_m
 cp src/big "$obj" # put the object back
 
 # fsck: damaged trees are reported, and removed by --repair
@@ -128,7 +150,7 @@ echo other >src2/small
 head -c 100000 /dev/urandom >src2/other
 cfs add src2 two >/dev/null
 cfs mount --fuse two m && cat m/other >/dev/null
-fusermount3 -u m
+unmount_m
 n_before=$(ls repo/trees | wc -l)
 cfs rm one
 out=$(cfs gc 2>&1)
