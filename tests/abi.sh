@@ -5,7 +5,9 @@
 # functions its public headers declare, its version script lists and the
 # built library exports are one and the same set (the core's private node
 # apart, which no header declares); the soname; every symbol in its version
-# node; what each library needs (the core: libcrypto and libc alone); and
+# node, and the older versions kept for programs linked before a symbol
+# changed are the ones the script lists as "compat:"; what each library
+# needs (the core: libcrypto and libc alone); and
 # every tool links the shared libraries instead of carrying a copy of them,
 # and calls none of the core's private symbols.
 set -u
@@ -232,7 +234,31 @@ check_library()
 	# objdump -T: "ADDR FLAGS SECTION<tab>SIZE VERSION NAME" for defined
 	# ones; a non-default version shows as "(VERSION)" and is wrong here too.
 	objdump -T "$lib" | awk '/^[0-9a-f]+ / && !/\*UND\*/ { print $(NF - 1), $NF }' |
-		awk '$1 != $2' | sort -k2 >"$w/versions"
+		awk '$1 != $2' | sort -k2 >"$w/all-versions"
+	# The older versions a symbol keeps for programs linked before its
+	# default moved to a newer node (CFS_SYMVER_COMPAT) are listed in the
+	# script's comments as "compat: NAME@NODE".
+	sed -n 's/^[ \t*]*compat: *\([A-Za-z_][A-Za-z0-9_]*\)@\([A-Za-z0-9_.]*\).*/\2 \1/p' \
+		"$symfile" | sort >"$w/compat.listed"
+	awk '$1 ~ /^\(/ { gsub(/[()]/, "", $1); print }' "$w/all-versions" |
+		sort >"$w/compat.found"
+	grep -v '^(' "$w/all-versions" >"$w/versions"
+	local compat_wrong
+	compat_wrong=$(
+		comm -13 "$w/compat.listed" "$w/compat.found" | sed 's/^\(.*\) \(.*\)/not listed: \2@\1/'
+		comm -23 "$w/compat.listed" "$w/compat.found" | sed 's/^\(.*\) \(.*\)/not exported: \2@\1/'
+		while read -r node name; do
+			grep -qxF "$node" "$w/nodes" || echo "$name@$node: no such node"
+			grep -q " $name\$" "$w/sym.nodes" ||
+				echo "$name@$node: no default version listed"
+			grep -qxF "$node $name" "$w/sym.nodes" &&
+				echo "$name@$node: also listed in that node"
+		done <"$w/compat.listed")
+	if [ -z "$compat_wrong" ]; then
+		tap_ok "$libname: its older symbol versions are the $(wc -l <"$w/compat.listed") \"compat:\" ones $symbase lists, each of a symbol with a newer default"
+	else
+		tap_not_ok "$libname: its older symbol versions are the \"compat:\" ones $symbase lists" "$compat_wrong"
+	fi
 	local wrong
 	wrong=$(join -1 2 -2 2 -a 1 -o 1.2,1.1,2.1 "$w/versions" \
 		<(sort -k2 "$w/sym.nodes") | awk '$2 != $3 {

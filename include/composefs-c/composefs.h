@@ -22,7 +22,10 @@
  * behaviour, so that a program built against this header keeps working
  * with a newer library (the soname, libcomposefs.so.1, changes only when
  * a symbol is removed or changes meaning; every exported symbol is listed
- * in lib/libcomposefs.sym).
+ * in lib/libcomposefs.sym). A function whose other structs or digest sizes
+ * change keeps its old symbol version for the programs linked against it
+ * (as struct cfs_overlay_info and the 32-byte digests of before SHA-512;
+ * those versions refuse SHA-512 digests with -EOPNOTSUPP).
  */
 #ifndef COMPOSEFS_H
 #define COMPOSEFS_H

@@ -13,6 +13,13 @@
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
+/* Export fn as the version ver (a string naming a node of the library's
+ * version script older than the node of name's default version) of the
+ * symbol name: the implementation that programs linked against that
+ * version keep calling. fn itself is not exported ("local: *"). */
+#define CFS_SYMVER_COMPAT(fn, name, ver)                                       \
+	__asm__(".symver " #fn ", " #name "@" ver)
+
 static inline void cfs_freep(void *p)
 {
 	free(*(void **)p);

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "image/erofs_writer_i.h"
 #include "tree/node_i.h"
 
@@ -526,4 +527,25 @@ int cfs_write_image(struct cfs_node *root, const struct cfs_write_options *opts,
 			w.inodes[i].node->wr_owner = NULL;
 	writer_free(&w);
 	return r;
+}
+
+/* COMPOSEFS_1.0's cfs_write_image(), of programs built before SHA-512:
+ * ret_digest holds CFS_DIGEST_SIZE bytes, so SHA-256 is the only algorithm
+ * it can be given (as it was then). */
+int cfsi_write_image_1_0(struct cfs_node *root,
+			 const struct cfs_write_options *opts, int fd,
+			 uint8_t *ret_digest, struct cfs_error *err);
+CFS_SYMVER_COMPAT(cfsi_write_image_1_0, cfs_write_image, "COMPOSEFS_1.0");
+
+int cfsi_write_image_1_0(struct cfs_node *root,
+			 const struct cfs_write_options *opts, int fd,
+			 uint8_t *ret_digest, struct cfs_error *err)
+{
+	if (opts != NULL && opts->hash_alg != CFS_HASH_DEFAULT &&
+	    opts->hash_alg != CFS_HASH_SHA256)
+		return cfs_error_set(
+			err, -EOPNOTSUPP,
+			"fs-verity hash algorithm %u: its digests do not fit in the buffer of this program (built before SHA-512: rebuild it)",
+			opts->hash_alg);
+	return cfs_write_image(root, opts, fd, ret_digest, err);
 }

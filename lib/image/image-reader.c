@@ -869,3 +869,49 @@ int cfs_image_get_overlay_info(const struct cfs_image *img,
 	*ret_info = info;
 	return 0;
 }
+
+/* COMPOSEFS_1.0's struct cfs_overlay_info, as programs built before SHA-512
+ * allocate it: a SHA-256 digest and no algorithm. */
+struct cfs_overlay_info_1_0 {
+	char object[CFS_PAYLOAD_MAX + 1];
+	bool has_digest;
+	uint8_t digest[CFS_DIGEST_SIZE];
+	bool metacopy;
+	bool whiteout;
+	bool opaque;
+};
+
+int cfsi_image_get_overlay_info_1_0(const struct cfs_image *img,
+				    const struct cfs_inode *inode,
+				    struct cfs_overlay_info_1_0 *ret_info,
+				    struct cfs_error *err);
+CFS_SYMVER_COMPAT(cfsi_image_get_overlay_info_1_0, cfs_image_get_overlay_info,
+		  "COMPOSEFS_1.0");
+
+/* The same filling the old struct: a SHA-512 digest does not fit in it. */
+int cfsi_image_get_overlay_info_1_0(const struct cfs_image *img,
+				    const struct cfs_inode *inode,
+				    struct cfs_overlay_info_1_0 *ret_info,
+				    struct cfs_error *err)
+{
+	struct cfs_overlay_info info;
+	int r = cfs_image_get_overlay_info(img, inode, &info, err);
+
+	if (r < 0)
+		return r;
+	if (info.has_digest && info.digest_alg != CFS_HASH_SHA256)
+		return cfs_error_set(
+			err, -EOPNOTSUPP,
+			"inode %llu: its %s digest does not fit in this program's struct cfs_overlay_info (built before SHA-512: rebuild it)",
+			(unsigned long long)inode->nid,
+			cfs_hash_alg_name(info.digest_alg));
+	memset(ret_info, 0, sizeof(*ret_info));
+	memcpy(ret_info->object, info.object, sizeof(ret_info->object));
+	ret_info->has_digest = info.has_digest;
+	if (info.has_digest)
+		memcpy(ret_info->digest, info.digest, CFS_DIGEST_SIZE);
+	ret_info->metacopy = info.metacopy;
+	ret_info->whiteout = info.whiteout;
+	ret_info->opaque = info.opaque;
+	return 0;
+}

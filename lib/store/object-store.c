@@ -317,6 +317,34 @@ int cfs_store_open_object(struct cfs_store *store, const uint8_t *digest)
 	return fd < 0 ? -errno : fd;
 }
 
+/* COMPOSEFS_1.0's cfs_store_open_object() and cfs_store_add_fd(), of
+ * programs built before SHA-512, whose digests are CFS_DIGEST_SIZE bytes:
+ * a store of longer digests would read past them, and is refused. */
+int cfsi_store_open_object_1_0(struct cfs_store *store, const uint8_t *digest);
+CFS_SYMVER_COMPAT(cfsi_store_open_object_1_0, cfs_store_open_object,
+		  "COMPOSEFS_1.0");
+int cfsi_store_add_fd_1_0(struct cfs_store *store, int src_fd,
+			  const uint8_t *digest, struct cfs_error *err);
+CFS_SYMVER_COMPAT(cfsi_store_add_fd_1_0, cfs_store_add_fd, "COMPOSEFS_1.0");
+
+int cfsi_store_open_object_1_0(struct cfs_store *store, const uint8_t *digest)
+{
+	if (store->alg->digest_size != CFS_DIGEST_SIZE)
+		return -EOPNOTSUPP;
+	return cfs_store_open_object(store, digest);
+}
+
+int cfsi_store_add_fd_1_0(struct cfs_store *store, int src_fd,
+			  const uint8_t *digest, struct cfs_error *err)
+{
+	if (store->alg->digest_size != CFS_DIGEST_SIZE)
+		return cfs_error_set(
+			err, -EOPNOTSUPP,
+			"%s: a store of %s digests, which this program (built before SHA-512) cannot name: rebuild it",
+			store->path, store->alg->name);
+	return cfs_store_add_fd(store, src_fd, digest, err);
+}
+
 static bool copy_file_range_unsupported(int errnum)
 {
 	switch (errnum) {
