@@ -61,6 +61,18 @@ int old_store_add_fd(struct cfs_store *store, int src_fd, const uint8_t *digest,
 OLD(old_store_add_fd, cfs_store_add_fd, "COMPOSEFS_1.0");
 int old_store_open_object(struct cfs_store *store, const uint8_t *digest);
 OLD(old_store_open_object, cfs_store_open_object, "COMPOSEFS_1.0");
+int old_mount_image(const char *image, const char *target,
+		    const struct cfs_mount_options *opts,
+		    struct cfs_error *err);
+OLD(old_mount_image, cfs_mount_image, "COMPOSEFS_1.0");
+int old_mount_image_fd(int fd, const char *target,
+		       const struct cfs_mount_options *opts,
+		       struct cfs_error *err);
+OLD(old_mount_image_fd, cfs_mount_image_fd, "COMPOSEFS_1.0");
+int old_object_cache_set_hash_alg(struct cfs_object_cache *cache,
+				  enum cfs_hash_alg alg);
+OLD(old_object_cache_set_hash_alg, cfs_object_cache_set_hash_alg,
+    "COMPOSEFS_1.1");
 int old_repo_add_image(struct cfs_repo *repo, struct cfs_node *root,
 		       const struct cfs_write_options *opts,
 		       struct cfs_store *store, const char *name,
@@ -362,6 +374,44 @@ static void check_repo(const char *dir, enum cfs_hash_alg alg)
 	free(resolved.p);
 }
 
+/* The old mount and object cache: SHA-256 only, SHA-512 refused before
+ * anything is read (the digests they take are 32 bytes). */
+static void check_mount(void)
+{
+	struct cfs_object_cache *cache = cfs_object_cache_new(1 << 20);
+	const char *basedirs[] = { "/nonexistent" };
+	uint8_t digest[32] = { 0 };
+	struct cfs_mount_options opts = {
+		.basedirs = basedirs,
+		.n_basedirs = 1,
+		.digest = digest,
+		.hash_alg = CFS_HASH_SHA512,
+	};
+	struct cfs_error err = { { 0 } };
+	int r;
+
+	if (cache == NULL)
+		bail("cfs_object_cache_new", -ENOMEM, NULL);
+	ok(old_object_cache_set_hash_alg(cache, CFS_HASH_SHA256) == 0,
+	   "old cfs_object_cache_set_hash_alg: SHA-256");
+	ok(old_object_cache_set_hash_alg(cache, CFS_HASH_SHA512) == -EOPNOTSUPP,
+	   "old cfs_object_cache_set_hash_alg refuses SHA-512");
+	cfs_object_cache_free(cache);
+	r = old_mount_image("/nonexistent/image", "/nonexistent", &opts, &err);
+	ok(r == -EOPNOTSUPP,
+	   "old cfs_mount_image refuses SHA-512 before opening the image: %s",
+	   err.message);
+	memset(&err, 0, sizeof(err));
+	r = old_mount_image_fd(-1, "/nonexistent", &opts, &err);
+	ok(r == -EOPNOTSUPP, "old cfs_mount_image_fd refuses SHA-512: %s",
+	   err.message);
+	opts.hash_alg = CFS_HASH_SHA256;
+	r = old_mount_image("/nonexistent/image", "/nonexistent", &opts, &err);
+	ok(r == -ENOENT,
+	   "old cfs_mount_image with SHA-256 goes on (-ENOENT for a missing image): %d",
+	   r);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/abi-old.XXXXXX";
@@ -379,6 +429,7 @@ int main(void)
 	check_overlay(CFS_HASH_SHA512, d512);
 	check_repo(dir, CFS_HASH_SHA256);
 	check_repo(dir, CFS_HASH_SHA512);
+	check_mount();
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)

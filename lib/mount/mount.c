@@ -885,3 +885,46 @@ int cfs_mount_image(const char *image, const char *target,
 	return mount_image_fd(fd, base ? base + 1 : image, target, opts, false,
 			      err);
 }
+
+/* COMPOSEFS_1.0's cfs_mount_image() and cfs_mount_image_fd(), of programs
+ * built before SHA-512: their opts->digest is CFS_DIGEST_SIZE bytes, so
+ * SHA-256 is the only hash_alg they can give (as then: another is
+ * refused, before anything is read). */
+int cfsi_mount_image_1_0(const char *image, const char *target,
+			 const struct cfs_mount_options *opts,
+			 struct cfs_error *err);
+CFS_SYMVER_COMPAT(cfsi_mount_image_1_0, cfs_mount_image, "COMPOSEFS_1.0");
+int cfsi_mount_image_fd_1_0(int fd, const char *target,
+			    const struct cfs_mount_options *opts,
+			    struct cfs_error *err);
+CFS_SYMVER_COMPAT(cfsi_mount_image_fd_1_0, cfs_mount_image_fd, "COMPOSEFS_1.0");
+
+static int check_old_hash_alg(const struct cfs_mount_options *opts,
+			      struct cfs_error *err)
+{
+	if (opts == NULL || opts->hash_alg == CFS_HASH_DEFAULT ||
+	    opts->hash_alg == CFS_HASH_SHA256)
+		return 0;
+	return cfs_error_set(
+		err, -EOPNOTSUPP,
+		"fs-verity hash algorithm %u: its digests do not fit in the options of this program (built before SHA-512: rebuild it)",
+		opts->hash_alg);
+}
+
+int cfsi_mount_image_1_0(const char *image, const char *target,
+			 const struct cfs_mount_options *opts,
+			 struct cfs_error *err)
+{
+	int r = check_old_hash_alg(opts, err);
+
+	return r < 0 ? r : cfs_mount_image(image, target, opts, err);
+}
+
+int cfsi_mount_image_fd_1_0(int fd, const char *target,
+			    const struct cfs_mount_options *opts,
+			    struct cfs_error *err)
+{
+	int r = check_old_hash_alg(opts, err);
+
+	return r < 0 ? r : cfs_mount_image_fd(fd, target, opts, err);
+}

@@ -71,6 +71,21 @@ int cfs_object_cache_set_hash_alg(struct cfs_object_cache *cache,
 	return 0;
 }
 
+/* COMPOSEFS_1.1's, of programs built before SHA-512, whose digests given
+ * to cfs_object_open() are CFS_DIGEST_SIZE bytes: SHA-256 only, as then. */
+int cfsi_object_cache_set_hash_alg_1_1(struct cfs_object_cache *cache,
+				       enum cfs_hash_alg alg);
+CFS_SYMVER_COMPAT(cfsi_object_cache_set_hash_alg_1_1,
+		  cfs_object_cache_set_hash_alg, "COMPOSEFS_1.1");
+
+int cfsi_object_cache_set_hash_alg_1_1(struct cfs_object_cache *cache,
+				       enum cfs_hash_alg alg)
+{
+	if (alg != CFS_HASH_DEFAULT && alg != CFS_HASH_SHA256)
+		return -EOPNOTSUPP;
+	return cfs_object_cache_set_hash_alg(cache, alg);
+}
+
 struct cfs_object_cache *cfs_object_cache_new(size_t max_bytes)
 {
 	struct cfs_object_cache *c = calloc(1, sizeof(*c));
