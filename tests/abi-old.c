@@ -61,6 +61,8 @@ int old_store_add_fd(struct cfs_store *store, int src_fd, const uint8_t *digest,
 OLD(old_store_add_fd, cfs_store_add_fd, "COMPOSEFS_1.0");
 int old_store_open_object(struct cfs_store *store, const uint8_t *digest);
 OLD(old_store_open_object, cfs_store_open_object, "COMPOSEFS_1.0");
+const uint8_t *old_node_get_digest(const struct cfs_node *node);
+OLD(old_node_get_digest, cfs_node_get_digest, "COMPOSEFS_1.0");
 int old_mount_image(const char *image, const char *target,
 		    const struct cfs_mount_options *opts,
 		    struct cfs_error *err);
@@ -202,6 +204,18 @@ static void check_overlay(enum cfs_hash_alg alg, const uint8_t *digest)
 		free(d.p);
 		close(fd2);
 		r = cfs_write_image(root, &opts, fd, image_digest, &err);
+	}
+	{
+		const struct cfs_node *file = cfs_node_lookup_child(root,
+								    "file");
+		const uint8_t *d = old_node_get_digest(file);
+
+		if (alg == 0)
+			ok(d != NULL && memcmp(d, digest, 32) == 0,
+			   "old cfs_node_get_digest: the SHA-256 digest");
+		else
+			ok(d == NULL && cfs_node_get_digest(file) != NULL,
+			   "old cfs_node_get_digest: none for a SHA-512 one (the new one has it)");
 	}
 	if (r < 0)
 		bail("cfs_write_image", r, &err);

@@ -503,6 +503,20 @@ const uint8_t *cfs_node_get_digest(const struct cfs_node *node)
 	return node->has_digest ? node->digest_full : NULL;
 }
 
+/* COMPOSEFS_1.0's, of programs built before SHA-512, which read
+ * CFS_DIGEST_SIZE bytes from it: no digest for a SHA-512 one (as
+ * lcfs_node_get_fsverity_digest()), rather than its first half. */
+const uint8_t *cfsi_node_get_digest_1_0(const struct cfs_node *node);
+CFS_SYMVER_COMPAT(cfsi_node_get_digest_1_0, cfs_node_get_digest,
+		  "COMPOSEFS_1.0");
+
+const uint8_t *cfsi_node_get_digest_1_0(const struct cfs_node *node)
+{
+	if (node->has_digest && node->digest_alg == CFS_HASH_SHA512)
+		return NULL;
+	return cfs_node_get_digest(node);
+}
+
 static ssize_t find_xattr(const struct cfs_node *node, const char *name)
 {
 	for (size_t i = 0; i < node->n_xattrs; i++)
