@@ -126,11 +126,17 @@ else
 	tap_not_ok "--print-digest-only with sha512" "$only"
 fi
 
-out=$("$mkcomposefs" --from-file image.dump mixed.cfs 2>&1)
+guessed=$("$mkcomposefs" --from-file --print-digest image.dump guessed.cfs 2>&1)
+if [ "$guessed" = "$printed" ] && cmp -s image.cfs guessed.cfs; then
+	tap_ok "without --hash-alg a dump of SHA-512 digests gives its SHA-512 image"
+else
+	tap_not_ok "the dump's algorithm by default" "$guessed vs $printed"
+fi
+out=$("$mkcomposefs" --hash-alg=sha256 --from-file image.dump mixed.cfs 2>&1)
 rc=$?
 if [ "$rc" -eq 1 ] && printf '%s' "$out" | grep -q "has a sha512 digest, the image is written with sha256" &&
 	[ ! -e mixed.cfs ]; then
-	tap_ok "SHA-512 digests in a SHA-256 image are refused, nothing written"
+	tap_ok "SHA-512 digests in a SHA-256 image (--hash-alg=sha256) are refused, nothing written"
 	tap_diag "$out"
 else
 	tap_not_ok "mixed digests refused" "status $rc: $out"

@@ -45,7 +45,9 @@ static void usage(FILE *out)
 		"  --print-digest-only   print the digest, write no image\n"
 		"  --hash-alg=ALG        fs-verity hash algorithm of the\n"
 		"                        objects and the image: sha256\n"
-		"                        (default) or sha512\n"
+		"                        (default) or sha512; with\n"
+		"                        --from-file, that of the dump's\n"
+		"                        digests by default\n"
 		"  --from-tar            SOURCE is a tar stream (plain or\n"
 		"                        compressed; - reads stdin), read\n"
 		"                        without unpacking it\n"
@@ -128,6 +130,18 @@ static int build_from_oci(const char *source, const char *platform,
 	return r;
 }
 
+/* The algorithm of the first file digest in the tree (a dump's digests
+ * tell it: 64 or 128 hex digits), 0 when no file has one. */
+static enum cfs_hash_alg tree_digest_alg(const struct cfs_node *node)
+{
+	enum cfs_hash_alg alg = cfs_node_get_digest_alg(node);
+	size_t n = cfs_node_get_n_children(node);
+
+	for (size_t i = 0; alg == 0 && i < n; i++)
+		alg = tree_digest_alg(cfs_node_get_child(node, i));
+	return alg;
+}
+
 /* Static: the exit handler that removes it may run after main returns. */
 static struct tool_output out = { .fd = -1, .dir_fd = -1 };
 
@@ -161,6 +175,7 @@ int main(int argc, char **argv)
 	struct cfs_repo *repo = NULL;
 	uint8_t digest[CFS_DIGEST_MAX_SIZE];
 	enum cfs_hash_alg alg = CFS_HASH_SHA256;
+	bool alg_given = false;
 	int opt, fd = -1, r;
 
 	tool_init("mkcomposefs");
@@ -197,6 +212,7 @@ int main(int argc, char **argv)
 				tool_bad_usage("unknown hash algorithm '%s' "
 					       "(sha256 or sha512)",
 					       optarg);
+			alg_given = true;
 			break;
 		default:
 			tool_common_option(opt, usage);
@@ -274,6 +290,11 @@ int main(int argc, char **argv)
 			fclose(in);
 		if (r < 0)
 			tool_die("%s", err.message);
+		/* without --hash-alg, the image takes the dump's algorithm */
+		if (!alg_given && tree_digest_alg(root) != 0) {
+			alg = tree_digest_alg(root);
+			b.write.hash_alg = alg;
+		}
 	} else {
 		if (store_path != NULL) {
 			r = cfs_store_open(store_path,
